@@ -1,0 +1,42 @@
+import type { Command } from 'commander'
+import { openInfluxStore } from '../../core/store/influx.ts'
+import { formatIsoMs, parseCliTime } from '../../core/time.ts'
+import { cliContext, fail } from '../context.ts'
+
+/** `senshagen rejects [--device D] [--since T] [--limit N] [--format text|json]`: the dead-letter store. */
+export function registerRejectsCommand(program: Command): void {
+  program
+    .command('rejects')
+    .description('list rejected messages and values with their reasons')
+    .option('--device <id>', 'only this device')
+    .option('--since <time>', 'only rejections at or after this time (ISO-8601, YYYY-MM-DD, -1d)')
+    .option('--limit <n>', 'at most this many', '1000')
+    .option('--format <format>', 'text or json', 'text')
+    .action(async (options: { device?: string; since?: string; limit: string; format: string }) => {
+      const { config, logger } = cliContext()
+      const limit = Number(options.limit)
+      if (!Number.isInteger(limit) || limit < 1) fail(`--limit: must be a positive integer, got '${options.limit}'`, 2)
+      if (options.format !== 'text' && options.format !== 'json') fail(`--format: must be text or json, got '${options.format}'`, 2)
+      let since: number | undefined
+      try {
+        since = options.since === undefined ? undefined : parseCliTime(options.since, '--since')
+      } catch (error) {
+        fail((error as Error).message, 2)
+      }
+      try {
+        const store = await openInfluxStore(config.influx, logger)
+        const rows = await store.queryRejections({ deviceId: options.device, since, limit })
+        if (options.format === 'json') {
+          process.stdout.write(JSON.stringify(rows.map((r) => ({ ...r, time: formatIsoMs(r.time) }))) + '\n')
+          return
+        }
+        for (const r of rows) {
+          const value = r.value === undefined ? '' : ` value=${r.value}`
+          process.stdout.write(`${formatIsoMs(r.time)} ${r.deviceId} ${r.path}: ${r.rule}: ${r.message}${value}\n`)
+        }
+        process.stderr.write(`${rows.length} rejection(s)\n`)
+      } catch (error) {
+        fail((error as Error).message)
+      }
+    })
+}

@@ -1,0 +1,50 @@
+import type { Command } from 'commander'
+import { runBroker } from '../../services/broker/main.ts'
+import { runIngest } from '../../services/ingest/main.ts'
+import { runWriter } from '../../services/writer/main.ts'
+import { cliContext, fail, runUntilSignal } from '../context.ts'
+
+/** `up`, `broker`, `ingest`, `writer`: the long-running services, together or one per process. */
+export function registerServiceCommands(program: Command): void {
+  program
+    .command('up')
+    .description('run broker + ingest + writer in one process (direct mode without SENSHAGEN_KAFKA_BROKERS)')
+    .action(() =>
+      serve(async (ctx) => {
+        const broker = await runBroker(ctx.config, ctx.logger)
+        const ingest = await runIngest(ctx.config, ctx.logger)
+        const writer = ctx.config.kafka ? await runWriter(ctx.config, ctx.logger) : undefined
+        process.stderr.write(
+          `senshagen up: MQTT on ${ctx.config.broker.bind}:${broker.port} (WebSocket ${broker.wsPort}), ` +
+            `${ingest.mode} mode, InfluxDB ${ctx.config.influx.url} database ${ctx.config.influx.database}\n`,
+        )
+        return async () => {
+          await ingest.stop()
+          await writer?.stop()
+          await broker.close()
+        }
+      }),
+    )
+  program
+    .command('broker')
+    .description('run the embedded MQTT broker (aedes) alone')
+    .action(() => serve(async (ctx) => (await runBroker(ctx.config, ctx.logger)).close))
+  program
+    .command('ingest')
+    .description('run the ingest service alone: MQTT -> Kafka (or -> InfluxDB in direct mode)')
+    .action(() => serve(async (ctx) => (await runIngest(ctx.config, ctx.logger)).stop))
+  program
+    .command('writer')
+    .description('run the writer service alone: Kafka -> InfluxDB')
+    .action(() => serve(async (ctx) => (await runWriter(ctx.config, ctx.logger)).stop))
+}
+
+async function serve(start: (ctx: ReturnType<typeof cliContext>) => Promise<() => Promise<void>>): Promise<void> {
+  const ctx = cliContext()
+  try {
+    const stop = await start(ctx)
+    runUntilSignal(ctx.logger, stop)
+  } catch (error) {
+    fail((error as Error).message)
+  }
+}

@@ -1,0 +1,47 @@
+import { loadConfig, type Config } from '../core/config.ts'
+import { ConfigError } from '../core/errors.ts'
+import { createLogger, type Logger } from '../core/logger.ts'
+
+export interface CliContext {
+  config: Config
+  logger: Logger
+}
+
+/** Loads configuration from the environment once per command; a ConfigError ends the process with its message. */
+export function cliContext(env: Record<string, string | undefined> = process.env): CliContext {
+  try {
+    const config = loadConfig(env)
+    return { config, logger: createLogger(config.logLevel) }
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message)
+    throw error
+  }
+}
+
+/** Prints `message` to stderr and exits with status 1 (2 for usage errors). */
+export function fail(message: string, status = 1): never {
+  process.stderr.write(`senshagen: ${message}\n`)
+  process.exit(status)
+}
+
+/**
+ * Runs until SIGINT/SIGTERM, then calls `stop` once and exits. Used by the long-running commands
+ * (up, broker, ingest, writer, sim).
+ */
+export function runUntilSignal(logger: Logger, stop: () => Promise<void>): void {
+  let stopping = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) return
+    stopping = true
+    logger.info({ signal }, 'stopping')
+    stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'error while stopping')
+        process.exit(1)
+      },
+    )
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+}

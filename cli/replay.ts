@@ -1,0 +1,110 @@
+import { createReadStream, statSync } from 'node:fs'
+import { basename } from 'node:path'
+import { createInterface } from 'node:readline'
+import mqtt from 'mqtt'
+import { parseArchiveHeader, parseArchiveRow, type ArchiveRecord, type ArchiveRowRejection } from '../core/decoders/sc-archive.ts'
+import type { NativePayloadV1 } from '../core/native-payload.ts'
+import { readingsTopic } from '../core/topics.ts'
+import { formatIsoMs } from '../core/time.ts'
+
+export interface ReplayOptions {
+  mqttUrl: string
+  username?: string
+  password?: string
+  qos: 0 | 1
+  /** Most publishes awaiting their PUBACK at once (QoS 1). */
+  maxInFlight?: number
+  /** Called as bytes of each file are read: (file, bytesRead, fileBytes). */
+  onProgress?: (file: string, bytesRead: number, fileBytes: number) => void
+}
+
+export interface FileSummary {
+  file: string
+  rows: number
+  messages: number
+  /** Values sent as numbers (the ingest still range-checks them). */
+  accepted: number
+  /** Empty or non-numeric cells: sent so the ingest dead-letters them with a reason. */
+  rejectedValues: number
+  /** Rows that could not become a message at all (cut short, bad timestamp). */
+  rejectedRows: ArchiveRowRejection[]
+}
+
+/**
+ * Replays sensor.community archive CSV files as MQTT traffic: every row becomes one native payload v1 on
+ * `senshagen/v1/devices/sc-<sensor_id>/readings`, stamped with the row's original UTC timestamp
+ * (core/decoders/sc-archive.ts has the column and unit conventions). Resolves once every publish was
+ * acknowledged by the broker (QoS 1) or written to the socket (QoS 0).
+ */
+export async function replayArchiveFiles(files: string[], options: ReplayOptions): Promise<FileSummary[]> {
+  const client = await mqtt.connectAsync(options.mqttUrl, {
+    clientId: `senshagen-replay-${process.pid}-${Date.now().toString(36)}`,
+    protocolVersion: 4,
+    clean: true,
+    username: options.username,
+    password: options.password,
+    reconnectPeriod: 1_000,
+  })
+  const maxInFlight = options.maxInFlight ?? 64
+  const inFlight = new Set<Promise<unknown>>()
+  const publish = async (record: ArchiveRecord) => {
+    while (inFlight.size >= maxInFlight) await Promise.race(inFlight)
+    const payload: NativePayloadV1 = {
+      v: 1,
+      device: record.deviceId,
+      time: formatIsoMs(record.observedAt),
+      sensor: record.sensorModel,
+      readings: record.readings as NativePayloadV1['readings'],
+    }
+    const sent = client.publishAsync(readingsTopic(record.deviceId), JSON.stringify(payload), { qos: options.qos })
+    inFlight.add(sent)
+    void sent.finally(() => inFlight.delete(sent)).catch(() => undefined)
+  }
+
+  const summaries: FileSummary[] = []
+  try {
+    for (const file of files) summaries.push(await replayFile(file, publish, options.onProgress))
+    await Promise.all(inFlight)
+  } finally {
+    await client.endAsync()
+  }
+  return summaries
+}
+
+async function replayFile(
+  file: string,
+  publish: (record: ArchiveRecord) => Promise<void>,
+  onProgress: ReplayOptions['onProgress'],
+): Promise<FileSummary> {
+  const summary: FileSummary = { file: basename(file), rows: 0, messages: 0, accepted: 0, rejectedValues: 0, rejectedRows: [] }
+  const fileBytes = statSync(file).size
+  const stream = createReadStream(file, { encoding: 'utf8' })
+  let bytesRead = 0
+  let header: string[] | undefined
+  let line = 0
+  for await (const text of createInterface({ input: stream, crlfDelay: Infinity })) {
+    line++
+    bytesRead += Buffer.byteLength(text) + 1
+    if (line % 200 === 0) onProgress?.(file, Math.min(bytesRead, fileBytes), fileBytes)
+    if (header === undefined) {
+      header = parseArchiveHeader(text)
+      continue
+    }
+    if (text.trim() === '') continue
+    summary.rows++
+    const result = parseArchiveRow(header, text, line)
+    if (!result.ok) {
+      summary.rejectedRows.push(result.rejection)
+      continue
+    }
+    const values = Object.values(result.record.readings)
+    const numeric = values.filter((v) => typeof v === 'number').length
+    summary.accepted += numeric
+    summary.rejectedValues += values.length - numeric
+    summary.messages++
+    await publish(result.record)
+  }
+  if (header === undefined) throw new Error(`${file}: empty file, no header row`)
+  onProgress?.(file, fileBytes, fileBytes)
+  return summary
+}

@@ -1,0 +1,22 @@
+import { Command } from 'commander'
+import { registerQueryCommand } from './commands/query.ts'
+import { registerRejectsCommand } from './commands/rejects.ts'
+import { registerReplayCommand } from './commands/replay.ts'
+import { registerServiceCommands } from './commands/services.ts'
+import { registerSimCommand } from './commands/sim.ts'
+
+/**
+ * `senshagen`: one command-line entry for every service and tool. Configuration comes from SENSHAGEN_*
+ * environment variables (README "Configuration"); each command's --help lists its options.
+ */
+const program = new Command('senshagen')
+  .description('SensHagen: citizen weather and air-quality sensors, MQTT -> validating ingest -> Kafka -> InfluxDB')
+  .showHelpAfterError()
+
+registerServiceCommands(program)
+registerReplayCommand(program)
+registerQueryCommand(program)
+registerRejectsCommand(program)
+registerSimCommand(program)
+
+await program.parseAsync(process.argv)

@@ -1,0 +1,42 @@
+/**
+ * The message bus between ingest and writer, kept behind this thin interface because its client, kafkajs,
+ * has been unmaintained since 2023: replacing it touches only core/bus/kafka.ts.
+ */
+export interface BusRecord {
+  /** Partitioning key: the device id, so one device's readings stay in order on one partition. */
+  key: string
+  /** JSON text. */
+  value: string
+}
+
+export interface BusProducer {
+  /** Sends records to their topics; resolves once every broker replica in the ISR acknowledged (acks = all). */
+  send(batches: Array<{ topic: string; records: BusRecord[] }>): Promise<void>
+  disconnect(): Promise<void>
+}
+
+export interface BusMessage extends BusRecord {
+  topic: string
+  partition: number
+  offset: string
+}
+
+/**
+ * Handles one fetched batch. The consumer commits the batch's offsets only after the returned promise
+ * resolves; if it rejects, nothing is committed and the batch is delivered again.
+ * `heartbeat` keeps the group membership alive during long work such as retries.
+ */
+export type BatchHandler = (messages: BusMessage[], heartbeat: () => Promise<void>) => Promise<void>
+
+export interface BusConsumer {
+  /** Starts consuming `topics` in consumer group `groupId`; returns once the consumer runs. */
+  run(handler: BatchHandler): Promise<void>
+  stop(): Promise<void>
+}
+
+export interface Bus {
+  /** Creates topics that do not exist yet (replication factor 1 on a single-node broker). */
+  ensureTopics(topics: string[], partitions: number): Promise<void>
+  producer(): Promise<BusProducer>
+  consumer(options: { groupId: string; topics: string[] }): Promise<BusConsumer>
+}

@@ -1,0 +1,89 @@
+import { Kafka, Partitioners, logLevel as KafkaLogLevel, type LogEntry } from 'kafkajs'
+import { UnavailableError } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import type { Bus, BusConsumer, BusProducer } from './bus.ts'
+
+/**
+ * The Kafka bus on kafkajs 2.x. Producer: acks = -1 (all in-sync replicas), so a resolved send is durable.
+ * Consumer: auto-commit off; offsets are committed after the handler resolves (at-least-once), see bus.ts.
+ */
+export function createKafkaBus(options: { brokers: string[]; clientId: string }, logger: Logger): Bus {
+  const log = logger.child({ component: 'kafka' })
+  const kafka = new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    logLevel: KafkaLogLevel.WARN,
+    logCreator: () => (entry: LogEntry) => {
+      const { message, ...extra } = entry.log
+      const level = entry.level <= KafkaLogLevel.ERROR ? 'error' : entry.level === KafkaLogLevel.WARN ? 'warn' : 'debug'
+      log[level]({ namespace: entry.namespace, ...extra }, message)
+    },
+    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 10_000 },
+  })
+
+  return {
+    async ensureTopics(topics, partitions) {
+      const admin = kafka.admin()
+      await admin.connect()
+      try {
+        const existing = new Set(await admin.listTopics())
+        const missing = topics.filter((topic) => !existing.has(topic))
+        if (missing.length) {
+          await admin.createTopics({
+            waitForLeaders: true,
+            topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
+          })
+        }
+      } finally {
+        await admin.disconnect()
+      }
+    },
+
+    async producer(): Promise<BusProducer> {
+      const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
+      await producer.connect()
+      return {
+        async send(batches) {
+          const topicMessages = batches
+            .filter((batch) => batch.records.length > 0)
+            .map((batch) => ({ topic: batch.topic, messages: batch.records }))
+          if (topicMessages.length === 0) return
+          try {
+            await producer.sendBatch({ topicMessages, acks: -1 })
+          } catch (cause) {
+            throw new UnavailableError(`Kafka produce failed: ${(cause as Error).message}`, { cause })
+          }
+        },
+        disconnect: () => producer.disconnect(),
+      }
+    },
+
+    async consumer({ groupId, topics }): Promise<BusConsumer> {
+      const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxBytes: 4 * 1024 * 1024 })
+      await consumer.connect()
+      for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true })
+      return {
+        async run(handler) {
+          await consumer.run({
+            autoCommit: false,
+            eachBatchAutoResolve: false,
+            eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
+              if (!isRunning() || isStale() || batch.messages.length === 0) return
+              const messages = batch.messages.map((m) => ({
+                topic: batch.topic,
+                partition: batch.partition,
+                offset: m.offset,
+                key: m.key?.toString('utf8') ?? '',
+                value: m.value?.toString('utf8') ?? '',
+              }))
+              await handler(messages, heartbeat)
+              const next = (BigInt(batch.lastOffset()) + 1n).toString()
+              await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }])
+            },
+          })
+        },
+        stop: () => consumer.disconnect(),
+      }
+    },
+  }
+}

@@ -1,0 +1,110 @@
+import { z } from 'zod'
+import { ConfigError } from './errors.ts'
+
+/**
+ * Configuration, parsed once at start-up from the environment and passed down as a typed object.
+ * Every setting is an environment variable `SENSHAGEN_*`; the README's configuration table lists them all
+ * (keep the two in step: `test/unit/config.test.ts` checks the README names every variable below).
+ */
+const PLACEHOLDER_SECRETS = new Set(['changeme', 'change-me', 'secret', 'password', 'token', 'xxx', '<token>', 'todo'])
+
+const port = z.coerce.number().int().min(1).max(65_535)
+const positiveInt = z.coerce.number().int().positive()
+const optionalText = z
+  .string()
+  .optional()
+  .transform((text) => (text === undefined || text.trim() === '' ? undefined : text.trim()))
+const secret = optionalText.refine((text) => text === undefined || !PLACEHOLDER_SECRETS.has(text.toLowerCase()), {
+  message: 'is a placeholder, not a real secret',
+})
+
+export const ENV_SCHEMA = z.object({
+  SENSHAGEN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SENSHAGEN_MQTT_BIND: z.string().default('127.0.0.1').describe('address the embedded broker listens on'),
+  SENSHAGEN_MQTT_PORT: port.default(1883).describe('embedded broker, MQTT over TCP'),
+  SENSHAGEN_MQTT_WS_PORT: port.default(9001).describe('embedded broker, MQTT over WebSocket'),
+  SENSHAGEN_MQTT_URL: z.string().url().default('mqtt://127.0.0.1:1883').describe('broker the ingest subscribes to and replay/sim publish to'),
+  SENSHAGEN_MQTT_USERNAME: optionalText,
+  SENSHAGEN_MQTT_PASSWORD: secret,
+  SENSHAGEN_INGEST_CLIENT_ID: z.string().min(1).default('senshagen-ingest').describe('MQTT client id; persistent session'),
+  SENSHAGEN_MAX_PAYLOAD_BYTES: positiveInt.default(262_144),
+  SENSHAGEN_MAX_FUTURE_MS: z.coerce.number().int().min(0).default(300_000).describe('observed time may lie this far ahead of receipt'),
+  SENSHAGEN_KAFKA_BROKERS: optionalText.describe('comma-separated host:port list; empty = direct mode, no Kafka'),
+  SENSHAGEN_KAFKA_CLIENT_ID: z.string().min(1).default('senshagen'),
+  SENSHAGEN_KAFKA_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]+$/).default('senshagen'),
+  SENSHAGEN_KAFKA_GROUP: z.string().min(1).default('senshagen-writer'),
+  SENSHAGEN_KAFKA_PARTITIONS: positiveInt.default(3),
+  SENSHAGEN_INFLUX_URL: z.string().url().default('http://127.0.0.1:8086'),
+  SENSHAGEN_INFLUX_DATABASE: z.string().regex(/^[A-Za-z0-9_-]+$/).default('senshagen').describe('1.x database / 2.x bucket'),
+  SENSHAGEN_INFLUX_TOKEN: secret.describe('2.x/3.x API token'),
+  SENSHAGEN_INFLUX_ORG: optionalText.describe('2.x organisation'),
+  SENSHAGEN_INFLUX_USERNAME: optionalText.describe('1.x user, when auth is on'),
+  SENSHAGEN_INFLUX_PASSWORD: secret,
+  SENSHAGEN_WRITER_BATCH_SIZE: positiveInt.default(2000).describe('points per InfluxDB write'),
+  SENSHAGEN_WRITER_FLUSH_MS: positiveInt.default(200).describe('longest wait before a partial batch is written'),
+  SENSHAGEN_WRITER_MAX_BUFFER: positiveInt.default(20_000).describe('readings held before producers are made to wait'),
+})
+
+export type Env = z.infer<typeof ENV_SCHEMA>
+
+export interface Config {
+  logLevel: Env['SENSHAGEN_LOG_LEVEL']
+  broker: { bind: string; port: number; wsPort: number }
+  mqtt: { url: string; username?: string; password?: string; ingestClientId: string }
+  ingest: { maxPayloadBytes: number; maxFutureMs: number }
+  /** `undefined` = direct mode: ingest hands readings to the writer in-process. */
+  kafka?: { brokers: string[]; clientId: string; readingsTopic: string; rejectionsTopic: string; groupId: string; partitions: number }
+  influx: { url: string; database: string; token?: string; org?: string; username?: string; password?: string }
+  writer: { batchSize: number; flushIntervalMs: number; maxBufferedReadings: number }
+}
+
+/** Parses `env` (default `process.env`) into a Config; throws ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = ENV_SCHEMA.safeParse(env)
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`)
+    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`)
+  }
+  const e = parsed.data
+  if (e.SENSHAGEN_WRITER_BATCH_SIZE > e.SENSHAGEN_WRITER_MAX_BUFFER) {
+    throw new ConfigError('invalid configuration: SENSHAGEN_WRITER_BATCH_SIZE must not exceed SENSHAGEN_WRITER_MAX_BUFFER')
+  }
+  if (e.SENSHAGEN_INFLUX_USERNAME !== undefined && e.SENSHAGEN_INFLUX_PASSWORD === undefined) {
+    throw new ConfigError('invalid configuration: SENSHAGEN_INFLUX_USERNAME is set but SENSHAGEN_INFLUX_PASSWORD is not')
+  }
+  const brokers = e.SENSHAGEN_KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean)
+  return {
+    logLevel: e.SENSHAGEN_LOG_LEVEL,
+    broker: { bind: e.SENSHAGEN_MQTT_BIND, port: e.SENSHAGEN_MQTT_PORT, wsPort: e.SENSHAGEN_MQTT_WS_PORT },
+    mqtt: {
+      url: e.SENSHAGEN_MQTT_URL,
+      username: e.SENSHAGEN_MQTT_USERNAME,
+      password: e.SENSHAGEN_MQTT_PASSWORD,
+      ingestClientId: e.SENSHAGEN_INGEST_CLIENT_ID,
+    },
+    ingest: { maxPayloadBytes: e.SENSHAGEN_MAX_PAYLOAD_BYTES, maxFutureMs: e.SENSHAGEN_MAX_FUTURE_MS },
+    kafka: brokers?.length
+      ? {
+          brokers,
+          clientId: e.SENSHAGEN_KAFKA_CLIENT_ID,
+          readingsTopic: `${e.SENSHAGEN_KAFKA_TOPIC_PREFIX}.readings`,
+          rejectionsTopic: `${e.SENSHAGEN_KAFKA_TOPIC_PREFIX}.rejections`,
+          groupId: e.SENSHAGEN_KAFKA_GROUP,
+          partitions: e.SENSHAGEN_KAFKA_PARTITIONS,
+        }
+      : undefined,
+    influx: {
+      url: e.SENSHAGEN_INFLUX_URL,
+      database: e.SENSHAGEN_INFLUX_DATABASE,
+      token: e.SENSHAGEN_INFLUX_TOKEN,
+      org: e.SENSHAGEN_INFLUX_ORG,
+      username: e.SENSHAGEN_INFLUX_USERNAME,
+      password: e.SENSHAGEN_INFLUX_PASSWORD,
+    },
+    writer: {
+      batchSize: e.SENSHAGEN_WRITER_BATCH_SIZE,
+      flushIntervalMs: e.SENSHAGEN_WRITER_FLUSH_MS,
+      maxBufferedReadings: e.SENSHAGEN_WRITER_MAX_BUFFER,
+    },
+  }
+}

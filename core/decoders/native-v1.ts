@@ -1,0 +1,104 @@
+import { z } from 'zod'
+import { NativePayloadV1Schema } from '../native-payload.ts'
+import { RULES, UNKNOWN_DEVICE, rawText, type Rejection } from '../reading.ts'
+import { parseIsoTimestamp } from '../time.ts'
+import { READINGS_FILTER, deviceFromReadingsTopic } from '../topics.ts'
+import type { Candidate, DecodeResult, Decoder, InboundMessage } from './decoder.ts'
+
+export const NATIVE_V1_FORMAT = 'senshagen-v1'
+
+/**
+ * The envelope is checked strictly, the values one by one: `readings` is accepted as a map of anything here
+ * so that one wrong value (a string, an object) is rejected alone by the validate step, not with the message.
+ */
+const EnvelopeSchema = NativePayloadV1Schema.extend({ readings: z.record(z.string(), z.unknown()) })
+
+/** Decoder for native payload v1 (core/native-payload.ts) on `senshagen/v1/devices/{device}/readings`. */
+export const nativeV1Decoder: Decoder = {
+  format: NATIVE_V1_FORMAT,
+  topicFilter: READINGS_FILTER,
+  decode(message: InboundMessage): DecodeResult {
+    const topicDevice = deviceFromReadingsTopic(message.topic)
+    const reject = (path: string, rule: string, text: string, value?: unknown): DecodeResult => ({
+      candidates: [],
+      rejections: [wholeMessageRejection(message, topicDevice ?? UNKNOWN_DEVICE, path, rule, text, value)],
+    })
+
+    let json: unknown
+    try {
+      json = JSON.parse(message.payload.toString('utf8'))
+    } catch (error) {
+      return reject('$', RULES.json, `payload is not JSON: ${(error as Error).message}`)
+    }
+    const parsed = EnvelopeSchema.safeParse(json)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!
+      const path = issue.path.length ? issue.path.join('.') : '$'
+      return reject(path, RULES.schema, issue.message, valueAt(json, issue.path))
+    }
+    const payload = parsed.data
+    const deviceId = payload.device ?? topicDevice
+    if (deviceId === undefined) return reject('$', RULES.schema, 'topic is not senshagen/v1/devices/{device}/readings')
+    if (topicDevice !== undefined && payload.device !== undefined && payload.device !== topicDevice) {
+      return reject('device', RULES.deviceMismatch, `device '${payload.device}' differs from topic device '${topicDevice}'`, payload.device)
+    }
+
+    let observedAt = message.receivedAt
+    let timeSource: Candidate['timeSource'] = 'receipt'
+    if (payload.time !== undefined) {
+      if (typeof payload.time === 'number') {
+        observedAt = payload.time
+      } else {
+        const time = parseIsoTimestamp(payload.time)
+        if (!time.ok) return reject('time', time.rule, `time ${time.message}`, payload.time)
+        observedAt = time.ms
+      }
+      timeSource = 'device'
+    }
+
+    const candidates = Object.entries(payload.readings).map(
+      ([quantity, value]): Candidate => ({
+        deviceId,
+        quantity,
+        value,
+        path: `readings.${quantity}`,
+        observedAt,
+        timeSource,
+        sensorModel: payload.sensor,
+        sourceFormat: NATIVE_V1_FORMAT,
+      }),
+    )
+    return { candidates, rejections: [] }
+  },
+}
+
+export function wholeMessageRejection(
+  message: InboundMessage,
+  deviceId: string,
+  path: string,
+  rule: string,
+  text: string,
+  value?: unknown,
+  sourceFormat = NATIVE_V1_FORMAT,
+): Rejection {
+  return {
+    deviceId,
+    topic: message.topic,
+    sourceFormat,
+    receivedAt: message.receivedAt,
+    path,
+    rule,
+    message: text,
+    ...(value === undefined ? {} : { value }),
+    raw: rawText(message.payload),
+  }
+}
+
+function valueAt(json: unknown, path: PropertyKey[]): unknown {
+  let node = json
+  for (const key of path) {
+    if (node === null || typeof node !== 'object') return undefined
+    node = (node as Record<PropertyKey, unknown>)[key]
+  }
+  return node
+}

@@ -1,0 +1,102 @@
+import { z } from 'zod'
+import { QUANTITIES, QUANTITY_NAMES, type Quantity } from './quantities.ts'
+
+/**
+ * Device identifier: 1–64 characters, letters, digits and `_ . : -`, starting with a letter or digit.
+ * It is used as an MQTT topic level, a Kafka key and an InfluxDB tag value, so MQTT wildcards (`+`, `#`),
+ * the level separator `/` and whitespace are excluded [MQTT-4.7.1].
+ */
+export const DeviceIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, 'device id must be 1-64 chars of [A-Za-z0-9_.:-], starting alphanumeric')
+
+export const QuantitySchema = z.enum(QUANTITY_NAMES)
+
+/** Epoch milliseconds, UTC, as an integer. */
+export const EpochMsSchema = z.number().int().safe()
+
+/** Where the observed time came from: the device's own clock, or our receipt time because it sent none. */
+export const TimeSourceSchema = z.enum(['device', 'receipt'])
+
+/**
+ * The canonical reading: one value of one quantity from one device at one observed time.
+ * Every decoder produces these; the bus carries them as JSON; the store writes them as one point each.
+ *
+ * - `value` is a finite float in the quantity's canonical unit (`QUANTITIES[quantity].unit`, repeated in `unit`).
+ * - `observedAt` / `receivedAt` are epoch milliseconds, UTC.
+ * - `sourceFormat` names the decoder that produced it (`senshagen-v1`, `sc-archive`, …).
+ */
+export const ReadingSchema = z
+  .object({
+    deviceId: DeviceIdSchema,
+    quantity: QuantitySchema,
+    value: z.number().finite(),
+    unit: z.string(),
+    observedAt: EpochMsSchema,
+    receivedAt: EpochMsSchema,
+    timeSource: TimeSourceSchema,
+    sourceFormat: z.string().min(1),
+    sensorModel: z.string().min(1).optional(),
+  })
+  .superRefine((reading, ctx) => {
+    const expected = QUANTITIES[reading.quantity].unit
+    if (reading.unit !== expected) {
+      ctx.addIssue({ code: 'custom', path: ['unit'], message: `unit of ${reading.quantity} must be ${expected}` })
+    }
+  })
+
+export type Reading = z.infer<typeof ReadingSchema>
+
+/**
+ * Why a message or one value in it was not stored. Machine-readable: `path` is the field path inside the
+ * payload (`readings.air_temperature`, `time`, `$` for the whole message), `rule` a stable identifier
+ * (see RULES), `value` the offending value as JSON (absent when there was none).
+ */
+export const RejectionSchema = z.object({
+  deviceId: z.string(),
+  topic: z.string(),
+  sourceFormat: z.string(),
+  receivedAt: EpochMsSchema,
+  observedAt: EpochMsSchema.optional(),
+  path: z.string(),
+  rule: z.string(),
+  message: z.string(),
+  value: z.unknown().optional(),
+  /** The original message bytes as UTF-8 text (base64 with a `base64:` prefix when they are not UTF-8). */
+  raw: z.string(),
+})
+
+export type Rejection = z.infer<typeof RejectionSchema>
+
+/** Device id used on a rejection whose message did not say which device sent it. */
+export const UNKNOWN_DEVICE = 'unknown'
+
+/**
+ * Stable rule identifiers used in rejections. Consumers (dashboards, `senshagen rejects`) match on these.
+ */
+export const RULES = {
+  json: 'json', // payload is not JSON
+  schema: 'schema', // payload does not match the format's schema (field named in `path`)
+  unknownQuantity: 'unknown_quantity',
+  missing: 'missing', // the device reported the quantity without a value (null / empty cell)
+  notFinite: 'not_finite',
+  range: 'range', // outside QUANTITIES[q].min…max
+  timeZone: 'time_zone', // timestamp without an explicit zone
+  timeFuture: 'time_future',
+  timePast: 'time_past',
+  deviceMismatch: 'device_mismatch', // device in payload differs from device in topic
+  truncated: 'truncated', // a file row cut short
+  tooLarge: 'too_large',
+  noDecoder: 'no_decoder',
+} as const
+
+export function canonicalUnit(quantity: Quantity): string {
+  return QUANTITIES[quantity].unit
+}
+
+/** Encodes message bytes for `Rejection.raw`: UTF-8 text when valid, else `base64:` + base64. */
+export function rawText(payload: Uint8Array): string {
+  const buf = Buffer.from(payload)
+  const text = buf.toString('utf8')
+  return Buffer.from(text, 'utf8').equals(buf) ? text : `base64:${buf.toString('base64')}`
+}

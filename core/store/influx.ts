@@ -1,0 +1,194 @@
+import { HttpError, InfluxDB, canRetryHttpCall, setLogger, type Transport } from '@influxdata/influxdb-client'
+import type { Config } from '../config.ts'
+import { RefusedError, UnavailableError } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import type { Quantity } from '../quantities.ts'
+import type { Reading, Rejection } from '../reading.ts'
+import { READING_MEASUREMENT, REJECTION_MEASUREMENT, influxqlIdentifier, influxqlString, readingToLine, rejectionToLine } from './schema.ts'
+import type { InfluxGeneration, InfluxSeries, ReadingQuery, ReadingStore, StoredReading, StoredRejection } from './store.ts'
+import { ensureV2Bucket } from './influx-v2-setup.ts'
+
+type InfluxConfig = Config['influx']
+
+/**
+ * Opens the InfluxDB store, detecting the server generation from `GET /ping` (header X-Influxdb-Version:
+ * `1.x` → v1 API only; `2.x`/`v2.x` → v2 write API with a token; `3.x` → v2-compatible write API).
+ * Writes go through @influxdata/influxdb-client's WriteApi in every generation: on 1.x its path is pointed at
+ * the v1 `/write` endpoint. Queries are InfluxQL over `/query`, which all three generations serve.
+ *
+ * Throws UnavailableError when the server does not answer /ping.
+ */
+export async function openInfluxStore(config: InfluxConfig, logger: Logger): Promise<ReadingStore> {
+  routeClientLogs(logger)
+  const generation = await detectGeneration(config.url)
+  if (generation > 1 && config.token === undefined) {
+    throw new RefusedError(`InfluxDB ${generation}.x at ${config.url} needs SENSHAGEN_INFLUX_TOKEN`)
+  }
+  return new InfluxStore(config, generation, logger.child({ component: 'influx', generation }))
+}
+
+export async function detectGeneration(url: string): Promise<InfluxGeneration> {
+  let response: Response
+  try {
+    response = await fetch(new URL('/ping', url), { signal: AbortSignal.timeout(5_000) })
+  } catch (cause) {
+    throw new UnavailableError(`InfluxDB at ${url} does not answer /ping (is it running? npm run infra:up)`, { cause })
+  }
+  const version = response.headers.get('x-influxdb-version') ?? ''
+  const major = Number(/^v?(\d+)/.exec(version)?.[1])
+  if (major === 1 || major === 2 || major === 3) return major
+  throw new RefusedError(`${url}/ping answered without a known X-Influxdb-Version (got '${version}')`)
+}
+
+class InfluxStore implements ReadingStore {
+  private readonly client: InfluxDB
+  private readonly transport: Transport
+
+  constructor(
+    private readonly config: InfluxConfig,
+    readonly generation: InfluxGeneration,
+    private readonly logger: Logger,
+  ) {
+    this.client = new InfluxDB({ url: config.url, token: config.token, timeout: 30_000 })
+    this.transport = this.client.transport
+  }
+
+  get database(): string {
+    return this.config.database
+  }
+
+  async ensureDatabase(): Promise<void> {
+    if (this.generation === 1) {
+      await this.request(`/query?${this.params({ q: `CREATE DATABASE ${influxqlIdentifier(this.database)}` })}`, 'POST')
+    } else if (this.generation === 2) {
+      await ensureV2Bucket(this.transport, this.config)
+    }
+    // 3.x creates a database on its first write.
+  }
+
+  async write(batch: { readings: readonly Reading[]; rejections: readonly Rejection[] }): Promise<void> {
+    const seqs = new Map<string, number>()
+    const lines = batch.readings.map(readingToLine)
+    for (const rejection of batch.rejections) {
+      const key = `${rejection.deviceId}|${rejection.rule}|${rejection.observedAt ?? rejection.receivedAt}`
+      const seq = seqs.get(key) ?? 0
+      seqs.set(key, seq + 1)
+      lines.push(rejectionToLine(rejection, seq))
+    }
+    if (lines.length === 0) return
+    // One WriteApi per call: its batch size is above the line count, so it never sends on its own and
+    // flush() covers every line; maxRetries 0 leaves retrying to the caller (core/retry.ts), which only then
+    // acknowledges upstream (MQTT PUBACK, Kafka offset).
+    const writeApi = this.client.getWriteApi(this.config.org ?? '', this.database, 'ms', {
+      batchSize: lines.length + 1,
+      maxBatchBytes: Number.MAX_SAFE_INTEGER,
+      flushInterval: 0,
+      maxRetries: 0,
+      gzipThreshold: 64 * 1024,
+    })
+    if (this.generation === 1) writeApi.path = `/write?${this.params({ precision: 'ms' })}`
+    writeApi.writeRecords(lines)
+    try {
+      await writeApi.flush()
+    } catch (error) {
+      throw this.classify(error, 'write')
+    } finally {
+      writeApi.dispose()
+    }
+  }
+
+  async queryReadings(query: ReadingQuery): Promise<StoredReading[]> {
+    const statement =
+      `SELECT "value" FROM ${READING_MEASUREMENT} WHERE "device" = ${influxqlString(query.deviceId)}` +
+      ` AND "quantity" = ${influxqlString(query.quantity)}` +
+      ` AND time >= ${influxqlString(new Date(query.from).toISOString())} AND time < ${influxqlString(new Date(query.to).toISOString())}` +
+      ' ORDER BY time ASC'
+    const series = await this.influxql(statement)
+    return (series[0]?.values ?? []).map(([time, value]) => ({
+      time: time as number,
+      deviceId: query.deviceId,
+      quantity: query.quantity as Quantity,
+      value: value as number,
+    }))
+  }
+
+  async queryRejections(filter: { deviceId?: string; since?: number; limit?: number }): Promise<StoredRejection[]> {
+    const where = [
+      filter.deviceId === undefined ? undefined : `"device" = ${influxqlString(filter.deviceId)}`,
+      filter.since === undefined ? undefined : `time >= ${influxqlString(new Date(filter.since).toISOString())}`,
+    ].filter(Boolean)
+    const statement =
+      `SELECT "path", "message", "value", "topic", "source", "raw", "device", "rule" FROM ${REJECTION_MEASUREMENT}` +
+      (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
+      ` ORDER BY time ASC LIMIT ${Math.max(1, Math.trunc(filter.limit ?? 1000))}`
+    const series = await this.influxql(statement)
+    return (series[0]?.values ?? []).map((row) => {
+      const [time, path, message, value, topic, source, raw, device, rule] = row as [number, ...string[]]
+      return {
+        time,
+        deviceId: device!,
+        rule: rule!,
+        path: path!,
+        message: message!,
+        ...(value === null || value === undefined ? {} : { value }),
+        topic: topic!,
+        sourceFormat: source!,
+        raw: raw!,
+      }
+    })
+  }
+
+  async influxql(statement: string): Promise<InfluxSeries[]> {
+    // InfluxDB 1.x refuses GET for statements that change data (CREATE, DROP, DELETE): they go as POST.
+    const method = /^\s*(SELECT|SHOW)\b/i.test(statement) ? 'GET' : 'POST'
+    const body = (await this.request(`/query?${this.params({ q: statement, epoch: 'ms' })}`, method)) as {
+      results?: Array<{ series?: InfluxSeries[]; error?: string }>
+      error?: string
+    }
+    const result = body.results?.[0]
+    const error = body.error ?? result?.error
+    if (error !== undefined) throw new RefusedError(`InfluxQL refused: ${error}`, { context: { statement } })
+    return result?.series ?? []
+  }
+
+  async close(): Promise<void> {
+    // Nothing is buffered here: every write() is flushed before it resolves.
+  }
+
+  /** v1 query parameters: database, credentials when configured (InfluxDB 1.x /query and /write). */
+  private params(extra: Record<string, string>): string {
+    const params = new URLSearchParams({ db: this.database, ...extra })
+    if (this.config.username !== undefined) {
+      params.set('u', this.config.username)
+      params.set('p', this.config.password ?? '')
+    }
+    return params.toString()
+  }
+
+  private async request(path: string, method: 'GET' | 'POST'): Promise<unknown> {
+    try {
+      return await this.transport.request(path, null, { method, headers: { accept: 'application/json' } })
+    } catch (error) {
+      throw this.classify(error, `${method} ${path.split('?')[0]}`)
+    }
+  }
+
+  private classify(error: unknown, operation: string): Error {
+    const detail = error instanceof HttpError ? `${error.statusCode} ${error.body ?? error.message}` : String(error)
+    const message = `InfluxDB ${operation} at ${this.config.url} failed: ${detail}`
+    this.logger.debug({ err: error, operation }, 'influx request failed')
+    return canRetryHttpCall(error) ? new UnavailableError(message, { cause: error }) : new RefusedError(message, { cause: error })
+  }
+}
+
+let clientLogsRouted = false
+/** The client library logs through console by default; route its messages into our logger once. */
+function routeClientLogs(logger: Logger): void {
+  if (clientLogsRouted) return
+  clientLogsRouted = true
+  const log = logger.child({ component: 'influxdb-client' })
+  setLogger({
+    error: (message, error) => log.debug({ err: error }, message),
+    warn: (message, error) => log.debug({ err: error }, message),
+  })
+}

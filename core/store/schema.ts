@@ -1,0 +1,66 @@
+import { Point } from '@influxdata/influxdb-client'
+import type { Reading, Rejection } from '../reading.ts'
+
+/**
+ * The InfluxDB schema (README "InfluxDB schema" shows it with example queries).
+ *
+ * measurement `reading` — one point per (device, quantity, observed time):
+ *   tags   device, quantity
+ *   fields value (float, canonical unit), unit (string), source (string: decoder), sensor (string, when
+ *          known), time_source (string: device|receipt), received_ms (integer: receipt time, epoch ms)
+ *   time   observed time, ms precision
+ * Only device and quantity are tags, so the point key never depends on anything that may change between two
+ * deliveries of the same reading: a redelivered reading overwrites itself.
+ *
+ * measurement `rejection` — one point per rejected message or value:
+ *   tags   device (`unknown` when the message named none), rule, seq (index within its message)
+ *   fields path, message, value (JSON text), topic, source, raw (original payload text)
+ *   time   observed time when known, else receipt time
+ */
+export const READING_MEASUREMENT = 'reading'
+export const REJECTION_MEASUREMENT = 'rejection'
+
+/**
+ * One reading as a line-protocol line with ms timestamp. `value` is always written as a float field: line
+ * protocol numbers without an `i` suffix are floats, and Point.floatField never adds one, so a whole value
+ * like 20 cannot create an integer field that would make the next 20.1 a field type conflict.
+ */
+export function readingToLine(reading: Reading): string {
+  const point = new Point(READING_MEASUREMENT)
+    .tag('device', reading.deviceId)
+    .tag('quantity', reading.quantity)
+    .floatField('value', reading.value)
+    .stringField('unit', reading.unit)
+    .stringField('source', reading.sourceFormat)
+    .stringField('time_source', reading.timeSource)
+    .intField('received_ms', reading.receivedAt)
+    .timestamp(String(reading.observedAt))
+  if (reading.sensorModel !== undefined) point.stringField('sensor', reading.sensorModel)
+  return point.toLineProtocol()!
+}
+
+export function rejectionToLine(rejection: Rejection, seq: number): string {
+  const point = new Point(REJECTION_MEASUREMENT)
+    .tag('device', rejection.deviceId)
+    .tag('rule', rejection.rule)
+    .tag('seq', String(seq))
+    .stringField('path', rejection.path)
+    .stringField('message', rejection.message)
+    .stringField('topic', rejection.topic)
+    .stringField('source', rejection.sourceFormat)
+    .stringField('raw', rejection.raw)
+    .intField('received_ms', rejection.receivedAt)
+    .timestamp(String(rejection.observedAt ?? rejection.receivedAt))
+  if (rejection.value !== undefined) point.stringField('value', JSON.stringify(rejection.value))
+  return point.toLineProtocol()!
+}
+
+/** Quotes a string literal for InfluxQL (single quotes, backslash escapes). */
+export function influxqlString(text: string): string {
+  return `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
+}
+
+/** Quotes an identifier for InfluxQL (double quotes). */
+export function influxqlIdentifier(text: string): string {
+  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`
+}

@@ -1,0 +1,71 @@
+/**
+ * Timestamp parsing that never depends on the machine's time zone.
+ *
+ * `new Date('2017-10-07T12:29:51')` is read as *local* time by JavaScript (ECMA-262 §21.4.3.2, date-time
+ * forms without an offset), so with TZ=Europe/Amsterdam it lands two hours early. Every timestamp here is
+ * parsed by hand and the zone is always explicit: either in the string, or given by the caller from the
+ * source's documented convention (sensor.community archive: UTC without an offset).
+ */
+const ISO_PATTERN =
+  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?(Z|z|[+-]\d{2}:?\d{2})?$/
+
+export type TimeParseResult = { ok: true; ms: number } | { ok: false; rule: 'schema' | 'time_zone'; message: string }
+
+/**
+ * Parses an ISO-8601 / RFC 3339 date-time (`2017-10-07T12:29:51Z`, `…+02:00`, 1–9 fraction digits, which are
+ * truncated to milliseconds) into epoch milliseconds.
+ * A string without a zone is refused (`time_zone`) unless `assumeZone: 'UTC'` says the source's convention is UTC.
+ */
+export function parseIsoTimestamp(text: string, options: { assumeZone?: 'UTC' } = {}): TimeParseResult {
+  const m = ISO_PATTERN.exec(text.trim())
+  if (!m) return { ok: false, rule: 'schema', message: 'must be an ISO-8601 date-time such as 2024-01-15T10:28:30Z' }
+  const [, y, mo, d, h, mi, s, fraction, zone] = m
+  if (zone === undefined && options.assumeZone !== 'UTC') {
+    return { ok: false, rule: 'time_zone', message: 'must carry a zone (Z or ±hh:mm)' }
+  }
+  const ms = Number((fraction ?? '').padEnd(3, '0').slice(0, 3))
+  const utc = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), ms)
+  const check = new Date(utc)
+  if (
+    check.getUTCFullYear() !== Number(y) ||
+    check.getUTCMonth() !== Number(mo) - 1 ||
+    check.getUTCDate() !== Number(d) ||
+    Number(h) > 23 ||
+    Number(mi) > 59 ||
+    Number(s) > 59
+  ) {
+    return { ok: false, rule: 'schema', message: 'is not a valid calendar date-time' }
+  }
+  return { ok: true, ms: utc - zoneOffsetMs(zone) }
+}
+
+function zoneOffsetMs(zone: string | undefined): number {
+  if (zone === undefined || zone === 'Z' || zone === 'z') return 0
+  const sign = zone.startsWith('-') ? -1 : 1
+  const digits = zone.slice(1).replace(':', '')
+  return sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4))) * 60_000
+}
+
+/** ISO-8601 UTC with milliseconds, e.g. `2017-10-07T12:29:51.000Z`. */
+export function formatIsoMs(ms: number): string {
+  return new Date(ms).toISOString()
+}
+
+/**
+ * Parses a command-line time: ISO-8601 with zone, a date `YYYY-MM-DD` (midnight UTC), `now`, or a relative
+ * `-<n><s|m|h|d>` (e.g. `-1h`) counted back from `now`. Throws an Error naming `what` when it cannot.
+ */
+export function parseCliTime(text: string, what: string, now = Date.now()): number {
+  const trimmed = text.trim()
+  if (trimmed === 'now') return now
+  const relative = /^-(\d+)(s|m|h|d)$/.exec(trimmed)
+  if (relative) {
+    const unitMs = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 's' | 'm' | 'h' | 'd']
+    return now - Number(relative[1]) * unitMs
+  }
+  const parsed = /^\d{4}-\d{2}-\d{2}$/.test(trimmed)
+    ? parseIsoTimestamp(`${trimmed}T00:00:00Z`)
+    : parseIsoTimestamp(trimmed)
+  if (!parsed.ok) throw new Error(`${what}: '${text}' ${parsed.message} (or YYYY-MM-DD, now, -6h)`)
+  return parsed.ms
+}

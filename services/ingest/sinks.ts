@@ -1,0 +1,41 @@
+import type { BusProducer } from '../../core/bus/bus.ts'
+import type { Reading, Rejection } from '../../core/reading.ts'
+import { withRetry } from '../../core/retry.ts'
+import type { ReadingWriter } from '../writer/reading-writer.ts'
+
+/**
+ * Where the ingest hands what came out of one message. `accept` resolves only once the data is durable:
+ * Kafka acknowledged it (acks = all), or, in direct mode, InfluxDB did. Only then is the MQTT message
+ * acknowledged, so a crash before that point makes the broker deliver it again (at-least-once).
+ */
+export interface IngestSink {
+  accept(batch: { readings: Reading[]; rejections: Rejection[] }): Promise<void>
+  close(): Promise<void>
+}
+
+/** Kafka mode: readings to the readings topic, rejections to the dead-letter topic, both keyed by device. */
+export function kafkaSink(producer: BusProducer, topics: { readingsTopic: string; rejectionsTopic: string }, signal: AbortSignal): IngestSink {
+  return {
+    accept: ({ readings, rejections }) =>
+      withRetry(
+        () =>
+          producer.send([
+            { topic: topics.readingsTopic, records: readings.map((r) => ({ key: r.deviceId, value: JSON.stringify(r) })) },
+            { topic: topics.rejectionsTopic, records: rejections.map((r) => ({ key: r.deviceId, value: JSON.stringify(r) })) },
+          ]),
+        { initialDelayMs: 200, maxDelayMs: 10_000, maxAttempts: Infinity, signal },
+      ),
+    close: () => producer.disconnect(),
+  }
+}
+
+/**
+ * Direct mode (no Kafka): the writer stores readings and rejections in InfluxDB in-process; rejections are
+ * durable there too (measurement `rejection`).
+ */
+export function directSink(writer: ReadingWriter): IngestSink {
+  return {
+    accept: (batch) => writer.write(batch),
+    close: () => writer.close(),
+  }
+}

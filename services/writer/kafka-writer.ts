@@ -1,0 +1,64 @@
+import type { Bus, BusConsumer, BusMessage } from '../../core/bus/bus.ts'
+import type { Logger } from '../../core/logger.ts'
+import { ReadingSchema, RejectionSchema, rawText, type Reading, type Rejection } from '../../core/reading.ts'
+import type { ReadingWriter } from './reading-writer.ts'
+
+export interface KafkaWriterTopics {
+  readingsTopic: string
+  rejectionsTopic: string
+  groupId: string
+}
+
+/**
+ * Consumes the readings and dead-letter topics in one consumer group and stores both through the writer.
+ * A fetched batch's offsets are committed only after the writer resolved, i.e. after InfluxDB acknowledged
+ * every point of it; after a crash the uncommitted batch is delivered again and overwrites the same points.
+ * A record that does not parse (not JSON, or not a reading) is stored as a `bus_record_invalid` rejection.
+ */
+export async function startKafkaWriter(bus: Bus, writer: ReadingWriter, topics: KafkaWriterTopics, logger: Logger): Promise<BusConsumer> {
+  const consumer = await bus.consumer({ groupId: topics.groupId, topics: [topics.readingsTopic, topics.rejectionsTopic] })
+  await consumer.run(async (messages, heartbeat) => {
+    const readings: Reading[] = []
+    const rejections: Rejection[] = []
+    for (const message of messages) {
+      const decoded = decodeRecord(message, topics)
+      if ('reading' in decoded) readings.push(decoded.reading)
+      else rejections.push(decoded.rejection)
+    }
+    const beat = setInterval(() => void heartbeat().catch(() => undefined), 3_000)
+    try {
+      await writer.write({ readings, rejections })
+    } finally {
+      clearInterval(beat)
+    }
+    logger.debug({ topic: messages[0]?.topic, partition: messages[0]?.partition, count: messages.length }, 'batch stored')
+  })
+  return consumer
+}
+
+function decodeRecord(message: BusMessage, topics: KafkaWriterTopics): { reading: Reading } | { rejection: Rejection } {
+  let json: unknown
+  try {
+    json = JSON.parse(message.value)
+  } catch {
+    json = undefined
+  }
+  const schema = message.topic === topics.rejectionsTopic ? RejectionSchema : ReadingSchema
+  const parsed = schema.safeParse(json)
+  if (parsed.success) {
+    return message.topic === topics.rejectionsTopic ? { rejection: parsed.data as Rejection } : { reading: parsed.data as Reading }
+  }
+  const issue = parsed.error.issues[0]
+  return {
+    rejection: {
+      deviceId: 'unknown',
+      topic: `kafka:${message.topic}/${message.partition}@${message.offset}`,
+      sourceFormat: 'bus',
+      receivedAt: Date.now(),
+      path: issue?.path.join('.') || '$',
+      rule: 'bus_record_invalid',
+      message: issue?.message ?? 'not JSON',
+      raw: rawText(Buffer.from(message.value, 'utf8')),
+    },
+  }
+}
