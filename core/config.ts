@@ -8,7 +8,8 @@ import { ConfigError } from './errors.ts'
  */
 const PLACEHOLDER_SECRETS = new Set(['changeme', 'change-me', 'secret', 'password', 'token', 'xxx', '<token>', 'todo'])
 
-const port = z.coerce.number().int().min(1).max(65_535)
+// 0 asks the OS for any free port (tests).
+const port = z.coerce.number().int().min(0).max(65_535)
 const positiveInt = z.coerce.number().int().positive()
 const optionalText = z
   .string()

@@ -93,8 +93,8 @@ export function parseArchiveRow(header: string[], text: string, line: number): A
 
 /**
  * Multiplies a plain decimal string by 10^exponent by moving the decimal point, so that
- * `shiftDecimal('102506.41', -2)` is exactly `'1025.0641'` (102506.41 / 100 in binary floating point is
- * 1025.0641000000001).
+ * `shiftDecimal('102490.52', -2)` is exactly `'1024.9052'` (102490.52 / 100 in binary floating point is
+ * 1024.9052000000001; so are 74 of the 574 pressures of one real BME280 day).
  */
 export function shiftDecimal(text: string, exponent: number): string {
   if (exponent === 0) return text

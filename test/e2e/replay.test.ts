@@ -1,0 +1,141 @@
+import { execFile } from 'node:child_process'
+import { basename } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { replayArchiveFiles, type FileSummary } from '../../cli/replay.ts'
+import type { Config } from '../../core/config.ts'
+import { createLogger } from '../../core/logger.ts'
+import { openInfluxStore } from '../../core/store/influx.ts'
+import type { ReadingStore } from '../../core/store/store.ts'
+import { runBroker } from '../../services/broker/main.ts'
+import { runIngest } from '../../services/ingest/main.ts'
+import { runWriter } from '../../services/writer/main.ts'
+import { archiveFiles, expectedFromFile, sameAsCell } from '../helpers/archive-expectations.ts'
+import { KAFKA_BROKERS, isolatedConfig, isolatedEnv, uniqueId, waitFor } from '../helpers/env.ts'
+
+const run = promisify(execFile)
+const logger = createLogger('warn')
+const files = archiveFiles()
+const expected = files.map((file) => ({ file: basename(file), ...expectedFromFile(file) }))
+const totalValues = expected.reduce((n, e) => n + e.values.length, 0)
+
+/**
+ * Every sensor.community archive fixture replayed over MQTT through the whole spine and read back: every
+ * stored value and UTC timestamp must equal the file's, in Kafka mode and in direct mode.
+ */
+describe.each(['kafka', 'direct'] as const)('replay of every archive fixture (%s mode)', (mode) => {
+  const id = uniqueId(`e2e_${mode}`)
+  const overrides: Record<string, string> = mode === 'kafka' ? { SENSHAGEN_KAFKA_BROKERS: KAFKA_BROKERS } : {}
+  let config: Config
+  let store: ReadingStore
+  let summaries: FileSummary[]
+  let stop: () => Promise<void>
+
+  beforeAll(async () => {
+    const base = isolatedConfig(id, overrides)
+    const broker = await runBroker(base, logger)
+    config = { ...base, mqtt: { ...base.mqtt, url: `mqtt://127.0.0.1:${broker.port}` } }
+    const ingest = await runIngest(config, logger)
+    const writer = config.kafka ? await runWriter(config, logger) : undefined
+    stop = async () => {
+      await ingest.stop()
+      await writer?.stop()
+      await broker.close()
+    }
+    store = await openInfluxStore(config.influx, logger)
+    summaries = await replayArchiveFiles(files, { mqttUrl: config.mqtt.url, qos: 1 })
+    await waitFor(`${totalValues} stored readings`, async () => {
+      const series = await store.influxql('SELECT count("value") FROM reading')
+      return series[0]?.values[0]?.[1] === totalValues
+    }, 60_000)
+  }, 120_000)
+
+  afterAll(async () => {
+    await stop?.()
+    await store?.influxql(`DROP DATABASE "${id}"`)
+  })
+
+  it('publishes one message per complete row and reports accepted and rejected values per file', () => {
+    expect(summaries.map((s) => [s.file, s.rows, s.messages, s.accepted, s.rejectedValues, s.rejectedRows.length])).toEqual([
+      ['2017-10-07_dht22_sensor_5332.csv', 146, 146, 292, 0, 0],
+      ['2017-10-07_sds011_sensor_5331.csv', 146, 146, 292, 0, 0],
+      ['2018-07-08_bme280_sensor_15093.csv', 574, 574, 1722, 0, 0],
+      ['2018-12-17_sds011_sensor_8733.csv', 575, 575, 1150, 0, 0],
+      ['2019-01-17_sds011_sensor_5331.csv', 125, 124, 248, 0, 1],
+      ['2019-03-09_sds011_sensor_22885.csv', 9, 9, 16, 2, 0],
+      ['written_2016-07-14_sds011_sensor_92_legacy-timestamps.csv', 2, 2, 4, 0, 0],
+      ['written_2017-11-26_bmp280_sensor_2184_empty-pressure.csv', 2, 2, 3, 1, 0],
+      ['written_2024-01-15_sps30_sensor_90001.csv', 3, 3, 8, 4, 0],
+    ])
+    expect(totalValues).toBe(3735)
+  })
+
+  it('stores exactly the files’ values at the files’ UTC timestamps, nothing more', async () => {
+    for (const file of expected) {
+      const groups = new Map<string, typeof file.values>()
+      for (const v of file.values) groups.set(`${v.device}|${v.quantity}`, [...(groups.get(`${v.device}|${v.quantity}`) ?? []), v])
+      for (const [key, values] of groups) {
+        const [device, quantity] = key.split('|') as [string, never]
+        const stored = await store.queryReadings({ deviceId: device, quantity, from: values[0]!.time - 86_400_000, to: values.at(-1)!.time + 86_400_000 })
+        expect(stored.map((s) => s.time), `${file.file} ${key} timestamps`).toEqual(values.map((v) => v.time))
+        const mismatches = stored.filter((s, i) => !sameAsCell(quantity, s.value, values[i]!.cell))
+        expect(mismatches, `${file.file} ${key} values`).toEqual([])
+      }
+    }
+  })
+
+  it('keeps the values the files spell out, converted to canonical units', async () => {
+    const first = async (device: string, quantity: never, iso: string) =>
+      (await store.queryReadings({ deviceId: device, quantity, from: Date.parse(iso), to: Date.parse(iso) + 1 }))[0]?.value
+    // 5331;SDS011;…;2017-10-07T12:29:51;7.97;;;2.40;;  (P1 is PM10, P2 is PM2.5)
+    expect(await first('sc-5331', 'pm10' as never, '2017-10-07T12:29:51Z')).toBe(7.97)
+    expect(await first('sc-5331', 'pm2_5' as never, '2017-10-07T12:29:51Z')).toBe(2.4)
+    // 15093;BME280;…;2018-07-08T00:01:27;102506.41;;;14.60;79.37  (Pa → hPa)
+    expect(await first('sc-15093', 'air_pressure' as never, '2018-07-08T00:01:27Z')).toBe(1025.0641)
+    expect(await first('sc-15093', 'air_temperature' as never, '2018-07-08T00:01:27Z')).toBe(14.6)
+    // 92;SDS011;…;2016-07-14T13:02:46.949036+00:00;7.71  (microseconds truncated to ms)
+    expect(await first('sc-92', 'pm10' as never, '2016-07-14T13:02:46.949Z')).toBe(7.71)
+    // 8733;SDS011;…;2018-12-17T09:21:48;1999.90;;;999.90  SDS011 saturation lies inside the physical
+    // range and is stored as it is (the saturation quality flag is issue 3's)
+    expect(await first('sc-8733', 'pm10' as never, '2018-12-17T09:21:48Z')).toBe(1999.9)
+    expect(await first('sc-8733', 'pm2_5' as never, '2018-12-17T09:21:48Z')).toBe(999.9)
+  })
+
+  it('dead-letters the row with every value empty, one rejection per quantity, and keeps its raw payload', async () => {
+    const rejections = await store.queryRejections({ deviceId: 'sc-22885' })
+    expect(rejections.map((r) => [new Date(r.time).toISOString(), r.path, r.rule])).toEqual([
+      ['2019-03-09T23:40:58.000Z', 'readings.pm10', 'missing'],
+      ['2019-03-09T23:40:58.000Z', 'readings.pm2_5', 'missing'],
+    ])
+    expect(JSON.parse(rejections[0]!.raw)).toEqual({
+      v: 1,
+      device: 'sc-22885',
+      time: '2019-03-09T23:40:58.000Z',
+      sensor: 'SDS011',
+      readings: { pm10: null, pm2_5: null },
+    })
+  })
+
+  it('rejects the row cut short at the end of the truncated file instead of storing a partial value', () => {
+    const truncated = summaries.find((s) => s.file === '2019-01-17_sds011_sensor_5331.csv')!
+    expect(truncated.rejectedRows).toEqual([{ line: 126, rule: 'truncated', message: 'line 126: row has 4 of 12 columns', raw: '5331;SDS011;3121;' }])
+  })
+
+  it('senshagen query prints the same values as CSV and JSON whatever the machine’s time zone', async () => {
+    const env = { ...process.env, ...isolatedEnv(id, overrides), TZ: 'Europe/Amsterdam' }
+    const args = ['bin/senshagen.js', 'query', '--device', 'sc-5331', '--quantity', 'pm10', '--from', '2017-10-07T12:29:00Z', '--to', '2017-10-07T12:35:00Z']
+    const csv = await run('node', [...args, '--format', 'csv'], { env })
+    expect(csv.stdout).toBe(
+      'time,device,quantity,value\n' +
+        '2017-10-07T12:29:51.000Z,sc-5331,pm10,7.97\n' +
+        '2017-10-07T12:32:19.000Z,sc-5331,pm10,6.8\n' +
+        '2017-10-07T12:34:47.000Z,sc-5331,pm10,6.87\n',
+    )
+    const json = await run('node', [...args, '--format', 'json'], { env })
+    expect(JSON.parse(json.stdout)).toEqual([
+      { time: '2017-10-07T12:29:51.000Z', device: 'sc-5331', quantity: 'pm10', value: 7.97 },
+      { time: '2017-10-07T12:32:19.000Z', device: 'sc-5331', quantity: 'pm10', value: 6.8 },
+      { time: '2017-10-07T12:34:47.000Z', device: 'sc-5331', quantity: 'pm10', value: 6.87 },
+    ])
+  })
+})

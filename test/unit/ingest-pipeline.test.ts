@@ -1,0 +1,107 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { ReadingSchema, RejectionSchema } from '../../core/reading.ts'
+import { createPipeline, runPipeline } from '../../services/ingest/pipeline.ts'
+
+const steps = createPipeline({ maxPayloadBytes: 4096, maxFutureMs: 300_000 })
+const RECEIVED = Date.UTC(2026, 10, 29, 18, 0, 5)
+const TOPIC = 'senshagen/v1/devices/garden-017/readings'
+
+function ingest(payload: unknown, topic = TOPIC) {
+  const bytes = Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload))
+  return runPipeline(steps, { topic, payload: bytes, receivedAt: RECEIVED })
+}
+
+describe('ingest pipeline on native payload v1', () => {
+  it('turns one message into one canonical reading per quantity', () => {
+    const ctx = ingest({ v: 1, time: '2026-11-29T18:00:00.000Z', sensor: 'BME280', readings: { air_temperature: 7.4, relative_humidity: 88.1, air_pressure: 1012.6 } })
+    expect(ctx.rejections).toEqual([])
+    expect(ctx.readings).toEqual([
+      { deviceId: 'garden-017', quantity: 'air_temperature', value: 7.4, unit: '°C', observedAt: Date.UTC(2026, 10, 29, 18), receivedAt: RECEIVED, timeSource: 'device', sourceFormat: 'senshagen-v1', sensorModel: 'BME280' },
+      { deviceId: 'garden-017', quantity: 'relative_humidity', value: 88.1, unit: '%', observedAt: Date.UTC(2026, 10, 29, 18), receivedAt: RECEIVED, timeSource: 'device', sourceFormat: 'senshagen-v1', sensorModel: 'BME280' },
+      { deviceId: 'garden-017', quantity: 'air_pressure', value: 1012.6, unit: 'hPa', observedAt: Date.UTC(2026, 10, 29, 18), receivedAt: RECEIVED, timeSource: 'device', sourceFormat: 'senshagen-v1', sensorModel: 'BME280' },
+    ])
+  })
+
+  it('stores the good quantities of a message and dead-letters each bad one with path, rule and value', () => {
+    const payload = { v: 1, time: 1795975200000, readings: { air_temperature: 512, relative_humidity: 55.5, pm2_5: null, pm10: '12.3', radon: 4, wind_speed: 3 } }
+    const ctx = ingest(payload)
+    expect(ctx.readings.map((r) => [r.quantity, r.value])).toEqual([['relative_humidity', 55.5], ['wind_speed', 3]])
+    expect(ctx.rejections.map((r) => [r.path, r.rule, r.message, r.value])).toEqual([
+      ['readings.air_temperature', 'range', 'must be between -80 and 70 °C', 512],
+      ['readings.pm2_5', 'missing', 'no value reported', null],
+      ['readings.pm10', 'schema', 'must be a number, got string', '12.3'],
+      ['readings.radon', 'unknown_quantity', "'radon' is not a known quantity", 4],
+    ])
+    for (const r of ctx.rejections) {
+      expect(r).toMatchObject({ deviceId: 'garden-017', topic: TOPIC, receivedAt: RECEIVED, observedAt: 1795975200000, raw: JSON.stringify(payload) })
+    }
+  })
+
+  it('uses the receipt time when the payload has none, and says so', () => {
+    const [reading] = ingest({ v: 1, readings: { pm10: 4 } }).readings
+    expect(reading).toMatchObject({ observedAt: RECEIVED, timeSource: 'receipt' })
+  })
+
+  it('rejects whole messages that cannot be read, keeping the raw bytes', () => {
+    const cases: Array<[unknown, string, string, string]> = [
+      ['{"v":1,"readings":{"pm10":nan}}', '$', 'json', 'payload is not JSON'],
+      [{ v: 2, readings: {} }, 'v', 'schema', 'Invalid input: expected 1'],
+      [{ v: 1, time: '2026-11-29T18:00:00', readings: { pm10: 1 } }, 'time', 'time_zone', 'time must carry a zone (Z or ±hh:mm)'],
+      [{ v: 1, device: 'other', readings: { pm10: 1 } }, 'device', 'device_mismatch', "device 'other' differs from topic device 'garden-017'"],
+      [{ v: 1 }, 'readings', 'schema', 'Invalid input: expected record, received undefined'],
+    ]
+    for (const [payload, path, rule, message] of cases) {
+      const ctx = ingest(payload)
+      expect(ctx.readings, JSON.stringify(payload)).toEqual([])
+      expect(ctx.rejections.map((r) => [r.path, r.rule, r.message.slice(0, message.length)]), JSON.stringify(payload)).toEqual([[path, rule, message]])
+      expect(ctx.rejections[0]!.raw).toBe(typeof payload === 'string' ? payload : JSON.stringify(payload))
+    }
+  })
+
+  it('rejects observed times in the future or before 2000', () => {
+    const future = ingest({ v: 1, time: RECEIVED + 300_001, readings: { pm10: 1 } })
+    expect(future.rejections.map((r) => r.rule)).toEqual(['time_future'])
+    expect(ingest({ v: 1, time: RECEIVED + 300_000, readings: { pm10: 1 } }).readings).toHaveLength(1)
+    expect(ingest({ v: 1, time: '1999-12-31T23:59:59Z', readings: { pm10: 1 } }).rejections.map((r) => r.rule)).toEqual(['time_past'])
+  })
+
+  it('accepts both range bounds and refuses just outside them', () => {
+    expect(ingest({ v: 1, readings: { relative_humidity: 0, wind_from_direction: 360, pm10: 2000 } }).readings).toHaveLength(3)
+    expect(ingest({ v: 1, readings: { relative_humidity: 100.01, air_pressure: 101325 } }).rejections.map((r) => r.message)).toEqual([
+      'must be between 0 and 100 %',
+      'must be between 300 and 1100 hPa',
+    ])
+  })
+
+  it('refuses oversized payloads and topics no decoder handles', () => {
+    const big = runPipeline(steps, { topic: TOPIC, payload: Buffer.alloc(5000, 0x20), receivedAt: RECEIVED })
+    expect(big.rejections.map((r) => [r.rule, r.raw.length])).toEqual([['too_large', 4096]])
+    expect(ingest({ v: 1, readings: {} }, 'tele/tasmota_1/SENSOR').rejections.map((r) => r.rule)).toEqual(['no_decoder'])
+  })
+
+  it('never throws, never yields a non-finite or invalid reading, and gives every rejection a reason (property)', () => {
+    const value = fc.oneof(fc.double(), fc.integer(), fc.constant(null), fc.string(), fc.boolean(), fc.constant({}))
+    const quantity = fc.oneof(fc.constantFrom('air_temperature', 'pm2_5', 'air_pressure', 'relative_humidity'), fc.string())
+    const payload = fc.record({
+      v: fc.oneof(fc.constant(1), fc.integer()),
+      time: fc.option(fc.oneof(fc.integer(), fc.string(), fc.constant('2026-11-29T18:00:00Z')), { nil: undefined }),
+      readings: fc.dictionary(quantity, value),
+    })
+    const text = fc.oneof(payload.map((p) => JSON.stringify(p)), fc.string(), payload.map((p) => JSON.stringify(p).replace(/\d+(\.\d+)?/, 'nan')))
+    fc.assert(
+      fc.property(text, (body) => {
+        const ctx = runPipeline(steps, { topic: TOPIC, payload: Buffer.from(body), receivedAt: RECEIVED })
+        for (const reading of ctx.readings) {
+          expect(Number.isFinite(reading.value)).toBe(true)
+          expect(ReadingSchema.safeParse(reading).success).toBe(true)
+        }
+        for (const rejection of ctx.rejections) {
+          expect(RejectionSchema.safeParse(rejection).success).toBe(true)
+          expect(rejection.rule.length > 0 && rejection.message.length > 0).toBe(true)
+        }
+      }),
+      { numRuns: 500 },
+    )
+  })
+})

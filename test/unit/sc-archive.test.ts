@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest'
+import { parseArchiveHeader, parseArchiveRow, shiftDecimal } from '../../core/decoders/sc-archive.ts'
+
+const SDS011 = parseArchiveHeader('sensor_id;sensor_type;location;lat;lon;timestamp;P1;durP1;ratioP1;P2;durP2;ratioP2')
+const BME280 = parseArchiveHeader('sensor_id;sensor_type;location;lat;lon;timestamp;pressure;altitude;pressure_sealevel;temperature;humidity')
+const SPS30 = parseArchiveHeader('sensor_id;sensor_type;location;lat;lon;timestamp;P1;P4;P2;P0;N10;N4;N25;N1;N05;TS')
+
+describe('sensor.community archive rows', () => {
+  it('maps P1 to PM10 and P2 to PM2.5, device sc-<sensor_id>, UTC time without offset', () => {
+    expect(parseArchiveRow(SDS011, '5331;SDS011;2688;57.128;-2.130;2017-10-07T12:29:51;7.97;;;2.40;;', 2)).toEqual({
+      ok: true,
+      record: { line: 2, deviceId: 'sc-5331', sensorModel: 'SDS011', observedAt: Date.UTC(2017, 9, 7, 12, 29, 51), readings: { pm10: 7.97, pm2_5: 2.4 } },
+    })
+  })
+
+  it('stores pressure in hPa, exactly, and ignores altitude and sea-level columns', () => {
+    const row = parseArchiveRow(BME280, '15093;BME280;7647;56.963;-2.211;2018-07-08T00:01:27;102506.41;;;14.60;79.37', 2)
+    expect(row).toEqual({
+      ok: true,
+      record: expect.objectContaining({ readings: { air_pressure: 1025.0641, air_temperature: 14.6, relative_humidity: 79.37 } }),
+    })
+  })
+
+  it('reads the SPS30 column order by name', () => {
+    const row = parseArchiveRow(SPS30, '90001;SPS30;70001;52.157;5.387;2024-01-15T00:01:12;9.81;9.22;8.57;7.98;63.41;63.32;63.02;61.87;52.49;0.53', 2)
+    expect(row.ok && row.record.readings).toEqual({ pm10: 9.81, pm4: 9.22, pm2_5: 8.57, pm1: 7.98 })
+  })
+
+  it('passes empty cells on as null and non-numbers as text, for the ingest to dead-letter', () => {
+    expect(parseArchiveRow(SDS011, '22885;SDS011;11610;57.269;-2.188;2019-03-09T23:40:58;;;;;;', 3)).toEqual({
+      ok: true,
+      record: expect.objectContaining({ readings: { pm10: null, pm2_5: null } }),
+    })
+    const odd = parseArchiveRow(SDS011, '1;SDS011;1;0;0;2019-03-09T23:40:58;unavailable;;;1,5;;', 4)
+    expect(odd.ok && odd.record.readings).toEqual({ pm10: 'unavailable', pm2_5: '1,5' })
+  })
+
+  it('rejects a row cut short whole, so a cut-off last cell is never read as a smaller number', () => {
+    expect(parseArchiveRow(SDS011, '5331;SDS011;3121;', 126)).toEqual({
+      ok: false,
+      rejection: { line: 126, rule: 'truncated', message: 'line 126: row has 4 of 12 columns', raw: '5331;SDS011;3121;' },
+    })
+    expect(parseArchiveRow(SDS011, '5331;SDS011;3121;57.138;-2.077;2019-01-17T05:10:48;12.8', 9)).toMatchObject({ ok: false, rejection: { rule: 'truncated' } })
+  })
+
+  it('rejects rows with a bad timestamp or sensor id', () => {
+    expect(parseArchiveRow(SDS011, '5331;SDS011;1;0;0;2017-10-07 noon;1;;;1;;', 5)).toMatchObject({ ok: false, rejection: { rule: 'schema' } })
+    expect(parseArchiveRow(SDS011, 'x;SDS011;1;0;0;2017-10-07T12:00:00;1;;;1;;', 6)).toMatchObject({ ok: false, rejection: { rule: 'schema' } })
+  })
+
+  it('refuses a file that is not an archive file', () => {
+    expect(() => parseArchiveHeader('time,value')).toThrow("column 1 must be 'sensor_id'")
+  })
+})
+
+describe('shiftDecimal', () => {
+  it('moves the decimal point without binary rounding', () => {
+    // why this function exists: 74 of the 574 pressures in 2018-07-08_bme280_sensor_15093.csv come out wrong
+    expect(102490.52 / 100).toBe(1024.9052000000001)
+    expect(shiftDecimal('102490.52', -2)).toBe('1024.9052')
+    expect(shiftDecimal('102506.41', -2)).toBe('1025.0641')
+    expect(shiftDecimal('98143.91', -2)).toBe('981.4391')
+    expect(shiftDecimal('5', -2)).toBe('0.05')
+    expect(shiftDecimal('-12.5', -3)).toBe('-0.0125')
+    expect(shiftDecimal('1.5', 2)).toBe('150')
+    expect(shiftDecimal('7.97', 0)).toBe('7.97')
+  })
+})

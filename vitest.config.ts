@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config'
+
+// Integration and end-to-end tests share one InfluxDB, one Kafka broker and one Mosquitto (each test uses
+// its own database, topics, consumer group and client ids), so files run one after another on this 2-core
+// machine; unit tests are fast either way.
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    fileParallelism: false,
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    reporters: ['default'],
+  },
+})
