@@ -59,7 +59,9 @@ export function createKafkaBus(options: { brokers: string[]; clientId: string },
     },
 
     async consumer({ groupId, topics }): Promise<BusConsumer> {
-      const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxBytes: 4 * 1024 * 1024 })
+      // A 10 s session (kafkajs default 30 s) lets the group notice a crashed writer sooner; heartbeats go out
+      // every second and during long writes (services/writer/kafka-writer.ts).
+      const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxBytes: 4 * 1024 * 1024, sessionTimeout: 10_000, heartbeatInterval: 1_000 })
       await consumer.connect()
       for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true })
       return {
@@ -67,7 +69,7 @@ export function createKafkaBus(options: { brokers: string[]; clientId: string },
           await consumer.run({
             autoCommit: false,
             eachBatchAutoResolve: false,
-            eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
+            eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
               if (!isRunning() || isStale() || batch.messages.length === 0) return
               const messages = batch.messages.map((m) => ({
                 topic: batch.topic,
@@ -77,6 +79,8 @@ export function createKafkaBus(options: { brokers: string[]; clientId: string },
                 value: m.value?.toString('utf8') ?? '',
               }))
               await handler(messages, heartbeat)
+              // kafkajs fetches on from the last *resolved* offset; the commit makes it durable for the group.
+              resolveOffset(batch.lastOffset())
               const next = (BigInt(batch.lastOffset()) + 1n).toString()
               await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }])
             },

@@ -43,9 +43,10 @@ export async function startBroker(options: BrokerOptions, logger: Logger): Promi
     port,
     wsPort,
     async close() {
+      // aedes first: it disconnects its clients, so the servers have no open connections left to wait for
+      await new Promise<void>((resolve) => aedes.close(() => resolve()))
       for (const client of wss.clients) client.terminate()
       await Promise.all([closeServer(tcp), closeServer(http)])
-      await new Promise<void>((resolve) => aedes.close(() => resolve()))
     },
   }
 }

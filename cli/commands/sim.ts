@@ -1,0 +1,134 @@
+import type { Command } from 'commander'
+import { SensHagenError } from '../../core/errors.ts'
+import { readingsTopic } from '../../core/topics.ts'
+import { backfill, startFleet, type SimConnection } from '../../firmware-sim/fleet.ts'
+import { deviceIdFor } from '../../firmware-sim/model.ts'
+import { cliContext, fail, runUntilSignal } from '../context.ts'
+
+/** Backfilled readings are spaced like a typical sensor.community upload interval. */
+export const BACKFILL_STEP_MS = 300_000
+
+/** `senshagen sim` options after validation; times in the unit of their name. */
+export interface SimOptions {
+  devices: number
+  intervalS: number
+  seed: number
+  qos: 0 | 1
+  durationS?: number
+  backfillH: number
+}
+
+/** The options as commander hands them over (strings, `duration` absent unless given). */
+export interface RawSimOptions {
+  devices: string
+  interval: string
+  seed: string
+  qos: string
+  duration?: string
+  backfill: string
+}
+
+/** Validates the command-line options; throws an Error whose message names the option (`--devices must be …`). */
+export function parseSimOptions(raw: RawSimOptions): SimOptions {
+  const integer = (text: string, name: string, min: number, max: number): number => {
+    const n = /^\d+$/.test(text.trim()) ? Number(text) : NaN
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer ${min}..${max} (got '${text}')`)
+    return n
+  }
+  const number = (text: string, name: string, min: number, max: number, unit: string): number => {
+    const n = text.trim() === '' ? NaN : Number(text)
+    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`${name} must be a number of ${unit} ${min}..${max} (got '${text}')`)
+    return n
+  }
+  if (raw.qos !== '0' && raw.qos !== '1') throw new Error(`--qos must be 0 or 1 (got '${raw.qos}')`)
+  return {
+    devices: integer(raw.devices, '--devices', 1, 1000),
+    intervalS: number(raw.interval, '--interval', 0.1, 86_400, 'seconds'),
+    seed: integer(raw.seed, '--seed', 0, 4_294_967_295),
+    qos: raw.qos === '0' ? 0 : 1,
+    durationS: raw.duration === undefined ? undefined : number(raw.duration, '--duration', 0.1, 31_536_000, 'seconds'),
+    backfillH: number(raw.backfill, '--backfill', 0, 168, 'hours'),
+  }
+}
+
+/**
+ * `senshagen sim`: simulated BME280+SDS011 devices in Stadshagen publishing native payloads to the broker
+ * at SENSHAGEN_MQTT_URL (firmware-sim/README.md). Runs until SIGINT/SIGTERM or `--duration`; the summary
+ * and the final counts go to stderr.
+ */
+export function registerSimCommand(program: Command): void {
+  program
+    .command('sim')
+    .description('simulate a fleet of weather/air-quality devices publishing to the MQTT broker (SENSHAGEN_MQTT_URL)')
+    .option('--devices <n>', 'number of devices, 1..1000', '10')
+    .option('--interval <seconds>', 'seconds between two readings of one device', '10')
+    .option('--seed <n>', 'model seed; the same seed gives the same readings', '1')
+    .option('--qos <0|1>', 'MQTT QoS of the readings', '1')
+    .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)')
+    .option('--backfill <hours>', `first publish the last <hours> of readings at ${BACKFILL_STEP_MS / 60_000}-min steps`, '0')
+    .action(async (raw: RawSimOptions) => {
+      let options: SimOptions
+      try {
+        options = parseSimOptions(raw)
+      } catch (error) {
+        fail((error as Error).message, 2)
+      }
+      const { config, logger } = cliContext()
+      const connection: SimConnection = {
+        mqttUrl: config.mqtt.url,
+        username: config.mqtt.username,
+        password: config.mqtt.password,
+        seed: options.seed,
+        devices: options.devices,
+        qos: options.qos,
+      }
+      process.stderr.write(`senshagen sim: ${summary(options, config.mqtt.url)}\n`)
+      try {
+        if (options.backfillH > 0) {
+          const now = Date.now()
+          const stats = await backfill({ ...connection, fromMs: now - options.backfillH * 3_600_000, toMs: now, stepMs: BACKFILL_STEP_MS }, logger)
+          process.stderr.write(`senshagen sim: backfilled ${stats.published} readings (${stats.failed} failed)\n`)
+        }
+        const fleet = await startFleet(
+          { ...connection, intervalMs: options.intervalS * 1000, durationMs: options.durationS === undefined ? undefined : options.durationS * 1000 },
+          logger,
+        )
+        let reported = false
+        const finish = async () => {
+          await fleet.stop()
+          if (reported) return
+          reported = true
+          const { published, failed, dropped } = fleet.stats
+          process.stderr.write(`senshagen sim: stopped; published ${published}, failed ${failed}, dropped ${dropped}\n`)
+        }
+        runUntilSignal(logger, finish)
+        await fleet.done
+        await finish()
+      } catch (error) {
+        if (error instanceof SensHagenError) fail(error.message)
+        throw error
+      }
+    })
+}
+
+function summary(o: SimOptions, url: string): string {
+  const ids = o.devices === 1 ? deviceIdFor(0) : `${deviceIdFor(0)}..${deviceIdFor(o.devices - 1)}`
+  const parts = [
+    `${o.devices} device${o.devices === 1 ? '' : 's'} (${ids}) -> ${redact(url)} ${readingsTopic('{device}')}`,
+    `every ${o.intervalS} s, QoS ${o.qos}, seed ${o.seed}`,
+  ]
+  if (o.backfillH > 0) parts.push(`backfill ${o.backfillH} h`)
+  parts.push(o.durationS === undefined ? 'until Ctrl-C' : `for ${o.durationS} s`)
+  return parts.join(', ')
+}
+
+/** The URL without a password, for printing. */
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password) parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return url
+  }
+}
