@@ -42,7 +42,6 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_INFLUX_USERNAME: optionalText.describe('1.x user, when auth is on'),
   SENSHAGEN_INFLUX_PASSWORD: secret,
   SENSHAGEN_WRITER_BATCH_SIZE: positiveInt.default(2000).describe('points per InfluxDB write'),
-  SENSHAGEN_WRITER_FLUSH_MS: positiveInt.default(200).describe('longest wait before a partial batch is written'),
   SENSHAGEN_WRITER_MAX_BUFFER: positiveInt.default(20_000).describe('readings held before producers are made to wait'),
 })
 
@@ -56,7 +55,7 @@ export interface Config {
   /** `undefined` = direct mode: ingest hands readings to the writer in-process. */
   kafka?: { brokers: string[]; clientId: string; readingsTopic: string; rejectionsTopic: string; groupId: string; partitions: number }
   influx: { url: string; database: string; token?: string; org?: string; username?: string; password?: string }
-  writer: { batchSize: number; flushIntervalMs: number; maxBufferedReadings: number }
+  writer: { batchSize: number; maxBufferedReadings: number }
 }
 
 /** Parses `env` (default `process.env`) into a Config; throws ConfigError naming every bad variable. */
@@ -104,7 +103,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     writer: {
       batchSize: e.SENSHAGEN_WRITER_BATCH_SIZE,
-      flushIntervalMs: e.SENSHAGEN_WRITER_FLUSH_MS,
       maxBufferedReadings: e.SENSHAGEN_WRITER_MAX_BUFFER,
     },
   }

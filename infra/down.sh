@@ -6,10 +6,12 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 RUN=$PWD/infra/.state/run
-declare -A MATCH=([influxdb]=influxd [kafka]=kafka.Kafka [mosquitto]=mosquitto)
+declare -A MATCH=([influxdb]=influxd [kafka]=kafka.Kafka [mosquitto]=mosquitto
+                  [senshagen-sim]='senshagen.js sim' [senshagen-up]='senshagen.js up')
 say() { printf '[infra] %-9s %s\n' "$1" "$2"; }
 
-for name in mosquitto kafka influxdb; do   # Kafka before InfluxDB: reverse start order
+# reverse start order: the demo's SensHagen processes (infra/demo.sh) first, Kafka before InfluxDB
+for name in senshagen-sim senshagen-up mosquitto kafka influxdb; do
   f=$RUN/$name.pid
   pid=$(cat "$f" 2>/dev/null || true)
   if [[ -z $pid || ! -r /proc/$pid/cmdline ]] ||

@@ -32,7 +32,7 @@ export interface CliProcess {
 export async function startCli(args: string[], env: Record<string, string>, readyText: string, timeoutMs = 30_000): Promise<CliProcess> {
   const child = spawn(process.execPath, ['bin/senshagen.js', ...args], {
     cwd: REPO,
-    env: { ...process.env, SENSHAGEN_LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, ...env, SENSHAGEN_LOG_LEVEL: 'info' }, // info: the ready lines are logged at info
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let stderr = ''
