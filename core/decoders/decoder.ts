@@ -1,4 +1,4 @@
-import type { Rejection } from '../reading.ts'
+import { rawText, type Rejection } from '../reading.ts'
 
 /** One message as it arrived: MQTT topic, raw bytes, receipt time (epoch ms, UTC). */
 export interface InboundMessage {
@@ -40,4 +40,19 @@ export interface Decoder {
   /** MQTT topic filter the ingest subscribes to for this format. */
   topicFilter: string
   decode(message: InboundMessage): DecodeResult
+}
+
+/** A rejection of a whole message (nothing in it could be used), keeping its raw bytes. */
+export function wholeMessageRejection(
+  message: InboundMessage,
+  reason: { deviceId: string; sourceFormat: string; path: string; rule: string; message: string; value?: unknown },
+): Rejection {
+  const { value, ...rest } = reason
+  return {
+    ...rest,
+    topic: message.topic,
+    receivedAt: message.receivedAt,
+    ...(value === undefined ? {} : { value }),
+    raw: rawText(message.payload),
+  }
 }

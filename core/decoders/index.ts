@@ -2,7 +2,7 @@ import { topicMatches } from '../topics.ts'
 import type { Decoder } from './decoder.ts'
 import { nativeV1Decoder } from './native-v1.ts'
 
-export type { Candidate, DecodeResult, Decoder, InboundMessage } from './decoder.ts'
+export { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type InboundMessage } from './decoder.ts'
 
 /**
  * The decoder table: every MQTT source format, looked up by topic. Adding a format is one file in this

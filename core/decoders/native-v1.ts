@@ -1,9 +1,9 @@
 import { z } from 'zod'
 import { NativePayloadV1Schema } from '../native-payload.ts'
-import { RULES, UNKNOWN_DEVICE, rawText, type Rejection } from '../reading.ts'
+import { DeviceIdSchema, RULES, UNKNOWN_DEVICE } from '../reading.ts'
 import { parseIsoTimestamp } from '../time.ts'
 import { READINGS_FILTER, deviceFromReadingsTopic } from '../topics.ts'
-import type { Candidate, DecodeResult, Decoder, InboundMessage } from './decoder.ts'
+import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type InboundMessage } from './decoder.ts'
 
 export const NATIVE_V1_FORMAT = 'senshagen-v1'
 
@@ -18,11 +18,16 @@ export const nativeV1Decoder: Decoder = {
   format: NATIVE_V1_FORMAT,
   topicFilter: READINGS_FILTER,
   decode(message: InboundMessage): DecodeResult {
-    const topicDevice = deviceFromReadingsTopic(message.topic)
+    const topicLevel = deviceFromReadingsTopic(message.topic)
+    // A topic level that is no valid device id (e.g. spaces, non-ASCII) is not used as an InfluxDB tag.
+    const topicDevice = topicLevel !== undefined && DeviceIdSchema.safeParse(topicLevel).success ? topicLevel : undefined
     const reject = (path: string, rule: string, text: string, value?: unknown): DecodeResult => ({
       candidates: [],
-      rejections: [wholeMessageRejection(message, topicDevice ?? UNKNOWN_DEVICE, path, rule, text, value)],
+      rejections: [wholeMessageRejection(message, { deviceId: topicDevice ?? UNKNOWN_DEVICE, sourceFormat: NATIVE_V1_FORMAT, path, rule, message: text, value })],
     })
+    if (topicLevel !== undefined && topicDevice === undefined) {
+      return reject('topic', RULES.schema, 'device level of the topic must be 1-64 chars of [A-Za-z0-9_.:-], starting alphanumeric', topicLevel)
+    }
 
     let json: unknown
     try {
@@ -70,28 +75,6 @@ export const nativeV1Decoder: Decoder = {
     )
     return { candidates, rejections: [] }
   },
-}
-
-export function wholeMessageRejection(
-  message: InboundMessage,
-  deviceId: string,
-  path: string,
-  rule: string,
-  text: string,
-  value?: unknown,
-  sourceFormat = NATIVE_V1_FORMAT,
-): Rejection {
-  return {
-    deviceId,
-    topic: message.topic,
-    sourceFormat,
-    receivedAt: message.receivedAt,
-    path,
-    rule,
-    message: text,
-    ...(value === undefined ? {} : { value }),
-    raw: rawText(message.payload),
-  }
 }
 
 function valueAt(json: unknown, path: PropertyKey[]): unknown {

@@ -1,7 +1,7 @@
 import { createKafkaBus } from '../../core/bus/kafka.ts'
 import type { Config } from '../../core/config.ts'
 import type { Logger } from '../../core/logger.ts'
-import { openWriter } from '../writer/main.ts'
+import { openWriter } from '../writer/index.ts'
 import { MqttIngest } from './mqtt-ingest.ts'
 import { directSink, kafkaSink, type IngestSink } from './sinks.ts'
 

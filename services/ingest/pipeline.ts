@@ -1,5 +1,4 @@
-import { decoderForTopic, type Candidate, type Decoder, type InboundMessage } from '../../core/decoders/index.ts'
-import { wholeMessageRejection } from '../../core/decoders/native-v1.ts'
+import { decoderForTopic, wholeMessageRejection, type Candidate, type Decoder, type InboundMessage } from '../../core/decoders/index.ts'
 import { RULES, UNKNOWN_DEVICE, type Reading, type Rejection } from '../../core/reading.ts'
 import { validateCandidates } from '../../core/validate.ts'
 
@@ -35,7 +34,13 @@ export function createPipeline(options: PipelineOptions): Array<[name: string, s
         if (ctx.message.payload.length <= options.maxPayloadBytes) return
         const kept = { ...ctx.message, payload: ctx.message.payload.subarray(0, options.maxPayloadBytes) }
         ctx.rejections.push(
-          wholeMessageRejection(kept, UNKNOWN_DEVICE, '$', RULES.tooLarge, `payload is ${ctx.message.payload.length} bytes, more than ${options.maxPayloadBytes}; raw holds the first ${options.maxPayloadBytes}`),
+          wholeMessageRejection(kept, {
+            deviceId: UNKNOWN_DEVICE,
+            sourceFormat: 'unknown',
+            path: '$',
+            rule: RULES.tooLarge,
+            message: `payload is ${ctx.message.payload.length} bytes, more than ${options.maxPayloadBytes}; raw holds the first ${options.maxPayloadBytes}`,
+          }),
         )
       },
     ],
@@ -45,7 +50,8 @@ export function createPipeline(options: PipelineOptions): Array<[name: string, s
         if (ctx.rejections.length) return
         ctx.decoder = decoderForTopic(ctx.message.topic, options.decoders)
         if (!ctx.decoder) {
-          ctx.rejections.push(wholeMessageRejection(ctx.message, UNKNOWN_DEVICE, '$', RULES.noDecoder, `no decoder for topic '${ctx.message.topic}'`))
+          const reason = { deviceId: UNKNOWN_DEVICE, sourceFormat: 'unknown', path: '$', rule: RULES.noDecoder, message: `no decoder for topic '${ctx.message.topic}'` }
+          ctx.rejections.push(wholeMessageRejection(ctx.message, reason))
           return
         }
         const decoded = ctx.decoder.decode(ctx.message)

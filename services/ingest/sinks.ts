@@ -1,7 +1,7 @@
 import type { BusProducer } from '../../core/bus/bus.ts'
 import type { Reading, Rejection } from '../../core/reading.ts'
 import { withRetry } from '../../core/retry.ts'
-import type { ReadingWriter } from '../writer/reading-writer.ts'
+import type { ReadingWriter } from '../writer/index.ts'
 
 /**
  * Where the ingest hands what came out of one message. `accept` resolves only once the data is durable:

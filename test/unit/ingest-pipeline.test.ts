@@ -59,6 +59,12 @@ describe('ingest pipeline on native payload v1', () => {
     }
   })
 
+  it('does not take a device id from a topic level that is not a valid device id', () => {
+    const ctx = ingest({ v: 1, readings: { pm10: 1 } }, 'senshagen/v1/devices/tuin van Jan/readings')
+    expect(ctx.readings).toEqual([])
+    expect(ctx.rejections.map((r) => [r.deviceId, r.path, r.rule, r.value])).toEqual([['unknown', 'topic', 'schema', 'tuin van Jan']])
+  })
+
   it('rejects observed times in the future or before 2000', () => {
     const future = ingest({ v: 1, time: RECEIVED + 300_001, readings: { pm10: 1 } })
     expect(future.rejections.map((r) => r.rule)).toEqual(['time_future'])
