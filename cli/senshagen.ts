@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import { registerQueryCommand } from './commands/query.ts'
 import { registerRejectsCommand } from './commands/rejects.ts'
@@ -11,7 +12,10 @@ import { registerSimCommand } from './commands/sim.ts'
  */
 const program = new Command('senshagen')
   .description('SensHagen: citizen weather and air-quality sensors, MQTT -> validating ingest -> Kafka -> InfluxDB')
+  .version((JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version)
   .showHelpAfterError()
+  // usage errors (unknown command or option, missing required option) exit with 2, as our own checks do
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2))
 
 registerServiceCommands(program)
 registerReplayCommand(program)

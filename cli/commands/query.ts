@@ -15,10 +15,10 @@ export function registerQueryCommand(program: Command): void {
   program
     .command('query')
     .description('print stored readings of one device and quantity')
-    .requiredOption('--device <id>', 'device id, e.g. sc-5331')
-    .requiredOption('--quantity <name>', `one of ${QUANTITY_NAMES.join(', ')}`)
-    .requiredOption('--from <time>', 'start, inclusive: ISO-8601 with zone, YYYY-MM-DD (UTC), now, or -6h')
-    .requiredOption('--to <time>', 'end, exclusive (same forms)')
+    .requiredOption('--device <id>', 'device id, e.g. sc-5331 (required)')
+    .requiredOption('--quantity <name>', `one of ${QUANTITY_NAMES.join(', ')} (required)`)
+    .requiredOption('--from <time>', 'start, inclusive: ISO-8601 with zone, YYYY-MM-DD (UTC), now, or -6h (required)')
+    .requiredOption('--to <time>', 'end, exclusive (same forms) (required)')
     .option('--format <format>', 'csv or json', 'csv')
     .action(async (options: { device: string; quantity: string; from: string; to: string; format: string }) => {
       const { config, logger } = cliContext()
@@ -38,6 +38,7 @@ export function registerQueryCommand(program: Command): void {
         const store = await openInfluxStore(config.influx, logger)
         const rows = await store.queryReadings({ deviceId: options.device, quantity: options.quantity, from, to })
         process.stdout.write(options.format === 'csv' ? toCsv(rows) : toJson(rows))
+        process.stderr.write(`${rows.length} reading(s) of ${options.device} ${options.quantity}\n`)
       } catch (error) {
         fail((error as Error).message)
       }

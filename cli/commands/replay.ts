@@ -49,7 +49,8 @@ export function registerReplayCommand(program: Command): void {
 export function formatSummary(summaries: FileSummary[], url: string): string {
   const lines = summaries.map(
     (s) => `${s.file}: ${s.rows} rows -> ${s.messages} messages, ${s.accepted} values accepted, ${s.rejectedValues + s.rejectedRows.length} rejected` +
-      (s.rejectedValues ? ` (${s.rejectedValues} empty or non-numeric values, dead-lettered by the ingest)` : '') +
+      (s.rejectedValues ? ` (${s.rejectedValues} empty or non-numeric value(s), dead-lettered by the ingest: senshagen rejects)` : '') +
+      (s.rejectedRows.length ? ` (${s.rejectedRows.length} row(s) rejected here and not sent)` : '') +
       s.rejectedRows.map((r) => `\n  rejected row: ${r.message}: ${JSON.stringify(r.raw)}`).join(''),
   )
   const total = summaries.reduce((t, s) => ({ accepted: t.accepted + s.accepted, rejected: t.rejected + s.rejectedValues + s.rejectedRows.length, messages: t.messages + s.messages }), { accepted: 0, rejected: 0, messages: 0 })

@@ -15,7 +15,10 @@ export function createKafkaBus(options: { brokers: string[]; clientId: string },
     logLevel: KafkaLogLevel.WARN,
     logCreator: () => (entry: LogEntry) => {
       const { message, ...extra } = entry.log
-      const level = entry.level <= KafkaLogLevel.ERROR ? 'error' : entry.level === KafkaLogLevel.WARN ? 'warn' : 'debug'
+      // kafkajs logs retriable trouble it then retries (e.g. "group coordinator not available" right after a
+      // broker start) at ERROR with a retryCount: that is a warning until the retries run out.
+      const retrying = 'retryCount' in extra
+      const level = entry.level <= KafkaLogLevel.ERROR && !retrying ? 'error' : entry.level <= KafkaLogLevel.WARN ? 'warn' : 'debug'
       log[level]({ namespace: entry.namespace, ...extra }, message)
     },
     retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 10_000 },

@@ -120,9 +120,10 @@ class InfluxStore implements ReadingStore {
     const statement =
       `SELECT "path", "message", "value", "topic", "source", "raw", "device", "rule" FROM ${REJECTION_MEASUREMENT}` +
       (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
-      ` ORDER BY time ASC LIMIT ${Math.max(1, Math.trunc(filter.limit ?? 1000))}`
+      ` ORDER BY time DESC LIMIT ${Math.max(1, Math.trunc(filter.limit ?? 1000))}`
     const series = await this.influxql(statement)
-    return (series[0]?.values ?? []).map((row) => {
+    // the newest `limit`, returned oldest first
+    return (series[0]?.values ?? []).reverse().map((row) => {
       const [time, path, message, value, topic, source, raw, device, rule] = row as [number, ...string[]]
       return {
         time,

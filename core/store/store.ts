@@ -57,6 +57,7 @@ export interface ReadingStore {
   ensureDatabase(): Promise<void>
   write(batch: { readings: readonly Reading[]; rejections: readonly Rejection[] }): Promise<void>
   queryReadings(query: ReadingQuery): Promise<StoredReading[]>
+  /** The newest `limit` (default 1000) rejections matching the filter, oldest first. */
   queryRejections(filter: { deviceId?: string; since?: number; limit?: number }): Promise<StoredRejection[]>
   /** Runs one InfluxQL statement against the database; returns the first result's series. */
   influxql(statement: string): Promise<InfluxSeries[]>

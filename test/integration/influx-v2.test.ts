@@ -10,6 +10,7 @@ const logger = createLogger('silent')
 const reading: Reading = { deviceId: 'garden-002', quantity: 'air_temperature', value: 20, unit: '°C', observedAt: Date.UTC(2026, 10, 29, 12), receivedAt: Date.UTC(2026, 10, 29, 12, 0, 1), timeSource: 'device', sourceFormat: 'senshagen-v1' }
 
 const hasDocker = existsSync('/var/run/docker.sock') || process.env.DOCKER_HOST !== undefined
+if (!hasDocker) console.info('InfluxDB 2.x testcontainers suite: skipped: no Docker (no /var/run/docker.sock, no DOCKER_HOST)')
 
 /**
  * InfluxDB 2.x, the real server in a container. This machine has a Docker client but no engine, so here the

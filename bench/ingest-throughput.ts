@@ -1,0 +1,103 @@
+/**
+ * Ingest throughput: N native payloads (5 quantities each) published at QoS 1 into the embedded broker and
+ * stored in InfluxDB, in direct mode and in Kafka mode, against a baseline measured in the same run: the same
+ * messages through the same broker to a subscriber that does nothing but acknowledge.
+ *
+ *   npm run infra:up && npx tsx bench/ingest-throughput.ts [messages=3000]
+ *
+ * Prints messages/s, readings/s, the ratio to the baseline and the process's peak RSS.
+ */
+import mqtt from 'mqtt'
+import { loadConfig } from '../core/config.ts'
+import { createLogger } from '../core/logger.ts'
+import { openInfluxStore } from '../core/store/influx.ts'
+import { readingsTopic } from '../core/topics.ts'
+import { startBroker } from '../services/broker/broker.ts'
+import { runIngest } from '../services/ingest/main.ts'
+import { runWriter } from '../services/writer/index.ts'
+
+const MESSAGES = Number(process.argv[2] ?? 3000)
+const DEVICES = 50
+const logger = createLogger('warn')
+let peakRss = 0
+const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100)
+
+function payload(i: number): string {
+  const time = Date.UTC(2026, 0, 1) + i * 1000
+  return JSON.stringify({ v: 1, time, sensor: 'BME280+SDS011', readings: { air_temperature: 5 + (i % 100) / 10, relative_humidity: 80.5, air_pressure: 1012.25, pm2_5: 7.1, pm10: 12.4 } })
+}
+
+async function publishAll(url: string): Promise<void> {
+  const client = await mqtt.connectAsync(url, { protocolVersion: 4 })
+  const inFlight = new Set<Promise<unknown>>()
+  for (let i = 0; i < MESSAGES; i++) {
+    while (inFlight.size >= 200) await Promise.race(inFlight)
+    const p = client.publishAsync(readingsTopic(`bench-${i % DEVICES}`), payload(i), { qos: 1 })
+    inFlight.add(p)
+    void p.finally(() => inFlight.delete(p))
+  }
+  await Promise.all(inFlight)
+  await client.endAsync()
+}
+
+async function baseline(): Promise<number> {
+  const broker = await startBroker({ bind: '127.0.0.1', port: 0, wsPort: 0 }, logger)
+  const url = `mqtt://127.0.0.1:${broker.port}`
+  const sub = await mqtt.connectAsync(url, { protocolVersion: 4, clientId: 'bench-baseline', clean: false })
+  let received = 0
+  const done = new Promise<void>((resolve) => sub.on('message', () => ++received === MESSAGES && resolve()))
+  await sub.subscribeAsync('senshagen/v1/devices/+/readings', { qos: 1 })
+  const t0 = performance.now()
+  await publishAll(url)
+  await done
+  const seconds = (performance.now() - t0) / 1000
+  await sub.endAsync()
+  await broker.close()
+  return seconds
+}
+
+async function pipeline(mode: 'direct' | 'kafka'): Promise<number> {
+  const id = `bench_${mode}_${Date.now().toString(36)}`
+  const config = loadConfig({
+    SENSHAGEN_LOG_LEVEL: 'warn',
+    SENSHAGEN_INFLUX_DATABASE: id,
+    SENSHAGEN_INGEST_CLIENT_ID: `${id}-ingest`,
+    SENSHAGEN_KAFKA_TOPIC_PREFIX: id,
+    SENSHAGEN_KAFKA_GROUP: `${id}-writer`,
+    ...(mode === 'kafka' ? { SENSHAGEN_KAFKA_BROKERS: process.env.SENSHAGEN_KAFKA_BROKERS ?? '127.0.0.1:9092' } : {}),
+  })
+  const broker = await startBroker({ bind: '127.0.0.1', port: 0, wsPort: 0 }, logger)
+  const url = `mqtt://127.0.0.1:${broker.port}`
+  const withUrl = { ...config, mqtt: { ...config.mqtt, url } }
+  const ingest = await runIngest(withUrl, logger)
+  const writer = mode === 'kafka' ? await runWriter(withUrl, logger) : undefined
+  const store = await openInfluxStore(config.influx, logger)
+  const t0 = performance.now()
+  await publishAll(url)
+  const expected = MESSAGES * 5
+  for (;;) {
+    const n = (await store.influxql('SELECT count("value") FROM reading'))[0]?.values[0]?.[1]
+    if (n === expected) break
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const seconds = (performance.now() - t0) / 1000
+  await ingest.stop()
+  await writer?.stop()
+  await broker.close()
+  await store.influxql(`DROP DATABASE "${id}"`)
+  return seconds
+}
+
+const base = await baseline()
+console.log(`messages: ${MESSAGES} (5 readings each, QoS 1, ${DEVICES} devices)`)
+console.log(`baseline  broker -> acking subscriber : ${(MESSAGES / base).toFixed(0).padStart(6)} msg/s`)
+for (const mode of ['direct', 'kafka'] as const) {
+  const seconds = await pipeline(mode)
+  console.log(
+    `${mode.padEnd(6)}    broker -> ingest -> ${mode === 'kafka' ? 'Kafka -> writer -> ' : ''}InfluxDB`.padEnd(39) +
+      `: ${(MESSAGES / seconds).toFixed(0).padStart(6)} msg/s, ${((MESSAGES * 5) / seconds).toFixed(0).padStart(6)} readings/s, ${(base / seconds).toFixed(3)} × baseline`,
+  )
+}
+clearInterval(rssTimer)
+console.log(`peak RSS of this process (broker, ingest, writer and publisher together): ${(peakRss / 1024 / 1024).toFixed(0)} MiB`)
+process.exit(0)
