@@ -116,6 +116,17 @@ describe.each(['kafka', 'direct'] as const)('replay of every archive fixture (%s
     })
   })
 
+  it('stores the good value of a row and dead-letters the empty one beside it', async () => {
+    // 2184;BMP280;…;2017-11-26T00:00:35;;;;2.60  (pressure empty, temperature present)
+    const time = Date.parse('2017-11-26T00:00:35Z')
+    expect(await store.queryReadings({ deviceId: 'sc-2184', quantity: 'air_temperature', from: time, to: time + 1 })).toEqual([
+      { time, deviceId: 'sc-2184', quantity: 'air_temperature', value: 2.6 },
+    ])
+    expect(await store.queryReadings({ deviceId: 'sc-2184', quantity: 'air_pressure', from: time, to: time + 1 })).toEqual([])
+    const rejections = await store.queryRejections({ deviceId: 'sc-2184' })
+    expect(rejections.map((r) => [r.time, r.path, r.rule, r.message, r.value])).toEqual([[time, 'readings.air_pressure', 'missing', 'no value reported', 'null']])
+  })
+
   it('rejects the row cut short at the end of the truncated file instead of storing a partial value', () => {
     const truncated = summaries.find((s) => s.file === '2019-01-17_sds011_sensor_5331.csv')!
     expect(truncated.rejectedRows).toEqual([{ line: 126, rule: 'truncated', message: 'line 126: row has 4 of 12 columns', raw: '5331;SDS011;3121;' }])
