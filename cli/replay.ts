@@ -1,8 +1,9 @@
-import { createReadStream, statSync } from 'node:fs'
+import { createReadStream, readFileSync, statSync } from 'node:fs'
 import { basename } from 'node:path'
 import { createInterface } from 'node:readline'
 import mqtt from 'mqtt'
 import { parseArchiveHeader, parseArchiveRow, type ArchiveRecord, type ArchiveRowRejection } from '../core/decoders/sc-archive.ts'
+import { parseDataApiJson } from '../core/decoders/sc-data-api.ts'
 import type { NativePayloadV1 } from '../core/native-payload.ts'
 import { readingsTopic } from '../core/topics.ts'
 import { formatIsoMs } from '../core/time.ts'
@@ -31,10 +32,11 @@ export interface FileSummary {
 }
 
 /**
- * Replays sensor.community archive CSV files as MQTT traffic: every row becomes one native payload v1 on
- * `senshagen/v1/devices/sc-<sensor_id>/readings`, stamped with the row's original UTC timestamp
- * (core/decoders/sc-archive.ts has the column and unit conventions). Resolves once every publish was
- * acknowledged by the broker (QoS 1) or written to the socket (QoS 0).
+ * Replays sensor.community files as MQTT traffic: archive CSV files (`*.csv`, core/decoders/sc-archive.ts)
+ * row by row, and data-API JSON files (`*.json`, core/decoders/sc-data-api.ts) entry by entry. Each becomes one
+ * native payload v1 on `senshagen/v1/devices/sc-<sensor_id>/readings`, stamped with its original UTC time,
+ * values as in the file with their units (`"units":{"air_pressure":"Pa"}`: the ingest converts and keeps the
+ * source unit). Resolves once every publish was acknowledged by the broker (QoS 1) or written (QoS 0).
  */
 export async function replayArchiveFiles(files: string[], options: ReplayOptions): Promise<FileSummary[]> {
   const client = await mqtt.connectAsync(options.mqttUrl, {
@@ -55,6 +57,7 @@ export async function replayArchiveFiles(files: string[], options: ReplayOptions
       time: formatIsoMs(record.observedAt),
       sensor: record.sensorModel,
       readings: record.readings as NativePayloadV1['readings'],
+      ...(Object.keys(record.units).length ? { units: record.units as Record<string, string> } : {}),
     }
     const sent = client.publishAsync(readingsTopic(record.deviceId), JSON.stringify(payload), { qos: options.qos })
     inFlight.add(sent)
@@ -63,7 +66,9 @@ export async function replayArchiveFiles(files: string[], options: ReplayOptions
 
   const summaries: FileSummary[] = []
   try {
-    for (const file of files) summaries.push(await replayFile(file, publish, options.onProgress))
+    for (const file of files) {
+      summaries.push(file.endsWith('.json') ? await replayJsonFile(file, publish, options.onProgress) : await replayFile(file, publish, options.onProgress))
+    }
     await Promise.all(inFlight)
   } finally {
     await client.endAsync()
@@ -97,14 +102,29 @@ async function replayFile(
       summary.rejectedRows.push(result.rejection)
       continue
     }
-    const values = Object.values(result.record.readings)
-    const numeric = values.filter((v) => typeof v === 'number').length
-    summary.accepted += numeric
-    summary.rejectedValues += values.length - numeric
-    summary.messages++
-    await publish(result.record)
+    await count(summary, result.record, publish)
   }
   if (header === undefined) throw new Error(`${file}: empty file, no header row`)
   onProgress?.(file, fileBytes, fileBytes)
   return summary
+}
+
+async function replayJsonFile(file: string, publish: (record: ArchiveRecord) => Promise<void>, onProgress: ReplayOptions['onProgress']): Promise<FileSummary> {
+  const summary: FileSummary = { file: basename(file), rows: 0, messages: 0, accepted: 0, rejectedValues: 0, rejectedRows: [] }
+  const { records, rejections } = parseDataApiJson(readFileSync(file, 'utf8'))
+  summary.rows = records.length + rejections.length
+  summary.rejectedRows.push(...rejections)
+  for (const record of records) await count(summary, record, publish)
+  const size = statSync(file).size
+  onProgress?.(file, size, size)
+  return summary
+}
+
+async function count(summary: FileSummary, record: ArchiveRecord, publish: (record: ArchiveRecord) => Promise<void>): Promise<void> {
+  const values = Object.values(record.readings)
+  const numeric = values.filter((v) => typeof v === 'number').length
+  summary.accepted += numeric
+  summary.rejectedValues += values.length - numeric
+  summary.messages++
+  await publish(record)
 }

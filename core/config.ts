@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { ConfigError } from './errors.ts'
+import { isValidTimeZone } from './time.ts'
 
 /**
  * Configuration, parsed once at start-up from the environment and passed down as a typed object.
@@ -30,6 +31,17 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_INGEST_CLIENT_ID: z.string().min(1).default('senshagen-ingest').describe('MQTT client id; persistent session'),
   SENSHAGEN_MAX_PAYLOAD_BYTES: positiveInt.default(262_144),
   SENSHAGEN_MAX_FUTURE_MS: z.coerce.number().int().min(0).default(300_000).describe('observed time may lie this far ahead of receipt'),
+  SENSHAGEN_DEVICE_TIMEZONE: z
+    .string()
+    .default('Europe/Amsterdam')
+    .refine(isValidTimeZone, { message: 'is not an IANA time zone such as Europe/Amsterdam' })
+    .describe('zone of device-local timestamps without an offset (Tasmota Time)'),
+  SENSHAGEN_HTTP_BIND: z.string().default('127.0.0.1').describe('address of the HTTP ingest (airrohr pushes)'),
+  SENSHAGEN_HTTP_PORT: port.default(8081).describe('HTTP ingest port'),
+  SENSHAGEN_TTN_URL: optionalText.describe('The Things Stack MQTT broker, e.g. mqtts://eu1.cloud.thethings.network:8883; empty = none'),
+  SENSHAGEN_TTN_USERNAME: optionalText.describe('{application id}@{tenant id}, e.g. senshagen@ttn'),
+  SENSHAGEN_TTN_PASSWORD: secret.describe('TTN API key'),
+  SENSHAGEN_TTN_CLIENT_ID: z.string().min(1).default('senshagen-ttn'),
   SENSHAGEN_KAFKA_BROKERS: optionalText.describe('comma-separated host:port list; empty = direct mode, no Kafka'),
   SENSHAGEN_KAFKA_CLIENT_ID: z.string().min(1).default('senshagen'),
   SENSHAGEN_KAFKA_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]+$/).default('senshagen'),
@@ -51,9 +63,13 @@ export interface Config {
   logLevel: Env['SENSHAGEN_LOG_LEVEL']
   broker: { bind: string; port: number; wsPort: number }
   mqtt: { url: string; username?: string; password?: string; ingestClientId: string }
-  ingest: { maxPayloadBytes: number; maxFutureMs: number }
+  ingest: { maxPayloadBytes: number; maxFutureMs: number; deviceTimeZone: string }
+  /** The HTTP ingest (airrohr "Send to own API" and sensor.community push format). */
+  http: { bind: string; port: number }
+  /** A second broker to subscribe to with its own credentials: The Things Stack (TTN v3). */
+  ttn?: { url: string; username: string; password: string; clientId: string }
   /** `undefined` = direct mode: ingest hands readings to the writer in-process. */
-  kafka?: { brokers: string[]; clientId: string; readingsTopic: string; rejectionsTopic: string; groupId: string; partitions: number }
+  kafka?: { brokers: string[]; clientId: string; readingsTopic: string; rejectionsTopic: string; eventsTopic: string; groupId: string; partitions: number }
   influx: { url: string; database: string; token?: string; org?: string; username?: string; password?: string }
   writer: { batchSize: number; maxBufferedReadings: number }
 }
@@ -72,6 +88,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.SENSHAGEN_INFLUX_USERNAME !== undefined && e.SENSHAGEN_INFLUX_PASSWORD === undefined) {
     throw new ConfigError('invalid configuration: SENSHAGEN_INFLUX_USERNAME is set but SENSHAGEN_INFLUX_PASSWORD is not')
   }
+  if (e.SENSHAGEN_TTN_URL !== undefined && (e.SENSHAGEN_TTN_USERNAME === undefined || e.SENSHAGEN_TTN_PASSWORD === undefined)) {
+    throw new ConfigError('invalid configuration: SENSHAGEN_TTN_URL needs SENSHAGEN_TTN_USERNAME ({app}@{tenant}) and SENSHAGEN_TTN_PASSWORD (API key)')
+  }
   const brokers = e.SENSHAGEN_KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean)
   return {
     logLevel: e.SENSHAGEN_LOG_LEVEL,
@@ -82,13 +101,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       password: e.SENSHAGEN_MQTT_PASSWORD,
       ingestClientId: e.SENSHAGEN_INGEST_CLIENT_ID,
     },
-    ingest: { maxPayloadBytes: e.SENSHAGEN_MAX_PAYLOAD_BYTES, maxFutureMs: e.SENSHAGEN_MAX_FUTURE_MS },
+    ingest: { maxPayloadBytes: e.SENSHAGEN_MAX_PAYLOAD_BYTES, maxFutureMs: e.SENSHAGEN_MAX_FUTURE_MS, deviceTimeZone: e.SENSHAGEN_DEVICE_TIMEZONE },
+    http: { bind: e.SENSHAGEN_HTTP_BIND, port: e.SENSHAGEN_HTTP_PORT },
+    ttn:
+      e.SENSHAGEN_TTN_URL === undefined
+        ? undefined
+        : { url: e.SENSHAGEN_TTN_URL, username: e.SENSHAGEN_TTN_USERNAME!, password: e.SENSHAGEN_TTN_PASSWORD!, clientId: e.SENSHAGEN_TTN_CLIENT_ID },
     kafka: brokers?.length
       ? {
           brokers,
           clientId: e.SENSHAGEN_KAFKA_CLIENT_ID,
           readingsTopic: `${e.SENSHAGEN_KAFKA_TOPIC_PREFIX}.readings`,
           rejectionsTopic: `${e.SENSHAGEN_KAFKA_TOPIC_PREFIX}.rejections`,
+          eventsTopic: `${e.SENSHAGEN_KAFKA_TOPIC_PREFIX}.events`,
           groupId: e.SENSHAGEN_KAFKA_GROUP,
           partitions: e.SENSHAGEN_KAFKA_PARTITIONS,
         }

@@ -17,6 +17,8 @@ import { DeviceIdSchema } from './reading.ts'
  *   Each value is validated on its own: one bad value never drops the others.
  * - `time`: RFC 3339 with a zone (`Z` or `±hh:mm`) or epoch milliseconds; absent = receipt time is used.
  * - `device`: optional, must equal the topic's `{device}` when present.
+ * - `units`: optional, quantity → unit of that value when it is not the canonical one (`{"air_pressure":"Pa"}`);
+ *   the ingest converts it (core/units.ts) and keeps the source unit and raw value on the reading.
  */
 export const NativePayloadV1Schema = z
   .object({
@@ -30,6 +32,10 @@ export const NativePayloadV1Schema = z
     readings: z
       .record(z.string(), z.union([z.number(), z.null()]))
       .describe('quantity name -> value in the canonical unit, or null when the sensor gave none'),
+    units: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe('quantity name -> unit the value is in, when it is not the canonical one (e.g. {"air_pressure":"Pa"})'),
   })
   .describe('SensHagen native payload v1')
 

@@ -20,22 +20,26 @@
  * - wind_speed 0…113 m/s (highest surface gust ever recorded, Barrow Island 1996, 113 m/s).
  * - wind_from_direction 0…360 degree (meteorological convention: direction the wind comes from).
  * - water_level −500…1000 cm relative to the sensor's zero (street flooding sensors).
- * - relative_humidity and soil_moisture 0…100 %.
+ * - relative_humidity 0…110 %: capacitive sensors report up to a few percent above 100 in fog (Meet je Stad
+ *   data shows 107.875 %); values above 100 are stored and flagged `rh_above_100`. soil_moisture 0…100 %.
+ *
+ * `plausible` bounds (flag `implausible`, not rejection) follow Dutch records: KNMI −27.4 °C (1942) and 40.7 °C
+ * (2019); lowest NL pressure 954.2 hPa; RIVM hourly PM2.5 and NO2 maxima stay far below 500 and 400 µg/m³.
  */
 export const QUANTITIES = {
-  air_temperature: { unit: '°C', min: -80, max: 70, description: 'Air temperature' },
-  relative_humidity: { unit: '%', min: 0, max: 100, description: 'Relative humidity' },
-  air_pressure: { unit: 'hPa', min: 300, max: 1100, description: 'Air pressure at station level' },
-  pm1: { unit: 'µg/m³', min: 0, max: 2000, description: 'Particulate matter < 1 µm' },
-  pm2_5: { unit: 'µg/m³', min: 0, max: 2000, description: 'Particulate matter < 2.5 µm' },
-  pm4: { unit: 'µg/m³', min: 0, max: 2000, description: 'Particulate matter < 4 µm' },
-  pm10: { unit: 'µg/m³', min: 0, max: 2000, description: 'Particulate matter < 10 µm' },
-  no2: { unit: 'µg/m³', min: 0, max: 2000, description: 'Nitrogen dioxide' },
-  precipitation: { unit: 'mm', min: 0, max: 500, description: 'Precipitation amount' },
-  wind_speed: { unit: 'm/s', min: 0, max: 113, description: 'Wind speed' },
-  wind_from_direction: { unit: 'degree', min: 0, max: 360, description: 'Direction the wind comes from' },
-  water_level: { unit: 'cm', min: -500, max: 1000, description: 'Water level (street flooding sensors)' },
-  soil_moisture: { unit: '%', min: 0, max: 100, description: 'Volumetric soil moisture' },
+  air_temperature: { unit: '°C', min: -80, max: 70, plausible: [-30, 45], description: 'Air temperature' },
+  relative_humidity: { unit: '%', min: 0, max: 110, plausible: [0, 100], description: 'Relative humidity' },
+  air_pressure: { unit: 'hPa', min: 300, max: 1100, plausible: [940, 1060], description: 'Air pressure at station level' },
+  pm1: { unit: 'µg/m³', min: 0, max: 2000, plausible: [0, 500], description: 'Particulate matter < 1 µm' },
+  pm2_5: { unit: 'µg/m³', min: 0, max: 2000, plausible: [0, 500], description: 'Particulate matter < 2.5 µm' },
+  pm4: { unit: 'µg/m³', min: 0, max: 2000, plausible: [0, 1000], description: 'Particulate matter < 4 µm' },
+  pm10: { unit: 'µg/m³', min: 0, max: 2000, plausible: [0, 1000], description: 'Particulate matter < 10 µm' },
+  no2: { unit: 'µg/m³', min: 0, max: 2000, plausible: [0, 400], description: 'Nitrogen dioxide' },
+  precipitation: { unit: 'mm', min: 0, max: 500, plausible: [0, 100], description: 'Precipitation amount' },
+  wind_speed: { unit: 'm/s', min: 0, max: 113, plausible: [0, 50], description: 'Wind speed' },
+  wind_from_direction: { unit: 'degree', min: 0, max: 360, plausible: [0, 360], description: 'Direction the wind comes from' },
+  water_level: { unit: 'cm', min: -500, max: 1000, plausible: [-100, 300], description: 'Water level (street flooding sensors)' },
+  soil_moisture: { unit: '%', min: 0, max: 100, plausible: [0, 100], description: 'Volumetric soil moisture' },
 } as const satisfies Record<string, QuantityInfo>
 
 export interface QuantityInfo {
@@ -45,6 +49,11 @@ export interface QuantityInfo {
   min: number
   /** Highest physically possible value, inclusive, in `unit`. */
   max: number
+  /**
+   * Values outside [plausible[0], plausible[1]] are stored but flagged `implausible` (core/quality.ts): possible
+   * physically, not in the Dutch climate or for a garden sensor.
+   */
+  plausible: readonly [number, number]
   description: string
 }
 

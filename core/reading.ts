@@ -37,6 +37,12 @@ export const ReadingSchema = z
     timeSource: TimeSourceSchema,
     sourceFormat: z.string().min(1),
     sensorModel: z.string().min(1).optional(),
+    /** Unit the source sent, when it was not the canonical one (`Pa`, `°F`, …). */
+    sourceUnit: z.string().optional(),
+    /** The value as sent, before unit conversion (only when converted). */
+    rawValue: z.number().finite().optional(),
+    /** Quality flags (core/quality.ts, FLAGS); empty when nothing is suspicious. */
+    flags: z.array(z.string()).default([]),
   })
   .superRefine((reading, ctx) => {
     const expected = QUANTITIES[reading.quantity].unit
@@ -45,7 +51,7 @@ export const ReadingSchema = z
     }
   })
 
-export type Reading = z.infer<typeof ReadingSchema>
+export type Reading = z.output<typeof ReadingSchema>
 
 /**
  * Why a message or one value in it was not stored. Machine-readable: `path` is the field path inside the
@@ -88,6 +94,12 @@ export const RULES = {
   truncated: 'truncated', // a file row cut short
   tooLarge: 'too_large',
   noDecoder: 'no_decoder',
+  numberFormat: 'number_format', // decimal comma or thousands separator: locale-dependent (core/number.ts)
+  numberWithUnit: 'number_with_unit', // "12 µg/m³" where a bare number was expected
+  unit: 'unit', // unknown unit, or one that does not fit the quantity (core/units.ts)
+  simulated: 'simulated', // TTN console-simulated uplink: not a measurement
+  noDecodedPayload: 'no_decoded_payload', // TTN uplink without decoded_payload / normalized_payload
+  ambiguous: 'ambiguous', // a key that could mean more than one quantity
 } as const
 
 export function canonicalUnit(quantity: Quantity): string {
@@ -100,3 +112,20 @@ export function rawText(payload: Uint8Array): string {
   const text = buf.toString('utf8')
   return Buffer.from(text, 'utf8').equals(buf) ? text : `base64:${buf.toString('base64')}`
 }
+
+/**
+ * Something that happened to a device that is not a reading: availability (`online`/`offline`, from
+ * Tasmota LWT, ESPHome status, our status topic), a TTN `join`, a `schema_change` (keys, value types or sensor
+ * model changed; core/schema-drift.ts), or `ignored` metadata keys. Stored in measurement `device_event`.
+ */
+export const DeviceEventSchema = z.object({
+  deviceId: z.string(),
+  kind: z.enum(['online', 'offline', 'join', 'schema_change']),
+  at: EpochMsSchema,
+  topic: z.string(),
+  sourceFormat: z.string(),
+  /** JSON text with the details (for schema_change: added, removed, changed keys and models). */
+  detail: z.string(),
+})
+
+export type DeviceEvent = z.infer<typeof DeviceEventSchema>

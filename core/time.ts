@@ -1,3 +1,5 @@
+import { DateTime } from 'luxon'
+
 /**
  * Timestamp parsing that never depends on the machine's time zone.
  *
@@ -68,4 +70,32 @@ export function parseCliTime(text: string, what: string, now = Date.now()): numb
     : parseIsoTimestamp(trimmed)
   if (!parsed.ok) throw new Error(`${what}: '${text}' ${parsed.message} (or YYYY-MM-DD, now, -6h)`)
   return parsed.ms
+}
+
+/**
+ * Parses a device-local date-time without an offset (Tasmota `Time`, research §3) in IANA zone `zone`, or
+ * with an explicit offset when it has one (Tasmota SetOption52). DST, via luxon: a wall time that does not
+ * exist (the spring-forward hour, e.g. 2024-03-31T02:30 in Europe/Amsterdam) is refused (`time_zone`); one
+ * that exists twice (the fall-back hour, 2024-10-27T02:30) is read as standard time, its second occurrence
+ * (luxon's rule), so a reading of that hour may land one hour late: a device that sends no offset cannot say.
+ */
+export function parseLocalTimestamp(text: string, zone: string): TimeParseResult {
+  const m = ISO_PATTERN.exec(text.trim())
+  if (!m) return { ok: false, rule: 'schema', message: 'must be an ISO-8601 date-time such as 2024-03-10T14:05:00' }
+  if (m[8] !== undefined) return parseIsoTimestamp(text)
+  const [, y, mo, d, h, mi, s, fraction] = m
+  const local = DateTime.fromObject(
+    { year: Number(y), month: Number(mo), day: Number(d), hour: Number(h), minute: Number(mi), second: Number(s), millisecond: Number((fraction ?? '').padEnd(3, '0').slice(0, 3)) },
+    { zone },
+  )
+  if (!local.isValid) return { ok: false, rule: 'schema', message: `is not a valid date-time in ${zone}: ${local.invalidExplanation ?? local.invalidReason}` }
+  if (local.hour !== Number(h) || local.minute !== Number(mi)) {
+    return { ok: false, rule: 'time_zone', message: `does not exist in ${zone} (skipped by the daylight-saving change)` }
+  }
+  return { ok: true, ms: local.toMillis() }
+}
+
+/** True when `zone` is an IANA time zone name this runtime knows. */
+export function isValidTimeZone(zone: string): boolean {
+  return DateTime.local().setZone(zone).isValid
 }

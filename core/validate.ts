@@ -1,5 +1,8 @@
-import { QUANTITIES, isQuantity } from './quantities.ts'
+import { parseNumber } from './number.ts'
+import { QUANTITIES, isQuantity, type Quantity } from './quantities.ts'
 import { RULES, rawText, type Reading, type Rejection } from './reading.ts'
+import { sentinelFlag } from './quality.ts'
+import { normaliseUnit, toCanonical } from './units.ts'
 import type { Candidate, InboundMessage } from './decoders/decoder.ts'
 
 /** The earliest observed time we accept: 2000-01-01T00:00:00Z. No citizen sensor network is older. */
@@ -8,6 +11,8 @@ export const EARLIEST_OBSERVED_AT = Date.UTC(2000, 0, 1)
 export interface ValidateOptions {
   /** How far the observed time may lie ahead of the receipt time, ms (clock skew allowance). */
   maxFutureMs: number
+  /** How far the observed time may lie before the receipt time, ms; undefined = only the 2000-01-01 floor. */
+  maxAgeMs?: number
 }
 
 export interface ValidateResult {
@@ -17,18 +22,22 @@ export interface ValidateResult {
 
 /**
  * Turns candidates into canonical readings, each judged on its own (one bad value never drops the others):
- * - quantity must be in the vocabulary (`unknown_quantity`),
- * - value must be a JSON number (`missing` for null, `schema` for strings and other types),
- * - finite (`not_finite`) and within the quantity's physical range, inclusive (`range`, bounds in
- *   core/quantities.ts),
- * - observed time within [2000-01-01, receivedAt + maxFutureMs] (`time_past`, `time_future`).
+ * 1. quantity in the vocabulary (`unknown_quantity`);
+ * 2. value through the one number parser, core/number.ts (`missing`, `not_finite`, `number_format`,
+ *    `number_with_unit`, `schema`);
+ * 3. unit converted to the canonical one, core/units.ts (`unit`); the source unit and raw value are kept;
+ * 4. a sensor's own error code or saturation value (core/quality.ts sentinels) is kept and flagged, even
+ *    outside the physical range (DS18B20 85 °C);
+ * 5. otherwise within the quantity's physical range, inclusive (`range`: catches a value converted twice or
+ *    not at all, e.g. pressure in Pa sent as hPa);
+ * 6. observed time within [max(2000-01-01, receipt − maxAgeMs), receipt + maxFutureMs] (`time_past`, `time_future`).
  */
 export function validateCandidates(message: InboundMessage, candidates: Candidate[], options: ValidateOptions): ValidateResult {
   const readings: Reading[] = []
   const rejections: Rejection[] = []
   for (const c of candidates) {
-    const problem = checkCandidate(c, message.receivedAt, options)
-    if (problem) {
+    const checked = checkCandidate(c, message.receivedAt, options)
+    if ('rule' in checked) {
       rejections.push({
         deviceId: c.deviceId,
         topic: message.topic,
@@ -36,45 +45,56 @@ export function validateCandidates(message: InboundMessage, candidates: Candidat
         receivedAt: message.receivedAt,
         observedAt: c.observedAt,
         path: c.path,
-        rule: problem.rule,
-        message: problem.message,
+        rule: checked.rule,
+        message: checked.message,
         ...(c.value === undefined ? {} : { value: c.value }),
         raw: rawText(message.payload),
       })
       continue
     }
-    const quantity = c.quantity as keyof typeof QUANTITIES
-    readings.push({
-      deviceId: c.deviceId,
-      quantity,
-      value: c.value as number,
-      unit: QUANTITIES[quantity].unit,
-      observedAt: c.observedAt,
-      receivedAt: message.receivedAt,
-      timeSource: c.timeSource,
-      sourceFormat: c.sourceFormat,
-      ...(c.sensorModel === undefined ? {} : { sensorModel: c.sensorModel }),
-    })
+    readings.push(checked.reading)
   }
   return { readings, rejections }
 }
 
-function checkCandidate(c: Candidate, receivedAt: number, options: ValidateOptions): { rule: string; message: string } | undefined {
-  if (!isQuantity(c.quantity)) {
-    return { rule: RULES.unknownQuantity, message: `'${c.quantity}' is not a known quantity` }
+type Checked = { reading: Reading } | { rule: string; message: string }
+
+function checkCandidate(c: Candidate, receivedAt: number, options: ValidateOptions): Checked {
+  if (!isQuantity(c.quantity)) return { rule: RULES.unknownQuantity, message: `'${c.quantity}' is not a known quantity` }
+  const quantity: Quantity = c.quantity
+  const parsed = parseNumber(c.value)
+  if (!parsed.ok) return { rule: parsed.rule, message: parsed.message }
+  const { min, max, unit } = QUANTITIES[quantity]
+  const sourceUnit = c.unit === undefined ? undefined : normaliseUnit(c.unit) ?? c.unit
+  const converted = toCanonical(quantity, parsed.value, sourceUnit === unit ? undefined : sourceUnit)
+  if (!converted.ok) return { rule: converted.rule, message: converted.message }
+  const value = converted.value
+  const sentinel = sentinelFlag(quantity, value, c.sensorModel)
+  if (sentinel === undefined && (value < min || value > max)) {
+    const shown = sourceUnit && sourceUnit !== unit ? ` (${parsed.value} ${sourceUnit} is ${value} ${unit})` : ''
+    return { rule: RULES.range, message: `must be between ${min} and ${max} ${unit}${shown}` }
   }
-  if (c.value === null || c.value === undefined) return { rule: RULES.missing, message: 'no value reported' }
-  if (typeof c.value !== 'number') return { rule: RULES.schema, message: `must be a number, got ${typeof c.value}` }
-  if (!Number.isFinite(c.value)) return { rule: RULES.notFinite, message: 'must be a finite number' }
-  const { min, max, unit } = QUANTITIES[c.quantity]
-  if (c.value < min || c.value > max) {
-    return { rule: RULES.range, message: `must be between ${min} and ${max} ${unit}` }
-  }
-  if (c.observedAt < EARLIEST_OBSERVED_AT) {
-    return { rule: RULES.timePast, message: 'observed time is before 2000-01-01T00:00:00Z' }
+  if (c.observedAt < EARLIEST_OBSERVED_AT) return { rule: RULES.timePast, message: 'observed time is before 2000-01-01T00:00:00Z' }
+  if (options.maxAgeMs !== undefined && c.observedAt < receivedAt - options.maxAgeMs) {
+    return { rule: RULES.timePast, message: `observed time is more than ${options.maxAgeMs} ms before receipt` }
   }
   if (c.observedAt > receivedAt + options.maxFutureMs) {
     return { rule: RULES.timeFuture, message: `observed time is more than ${options.maxFutureMs} ms after receipt` }
   }
-  return undefined
+  const convertedUnit = sourceUnit !== undefined && sourceUnit !== unit
+  return {
+    reading: {
+      deviceId: c.deviceId,
+      quantity,
+      value,
+      unit,
+      observedAt: c.observedAt,
+      receivedAt,
+      timeSource: c.timeSource,
+      sourceFormat: c.sourceFormat,
+      ...(c.sensorModel === undefined ? {} : { sensorModel: c.sensorModel }),
+      ...(convertedUnit ? { sourceUnit, rawValue: parsed.value } : {}),
+      flags: sentinel === undefined ? [] : [sentinel],
+    },
+  }
 }

@@ -46,7 +46,7 @@ start_app senshagen-up 'writer running' up
 start_app senshagen-sim 'backfilled' sim --devices 10 --interval 10 --backfill 6
 
 say "replaying the real sensor.community archive fixtures"
-node bin/senshagen.js replay test/fixtures/sensor-community-archive/*.csv
+node bin/senshagen.js replay test/fixtures/sensor-community-archive/*.csv test/fixtures/sensor-community-archive/*.json
 
 cat <<'TXT'
 

@@ -20,7 +20,8 @@ export function registerQueryCommand(program: Command): void {
     .requiredOption('--from <time>', 'start, inclusive: ISO-8601 with zone, YYYY-MM-DD (UTC), now, or -6h (required)')
     .requiredOption('--to <time>', 'end, exclusive (same forms) (required)')
     .option('--format <format>', 'csv or json', 'csv')
-    .action(async (options: { device: string; quantity: string; from: string; to: string; format: string }) => {
+    .option('--flags', 'add the quality flags of each reading (CSV column flags, `;`-separated)')
+    .action(async (options: { device: string; quantity: string; from: string; to: string; format: string; flags?: boolean }) => {
       const { config, logger } = cliContext()
       if (!DeviceIdSchema.safeParse(options.device).success) fail(`--device: '${options.device}' is not a valid device id`, 2)
       if (!isQuantity(options.quantity)) fail(`--quantity: '${options.quantity}' is not one of ${QUANTITY_NAMES.join(', ')}`, 2)
@@ -37,7 +38,7 @@ export function registerQueryCommand(program: Command): void {
       try {
         const store = await openInfluxStore(config.influx, logger)
         const rows = await store.queryReadings({ deviceId: options.device, quantity: options.quantity, from, to })
-        process.stdout.write(options.format === 'csv' ? toCsv(rows) : toJson(rows))
+        process.stdout.write(options.format === 'csv' ? toCsv(rows, options.flags) : toJson(rows, options.flags))
         process.stderr.write(`${rows.length} reading(s) of ${options.device} ${options.quantity}\n`)
       } catch (error) {
         fail((error as Error).message)
@@ -45,11 +46,11 @@ export function registerQueryCommand(program: Command): void {
     })
 }
 
-export function toCsv(rows: StoredReading[]): string {
-  const lines = rows.map((r) => `${formatIsoMs(r.time)},${r.deviceId},${r.quantity},${r.value}`)
-  return ['time,device,quantity,value', ...lines].join('\n') + '\n'
+export function toCsv(rows: StoredReading[], withFlags = false): string {
+  const lines = rows.map((r) => `${formatIsoMs(r.time)},${r.deviceId},${r.quantity},${r.value}${withFlags ? `,${r.flags.join(';')}` : ''}`)
+  return [`time,device,quantity,value${withFlags ? ',flags' : ''}`, ...lines].join('\n') + '\n'
 }
 
-export function toJson(rows: StoredReading[]): string {
-  return JSON.stringify(rows.map((r) => ({ time: formatIsoMs(r.time), device: r.deviceId, quantity: r.quantity, value: r.value }))) + '\n'
+export function toJson(rows: StoredReading[], withFlags = false): string {
+  return JSON.stringify(rows.map((r) => ({ time: formatIsoMs(r.time), device: r.deviceId, quantity: r.quantity, value: r.value, ...(withFlags ? { flags: r.flags } : {}) }))) + '\n'
 }

@@ -9,8 +9,8 @@ import { replayArchiveFiles, type FileSummary } from '../replay.ts'
 export function registerReplayCommand(program: Command): void {
   program
     .command('replay')
-    .description('publish sensor.community archive CSV rows over MQTT as native payloads with their original timestamps')
-    .argument('<files...>', 'archive CSV files (YYYY-MM-DD_<type>_sensor_<id>.csv)')
+    .description('publish sensor.community archive CSV rows and data-API JSON entries over MQTT as native payloads with their original timestamps')
+    .argument('<files...>', 'archive CSV files (YYYY-MM-DD_<type>_sensor_<id>.csv) or data-API JSON files (*.json)')
     .option('--qos <qos>', 'MQTT QoS, 0 or 1', '1')
     .option('--no-progress', 'no progress bar')
     .action(async (files: string[], options: { qos: string; progress: boolean }) => {

@@ -1,17 +1,25 @@
 import { topicMatches } from '../topics.ts'
-import type { Decoder } from './decoder.ts'
-import { nativeV1Decoder } from './native-v1.ts'
+import type { Decoder, DecoderFactory, DecoderSettings } from './decoder.ts'
+import { createNativeV1Decoder } from './native-v1.ts'
+import { createTasmotaDecoder } from './tasmota.ts'
 
-export { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type InboundMessage } from './decoder.ts'
+export { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type DecoderFactory, type DecoderSettings, type InboundMessage } from './decoder.ts'
 
 /**
- * The decoder table: every MQTT source format, looked up by topic. Adding a format is one file in this
- * folder, one row here, and its fixture tests. File formats (the sensor.community archive, sc-archive.ts)
- * are read by `senshagen replay` and arrive here as native payloads.
+ * The decoder table: every source format that arrives as a message (MQTT, or HTTP under `http/<format>`).
+ * Adding a format is one file in this folder, one row here, and its fixture tests. File formats (the
+ * sensor.community archive CSV and data-API JSON) are read by `senshagen replay` and arrive as native payloads.
  */
-export const DECODERS: readonly Decoder[] = [nativeV1Decoder]
+export const DECODER_FACTORIES: readonly DecoderFactory[] = [createNativeV1Decoder, createTasmotaDecoder]
 
-/** The decoder whose topic filter matches `topic`, or undefined. */
-export function decoderForTopic(topic: string, decoders: readonly Decoder[] = DECODERS): Decoder | undefined {
-  return decoders.find((decoder) => topicMatches(decoder.topicFilter, topic))
+export const DEFAULT_DECODER_SETTINGS: DecoderSettings = { deviceTimeZone: 'Europe/Amsterdam' }
+
+/** One instance of every decoder (decoders may keep state, so each ingest makes its own). */
+export function createDecoders(settings: DecoderSettings = DEFAULT_DECODER_SETTINGS, factories = DECODER_FACTORIES): Decoder[] {
+  return factories.map((create) => create(settings))
+}
+
+/** The decoder one of whose topic filters matches `topic`, or undefined. */
+export function decoderForTopic(topic: string, decoders: readonly Decoder[]): Decoder | undefined {
+  return decoders.find((decoder) => decoder.topicFilters.some((filter) => topicMatches(filter, topic)))
 }

@@ -3,7 +3,7 @@ import { NativePayloadV1Schema } from '../native-payload.ts'
 import { DeviceIdSchema, RULES, UNKNOWN_DEVICE } from '../reading.ts'
 import { parseIsoTimestamp } from '../time.ts'
 import { READINGS_FILTER, deviceFromReadingsTopic } from '../topics.ts'
-import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type InboundMessage } from './decoder.ts'
+import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type DecoderFactory, type InboundMessage } from './decoder.ts'
 
 export const NATIVE_V1_FORMAT = 'senshagen-v1'
 
@@ -14,9 +14,11 @@ export const NATIVE_V1_FORMAT = 'senshagen-v1'
 const EnvelopeSchema = NativePayloadV1Schema.extend({ readings: z.record(z.string(), z.unknown()) })
 
 /** Decoder for native payload v1 (core/native-payload.ts) on `senshagen/v1/devices/{device}/readings`. */
-export const nativeV1Decoder: Decoder = {
+export const createNativeV1Decoder: DecoderFactory = () => nativeV1Decoder
+
+const nativeV1Decoder: Decoder = {
   format: NATIVE_V1_FORMAT,
-  topicFilter: READINGS_FILTER,
+  topicFilters: [READINGS_FILTER],
   decode(message: InboundMessage): DecodeResult {
     const topicLevel = deviceFromReadingsTopic(message.topic)
     // A topic level that is no valid device id (e.g. spaces, non-ASCII) is not used as an InfluxDB tag.
@@ -66,6 +68,7 @@ export const nativeV1Decoder: Decoder = {
         deviceId,
         quantity,
         value,
+        ...(payload.units?.[quantity] === undefined ? {} : { unit: payload.units[quantity] }),
         path: `readings.${quantity}`,
         observedAt,
         timeSource,

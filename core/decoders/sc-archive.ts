@@ -12,7 +12,7 @@ import { parseIsoTimestamp } from '../time.ts'
  * Conventions applied here:
  * - `timestamp` is UTC without an offset (2017–2019 files) or with microseconds and `+00:00` (2015/2016).
  * - `P1` is PM10 and `P2` is PM2.5 (`P0` PM1, `P4` PM4): the sensor.community naming, not PM1/PM2.
- * - `pressure` is in Pa and becomes hPa by moving the decimal point (exact, no binary rounding).
+ * - `pressure` is in Pa: the record says so (`units`), and the ingest converts it to hPa exactly (core/units.ts).
  * - Columns outside the vocabulary (`durP1`, `ratioP1`, `N*`, `TS`, `altitude`, `pressure_sealevel`) are not stored.
  * - An empty cell means the sensor gave no value: it is passed on as `null` (stored as a `missing` rejection).
  * - A cell that is not a plain decimal number is passed on as its text so the ingest rejects it with a reason.
@@ -23,16 +23,26 @@ export const SC_ARCHIVE_FORMAT = 'sc-archive'
 
 const PREFIX = ['sensor_id', 'sensor_type', 'location', 'lat', 'lon', 'timestamp'] as const
 
-/** Archive column → quantity, with the power of ten that converts the archive unit to the canonical one. */
-const COLUMNS: Record<string, { quantity: Quantity; exponent: number }> = {
-  P0: { quantity: 'pm1', exponent: 0 },
-  P1: { quantity: 'pm10', exponent: 0 },
-  P2: { quantity: 'pm2_5', exponent: 0 },
-  P4: { quantity: 'pm4', exponent: 0 },
-  temperature: { quantity: 'air_temperature', exponent: 0 },
-  humidity: { quantity: 'relative_humidity', exponent: 0 },
-  pressure: { quantity: 'air_pressure', exponent: -2 }, // Pa → hPa
+/**
+ * sensor.community value names (archive columns, data-API `value_type`) → quantity, with the unit when it is
+ * not the canonical one. P1 is PM10 and P2 is PM2.5 (device-formats research §0.5).
+ */
+export const SC_VALUE_TYPES: Record<string, { quantity: Quantity; unit?: string }> = {
+  P0: { quantity: 'pm1' },
+  P1: { quantity: 'pm10' },
+  P2: { quantity: 'pm2_5' },
+  P4: { quantity: 'pm4' },
+  temperature: { quantity: 'air_temperature' },
+  humidity: { quantity: 'relative_humidity' },
+  pressure: { quantity: 'air_pressure', unit: 'Pa' },
 }
+
+/**
+ * sensor.community value names that are not measurements of the vocabulary: SDS011 duration/ratio columns
+ * (always empty), SPS30 number concentrations and typical size, altitude and sea-level pressure, node metadata.
+ * They are left out; any other unknown name is passed on so the ingest dead-letters it (`unknown_quantity`).
+ */
+export const SC_METADATA = new Set(['durP1', 'ratioP1', 'durP2', 'ratioP2', 'N05', 'N1', 'N25', 'N4', 'N10', 'TS', 'altitude', 'pressure_sealevel', 'samples', 'min_micro', 'max_micro', 'interval', 'signal'])
 
 const DECIMAL = /^-?\d+(?:\.\d+)?$/
 
@@ -41,8 +51,13 @@ export interface ArchiveRecord {
   deviceId: string
   sensorModel: string
   observedAt: number
-  /** Quantity → value in the canonical unit; `null` for an empty cell, the cell text when not a number. */
-  readings: Partial<Record<Quantity, number | null | string>>
+  /**
+   * Quantity → value as in the file (`null` for an empty cell, the cell text when not a number); a value name
+   * outside the vocabulary and SC_METADATA appears under its own name, for the ingest to dead-letter.
+   */
+  readings: Record<string, number | null | string>
+  /** Quantity → unit of its value when not the canonical one (`air_pressure: 'Pa'`). */
+  units: Partial<Record<Quantity, string>>
 }
 
 export interface ArchiveRowRejection {
@@ -79,35 +94,21 @@ export function parseArchiveRow(header: string[], text: string, line: number): A
   if (!time.ok) return reject(time.rule === 'time_zone' ? 'time_zone' : 'schema', `timestamp '${timestamp}' ${time.message}`)
 
   const readings: ArchiveRecord['readings'] = {}
+  const units: ArchiveRecord['units'] = {}
   header.forEach((name, i) => {
-    const column = COLUMNS[name]
-    if (!column || i < PREFIX.length) return
-    const cell = (cells[i] ?? '').trim()
-    readings[column.quantity] = cell === '' ? null : DECIMAL.test(cell) ? Number(shiftDecimal(cell, column.exponent)) : cell
+    if (i < PREFIX.length || SC_METADATA.has(name)) return
+    const column = SC_VALUE_TYPES[name]
+    readings[column?.quantity ?? name] = scValue(cells[i] ?? '')
+    if (column?.unit) units[column.quantity] = column.unit
   })
   return {
     ok: true,
-    record: { line, deviceId: `sc-${sensorId}`, sensorModel: sensorType, observedAt: time.ms, readings },
+    record: { line, deviceId: `sc-${sensorId}`, sensorModel: sensorType, observedAt: time.ms, readings, units },
   }
 }
 
-/**
- * Multiplies a plain decimal string by 10^exponent by moving the decimal point, so that
- * `shiftDecimal('102490.52', -2)` is exactly `'1024.9052'` (102490.52 / 100 in binary floating point is
- * 1024.9052000000001; so are 74 of the 574 pressures of one real BME280 day).
- */
-export function shiftDecimal(text: string, exponent: number): string {
-  if (exponent === 0) return text
-  const negative = text.startsWith('-')
-  const [whole = '', fraction = ''] = (negative ? text.slice(1) : text).split('.')
-  let digits = whole + fraction
-  let point = whole.length + exponent
-  if (point <= 0) {
-    digits = '0'.repeat(1 - point) + digits
-    point = 1
-  } else if (point > digits.length) {
-    digits = digits.padEnd(point, '0')
-  }
-  const shifted = `${digits.slice(0, point)}.${digits.slice(point)}`.replace(/\.$/, '')
-  return (negative ? '-' : '') + shifted
+/** A sensor.community value text: `null` when empty, a number when plain decimal, else the text itself. */
+export function scValue(text: string): number | null | string {
+  const cell = text.trim()
+  return cell === '' ? null : DECIMAL.test(cell) ? Number(cell) : cell
 }

@@ -3,9 +3,8 @@ import type { Config } from '../config.ts'
 import { RefusedError, UnavailableError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Quantity } from '../quantities.ts'
-import type { Reading, Rejection } from '../reading.ts'
-import { READING_MEASUREMENT, REJECTION_MEASUREMENT, influxqlIdentifier, influxqlString, readingToLine, rejectionToLine } from './schema.ts'
-import type { InfluxGeneration, InfluxSeries, ReadingQuery, ReadingStore, StoredReading, StoredRejection } from './store.ts'
+import { READING_MEASUREMENT, REJECTION_MEASUREMENT, eventToLine, influxqlIdentifier, influxqlString, readingToLine, rejectionToLine } from './schema.ts'
+import type { InfluxGeneration, InfluxSeries, ReadingQuery, ReadingStore, StoredReading, StoredRejection, WriteBatch } from './store.ts'
 import { ensureV2Bucket } from './influx-v2-setup.ts'
 
 type InfluxConfig = Config['influx']
@@ -66,7 +65,7 @@ class InfluxStore implements ReadingStore {
     // 3.x creates a database on its first write.
   }
 
-  async write(batch: { readings: readonly Reading[]; rejections: readonly Rejection[] }): Promise<void> {
+  async write(batch: WriteBatch): Promise<void> {
     const seqs = new Map<string, number>()
     const lines = batch.readings.map(readingToLine)
     for (const rejection of batch.rejections) {
@@ -75,6 +74,7 @@ class InfluxStore implements ReadingStore {
       seqs.set(key, seq + 1)
       lines.push(rejectionToLine(rejection, seq))
     }
+    for (const event of batch.events ?? []) lines.push(eventToLine(event))
     if (lines.length === 0) return
     // One WriteApi per call: its batch size is above the line count, so it never sends on its own and
     // flush() covers every line; maxRetries 0 leaves retrying to the caller (core/retry.ts), which only then
@@ -99,16 +99,17 @@ class InfluxStore implements ReadingStore {
 
   async queryReadings(query: ReadingQuery): Promise<StoredReading[]> {
     const statement =
-      `SELECT "value" FROM ${READING_MEASUREMENT} WHERE "device" = ${influxqlString(query.deviceId)}` +
+      `SELECT "value", "flags" FROM ${READING_MEASUREMENT} WHERE "device" = ${influxqlString(query.deviceId)}` +
       ` AND "quantity" = ${influxqlString(query.quantity)}` +
       ` AND time >= ${influxqlString(new Date(query.from).toISOString())} AND time < ${influxqlString(new Date(query.to).toISOString())}` +
       ' ORDER BY time ASC'
     const series = await this.influxql(statement)
-    return (series[0]?.values ?? []).map(([time, value]) => ({
+    return (series[0]?.values ?? []).map(([time, value, flags]) => ({
       time: time as number,
       deviceId: query.deviceId,
       quantity: query.quantity as Quantity,
       value: value as number,
+      flags: typeof flags === 'string' && flags !== '' ? flags.split(',') : [],
     }))
   }
 

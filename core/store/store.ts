@@ -1,5 +1,12 @@
 import type { Quantity } from '../quantities.ts'
-import type { Reading, Rejection } from '../reading.ts'
+import type { DeviceEvent, Reading, Rejection } from '../reading.ts'
+
+/** What one write carries: readings, rejections (the dead-letter store) and device events. */
+export interface WriteBatch {
+  readings: readonly Reading[]
+  rejections: readonly Rejection[]
+  events?: readonly DeviceEvent[]
+}
 
 /** What the InfluxDB server is: 1.x speaks only the v1 API (/write, /query, /ping); 2.x and 3.x also v2. */
 export type InfluxGeneration = 1 | 2 | 3
@@ -10,6 +17,8 @@ export interface StoredReading {
   deviceId: string
   quantity: Quantity
   value: number
+  /** Quality flags (core/quality.ts); empty when none. */
+  flags: string[]
 }
 
 /** One stored rejection as read back (see Rejection in core/reading.ts). */
@@ -55,7 +64,7 @@ export interface ReadingStore {
   readonly database: string
   /** Creates the database (1.x) or bucket plus its InfluxQL mapping (2.x) when missing. */
   ensureDatabase(): Promise<void>
-  write(batch: { readings: readonly Reading[]; rejections: readonly Rejection[] }): Promise<void>
+  write(batch: WriteBatch): Promise<void>
   queryReadings(query: ReadingQuery): Promise<StoredReading[]>
   /** The newest `limit` (default 1000) rejections matching the filter, oldest first. */
   queryRejections(filter: { deviceId?: string; since?: number; limit?: number }): Promise<StoredRejection[]>

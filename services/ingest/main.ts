@@ -1,19 +1,25 @@
 import { createKafkaBus } from '../../core/bus/kafka.ts'
 import type { Config } from '../../core/config.ts'
+import { createDecoders } from '../../core/decoders/index.ts'
 import type { Logger } from '../../core/logger.ts'
 import { openWriter } from '../writer/index.ts'
-import { MqttIngest } from './mqtt-ingest.ts'
+import { startHttpIngest } from './http-ingest.ts'
+import { IngestCore } from './ingest-core.ts'
+import { MqttSource } from './mqtt-ingest.ts'
 import { directSink, kafkaSink, type IngestSink } from './sinks.ts'
 
 export interface RunningIngest {
-  ingest: MqttIngest
+  core: IngestCore
   mode: 'kafka' | 'direct'
+  httpPort: number
   stop(): Promise<void>
 }
 
 /**
- * Ingest service: subscribes to config.mqtt.url and sends what it decodes to Kafka, or, with no Kafka
- * configured (direct mode), straight to InfluxDB through an in-process writer.
+ * Ingest service: subscribes to config.mqtt.url (every MQTT decoder's topics), to The Things Stack when
+ * config.ttn is set (TTN topics only, its own credentials), and serves the HTTP ingest on config.http; sends
+ * what it decodes to Kafka, or, with no Kafka configured (direct mode), straight to InfluxDB through an
+ * in-process writer.
  */
 export async function runIngest(config: Config, parentLogger: Logger): Promise<RunningIngest> {
   const logger = parentLogger.child({ service: 'ingest' })
@@ -21,26 +27,34 @@ export async function runIngest(config: Config, parentLogger: Logger): Promise<R
   let sink: IngestSink
   if (config.kafka) {
     const bus = createKafkaBus(config.kafka, logger)
-    await bus.ensureTopics([config.kafka.readingsTopic, config.kafka.rejectionsTopic], config.kafka.partitions)
+    await bus.ensureTopics([config.kafka.readingsTopic, config.kafka.rejectionsTopic, config.kafka.eventsTopic], config.kafka.partitions)
     sink = kafkaSink(await bus.producer(), config.kafka, abort.signal)
   } else {
     sink = directSink((await openWriter(config, logger)).writer)
   }
-  const ingest = new MqttIngest(
-    { url: config.mqtt.url, clientId: config.mqtt.ingestClientId, username: config.mqtt.username, password: config.mqtt.password, ...config.ingest },
-    sink,
-    logger,
-  )
-  await ingest.start()
+  const decoders = createDecoders({ deviceTimeZone: config.ingest.deviceTimeZone })
+  const core = new IngestCore({ ...config.ingest, decoders }, sink, logger)
+  const mqttFilters = [...new Set(decoders.flatMap((d) => d.topicFilters).filter((f) => !f.startsWith('http/')))]
+  const sources = [
+    new MqttSource({ url: config.mqtt.url, clientId: config.mqtt.ingestClientId, username: config.mqtt.username, password: config.mqtt.password, filters: mqttFilters }, core, logger),
+  ]
+  if (config.ttn) {
+    const ttnFilters = decoders.filter((d) => d.format === 'ttn-v3').flatMap((d) => d.topicFilters)
+    sources.push(new MqttSource({ ...config.ttn, filters: ttnFilters }, core, logger.child({ source: 'ttn' })))
+  }
+  for (const source of sources) await source.start()
+  const http = await startHttpIngest(core, { ...config.http, bodyLimit: config.ingest.maxPayloadBytes * 4 }, logger)
   const mode = config.kafka ? 'kafka' : 'direct'
-  logger.info({ mode }, 'ingest running')
+  logger.info({ mode, httpPort: http.port }, 'ingest running')
   return {
-    ingest,
+    core,
     mode,
+    httpPort: http.port,
     async stop() {
-      await ingest.stop()
+      await http.close()
+      for (const source of sources) await source.stop()
       abort.abort(new Error('ingest stopping'))
-      await sink.close()
+      await core.close()
     },
   }
 }

@@ -1,50 +1,34 @@
-import { EventEmitter } from 'node:events'
 import mqtt, { type MqttClient } from 'mqtt'
 import type { Logger } from '../../core/logger.ts'
-import { DECODERS, type Decoder } from '../../core/decoders/index.ts'
-import { createPipeline, runPipeline, type PipelineOptions } from './pipeline.ts'
-import type { IngestSink } from './sinks.ts'
+import type { IngestCore } from './ingest-core.ts'
 
-export interface MqttIngestOptions extends PipelineOptions {
+export interface MqttSourceOptions {
   url: string
   clientId: string
   username?: string
   password?: string
-}
-
-export interface IngestStats {
-  messages: number
-  readings: number
-  rejections: number
+  /** Topic filters to subscribe to (QoS 1; a broker such as TTN's may grant only QoS 0). */
+  filters: string[]
 }
 
 /**
- * Subscribes to a MQTT 3.1.1 broker (our aedes broker, Mosquitto, …) and runs every message through the
- * pipeline into the sink.
+ * One MQTT 3.1.1 broker the ingest subscribes to (our aedes broker, Mosquitto, TTN's broker, …); every
+ * message goes through the IngestCore.
  *
- * At-least-once: the session is persistent (clean = false, fixed client id) and every decoder's topic is
- * subscribed at QoS 1. mqtt.js sends the PUBACK only when `handleMessage`'s callback runs, and we run it
- * only after the sink acknowledged; until then the broker keeps the message and redelivers it after a crash
- * [MQTT-4.3.2], and while offline the broker queues QoS 1 messages for the session [MQTT-3.1.2-5].
- * Messages are handled one at a time in arrival order, which is also the backpressure towards the broker.
- *
- * Events: `message` (IngestContext) after each message was acknowledged.
+ * At-least-once: the session is persistent (clean = false, fixed client id) and the filters are subscribed
+ * at QoS 1. mqtt.js sends the PUBACK only when `handleMessage`'s callback runs, and we run it only after the
+ * sink acknowledged; until then the broker keeps the message and redelivers it after a crash [MQTT-4.3.2],
+ * and while offline the broker queues QoS 1 messages for the session [MQTT-3.1.2-5]. Messages are handled
+ * one at a time in arrival order, which is also the backpressure towards the broker.
  */
-export class MqttIngest extends EventEmitter {
-  readonly stats: IngestStats = { messages: 0, readings: 0, rejections: 0 }
+export class MqttSource {
   private client?: MqttClient
-  private readonly steps
-  private readonly decoders: readonly Decoder[]
 
   constructor(
-    private readonly options: MqttIngestOptions,
-    private readonly sink: IngestSink,
+    private readonly options: MqttSourceOptions,
+    private readonly core: IngestCore,
     private readonly logger: Logger,
-  ) {
-    super()
-    this.decoders = options.decoders ?? DECODERS
-    this.steps = createPipeline({ ...options, decoders: this.decoders })
-  }
+  ) {}
 
   /** Connects and subscribes; resolves once the subscription is granted. */
   async start(): Promise<void> {
@@ -66,15 +50,8 @@ export class MqttIngest extends EventEmitter {
         qos: packet.qos,
         retain: packet.retain,
       }
-      const ctx = runPipeline(this.steps, message)
-      this.sink.accept({ readings: ctx.readings, rejections: ctx.rejections }).then(
-        () => {
-          this.stats.messages++
-          this.stats.readings += ctx.readings.length
-          this.stats.rejections += ctx.rejections.length
-          done()
-          this.emit('message', ctx)
-        },
+      this.core.handle(message).then(
+        () => done(),
         (error: unknown) => {
           // The sink only fails when it is being closed: leave the message unacknowledged for redelivery.
           this.logger.warn({ err: error, topic: packet.topic }, 'message not acknowledged; the broker will redeliver it')
@@ -82,18 +59,27 @@ export class MqttIngest extends EventEmitter {
         },
       )
     }
-    client.on('error', (error) => this.logger.error({ err: error }, 'mqtt error'))
-    client.on('reconnect', () => this.logger.info({ url: this.options.url }, 'mqtt reconnecting'))
+    client.on('error', (error) => this.logger.error({ err: error, url: redact(this.options.url) }, 'mqtt error'))
+    client.on('reconnect', () => this.logger.info({ url: redact(this.options.url) }, 'mqtt reconnecting'))
     await new Promise<void>((resolve, reject) => {
       client.once('connect', () => resolve())
       client.once('error', reject)
     })
-    const filters = [...new Set(this.decoders.map((d) => d.topicFilter))]
-    await client.subscribeAsync(Object.fromEntries(filters.map((topic) => [topic, { qos: 1 as const }])))
-    this.logger.info({ url: this.options.url, clientId: this.options.clientId, filters }, 'ingest subscribed')
+    await client.subscribeAsync(Object.fromEntries(this.options.filters.map((topic) => [topic, { qos: 1 as const }])))
+    this.logger.info({ url: redact(this.options.url), clientId: this.options.clientId, filters: this.options.filters }, 'ingest subscribed')
   }
 
   async stop(): Promise<void> {
     await this.client?.endAsync(true)
+  }
+}
+
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password) parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return url
   }
 }

@@ -1,5 +1,5 @@
 import type { BusProducer } from '../../core/bus/bus.ts'
-import type { Reading, Rejection } from '../../core/reading.ts'
+import type { WriteBatch } from '../../core/store/store.ts'
 import { withRetry } from '../../core/retry.ts'
 import type { ReadingWriter } from '../writer/index.ts'
 
@@ -9,19 +9,20 @@ import type { ReadingWriter } from '../writer/index.ts'
  * acknowledged, so a crash before that point makes the broker deliver it again (at-least-once).
  */
 export interface IngestSink {
-  accept(batch: { readings: Reading[]; rejections: Rejection[] }): Promise<void>
+  accept(batch: WriteBatch): Promise<void>
   close(): Promise<void>
 }
 
-/** Kafka mode: readings to the readings topic, rejections to the dead-letter topic, both keyed by device. */
-export function kafkaSink(producer: BusProducer, topics: { readingsTopic: string; rejectionsTopic: string }, signal: AbortSignal): IngestSink {
+/** Kafka mode: readings, rejections (the dead-letter topic) and device events to their topics, keyed by device. */
+export function kafkaSink(producer: BusProducer, topics: { readingsTopic: string; rejectionsTopic: string; eventsTopic: string }, signal: AbortSignal): IngestSink {
   return {
-    accept: ({ readings, rejections }) =>
+    accept: ({ readings, rejections, events = [] }) =>
       withRetry(
         () =>
           producer.send([
             { topic: topics.readingsTopic, records: readings.map((r) => ({ key: r.deviceId, value: JSON.stringify(r) })) },
             { topic: topics.rejectionsTopic, records: rejections.map((r) => ({ key: r.deviceId, value: JSON.stringify(r) })) },
+            { topic: topics.eventsTopic, records: events.map((e) => ({ key: e.deviceId, value: JSON.stringify(e) })) },
           ]),
         { initialDelayMs: 200, maxDelayMs: 10_000, maxAttempts: Infinity, signal },
       ),

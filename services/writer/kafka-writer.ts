@@ -1,33 +1,36 @@
 import type { Bus, BusConsumer, BusMessage } from '../../core/bus/bus.ts'
 import type { Logger } from '../../core/logger.ts'
-import { ReadingSchema, RejectionSchema, rawText, type Reading, type Rejection } from '../../core/reading.ts'
+import { DeviceEventSchema, ReadingSchema, RejectionSchema, rawText, type DeviceEvent, type Reading, type Rejection } from '../../core/reading.ts'
 import type { ReadingWriter } from './reading-writer.ts'
 
 export interface KafkaWriterTopics {
   readingsTopic: string
   rejectionsTopic: string
+  eventsTopic: string
   groupId: string
 }
 
 /**
- * Consumes the readings and dead-letter topics in one consumer group and stores both through the writer.
+ * Consumes the readings, dead-letter and device-event topics in one consumer group and stores both through the writer.
  * A fetched batch's offsets are committed only after the writer resolved, i.e. after InfluxDB acknowledged
  * every point of it; after a crash the uncommitted batch is delivered again and overwrites the same points.
  * A record that does not parse (not JSON, or not a reading) is stored as a `bus_record_invalid` rejection.
  */
 export async function startKafkaWriter(bus: Bus, writer: ReadingWriter, topics: KafkaWriterTopics, logger: Logger): Promise<BusConsumer> {
-  const consumer = await bus.consumer({ groupId: topics.groupId, topics: [topics.readingsTopic, topics.rejectionsTopic] })
+  const consumer = await bus.consumer({ groupId: topics.groupId, topics: [topics.readingsTopic, topics.rejectionsTopic, topics.eventsTopic] })
   await consumer.run(async (messages, heartbeat) => {
     const readings: Reading[] = []
     const rejections: Rejection[] = []
+    const events: DeviceEvent[] = []
     for (const message of messages) {
       const decoded = decodeRecord(message, topics)
       if ('reading' in decoded) readings.push(decoded.reading)
+      else if ('event' in decoded) events.push(decoded.event)
       else rejections.push(decoded.rejection)
     }
     const beat = setInterval(() => void heartbeat().catch(() => undefined), 3_000)
     try {
-      await writer.write({ readings, rejections })
+      await writer.write({ readings, rejections, events })
     } finally {
       clearInterval(beat)
     }
@@ -36,19 +39,26 @@ export async function startKafkaWriter(bus: Bus, writer: ReadingWriter, topics: 
   return consumer
 }
 
-function decodeRecord(message: BusMessage, topics: KafkaWriterTopics): { reading: Reading } | { rejection: Rejection } {
+function decodeRecord(message: BusMessage, topics: KafkaWriterTopics): { reading: Reading } | { rejection: Rejection } | { event: DeviceEvent } {
   let json: unknown
   try {
     json = JSON.parse(message.value)
   } catch {
     json = undefined
   }
-  const schema = message.topic === topics.rejectionsTopic ? RejectionSchema : ReadingSchema
-  const parsed = schema.safeParse(json)
-  if (parsed.success) {
-    return message.topic === topics.rejectionsTopic ? { rejection: parsed.data as Rejection } : { reading: parsed.data as Reading }
+  if (message.topic === topics.eventsTopic) {
+    const event = DeviceEventSchema.safeParse(json)
+    if (event.success) return { event: event.data }
+  } else if (message.topic === topics.rejectionsTopic) {
+    const rejection = RejectionSchema.safeParse(json)
+    if (rejection.success) return { rejection: rejection.data }
+  } else {
+    const reading = ReadingSchema.safeParse(json)
+    if (reading.success) return { reading: reading.data }
   }
-  const issue = parsed.error.issues[0]
+  const schema = message.topic === topics.eventsTopic ? DeviceEventSchema : message.topic === topics.rejectionsTopic ? RejectionSchema : ReadingSchema
+  const parsed = schema.safeParse(json)
+  const issue = parsed.success ? undefined : parsed.error.issues[0]
   return {
     rejection: {
       deviceId: 'unknown',

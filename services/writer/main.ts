@@ -32,7 +32,7 @@ export async function runWriter(config: Config, parentLogger: Logger): Promise<R
   }
   const { writer, store } = await openWriter(config, logger)
   const bus = createKafkaBus(config.kafka, logger)
-  await bus.ensureTopics([config.kafka.readingsTopic, config.kafka.rejectionsTopic], config.kafka.partitions)
+  await bus.ensureTopics([config.kafka.readingsTopic, config.kafka.rejectionsTopic, config.kafka.eventsTopic], config.kafka.partitions)
   const consumer = await startKafkaWriter(bus, writer, config.kafka, logger)
   logger.info({ influx: config.influx.url, generation: store.generation, database: store.database, group: config.kafka.groupId }, 'writer running')
   return {

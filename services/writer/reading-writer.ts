@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events'
 import { isRetriable } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
-import type { Reading, Rejection } from '../../core/reading.ts'
+import type { Rejection } from '../../core/reading.ts'
 import { withRetry } from '../../core/retry.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
+import type { ReadingStore, WriteBatch } from '../../core/store/store.ts'
 
 export interface WriterOptions {
   /** Most points sent in one InfluxDB request. */
@@ -26,9 +26,7 @@ export interface WriterStats {
   lost: number
 }
 
-interface Entry {
-  readings: readonly Reading[]
-  rejections: readonly Rejection[]
+interface Entry extends WriteBatch {
   resolve: () => void
   reject: (error: unknown) => void
 }
@@ -63,8 +61,8 @@ export class ReadingWriter extends EventEmitter {
   }
 
   /** Resolves once all of `batch` is acknowledged by the store. Rejects only when the writer is closed first. */
-  async write(batch: { readings: readonly Reading[]; rejections: readonly Rejection[] }): Promise<void> {
-    const size = batch.readings.length + batch.rejections.length
+  async write(batch: WriteBatch): Promise<void> {
+    const size = sizeOf(batch)
     if (size === 0) return
     while (this.buffered > 0 && this.buffered + size > this.options.maxBufferedReadings) {
       this.stats.backpressureWaits++
@@ -105,7 +103,7 @@ export class ReadingWriter extends EventEmitter {
       while (this.queue.length > 0 && !this.abort.signal.aborted) {
         const batch = this.takeBatch()
         await this.writeEntries(batch)
-        const size = batch.reduce((n, e) => n + e.readings.length + e.rejections.length, 0)
+        const size = batch.reduce((n, e) => n + sizeOf(e), 0)
         this.buffered -= size
         for (const wake of this.spaceWaiters.splice(0)) wake()
       }
@@ -120,7 +118,7 @@ export class ReadingWriter extends EventEmitter {
     let points = 0
     while (this.queue.length > 0) {
       const next = this.queue[0]!
-      const size = next.readings.length + next.rejections.length
+      const size = sizeOf(next)
       if (batch.length > 0 && points + size > this.options.batchSize) break
       batch.push(this.queue.shift()!)
       points += size
@@ -131,8 +129,9 @@ export class ReadingWriter extends EventEmitter {
   private async writeEntries(batch: Entry[]): Promise<void> {
     const readings = batch.flatMap((e) => e.readings)
     const rejections = batch.flatMap((e) => e.rejections)
+    const events = batch.flatMap((e) => e.events ?? [])
     try {
-      await this.storeWithRetry({ readings, rejections })
+      await this.storeWithRetry({ readings, rejections, events })
       this.stats.written += readings.length
       this.stats.rejectionsWritten += rejections.length
       this.emit('written', { readings: readings.length, rejections: rejections.length })
@@ -164,7 +163,7 @@ export class ReadingWriter extends EventEmitter {
       raw: JSON.stringify(r),
     }))
     try {
-      await this.storeWithRetry({ readings: [], rejections: [...entry.rejections, ...asRejections] })
+      await this.storeWithRetry({ readings: [], rejections: [...entry.rejections, ...asRejections], events: entry.events })
       entry.resolve()
     } catch (second) {
       this.stats.lost += entry.readings.length + entry.rejections.length
@@ -173,7 +172,7 @@ export class ReadingWriter extends EventEmitter {
     }
   }
 
-  private storeWithRetry(batch: { readings: readonly Reading[]; rejections: readonly Rejection[] }): Promise<void> {
+  private storeWithRetry(batch: WriteBatch): Promise<void> {
     return withRetry(
       () => {
         this.stats.requests++
@@ -192,4 +191,8 @@ export class ReadingWriter extends EventEmitter {
       },
     )
   }
+}
+
+function sizeOf(batch: WriteBatch): number {
+  return batch.readings.length + batch.rejections.length + (batch.events?.length ?? 0)
 }

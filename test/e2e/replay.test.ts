@@ -101,6 +101,27 @@ describe.each(['kafka', 'direct'] as const)('replay of every archive fixture (%s
     expect(await first('sc-8733', 'pm2_5' as never, '2018-12-17T09:21:48Z')).toBe(999.9)
   })
 
+  it('stores the SDS011 saturation hour flagged, with nothing else flagged saturated that day', async () => {
+    const day = { deviceId: 'sc-8733', from: Date.parse('2018-12-17T00:00:00Z'), to: Date.parse('2018-12-18T00:00:00Z') }
+    const pm10 = await store.queryReadings({ ...day, quantity: 'pm10' })
+    const saturated = pm10.filter((r) => r.flags.includes('saturated'))
+    expect(saturated.map((r) => [new Date(r.time).toISOString(), r.value])).toEqual([
+      ['2018-12-17T09:14:24.000Z', 1999.9],
+      ['2018-12-17T09:16:52.000Z', 1999.9],
+      ['2018-12-17T09:19:20.000Z', 1999.9],
+      ['2018-12-17T09:21:48.000Z', 1999.9],
+      ['2018-12-17T09:24:16.000Z', 1999.9],
+      ['2018-12-17T09:26:46.000Z', 1999.9],
+      ['2018-12-17T09:29:14.000Z', 1999.9],
+    ])
+    expect(pm10.filter((r) => r.value >= 1999.9)).toHaveLength(7)
+    const pm25 = await store.queryReadings({ ...day, quantity: 'pm2_5' })
+    expect(pm25.filter((r) => r.flags.includes('saturated')).map((r) => r.value)).toEqual(pm25.filter((r) => r.value >= 999.9).map((r) => r.value))
+    // the pressure values of the BME280 day carry their source unit and raw value
+    const [pressure] = await store.influxql(`SELECT "value", "raw_value", "source_unit" FROM reading WHERE device = 'sc-15093' AND quantity = 'air_pressure' AND time = '2018-07-08T00:01:27Z'`)
+    expect(pressure!.values).toEqual([[Date.parse('2018-07-08T00:01:27Z'), 1025.0641, 102506.41, 'Pa']])
+  })
+
   it('dead-letters the row with every value empty, one rejection per quantity, and keeps its raw payload', async () => {
     const rejections = await store.queryRejections({ deviceId: 'sc-22885' })
     expect(rejections.map((r) => [new Date(r.time).toISOString(), r.path, r.rule])).toEqual([
@@ -120,7 +141,7 @@ describe.each(['kafka', 'direct'] as const)('replay of every archive fixture (%s
     // 2184;BMP280;…;2017-11-26T00:00:35;;;;2.60  (pressure empty, temperature present)
     const time = Date.parse('2017-11-26T00:00:35Z')
     expect(await store.queryReadings({ deviceId: 'sc-2184', quantity: 'air_temperature', from: time, to: time + 1 })).toEqual([
-      { time, deviceId: 'sc-2184', quantity: 'air_temperature', value: 2.6 },
+      { time, deviceId: 'sc-2184', quantity: 'air_temperature', value: 2.6, flags: [] },
     ])
     expect(await store.queryReadings({ deviceId: 'sc-2184', quantity: 'air_pressure', from: time, to: time + 1 })).toEqual([])
     const rejections = await store.queryRejections({ deviceId: 'sc-2184' })

@@ -26,6 +26,7 @@ export function isolatedEnv(id: string, overrides: Record<string, string> = {}):
     SENSHAGEN_INGEST_CLIENT_ID: `${id}-ingest`,
     SENSHAGEN_MQTT_PORT: '0',
     SENSHAGEN_MQTT_WS_PORT: '0',
+    SENSHAGEN_HTTP_PORT: '0',
     ...overrides,
   }
 }

@@ -9,7 +9,7 @@ import { INFLUX_URL, uniqueId } from '../helpers/env.ts'
 import { startTcpProxy } from '../helpers/tcp-proxy.ts'
 
 const logger = createLogger('silent')
-const base: Reading = { deviceId: 'garden-001', quantity: 'air_temperature', value: 20, unit: '°C', observedAt: Date.UTC(2026, 10, 29, 12), receivedAt: Date.UTC(2026, 10, 29, 12, 0, 1), timeSource: 'device', sourceFormat: 'senshagen-v1' }
+const base: Reading = { deviceId: 'garden-001', quantity: 'air_temperature', value: 20, unit: '°C', observedAt: Date.UTC(2026, 10, 29, 12), receivedAt: Date.UTC(2026, 10, 29, 12, 0, 1), timeSource: 'device', sourceFormat: 'senshagen-v1', flags: [] }
 const at = (minute: number, value: number): Reading => ({ ...base, value, observedAt: base.observedAt + minute * 60_000 })
 const day = { deviceId: base.deviceId, quantity: base.quantity, from: base.observedAt - 1, to: base.observedAt + 86_400_000 }
 

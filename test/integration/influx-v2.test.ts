@@ -7,7 +7,7 @@ import { openInfluxStore } from '../../core/store/influx.ts'
 import { uniqueId } from '../helpers/env.ts'
 
 const logger = createLogger('silent')
-const reading: Reading = { deviceId: 'garden-002', quantity: 'air_temperature', value: 20, unit: '°C', observedAt: Date.UTC(2026, 10, 29, 12), receivedAt: Date.UTC(2026, 10, 29, 12, 0, 1), timeSource: 'device', sourceFormat: 'senshagen-v1' }
+const reading: Reading = { deviceId: 'garden-002', quantity: 'air_temperature', value: 20, unit: '°C', observedAt: Date.UTC(2026, 10, 29, 12), receivedAt: Date.UTC(2026, 10, 29, 12, 0, 1), timeSource: 'device', sourceFormat: 'senshagen-v1', flags: [] }
 
 const hasDocker = existsSync('/var/run/docker.sock') || process.env.DOCKER_HOST !== undefined
 if (!hasDocker) console.info('InfluxDB 2.x testcontainers suite: skipped: no Docker (no /var/run/docker.sock, no DOCKER_HOST)')

@@ -1,10 +1,12 @@
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../../core/logger.ts'
-import type { Reading, Rejection } from '../../core/reading.ts'
+import { createDecoders } from '../../core/decoders/index.ts'
+import type { WriteBatch } from '../../core/store/store.ts'
 import { readingsTopic } from '../../core/topics.ts'
 import { startBroker, type RunningBroker } from '../../services/broker/broker.ts'
-import { MqttIngest } from '../../services/ingest/mqtt-ingest.ts'
+import { IngestCore } from '../../services/ingest/ingest-core.ts'
+import { MqttSource } from '../../services/ingest/mqtt-ingest.ts'
 import type { IngestSink } from '../../services/ingest/sinks.ts'
 import { MOSQUITTO_URL, uniqueId, waitFor } from '../helpers/env.ts'
 
@@ -15,7 +17,7 @@ const logger = createLogger('silent')
  * for Kafka/InfluxDB so that these tests can hold an acknowledgement back and observe the MQTT side.
  */
 function gatedSink() {
-  const accepted: Array<{ readings: Reading[]; rejections: Rejection[] }> = []
+  const accepted: WriteBatch[] = []
   let open = true
   const waiting: Array<() => void> = []
   const sink: IngestSink = {
@@ -26,6 +28,12 @@ function gatedSink() {
     close: async () => undefined,
   }
   return { sink, accepted, hold: () => (open = false), release: () => ((open = true), waiting.splice(0).forEach((w) => w())) }
+}
+
+/** The ingest as `runIngest` builds it, on Mosquitto, with the given sink. */
+function mosquittoIngest(clientId: string, sink: IngestSink) {
+  const core = new IngestCore({ maxPayloadBytes: 65_536, maxFutureMs: 300_000, decoders: createDecoders() }, sink, logger)
+  return { core, source: new MqttSource({ url: MOSQUITTO_URL, clientId, filters: ['senshagen/v1/devices/+/readings'] }, core, logger) }
 }
 
 const payload = (i: number) => JSON.stringify({ v: 1, time: Date.UTC(2026, 10, 29, 12, i), readings: { air_temperature: 10 + i / 10 } })
@@ -65,7 +73,7 @@ describe('ingest on Mosquitto', () => {
     const device = uniqueId('dev').replace(/_/g, '-')
     const first = gatedSink()
     first.hold()
-    const ingest = new MqttIngest({ url: MOSQUITTO_URL, clientId, maxPayloadBytes: 65_536, maxFutureMs: 300_000 }, first.sink, logger)
+    const ingest = mosquittoIngest(clientId, first.sink).source
     await ingest.start()
     const publisher = await mqtt.connectAsync(MOSQUITTO_URL, { protocolVersion: 4 })
     await publisher.publishAsync(readingsTopic(device), payload(1), { qos: 1 })
@@ -78,16 +86,16 @@ describe('ingest on Mosquitto', () => {
     await publisher.publishAsync(readingsTopic(device), payload(2), { qos: 1 })
 
     const second = gatedSink()
-    const restarted = new MqttIngest({ url: MOSQUITTO_URL, clientId, maxPayloadBytes: 65_536, maxFutureMs: 300_000 }, second.sink, logger)
+    const { core: restartedCore, source: restarted } = mosquittoIngest(clientId, second.sink)
     await restarted.start()
     await waitFor('both messages after restart', () => second.accepted.length === 2, 10_000, 20)
     expect(second.accepted.flatMap((b) => b.readings.map((r) => r.value))).toEqual([10.1, 10.2])
-    await waitFor('stats', () => restarted.stats.messages === 2, 5_000, 20)
+    await waitFor('stats', () => restartedCore.stats.messages === 2, 5_000, 20)
 
     // Acknowledged now: a third start of the same session receives nothing old.
     await restarted.stop()
     const third = gatedSink()
-    const again = new MqttIngest({ url: MOSQUITTO_URL, clientId, maxPayloadBytes: 65_536, maxFutureMs: 300_000 }, third.sink, logger)
+    const again = mosquittoIngest(clientId, third.sink).source
     await again.start()
     await new Promise((resolve) => setTimeout(resolve, 500))
     expect(third.accepted).toEqual([])

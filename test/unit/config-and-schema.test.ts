@@ -37,11 +37,11 @@ describe('configuration', () => {
 })
 
 describe('InfluxDB schema', () => {
-  const reading = { deviceId: 'sc-5331', quantity: 'pm10' as const, value: 20, unit: 'µg/m³', observedAt: 1507379391000, receivedAt: 1795975200000, timeSource: 'device' as const, sourceFormat: 'senshagen-v1', sensorModel: 'SDS011' }
+  const reading = { deviceId: 'sc-5331', quantity: 'pm10' as const, value: 20, unit: 'µg/m³', observedAt: 1507379391000, receivedAt: 1795975200000, timeSource: 'device' as const, sourceFormat: 'senshagen-v1', sensorModel: 'SDS011', flags: [] as string[] }
 
   it('writes every value as a float field, also a whole one, with a ms timestamp', () => {
     expect(readingToLine(reading)).toBe(
-      'reading,device=sc-5331,quantity=pm10 received_ms=1795975200000i,sensor="SDS011",source="senshagen-v1",time_source="device",unit="µg/m³",value=20 1507379391000',
+      'reading,device=sc-5331,quantity=pm10 flags="",received_ms=1795975200000i,sensor="SDS011",source="senshagen-v1",time_source="device",unit="µg/m³",value=20 1507379391000',
     )
     expect(readingToLine({ ...reading, value: 20.1 })).toContain(',value=20.1 ')
   })

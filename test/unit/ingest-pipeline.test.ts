@@ -1,9 +1,10 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { ReadingSchema, RejectionSchema } from '../../core/reading.ts'
+import { createDecoders } from '../../core/decoders/index.ts'
 import { createPipeline, runPipeline } from '../../services/ingest/pipeline.ts'
 
-const steps = createPipeline({ maxPayloadBytes: 4096, maxFutureMs: 300_000 })
+const steps = createPipeline({ maxPayloadBytes: 4096, maxFutureMs: 300_000, decoders: createDecoders() })
 const RECEIVED = Date.UTC(2026, 10, 29, 18, 0, 5)
 const TOPIC = 'senshagen/v1/devices/garden-017/readings'
 
@@ -17,20 +18,20 @@ describe('ingest pipeline on native payload v1', () => {
     const ctx = ingest({ v: 1, time: '2026-11-29T18:00:00.000Z', sensor: 'BME280', readings: { air_temperature: 7.4, relative_humidity: 88.1, air_pressure: 1012.6 } })
     expect(ctx.rejections).toEqual([])
     expect(ctx.readings).toEqual([
-      { deviceId: 'garden-017', quantity: 'air_temperature', value: 7.4, unit: '°C', observedAt: Date.UTC(2026, 10, 29, 18), receivedAt: RECEIVED, timeSource: 'device', sourceFormat: 'senshagen-v1', sensorModel: 'BME280' },
-      { deviceId: 'garden-017', quantity: 'relative_humidity', value: 88.1, unit: '%', observedAt: Date.UTC(2026, 10, 29, 18), receivedAt: RECEIVED, timeSource: 'device', sourceFormat: 'senshagen-v1', sensorModel: 'BME280' },
-      { deviceId: 'garden-017', quantity: 'air_pressure', value: 1012.6, unit: 'hPa', observedAt: Date.UTC(2026, 10, 29, 18), receivedAt: RECEIVED, timeSource: 'device', sourceFormat: 'senshagen-v1', sensorModel: 'BME280' },
+      { deviceId: 'garden-017', quantity: 'air_temperature', value: 7.4, unit: '°C', observedAt: Date.UTC(2026, 10, 29, 18), receivedAt: RECEIVED, timeSource: 'device', sourceFormat: 'senshagen-v1', sensorModel: 'BME280', flags: [] },
+      { deviceId: 'garden-017', quantity: 'relative_humidity', value: 88.1, unit: '%', observedAt: Date.UTC(2026, 10, 29, 18), receivedAt: RECEIVED, timeSource: 'device', sourceFormat: 'senshagen-v1', sensorModel: 'BME280', flags: [] },
+      { deviceId: 'garden-017', quantity: 'air_pressure', value: 1012.6, unit: 'hPa', observedAt: Date.UTC(2026, 10, 29, 18), receivedAt: RECEIVED, timeSource: 'device', sourceFormat: 'senshagen-v1', sensorModel: 'BME280', flags: [] },
     ])
   })
 
   it('stores the good quantities of a message and dead-letters each bad one with path, rule and value', () => {
-    const payload = { v: 1, time: 1795975200000, readings: { air_temperature: 512, relative_humidity: 55.5, pm2_5: null, pm10: '12.3', radon: 4, wind_speed: 3 } }
+    const payload = { v: 1, time: 1795975200000, readings: { air_temperature: 512, relative_humidity: 55.5, pm2_5: null, pm10: '12,3', pm1: '4.5', radon: 4, wind_speed: 3 } }
     const ctx = ingest(payload)
-    expect(ctx.readings.map((r) => [r.quantity, r.value])).toEqual([['relative_humidity', 55.5], ['wind_speed', 3]])
+    expect(ctx.readings.map((r) => [r.quantity, r.value])).toEqual([['relative_humidity', 55.5], ['pm1', 4.5], ['wind_speed', 3]])
     expect(ctx.rejections.map((r) => [r.path, r.rule, r.message, r.value])).toEqual([
       ['readings.air_temperature', 'range', 'must be between -80 and 70 °C', 512],
       ['readings.pm2_5', 'missing', 'no value reported', null],
-      ['readings.pm10', 'schema', 'must be a number, got string', '12.3'],
+      ['readings.pm10', 'number_format', "'12,3' uses a comma; decimal commas are locale-dependent and not accepted", '12,3'],
       ['readings.radon', 'unknown_quantity', "'radon' is not a known quantity", 4],
     ])
     for (const r of ctx.rejections) {
@@ -74,8 +75,8 @@ describe('ingest pipeline on native payload v1', () => {
 
   it('accepts both range bounds and refuses just outside them', () => {
     expect(ingest({ v: 1, readings: { relative_humidity: 0, wind_from_direction: 360, pm10: 2000 } }).readings).toHaveLength(3)
-    expect(ingest({ v: 1, readings: { relative_humidity: 100.01, air_pressure: 101325 } }).rejections.map((r) => r.message)).toEqual([
-      'must be between 0 and 100 %',
+    expect(ingest({ v: 1, readings: { relative_humidity: 110.01, air_pressure: 101325 } }).rejections.map((r) => r.message)).toEqual([
+      'must be between 0 and 110 %',
       'must be between 300 and 1100 hPa',
     ])
   })

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { parseArchiveHeader, parseArchiveRow, shiftDecimal } from '../../core/decoders/sc-archive.ts'
+import { parseArchiveHeader, parseArchiveRow } from '../../core/decoders/sc-archive.ts'
+import { parseDataApiJson } from '../../core/decoders/sc-data-api.ts'
+import { shiftDecimal, toCanonical } from '../../core/units.ts'
 
 const SDS011 = parseArchiveHeader('sensor_id;sensor_type;location;lat;lon;timestamp;P1;durP1;ratioP1;P2;durP2;ratioP2')
 const BME280 = parseArchiveHeader('sensor_id;sensor_type;location;lat;lon;timestamp;pressure;altitude;pressure_sealevel;temperature;humidity')
@@ -9,16 +11,22 @@ describe('sensor.community archive rows', () => {
   it('maps P1 to PM10 and P2 to PM2.5, device sc-<sensor_id>, UTC time without offset', () => {
     expect(parseArchiveRow(SDS011, '5331;SDS011;2688;57.128;-2.130;2017-10-07T12:29:51;7.97;;;2.40;;', 2)).toEqual({
       ok: true,
-      record: { line: 2, deviceId: 'sc-5331', sensorModel: 'SDS011', observedAt: Date.UTC(2017, 9, 7, 12, 29, 51), readings: { pm10: 7.97, pm2_5: 2.4 } },
+      record: { line: 2, deviceId: 'sc-5331', sensorModel: 'SDS011', observedAt: Date.UTC(2017, 9, 7, 12, 29, 51), readings: { pm10: 7.97, pm2_5: 2.4 }, units: {} },
     })
   })
 
-  it('stores pressure in hPa, exactly, and ignores altitude and sea-level columns', () => {
+  it('marks pressure as Pa (the ingest converts it) and leaves altitude and sea-level columns out', () => {
     const row = parseArchiveRow(BME280, '15093;BME280;7647;56.963;-2.211;2018-07-08T00:01:27;102506.41;;;14.60;79.37', 2)
     expect(row).toEqual({
       ok: true,
-      record: expect.objectContaining({ readings: { air_pressure: 1025.0641, air_temperature: 14.6, relative_humidity: 79.37 } }),
+      record: expect.objectContaining({ readings: { air_pressure: 102506.41, air_temperature: 14.6, relative_humidity: 79.37 }, units: { air_pressure: 'Pa' } }),
     })
+  })
+
+  it('passes an unknown non-empty column on under its own name, for the ingest to dead-letter', () => {
+    const header = parseArchiveHeader('sensor_id;sensor_type;location;lat;lon;timestamp;P1;P2;co2_ppm')
+    const row = parseArchiveRow(header, '7;SCD30;1;0;0;2024-01-15T00:00:00;1.5;1.2;412', 2)
+    expect(row.ok && row.record.readings).toEqual({ pm10: 1.5, pm2_5: 1.2, co2_ppm: 412 })
   })
 
   it('reads the SPS30 column order by name', () => {
@@ -53,7 +61,24 @@ describe('sensor.community archive rows', () => {
   })
 })
 
-describe('shiftDecimal', () => {
+describe('sensor.community data-API JSON', () => {
+  it('reads entries as archive records: UTC timestamps with a space, string values, pressure in Pa', () => {
+    const text = JSON.stringify([
+      { id: 1, timestamp: '2024-01-15 10:28:30', sensor: { id: 90002, pin: '1', sensor_type: { name: 'SDS011' } }, sensordatavalues: [{ value_type: 'P1', value: '12.47' }, { value_type: 'P2', value: '8.93' }] },
+      { id: 2, timestamp: '2024-01-15 10:28:31', sensor: { id: 90003, sensor_type: { name: 'BME280' } }, sensordatavalues: [{ value_type: 'pressure', value: '101263.52' }, { value_type: 'samples', value: '1' }] },
+      { id: 3, timestamp: '2024-01-15T10:28:31+01:00', sensor: {}, sensordatavalues: [] },
+    ])
+    expect(parseDataApiJson(text)).toEqual({
+      records: [
+        { line: 1, deviceId: 'sc-90002', sensorModel: 'SDS011', observedAt: Date.UTC(2024, 0, 15, 10, 28, 30), readings: { pm10: 12.47, pm2_5: 8.93 }, units: {} },
+        { line: 2, deviceId: 'sc-90003', sensorModel: 'BME280', observedAt: Date.UTC(2024, 0, 15, 10, 28, 31), readings: { air_pressure: 101263.52 }, units: { air_pressure: 'Pa' } },
+      ],
+      rejections: [{ line: 3, rule: 'schema', message: 'entry 3: sensor.id is missing', raw: JSON.stringify({ id: 3, timestamp: '2024-01-15T10:28:31+01:00', sensor: {}, sensordatavalues: [] }) }],
+    })
+  })
+})
+
+describe('shiftDecimal and exact unit conversion', () => {
   it('moves the decimal point without binary rounding', () => {
     // why this function exists: 74 of the 574 pressures in 2018-07-08_bme280_sensor_15093.csv come out wrong
     expect(102490.52 / 100).toBe(1024.9052000000001)
@@ -64,5 +89,9 @@ describe('shiftDecimal', () => {
     expect(shiftDecimal('-12.5', -3)).toBe('-0.0125')
     expect(shiftDecimal('1.5', 2)).toBe('150')
     expect(shiftDecimal('7.97', 0)).toBe('7.97')
+    expect(toCanonical('air_pressure', 102490.52, 'Pa')).toEqual({ ok: true, value: 1024.9052 })
+    expect(toCanonical('air_temperature', 78.8, '°F')).toEqual({ ok: true, value: 26 })
+    expect(toCanonical('air_pressure', 29.92, 'inHg')).toEqual({ ok: true, value: 1013.20748907 }) // 29.92 × 33.8638866667
+    expect(toCanonical('air_temperature', 1012, 'hPa')).toEqual({ ok: false, rule: 'unit', message: "unit 'hPa' cannot be converted to °C for air_temperature" })
   })
 })

@@ -1,0 +1,116 @@
+import { QUANTITIES, type Quantity } from './quantities.ts'
+import type { Reading } from './reading.ts'
+
+/**
+ * Quality flags stored with each reading (InfluxDB field `flags`, comma-separated). A flagged reading is
+ * stored with its raw value and stays queryable; calibration leaves it out of its fits.
+ */
+export const FLAGS = {
+  /** Outside the quantity's plausible range for the Dutch climate (QUANTITIES[q].plausible). */
+  implausible: 'implausible',
+  /** Nova Fitness SDS011 at the top of its range: PM2.5 ≥ 999.9, PM10 ≥ 1999.9 µg/m³ (SDS011 datasheet V1.3). */
+  saturated: 'saturated',
+  /** DS18B20 error values: 85 °C (power-on reset, read before conversion), −127 °C (no device); Maxim DS18B20 datasheet. */
+  sensorErrorCode: 'sensor_error_code',
+  /** Relative humidity above 100 % (condensation on capacitive sensors). */
+  rhAbove100: 'rh_above_100',
+  /** PM2.5 greater than PM10 at the same device and time: impossible, PM10 includes PM2.5. */
+  pm25GtPm10: 'pm25_gt_pm10',
+  /** The same value for at least STUCK.minReadings readings spanning STUCK.minSpanMs. */
+  stuck: 'stuck',
+  /** A jump from the previous reading (within SPIKE.maxGapMs) larger than SPIKE.step for the quantity. */
+  spike: 'spike',
+} as const
+
+/** Sensor-specific error and saturation values, judged before the physical range so they are kept, flagged. */
+export function sentinelFlag(quantity: Quantity, value: number, sensorModel: string | undefined): string | undefined {
+  if (sensorModel === undefined) return undefined
+  if (/SDS0/i.test(sensorModel) && ((quantity === 'pm2_5' && value >= 999.9) || (quantity === 'pm10' && value >= 1999.9))) return FLAGS.saturated
+  if (/DS18B20/i.test(sensorModel) && quantity === 'air_temperature' && (value === 85 || value === -127)) return FLAGS.sensorErrorCode
+  return undefined
+}
+
+/** Stuck-value window: CrowdQC+-style persistence check (Fenner et al. 2021, "CrowdQC+", Front. Environ. Sci.). */
+export const STUCK = { minReadings: 6, minSpanMs: 3_600_000 }
+/** Largest believable change between two readings at most maxGapMs apart, per quantity, canonical unit. */
+export const SPIKE = {
+  maxGapMs: 15 * 60_000,
+  step: { air_temperature: 5, relative_humidity: 25, air_pressure: 5, no2: 200 } as Partial<Record<Quantity, number>>,
+  /** PM: a rise to more than `pmFactor` × the previous value and at least `pmMin` µg/m³. */
+  pmFactor: 10,
+  pmMin: 100,
+}
+const STUCK_QUANTITIES = new Set<Quantity>(['air_temperature', 'relative_humidity', 'air_pressure', 'pm1', 'pm2_5', 'pm4', 'pm10', 'no2'])
+const PM = new Set<Quantity>(['pm1', 'pm2_5', 'pm4', 'pm10'])
+
+interface SeriesState {
+  last: number
+  lastAt: number
+  runValue: number
+  runStart: number
+  runCount: number
+}
+
+/**
+ * Adds quality flags to the readings of one message, in place. Stateless checks (implausible, RH above 100,
+ * PM2.5 > PM10) look at the reading and its message; stuck and spike compare with the series' previous
+ * readings, kept in memory for at most `maxSeries` series (least recently seen dropped first). The history is
+ * per process and starts empty after a restart, so the first readings after a restart are not checked for
+ * stuck values or spikes.
+ */
+export class QualityFlagger {
+  private readonly series = new Map<string, SeriesState>()
+
+  constructor(private readonly maxSeries = 50_000) {}
+
+  flag(readings: Reading[]): void {
+    for (const r of readings) {
+      const add = (flag: string) => r.flags.includes(flag) || r.flags.push(flag)
+      const [low, high] = QUANTITIES[r.quantity].plausible
+      if (r.value < low || r.value > high) add(FLAGS.implausible)
+      if (r.quantity === 'relative_humidity' && r.value > 100) add(FLAGS.rhAbove100)
+      this.history(r, add)
+    }
+    for (const pm25 of readings.filter((r) => r.quantity === 'pm2_5')) {
+      const pm10 = readings.find((r) => r.quantity === 'pm10' && r.deviceId === pm25.deviceId && r.observedAt === pm25.observedAt)
+      if (pm10 && pm25.value > pm10.value) {
+        for (const r of [pm25, pm10]) if (!r.flags.includes(FLAGS.pm25GtPm10)) r.flags.push(FLAGS.pm25GtPm10)
+      }
+    }
+    for (const r of readings) r.flags.sort()
+  }
+
+  private history(r: Reading, add: (flag: string) => void): void {
+    const key = `${r.deviceId}|${r.quantity}`
+    const state = this.series.get(key)
+    this.series.delete(key)
+    if (!state || r.observedAt <= state.lastAt) {
+      // first reading, or a redelivered/out-of-order one: (re)start the history without judging it
+      if (!state) this.series.set(key, { last: r.value, lastAt: r.observedAt, runValue: r.value, runStart: r.observedAt, runCount: 1 })
+      else this.series.set(key, state)
+      this.evict()
+      return
+    }
+    const step = SPIKE.step[r.quantity]
+    if (r.observedAt - state.lastAt <= SPIKE.maxGapMs) {
+      if (step !== undefined && Math.abs(r.value - state.last) > step) add(FLAGS.spike)
+      if (PM.has(r.quantity) && r.value >= SPIKE.pmMin && r.value > SPIKE.pmFactor * Math.max(state.last, 1)) add(FLAGS.spike)
+    }
+    if (r.value === state.runValue) {
+      state.runCount++
+      const stuckable = STUCK_QUANTITIES.has(r.quantity) && !(PM.has(r.quantity) && r.value === 0)
+      if (stuckable && state.runCount >= STUCK.minReadings && r.observedAt - state.runStart >= STUCK.minSpanMs) add(FLAGS.stuck)
+    } else {
+      state.runValue = r.value
+      state.runStart = r.observedAt
+      state.runCount = 1
+    }
+    state.last = r.value
+    state.lastAt = r.observedAt
+    this.series.set(key, state)
+  }
+
+  private evict(): void {
+    while (this.series.size > this.maxSeries) this.series.delete(this.series.keys().next().value!)
+  }
+}
