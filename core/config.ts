@@ -31,6 +31,7 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_INGEST_CLIENT_ID: z.string().min(1).default('senshagen-ingest').describe('MQTT client id; persistent session'),
   SENSHAGEN_MAX_PAYLOAD_BYTES: positiveInt.default(262_144),
   SENSHAGEN_MAX_FUTURE_MS: z.coerce.number().int().min(0).default(300_000).describe('observed time may lie this far ahead of receipt'),
+  SENSHAGEN_MAX_AGE_MS: z.coerce.number().int().min(0).default(7 * 86_400_000).describe('live device formats: observed time may lie this far before receipt'),
   SENSHAGEN_DEVICE_TIMEZONE: z
     .string()
     .default('Europe/Amsterdam')
@@ -63,7 +64,7 @@ export interface Config {
   logLevel: Env['SENSHAGEN_LOG_LEVEL']
   broker: { bind: string; port: number; wsPort: number }
   mqtt: { url: string; username?: string; password?: string; ingestClientId: string }
-  ingest: { maxPayloadBytes: number; maxFutureMs: number; deviceTimeZone: string }
+  ingest: { maxPayloadBytes: number; maxFutureMs: number; maxAgeMs: number; deviceTimeZone: string }
   /** The HTTP ingest (airrohr "Send to own API" and sensor.community push format). */
   http: { bind: string; port: number }
   /** A second broker to subscribe to with its own credentials: The Things Stack (TTN v3). */
@@ -101,7 +102,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       password: e.SENSHAGEN_MQTT_PASSWORD,
       ingestClientId: e.SENSHAGEN_INGEST_CLIENT_ID,
     },
-    ingest: { maxPayloadBytes: e.SENSHAGEN_MAX_PAYLOAD_BYTES, maxFutureMs: e.SENSHAGEN_MAX_FUTURE_MS, deviceTimeZone: e.SENSHAGEN_DEVICE_TIMEZONE },
+    ingest: { maxPayloadBytes: e.SENSHAGEN_MAX_PAYLOAD_BYTES, maxFutureMs: e.SENSHAGEN_MAX_FUTURE_MS, maxAgeMs: e.SENSHAGEN_MAX_AGE_MS, deviceTimeZone: e.SENSHAGEN_DEVICE_TIMEZONE },
     http: { bind: e.SENSHAGEN_HTTP_BIND, port: e.SENSHAGEN_HTTP_PORT },
     ttn:
       e.SENSHAGEN_TTN_URL === undefined

@@ -63,8 +63,9 @@ export interface Decoder {
   /** MQTT topic filters the ingest subscribes to for this format (`http/<format>` for HTTP-only formats). */
   topicFilters: string[]
   /**
-   * Readings older than this before receipt are rejected (`time_past`): live devices with a broken clock.
-   * Undefined = only the global floor (2000-01-01), for formats that carry history (archives, replays).
+   * Set for live device formats: readings older than this before receipt are rejected (`time_past`), a device
+   * with a broken clock. The ingest's SENSHAGEN_MAX_AGE_MS replaces the value. Undefined = only the global
+   * floor (2000-01-01), for formats that carry history (native payloads from replays).
    */
   maxAgeMs?: number
   decode(message: InboundMessage): DecodeResult

@@ -1,7 +1,10 @@
 import { topicMatches } from '../topics.ts'
 import type { Decoder, DecoderFactory, DecoderSettings } from './decoder.ts'
 import { createNativeV1Decoder } from './native-v1.ts'
+import { createTtnV3Decoder } from './ttn-v3.ts'
 import { createTasmotaDecoder } from './tasmota.ts'
+import { createEsphomeDecoder } from './esphome.ts'
+import { createAirrohrDecoder } from './airrohr.ts'
 
 export { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type DecoderFactory, type DecoderSettings, type InboundMessage } from './decoder.ts'
 
@@ -10,7 +13,9 @@ export { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder,
  * Adding a format is one file in this folder, one row here, and its fixture tests. File formats (the
  * sensor.community archive CSV and data-API JSON) are read by `senshagen replay` and arrive as native payloads.
  */
-export const DECODER_FACTORIES: readonly DecoderFactory[] = [createNativeV1Decoder, createTasmotaDecoder]
+// Order matters where filters overlap: the first match wins, so ESPHome's broad `+/status` and
+// `+/sensor/+/state` come after the formats with fixed topic roots.
+export const DECODER_FACTORIES: readonly DecoderFactory[] = [createNativeV1Decoder, createTtnV3Decoder, createTasmotaDecoder, createEsphomeDecoder, createAirrohrDecoder]
 
 export const DEFAULT_DECODER_SETTINGS: DecoderSettings = { deviceTimeZone: 'Europe/Amsterdam' }
 

@@ -1,6 +1,7 @@
 import { createKafkaBus } from '../../core/bus/kafka.ts'
 import type { Config } from '../../core/config.ts'
 import { createDecoders } from '../../core/decoders/index.ts'
+import { TTN_V3_FORMAT } from '../../core/decoders/ttn-v3.ts'
 import type { Logger } from '../../core/logger.ts'
 import { openWriter } from '../writer/index.ts'
 import { startHttpIngest } from './http-ingest.ts'
@@ -39,7 +40,7 @@ export async function runIngest(config: Config, parentLogger: Logger): Promise<R
     new MqttSource({ url: config.mqtt.url, clientId: config.mqtt.ingestClientId, username: config.mqtt.username, password: config.mqtt.password, filters: mqttFilters }, core, logger),
   ]
   if (config.ttn) {
-    const ttnFilters = decoders.filter((d) => d.format === 'ttn-v3').flatMap((d) => d.topicFilters)
+    const ttnFilters = decoders.filter((d) => d.format === TTN_V3_FORMAT).flatMap((d) => d.topicFilters)
     sources.push(new MqttSource({ ...config.ttn, filters: ttnFilters }, core, logger.child({ source: 'ttn' })))
   }
   for (const source of sources) await source.start()

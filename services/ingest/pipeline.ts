@@ -22,6 +22,8 @@ export type IngestStep = (ctx: IngestContext) => void
 export interface PipelineOptions {
   maxPayloadBytes: number
   maxFutureMs: number
+  /** Replaces the maxAgeMs of live decoders (Decoder.maxAgeMs); undefined keeps theirs. */
+  maxAgeMs?: number
   decoders: readonly Decoder[]
 }
 
@@ -66,7 +68,9 @@ export function createPipeline(options: PipelineOptions): Array<[name: string, s
     [
       'validate',
       (ctx) => {
-        const result = validateCandidates(ctx.message, ctx.candidates, { maxFutureMs: options.maxFutureMs, maxAgeMs: ctx.decoder?.maxAgeMs })
+        const live = ctx.decoder?.maxAgeMs
+        const maxAgeMs = live === undefined ? undefined : (options.maxAgeMs ?? live)
+        const result = validateCandidates(ctx.message, ctx.candidates, { maxFutureMs: options.maxFutureMs, maxAgeMs })
         ctx.readings.push(...result.readings)
         ctx.rejections.push(...result.rejections)
       },

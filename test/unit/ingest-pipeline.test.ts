@@ -84,7 +84,7 @@ describe('ingest pipeline on native payload v1', () => {
   it('refuses oversized payloads and topics no decoder handles', () => {
     const big = runPipeline(steps, { topic: TOPIC, payload: Buffer.alloc(5000, 0x20), receivedAt: RECEIVED })
     expect(big.rejections.map((r) => [r.rule, r.raw.length])).toEqual([['too_large', 4096]])
-    expect(ingest({ v: 1, readings: {} }, 'tele/tasmota_1/SENSOR').rejections.map((r) => r.rule)).toEqual(['no_decoder'])
+    expect(ingest({ v: 1, readings: {} }, 'zigbee2mqtt/bridge/state').rejections.map((r) => r.rule)).toEqual(['no_decoder'])
   })
 
   it('never throws, never yields a non-finite or invalid reading, and gives every rejection a reason (property)', () => {

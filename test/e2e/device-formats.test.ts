@@ -1,0 +1,163 @@
+import { readFileSync } from 'node:fs'
+import mqtt, { type MqttClient } from 'mqtt'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createLogger } from '../../core/logger.ts'
+import { openInfluxStore } from '../../core/store/influx.ts'
+import type { ReadingStore } from '../../core/store/store.ts'
+import { runBroker } from '../../services/broker/main.ts'
+import { runIngest, type RunningIngest } from '../../services/ingest/main.ts'
+import { MOSQUITTO_URL, isolatedConfig, uniqueId, waitFor } from '../helpers/env.ts'
+
+const logger = createLogger('warn')
+const FIXTURES = new URL('../fixtures/devices/', import.meta.url).pathname
+const jsonl = (file: string) =>
+  readFileSync(FIXTURES + file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { topic: string; payload: string; retain: boolean })
+
+/** `.http` fixture: request line and CRLF headers, blank line, raw body (test/fixtures/devices/airrohr/SOURCES.md). */
+function httpFixture(file: string): { path: string; headers: Record<string, string>; body: string } {
+  const text = readFileSync(FIXTURES + file, 'utf8')
+  const split = text.indexOf('\r\n\r\n') >= 0 ? text.indexOf('\r\n\r\n') : text.indexOf('\n\n')
+  const [requestLine, ...headerLines] = text.slice(0, split).split(/\r?\n/)
+  const headers = Object.fromEntries(headerLines.map((h) => [h.slice(0, h.indexOf(':')).trim().toLowerCase(), h.slice(h.indexOf(':') + 1).trim()]))
+  delete headers.host
+  return { path: requestLine!.split(' ')[1]!, headers, body: text.slice(split).replace(/^\r?\n\r?\n/, '') }
+}
+
+/**
+ * Each device format from the device (MQTT publish to the real broker, or HTTP push) through the ingest to the
+ * real InfluxDB, with real fixtures (test/fixtures/devices/*, SOURCES.md in each folder). Direct mode; the
+ * Kafka path is the same pipeline (test/e2e/replay.test.ts runs both). SENSHAGEN_MAX_AGE_MS is widened to
+ * 20 years because the fixtures were captured between 2018 and 2024.
+ */
+describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () => {
+  const id = uniqueId('formats')
+  let store: ReadingStore
+  let ingest: RunningIngest
+  let publisher: MqttClient
+  let stopBroker: () => Promise<void>
+
+  beforeAll(async () => {
+    const base = isolatedConfig(id, { SENSHAGEN_MAX_AGE_MS: String(20 * 365 * 86_400_000) })
+    const broker = await runBroker(base, logger)
+    stopBroker = broker.close
+    const url = `mqtt://127.0.0.1:${broker.port}`
+    // TTN's broker is played by Mosquitto, subscribed to with its own client id and credentials next to ours.
+    ingest = await runIngest({ ...base, mqtt: { ...base.mqtt, url }, ttn: { url: MOSQUITTO_URL, username: 'senshagen@ttn', password: `NNSXS.${id}`, clientId: `${id}-ttn` } }, logger)
+    store = await openInfluxStore(base.influx, logger)
+    publisher = await mqtt.connectAsync(url, { protocolVersion: 4 })
+  })
+
+  afterAll(async () => {
+    await publisher?.endAsync()
+    await ingest?.stop()
+    await stopBroker?.()
+    await store?.influxql(`DROP DATABASE "${id}"`)
+    const cleanup = await mqtt.connectAsync(MOSQUITTO_URL, { clientId: `${id}-ttn`, clean: true, protocolVersion: 4 })
+    await cleanup.endAsync()
+  })
+
+  const values = async (device: string, quantity: string) =>
+    (await store.influxql(`SELECT "value", "flags", "source_unit" FROM reading WHERE device = '${device}' AND quantity = '${quantity}'`))[0]?.values ?? []
+  const rejections = async (device: string) => (await store.queryRejections({ deviceId: device })).map((r) => [r.path, r.rule])
+  const publishAll = async (client: MqttClient, lines: Array<{ topic: string; payload: string; retain: boolean }>) => {
+    for (const line of lines) await client.publishAsync(line.topic, line.payload, { qos: 1, retain: line.retain })
+  }
+
+  it('Tasmota: the message with one failed sensor (bare nan) stores the other sensors, the dead one is dead-lettered', async () => {
+    await publishAll(publisher, jsonl('tasmota/mqtt-messages.jsonl'))
+    await waitFor('SI7021-04 stored', async () => (await values('tasmota-shed.si7021-04', 'air_temperature')).length === 1, 15_000)
+    // "Time":"2018-10-31T11:57:31" device-local, Europe/Amsterdam (CET, +01:00) = 10:57:31Z
+    const at = Date.UTC(2018, 9, 31, 10, 57, 31)
+    // indexed sensor keys become sub-devices, so the three SI7021 never collide (core/decoders/tasmota.ts)
+    expect(await values('tasmota-shed.si7021-00', 'air_temperature')).toEqual([[at, 17.1, '', null]])
+    expect(await values('tasmota-shed.si7021-00', 'relative_humidity')).toEqual([[at, 70, '', null]])
+    expect(await values('tasmota-shed.si7021-04', 'air_temperature')).toEqual([[at, 10, '', null]])
+    expect(await values('tasmota-shed.si7021-04', 'relative_humidity')).toEqual([[at, 59.7, '', null]])
+    const dead = await store.queryRejections({ deviceId: 'tasmota-shed.si7021-02' })
+    expect(dead.map((r) => [r.time, r.path, r.rule, r.value]).sort()).toEqual([
+      [at, 'SI7021-02.Humidity', 'not_finite', '"nan"'],
+      [at, 'SI7021-02.Temperature', 'not_finite', '"nan"'],
+    ])
+    expect(dead[0]!.raw).toContain('"Temperature":nan') // the original bytes, before the repair
+    // Fahrenheit from STATUS8 stored in °C with its source unit: 78.8 °F = 26 °C
+    expect(await values('tasmota-attic', 'air_temperature')).toEqual([[Date.UTC(2018, 1, 7, 19, 16, 19), 26, '', '°F']])
+    // LWT Online/Offline recorded as device events
+    const events = await store.influxql(`SELECT "kind" FROM device_event WHERE device = 'tasmota-tasmota_5f1fd6' AND (kind = 'online' OR kind = 'offline')`)
+    expect(events[0]!.values.map((v) => v[1])).toEqual(['online', 'offline'])
+  })
+
+  it('ESPHome: units from the discovery config; a live nan state is dead-lettered', async () => {
+    const lines = jsonl('esphome/mqtt-messages.jsonl')
+    await publishAll(publisher, lines.filter((l) => l.topic.endsWith('/config'))) // discovery first
+    await publishAll(publisher, lines.filter((l) => l.topic.endsWith('/state')))
+    await waitFor('esphome readings', async () => (await values('esphome-weather-node', 'pm2_5')).length === 1, 15_000)
+    const [temperature] = await values('esphome-weather-node', 'air_temperature')
+    expect(temperature!.slice(1)).toEqual([8.4, '', null])
+    const [pm25] = await values('esphome-weather-node', 'pm2_5')
+    expect(pm25!.slice(1)).toEqual([6, '', null])
+    // no discovery config for these in the fixture: the unit is unknown, so the value is not guessed
+    const rejected = await rejections('esphome-weather-node')
+    expect(rejected).toEqual(
+      expect.arrayContaining([
+        ['bme280_humidity', 'unit'],
+        ['dht22_temperature', 'unit'],
+      ]),
+    )
+  })
+
+  it('airrohr: every HTTP push fixture is stored in canonical units, nan values dead-lettered with their reason', async () => {
+    const files = ['written_custom-api_sds011_bme280.http', 'written_custom-api_sds011_dht22_bme-missing.http', 'written_custom-api_esp32_sps30_nan.http', 'written_sensor-community-push_sds011_pin1.http', 'written_sensor-community-push_bme280_pin11.http', 'written_tasmota-rule-push_numeric-values.http']
+    const answers: unknown[] = []
+    for (const file of files) {
+      const request = httpFixture(`airrohr/${file}`)
+      const response = await fetch(`http://127.0.0.1:${ingest.httpPort}${request.path}`, { method: 'POST', headers: request.headers, body: request.body })
+      expect(response.status, file).toBe(200)
+      answers.push(await response.json())
+    }
+    expect(answers).toEqual([
+      { readings: 5, rejections: 0 },
+      { readings: 4, rejections: 0 },
+      { readings: 2, rejections: 4 },
+      { readings: 2, rejections: 0 },
+      { readings: 3, rejections: 0 },
+      { readings: 3, rejections: 0 },
+    ])
+    const latest = async (device: string, quantity: string) => (await values(device, quantity)).at(-1)?.slice(1, 4)
+    expect(await latest('airrohr-esp8266-3141592', 'air_pressure')).toEqual([1012.6352, '', 'Pa']) // 101263.52 Pa
+    expect(await latest('airrohr-esp8266-3141592', 'pm10')).toEqual([11.83, '', null]) // SDS_P1 / P1 is PM10
+    expect(await latest('airrohr-esp8266-3141593', 'relative_humidity')).toEqual([99.9, '', null])
+    expect(await latest('airrohr-esp8266-3141594', 'air_pressure')).toEqual([1012.6, '', null]) // a number in hPa
+    expect(await latest('airrohr-esp32-cf12d3e5f6', 'air_temperature')).toEqual([6.71, '', null])
+    expect((await rejections('airrohr-esp32-cf12d3e5f6')).map(([path, rule]) => `${path}:${rule}`).sort()).toEqual([
+      'SPS30_P0:not_finite',
+      'SPS30_P1:not_finite',
+      'SPS30_P2:not_finite',
+      'SPS30_P4:not_finite',
+    ])
+  })
+
+  it('TTN v3: an uplink with decoded_payload from the TTN broker (own credentials) is stored; simulated and undecoded ones are dead-lettered', async () => {
+    const ttn = await mqtt.connectAsync(MOSQUITTO_URL, { protocolVersion: 4 })
+    await publishAll(ttn, jsonl('ttn-v3/mqtt-messages.jsonl'))
+    await ttn.endAsync()
+    const device = 'ttn:senshagen:senshagen-node-07'
+    await waitFor('ttn readings', async () => (await values(device, 'pm10')).length === 1, 15_000)
+    // received_at 2024-01-15T10:28:31.412955231Z, kept to the millisecond
+    const at = Date.UTC(2024, 0, 15, 10, 28, 31, 412)
+    expect(await values(device, 'pm2_5')).toEqual([[at, 6, '', null]])
+    expect(await values(device, 'pm10')).toEqual([[at, 12.3, '', null]])
+    expect(await values(device, 'air_temperature')).toEqual([[at, 8.2, '', null]])
+    expect(await values(device, 'air_pressure')).toEqual([[at, 1012.6, '', null]])
+    expect(await rejections('ttn:senshagen:senshagen-node-08')).toEqual([['decoded_payload', 'no_decoded_payload']])
+  })
+
+  it('schema drift: the first message of a device records its keys and sensor model', async () => {
+    const [series] = await store.influxql(`SELECT "detail" FROM device_event WHERE device = 'airrohr-esp8266-3141592' AND kind = 'schema_change'`)
+    const first = JSON.parse(series!.values[0]![1] as string)
+    expect(first).toMatchObject({ first: true, models: { before: [], added: expect.arrayContaining(['SDS011', 'BME280']) } })
+    expect(first.added).toEqual(expect.arrayContaining(['SDS_P1:numeric-string', 'BME280_pressure:numeric-string[Pa]', 'signal:string']))
+  })
+})
