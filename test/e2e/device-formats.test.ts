@@ -85,8 +85,8 @@ describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () =
     // Fahrenheit from STATUS8 stored in °C with its source unit: 78.8 °F = 26 °C
     expect(await values('tasmota-attic', 'air_temperature')).toEqual([[Date.UTC(2018, 1, 7, 19, 16, 19), 26, '', '°F']])
     // LWT Online/Offline recorded as device events
-    const events = await store.influxql(`SELECT "kind" FROM device_event WHERE device = 'tasmota-tasmota_5f1fd6' AND (kind = 'online' OR kind = 'offline')`)
-    expect(events[0]!.values.map((v) => v[1])).toEqual(['online', 'offline'])
+    const events = await store.influxql(`SELECT "detail", "kind" FROM device_event WHERE device = 'tasmota-tasmota_5f1fd6' AND (kind = 'online' OR kind = 'offline')`)
+    expect(events[0]!.values.map((v) => v[2])).toEqual(['online', 'offline'])
   })
 
   it('ESPHome: units from the discovery config; a live nan state is dead-lettered', async () => {
