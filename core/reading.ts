@@ -2,13 +2,14 @@ import { z } from 'zod'
 import { QUANTITIES, QUANTITY_NAMES, type Quantity } from './quantities.ts'
 
 /**
- * Device identifier: 1–64 characters, letters, digits and `_ . : -`, starting with a letter or digit.
+ * Device identifier: 1–100 characters, letters, digits and `_ . : -`, starting with a letter or digit (100 fits
+ * TTN v3 ids, `ttn:{application}:{device}` with up to 36 characters each).
  * It is used as an MQTT topic level, a Kafka key and an InfluxDB tag value, so MQTT wildcards (`+`, `#`),
  * the level separator `/` and whitespace are excluded [MQTT-4.7.1].
  */
 export const DeviceIdSchema = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, 'device id must be 1-64 chars of [A-Za-z0-9_.:-], starting alphanumeric')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/, 'device id must be 1-100 chars of [A-Za-z0-9_.:-], starting alphanumeric')
 
 export const QuantitySchema = z.enum(QUANTITY_NAMES)
 

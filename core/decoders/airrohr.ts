@@ -149,7 +149,7 @@ const airrohrDecoder: Decoder = {
       rejections: [wholeMessageRejection(message, { deviceId, sourceFormat: AIRROHR_FORMAT, path, rule, message: text, value })],
     })
     if (headerDevice !== undefined && knownId === undefined) {
-      return reject(UNKNOWN_DEVICE, 'X-Sensor', RULES.schema, "'airrohr-' + X-Sensor must be a device id: 1-64 chars of [A-Za-z0-9_.:-], starting alphanumeric", headerDevice)
+      return reject(UNKNOWN_DEVICE, 'X-Sensor', RULES.schema, "'airrohr-' + X-Sensor must be a device id: 1-100 chars of [A-Za-z0-9_.:-], starting alphanumeric", headerDevice)
     }
 
     const parsed = parseLenientJson(message.payload.toString('utf8').replace(/^\uFEFF/, ''))

@@ -185,7 +185,7 @@ export class EsphomeDecoder implements Decoder {
   private state(message: InboundMessage, prefix: string, objectId: string): DecodeResult {
     const deviceId = deviceIdFor(prefix)
     if (deviceId === undefined) {
-      return reject(message, UNKNOWN_DEVICE, 'topic', RULES.schema, `'esphome-' + topic prefix must be a device id: 1-64 chars of [A-Za-z0-9_.:-], starting alphanumeric`, prefix)
+      return reject(message, UNKNOWN_DEVICE, 'topic', RULES.schema, `'esphome-' + topic prefix must be a device id: 1-100 chars of [A-Za-z0-9_.:-], starting alphanumeric`, prefix)
     }
     if (message.retain === true) return { candidates: [], rejections: [], skipped: 'stale retained state' }
     const text = message.payload.toString('utf8')
@@ -221,7 +221,7 @@ export class EsphomeDecoder implements Decoder {
   private status(message: InboundMessage, prefix: string): DecodeResult {
     const deviceId = deviceIdFor(prefix)
     if (deviceId === undefined) {
-      return reject(message, UNKNOWN_DEVICE, 'topic', RULES.schema, `'esphome-' + topic prefix must be a device id: 1-64 chars of [A-Za-z0-9_.:-], starting alphanumeric`, prefix)
+      return reject(message, UNKNOWN_DEVICE, 'topic', RULES.schema, `'esphome-' + topic prefix must be a device id: 1-100 chars of [A-Za-z0-9_.:-], starting alphanumeric`, prefix)
     }
     const text = message.payload.toString('utf8').trim()
     if (text === '') return { candidates: [], rejections: [], skipped: 'empty status' }

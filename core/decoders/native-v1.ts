@@ -28,7 +28,7 @@ const nativeV1Decoder: Decoder = {
       rejections: [wholeMessageRejection(message, { deviceId: topicDevice ?? UNKNOWN_DEVICE, sourceFormat: NATIVE_V1_FORMAT, path, rule, message: text, value })],
     })
     if (topicLevel !== undefined && topicDevice === undefined) {
-      return reject('topic', RULES.schema, 'device level of the topic must be 1-64 chars of [A-Za-z0-9_.:-], starting alphanumeric', topicLevel)
+      return reject('topic', RULES.schema, 'device level of the topic must be 1-100 chars of [A-Za-z0-9_.:-], starting alphanumeric', topicLevel)
     }
 
     let json: unknown

@@ -118,7 +118,7 @@ function decodeTasmota(message: InboundMessage, zone: string): DecodeResult {
   const kind = topic[2] ?? topic[4]!
   const deviceId = `tasmota-${level.toLowerCase()}`
   if (level === '' || !DeviceIdSchema.safeParse(deviceId).success) {
-    return reject(UNKNOWN_DEVICE, 'topic', RULES.schema, `topic level '${level}' gives no valid device id (tasmota-<topic>: 1-64 chars of [A-Za-z0-9_.:-])`, level)
+    return reject(UNKNOWN_DEVICE, 'topic', RULES.schema, `topic level '${level}' gives no valid device id (tasmota-<topic>: 1-100 chars of [A-Za-z0-9_.:-])`, level)
   }
   if (kind === 'LWT') return decodeLwt(message, deviceId, reject)
 

@@ -131,7 +131,7 @@ function decode(message: InboundMessage): DecodeResult {
   }
   const deviceId = `ttn:${payloadApp ?? topic.app}:${payloadDevice ?? topic.device}`
   if (!DeviceIdSchema.safeParse(deviceId).success) {
-    return fail(UNKNOWN_DEVICE, 'end_device_ids', RULES.schema, `device id '${deviceId}' (ttn:{application}:{device}) must be 1-64 chars of [A-Za-z0-9_.:-], starting alphanumeric`, deviceId)
+    return fail(UNKNOWN_DEVICE, 'end_device_ids', RULES.schema, `device id '${deviceId}' (ttn:{application}:{device}) must be 1-100 chars of [A-Za-z0-9_.:-], starting alphanumeric`, deviceId)
   }
 
   if (topic.event === 'join') {

@@ -5,6 +5,7 @@ import { TTN_V3_FORMAT } from '../../core/decoders/ttn-v3.ts'
 import type { Logger } from '../../core/logger.ts'
 import { openWriter } from '../writer/index.ts'
 import { startHttpIngest } from './http-ingest.ts'
+import { HTTP_ROUTES } from './http-routes.ts'
 import { IngestCore } from './ingest-core.ts'
 import { MqttSource } from './mqtt-ingest.ts'
 import { directSink, kafkaSink, type IngestSink } from './sinks.ts'
@@ -44,7 +45,7 @@ export async function runIngest(config: Config, parentLogger: Logger): Promise<R
     sources.push(new MqttSource({ ...config.ttn, filters: ttnFilters }, core, logger.child({ source: 'ttn' })))
   }
   for (const source of sources) await source.start()
-  const http = await startHttpIngest(core, { ...config.http, bodyLimit: config.ingest.maxPayloadBytes * 4 }, logger)
+  const http = await startHttpIngest(core, HTTP_ROUTES, { ...config.http, bodyLimit: config.ingest.maxPayloadBytes * 4 }, logger)
   const mode = config.kafka ? 'kafka' : 'direct'
   logger.info({ mode, httpPort: http.port }, 'ingest running')
   return {
