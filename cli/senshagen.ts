@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
+import { registerDevicesCommand } from './commands/devices.ts'
 import { registerQueryCommand } from './commands/query.ts'
 import { registerRejectsCommand } from './commands/rejects.ts'
 import { registerReplayCommand } from './commands/replay.ts'
@@ -21,6 +22,7 @@ registerServiceCommands(program)
 registerReplayCommand(program)
 registerQueryCommand(program)
 registerRejectsCommand(program)
+registerDevicesCommand(program)
 registerSimCommand(program)
 
 await program.parseAsync(process.argv)

@@ -123,8 +123,8 @@ class InfluxStore implements ReadingStore {
       (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
       ` ORDER BY time DESC LIMIT ${Math.max(1, Math.trunc(filter.limit ?? 1000))}`
     const series = await this.influxql(statement)
-    // the newest `limit`, returned oldest first
-    return (series[0]?.values ?? []).reverse().map((row) => {
+    // the newest `limit`, returned oldest first (ties by device and field path, so the order is stable)
+    const rows = (series[0]?.values ?? []).map((row) => {
       const [time, path, message, value, topic, source, raw, device, rule] = row as [number, ...string[]]
       return {
         time,
@@ -138,6 +138,7 @@ class InfluxStore implements ReadingStore {
         raw: raw!,
       }
     })
+    return rows.sort((a, b) => a.time - b.time || a.deviceId.localeCompare(b.deviceId) || a.path.localeCompare(b.path))
   }
 
   async influxql(statement: string): Promise<InfluxSeries[]> {

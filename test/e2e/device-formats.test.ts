@@ -161,3 +161,40 @@ describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () =
     expect(first.added).toEqual(expect.arrayContaining(['SDS_P1:numeric-string', 'BME280_pressure:numeric-string[Pa]', 'signal:string']))
   })
 })
+
+describe('senshagen devices and rejects (CLI on the stored data)', () => {
+  it('reports readings, rejections by rule, schema changes and availability per device', async () => {
+    const { execFile } = await import('node:child_process')
+    const { promisify } = await import('node:util')
+    const id = uniqueId('devices')
+    const config = isolatedConfig(id, { SENSHAGEN_MAX_AGE_MS: String(20 * 365 * 86_400_000) })
+    const broker = await runBroker(config, logger)
+    const url = `mqtt://127.0.0.1:${broker.port}`
+    const ingest = await runIngest({ ...config, mqtt: { ...config.mqtt, url } }, logger)
+    const store = await openInfluxStore(config.influx, logger)
+    try {
+      const client = await mqtt.connectAsync(url, { protocolVersion: 4 })
+      for (const line of jsonl('tasmota/mqtt-messages.jsonl').filter((l) => l.topic.startsWith('tele/shed/'))) {
+        await client.publishAsync(line.topic, line.payload, { qos: 1 })
+      }
+      await client.endAsync()
+      await waitFor('shed rejections', async () => (await store.queryRejections({ deviceId: 'tasmota-shed' })).length === 2, 15_000)
+      const env = { ...process.env, SENSHAGEN_INFLUX_DATABASE: id, SENSHAGEN_LOG_LEVEL: 'warn' }
+      const run = promisify(execFile)
+      const devices = JSON.parse((await run('node', ['bin/senshagen.js', 'devices', '--format', 'json'], { env })).stdout) as Array<Record<string, unknown>>
+      const shed = devices.find((d) => d.device === 'tasmota-shed')
+      // DHT11 with both values nan: two not_finite rejections, no reading; its first message records its schema
+      expect(shed).toMatchObject({ device: 'tasmota-shed', readings: 0, rejections: { not_finite: 2 }, schemaChanges: 1 })
+      expect(devices.find((d) => d.device === 'tasmota-shed.si7021-04')).toMatchObject({ readings: 2, schemaChanges: 1 })
+      const text = (await run('node', ['bin/senshagen.js', 'rejects', '--device', 'tasmota-shed'], { env })).stdout
+      expect(text).toBe(
+        '2018-10-23T21:47:58.000Z tasmota-shed DHT11.Humidity: not_finite: \'nan\' is not a finite number value="nan"\n' +
+          '2018-10-23T21:47:58.000Z tasmota-shed DHT11.Temperature: not_finite: \'nan\' is not a finite number value="nan"\n',
+      )
+    } finally {
+      await ingest.stop()
+      await broker.close()
+      await store.influxql(`DROP DATABASE "${id}"`)
+    }
+  })
+})
