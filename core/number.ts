@@ -34,6 +34,7 @@ export function parseNumber(input: unknown): NumberResult {
     return Number.isFinite(value) ? { ok: true, value, text } : { ok: false, rule: 'not_finite', message: `'${text}' overflows a float` }
   }
   if (NON_FINITE.test(text)) return { ok: false, rule: 'not_finite', message: `'${text}' is not a finite number` }
+  if (/^[+-]?0x[0-9a-f]+$/i.test(text)) return { ok: false, rule: 'schema', message: `'${text}' is not a number` }
   if (COMMA_NUMBER.test(text)) return { ok: false, rule: 'number_format', message: `'${text}' uses a comma; decimal commas are locale-dependent and not accepted` }
   if (WITH_UNIT.test(text)) return { ok: false, rule: 'number_with_unit', message: `'${text}' carries a unit in the value` }
   return { ok: false, rule: 'schema', message: `'${text}' is not a number` }

@@ -21,14 +21,14 @@
  * - wind_from_direction 0…360 degree (meteorological convention: direction the wind comes from).
  * - water_level −500…1000 cm relative to the sensor's zero (street flooding sensors).
  * - relative_humidity 0…110 %: capacitive sensors report up to a few percent above 100 in fog (Meet je Stad
- *   data shows 107.875 %); values above 100 are stored and flagged `rh_above_100`. soil_moisture 0…100 %.
+ *   data shows 107.875 %); values above 100 are stored and flagged `rh_above_100` (not `implausible`). soil_moisture 0…100 %.
  *
  * `plausible` bounds (flag `implausible`, not rejection) follow Dutch records: KNMI −27.4 °C (1942) and 40.7 °C
  * (2019); lowest NL pressure 954.2 hPa; RIVM hourly PM2.5 and NO2 maxima stay far below 500 and 400 µg/m³.
  */
 export const QUANTITIES = {
   air_temperature: { unit: '°C', min: -80, max: 70, plausible: [-30, 45], description: 'Air temperature' },
-  relative_humidity: { unit: '%', min: 0, max: 110, plausible: [0, 100], description: 'Relative humidity' },
+  relative_humidity: { unit: '%', min: 0, max: 110, plausible: [0, 110], description: 'Relative humidity' },
   air_pressure: { unit: 'hPa', min: 300, max: 1100, plausible: [940, 1060], description: 'Air pressure at station level' },
   pm1: { unit: 'µg/m³', min: 0, max: 2000, plausible: [0, 500], description: 'Particulate matter < 1 µm' },
   pm2_5: { unit: 'µg/m³', min: 0, max: 2000, plausible: [0, 500], description: 'Particulate matter < 2.5 µm' },
