@@ -42,7 +42,7 @@ describe('InfluxDB store (real server)', () => {
   it('overwrites instead of duplicating: same device, quantity and time is the same point', async () => {
     await store.write({ readings: [at(10, 5), at(10, 5), { ...at(10, 5), receivedAt: base.receivedAt + 99_999 }], rejections: [] })
     const stored = (await store.queryReadings(day)).filter((r) => r.time === base.observedAt + 600_000)
-    expect(stored).toEqual([{ time: base.observedAt + 600_000, deviceId: 'garden-001', quantity: 'air_temperature', value: 5 }])
+    expect(stored).toEqual([{ time: base.observedAt + 600_000, deviceId: 'garden-001', quantity: 'air_temperature', value: 5, flags: [] }])
   })
 
   it('keeps millisecond timestamps', async () => {
