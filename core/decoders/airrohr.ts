@@ -209,8 +209,12 @@ const airrohrDecoder: Decoder = {
         }))
       } else {
         const unit = mapping.pa === 'always' ? 'Pa' : mapping.pa === 'heuristic' ? pressureUnitByMagnitude(value) : undefined
+        // Two sensors of one quantity on a node (BME280 and SHT3X temperature) would be one InfluxDB point:
+        // the first keeps the node's id, a later one becomes the sub-device `<node>.<model>` (as Tasmota does).
+        const taken = candidates.some((c) => c.quantity === mapping.quantity && c.deviceId === deviceId)
+        const sub = `${deviceId}.${(mapping.sensorModel ?? valueType).toLowerCase()}`
         candidates.push({
-          deviceId,
+          deviceId: taken && DeviceIdSchema.safeParse(sub).success ? sub : deviceId,
           quantity: mapping.quantity,
           value,
           ...(unit === undefined ? {} : { unit }),

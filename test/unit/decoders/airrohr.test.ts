@@ -189,7 +189,7 @@ describe('airrohr decoder: headers, ids, time, units', () => {
   it('reads an unprefixed pressure as Pa above 2000, else hPa; prefixed pressures are always Pa', () => {
     expect([pressureUnitByMagnitude('101263.52'), pressureUnitByMagnitude(101263.52), pressureUnitByMagnitude(1012.6), pressureUnitByMagnitude('1012.6'), pressureUnitByMagnitude('nan')]).toEqual(['Pa', 'Pa', undefined, undefined, 'Pa'])
     const r = decoder.decode(push({ sensordatavalues: [{ value_type: 'pressure', value: '98000' }, { value_type: 'BMP280_pressure', value: 1012.6 }] }, { 'x-sensor': 'esp8266-1', pin: '3' }))
-    expect(r.candidates).toEqual([c(D1, 'air_pressure', '98000', 'pressure', 'BMP280', 'Pa'), c(D1, 'air_pressure', 1012.6, 'BMP280_pressure', 'BMP280', 'Pa')])
+    expect(r.candidates).toEqual([c(D1, 'air_pressure', '98000', 'pressure', 'BMP280', 'Pa'), c(`${D1}.bmp280`, 'air_pressure', 1012.6, 'BMP280_pressure', 'BMP280', 'Pa')]) // a second pressure sensor: sub-device
   })
 
   it('rejects unknown value types and bad entries alone, and unprefixed P1/P2 without pin 1 (PPD42NS counts)', () => {
@@ -265,5 +265,18 @@ describe('airrohr decoder: properties', () => {
       }),
       { numRuns: 500 },
     )
+  })
+})
+
+describe('airrohr node with two sensors of one quantity', () => {
+  it('keeps the first on the node id and moves the second to the sub-device <node>.<model>, so neither overwrites the other', () => {
+    const decoder = createAirrohrDecoder({ deviceTimeZone: 'Europe/Amsterdam' })
+    const body = { esp8266id: '3141592', sensordatavalues: [{ value_type: 'BME280_temperature', value: '8.42' }, { value_type: 'SHT3X_temperature', value: '8.10' }, { value_type: 'SHT3X_humidity', value: '80.00' }] }
+    const result = decoder.decode({ topic: 'http/airrohr', payload: Buffer.from(JSON.stringify(body)), receivedAt: Date.UTC(2026, 10, 29), headers: { 'x-sensor': 'esp8266-3141592' } })
+    expect(result.candidates.map((c) => [c.deviceId, c.quantity, c.value])).toEqual([
+      ['airrohr-esp8266-3141592', 'air_temperature', '8.42'],
+      ['airrohr-esp8266-3141592.sht3x', 'air_temperature', '8.10'],
+      ['airrohr-esp8266-3141592', 'relative_humidity', '80.00'],
+    ])
   })
 })

@@ -261,9 +261,13 @@ describe('weather-station decoder: properties', () => {
     fc.tuple(secretName, fc.nat()).map(([k, n]) => `${k}=${SECRET}${n}`),
     fc.string({ maxLength: 10 }),
   )
-  const params = fc.oneof(fc.array(pair, { maxLength: 10 }).map((pairs) => pairs.join('&')), fc.string({ maxLength: 40 }))
+  const identity = fc.constantFrom('', 'ID=ISENSH1&', 'siteid=42&', 'PASSKEY=k&', 'ID=bad id&')
+  const params = fc.oneof(
+    fc.tuple(identity, fc.array(pair, { maxLength: 10 })).map(([id, pairs]) => id + pairs.join('&')),
+    fc.string({ maxLength: 40 }),
+  )
   const path = fc.oneof(fc.constantFrom('/automaticreading', '/weatherstation/updateweatherstation.php', '/data/report/', '/DATA/REPORT'), fc.string({ maxLength: 10 }))
-  const hash = fc.option(fc.oneof(fc.string({ maxLength: 70 }), fc.constant(sha256('x'))), { nil: undefined })
+  const hash = fc.option(fc.oneof(fc.string({ maxLength: 70 }), fc.constant(sha256('x')), fc.constant(sha256('y'))), { nil: undefined })
 
   it('never throws; rejections well-formed and secret-free; ids valid; each parameter accounted for once', () => {
     fc.assert(
