@@ -46,19 +46,20 @@ function decodeRecord(message: BusMessage, topics: KafkaWriterTopics): { reading
   } catch {
     json = undefined
   }
+  let issue: { path: PropertyKey[]; message: string } | undefined
   if (message.topic === topics.eventsTopic) {
-    const event = DeviceEventSchema.safeParse(json)
-    if (event.success) return { event: event.data }
+    const parsed = DeviceEventSchema.safeParse(json)
+    if (parsed.success) return { event: parsed.data }
+    issue = parsed.error.issues[0]
   } else if (message.topic === topics.rejectionsTopic) {
-    const rejection = RejectionSchema.safeParse(json)
-    if (rejection.success) return { rejection: rejection.data }
+    const parsed = RejectionSchema.safeParse(json)
+    if (parsed.success) return { rejection: parsed.data }
+    issue = parsed.error.issues[0]
   } else {
-    const reading = ReadingSchema.safeParse(json)
-    if (reading.success) return { reading: reading.data }
+    const parsed = ReadingSchema.safeParse(json)
+    if (parsed.success) return { reading: parsed.data }
+    issue = parsed.error.issues[0]
   }
-  const schema = message.topic === topics.eventsTopic ? DeviceEventSchema : message.topic === topics.rejectionsTopic ? RejectionSchema : ReadingSchema
-  const parsed = schema.safeParse(json)
-  const issue = parsed.success ? undefined : parsed.error.issues[0]
   return {
     rejection: {
       deviceId: 'unknown',
@@ -67,7 +68,7 @@ function decodeRecord(message: BusMessage, topics: KafkaWriterTopics): { reading
       receivedAt: Date.now(),
       path: issue?.path.join('.') || '$',
       rule: 'bus_record_invalid',
-      message: issue?.message ?? 'not JSON',
+      message: json === undefined ? 'not JSON' : (issue?.message ?? 'invalid'),
       raw: rawText(Buffer.from(message.value, 'utf8')),
     },
   }
