@@ -5,6 +5,7 @@ import { createTtnV3Decoder } from './ttn-v3.ts'
 import { createTasmotaDecoder } from './tasmota.ts'
 import { createEsphomeDecoder } from './esphome.ts'
 import { createAirrohrDecoder } from './airrohr.ts'
+import { createWeatherStationDecoder } from './weather-station.ts'
 
 export { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type DecoderFactory, type DecoderSettings, type InboundMessage } from './decoder.ts'
 
@@ -15,7 +16,7 @@ export { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder,
  */
 // Order matters where filters overlap: the first match wins, so ESPHome's broad `+/status` and
 // `+/sensor/+/state` come after the formats with fixed topic roots.
-export const DECODER_FACTORIES: readonly DecoderFactory[] = [createNativeV1Decoder, createTtnV3Decoder, createTasmotaDecoder, createEsphomeDecoder, createAirrohrDecoder]
+export const DECODER_FACTORIES: readonly DecoderFactory[] = [createNativeV1Decoder, createTtnV3Decoder, createTasmotaDecoder, createEsphomeDecoder, createAirrohrDecoder, createWeatherStationDecoder]
 
 export const DEFAULT_DECODER_SETTINGS: DecoderSettings = { deviceTimeZone: 'Europe/Amsterdam' }
 

@@ -24,7 +24,8 @@ import { wholeMessageRejection, type Candidate, type DecodeResult, type DecoderF
  *       Humidity above 100 % (107.875 in the fixture) is passed on: stored and flagged `rh_above_100` later.
  *     - not stored: longitude/latitude (personal data; a 60° latitude is not checked either), lux (illuminance,
  *       not in the vocabulary), supply and battery (node voltages, metadata), firmware_version (sensorModel),
- *       `extra` (firmware-specific, undocumented), `row` (a pandas index in exported tables). Any other key is
+ *       `extra` (an array of unnamed values whose meaning depends on the station type, e.g. 3 for green-roof and
+ *       5 for soil stations in public client scripts: no quantity can be read from it), `row` (a pandas index in exported tables). Any other key is
  *       passed on under its own name (number, null or text; objects as JSON text) for the ingest to dead-letter
  *       (`unknown_quantity`), as sc-archive does with unknown columns.
  *     - a row that is not an object, has no usable id or an unreadable timestamp is an ArchiveRowRejection

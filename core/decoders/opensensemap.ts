@@ -51,6 +51,8 @@ import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder,
  * - Location fields (JSON `location`, CSV cells 4–6, luftdaten `GPS_*`) are never used or stored: a garden's
  *   position is personal data. Their presence is reported in `ignored` (path `<sensorId>.location`, type only).
  *   Rejections keep the raw body, so the HTTP route should pass withoutLocations() as its `prepare` step.
+ * - Two sensors of one quantity in one request (two configured temperature sensors, or BME280 and SHT3X in a
+ *   luftdaten body) would overwrite each other: the later becomes the sub-device `<device>.<model>` (subDevice()).
  * - Values pass through as sent (`"8.42"`, `81.2`); the validate step parses them.
  * - A line or entry of the wrong shape is rejected alone (`schema`, path `line <n>` / `[<i>]` / the sensor id).
  *   More than 2500 measurements in one request is a whole rejection `too_large` (openSenseMap's limit); none is
@@ -190,6 +192,7 @@ function measurements(message: InboundMessage, deviceId: string, sensors: Readon
     return { candidates: [], rejections: [reject(message, deviceId, '$', RULES.tooLarge, `${entries.length} measurements in one request; openSenseMap accepts at most ${OPENSENSEMAP_MAX_MEASUREMENTS}`)] }
   }
   const result = { candidates: [] as Candidate[], rejections: [] as Rejection[], ignored: [] as NonNullable<DecodeResult['ignored']> }
+  const owners = new Map<string, string>() // quantity or sub-device id → the sensor id that has it
   for (const entry of entries) {
     if ('rule' in entry) {
       result.rejections.push(entry)
@@ -221,7 +224,7 @@ function measurements(message: InboundMessage, deviceId: string, sensors: Readon
     const quantity = sensor.quantity as keyof typeof QUANTITIES
     const unit = sensor.unit === undefined || normaliseUnit(sensor.unit) === QUANTITIES[quantity].unit ? undefined : sensor.unit
     result.candidates.push({
-      deviceId, quantity, value: entry.value, ...(unit === undefined ? {} : { unit }), path: sensorId, observedAt, timeSource,
+      deviceId: subDevice(owners, deviceId, quantity, sensorId, sensor.model), quantity, value: entry.value, ...(unit === undefined ? {} : { unit }), path: sensorId, observedAt, timeSource,
       ...(sensor.model === undefined ? {} : { sensorModel: sensor.model }), sourceFormat: OPENSENSEMAP_FORMAT,
     })
   }
@@ -243,8 +246,11 @@ function luftdaten(message: InboundMessage, deviceId: string, body: Obj): Decode
     else if (mapping.kind === 'unknown') result.rejections.push(reject(message, deviceId, valueTypeName, RULES.unknownQuantity, mapping.message, item.value))
     else {
       const unit = mapping.pa === 'always' ? 'Pa' : mapping.pa === 'heuristic' ? pressureUnitByMagnitude(item.value) : undefined
+      // as the airrohr decoder: a second sensor of one quantity becomes the sub-device `<device>.<model>`
+      const taken = result.candidates.some((c) => c.quantity === mapping.quantity && c.deviceId === deviceId)
+      const sub = `${deviceId}.${(mapping.sensorModel ?? valueTypeName).toLowerCase()}`
       result.candidates.push({
-        deviceId, quantity: mapping.quantity, value: item.value, ...(unit === undefined ? {} : { unit }), path: valueTypeName,
+        deviceId: taken && DeviceIdSchema.safeParse(sub).success ? sub : deviceId, quantity: mapping.quantity, value: item.value, ...(unit === undefined ? {} : { unit }), path: valueTypeName,
         observedAt: message.receivedAt, timeSource: 'receipt', ...(mapping.sensorModel === undefined ? {} : { sensorModel: mapping.sensorModel }), sourceFormat: OPENSENSEMAP_FORMAT,
       })
     }
@@ -318,6 +324,27 @@ function stripCsvLocation(line: string): string {
   let first = 0
   while (first < cells.length && cells[first]!.trim() === '') first++
   return cells.length - first > 3 ? cells.slice(0, first + 3).join(',') : line
+}
+
+/**
+ * Two configured sensors of one quantity on a box would be one InfluxDB point (same device, quantity, time): the
+ * first sensor id in the message keeps the box's device id, another becomes the sub-device `<device>.<model>`
+ * (lower case; `<device>.<sensorId>` without a model, or when that model's sub-device is another sensor's), as
+ * airrohr and Tasmota do. The same sensor posting several times keeps its id.
+ */
+function subDevice(owners: Map<string, string>, deviceId: string, quantity: string, sensorId: string, model: string | undefined): string {
+  const first = owners.get(quantity)
+  if (first === undefined || first === sensorId) {
+    owners.set(quantity, sensorId)
+    return deviceId
+  }
+  for (const label of [model, sensorId]) {
+    const sub = label === undefined ? undefined : `${deviceId}.${label.toLowerCase()}`
+    if (sub === undefined || !DeviceIdSchema.safeParse(sub).success || (owners.has(sub) && owners.get(sub) !== sensorId)) continue
+    owners.set(sub, sensorId)
+    return sub
+  }
+  return deviceId
 }
 
 function reject(message: InboundMessage, deviceId: string, path: string, rule: string, text: string, value?: unknown): Rejection {

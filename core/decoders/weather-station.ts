@@ -214,7 +214,7 @@ const weatherStationDecoder: Decoder = {
         refuse(p.key, RULES.schema, `'${p.key}' sent ${p.values.length} times with different values`, p.values)
         continue
       }
-      const measurement = MEASUREMENTS[p.name]
+      const measurement = Object.hasOwn(MEASUREMENTS, p.name) ? MEASUREMENTS[p.name] : undefined
       if (measurement !== undefined) {
         candidates.push({
           deviceId,
@@ -242,7 +242,7 @@ const weatherStationDecoder: Decoder = {
 
 function dialectOf(path: string | undefined, get: (name: string) => Parameter | undefined, hasPasskeyHeader: boolean): Dialect | undefined {
   const normalised = path?.toLowerCase().replace(/\/+$/, '')
-  const byPath = normalised === undefined ? undefined : DIALECT_BY_PATH[normalised]
+  const byPath = normalised !== undefined && Object.hasOwn(DIALECT_BY_PATH, normalised) ? DIALECT_BY_PATH[normalised] : undefined
   if (byPath !== undefined) return byPath
   if (get('siteid') !== undefined) return 'wow'
   if (get('id') !== undefined) return 'wu'

@@ -139,12 +139,39 @@ describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () =
     ])
   })
 
+  it('home weather stations (WOW, WU, Ecowitt): imperial uploads stored in SI units, secrets never stored', async () => {
+    const requests = ['written_wow-automaticreading.txt', 'written_wunderground-updateweatherstation.txt', 'written_ecowitt-customized-post.txt'].map((file) => {
+      const text = readFileSync(`${FIXTURES}wow-wu-ecowitt/${file}`, 'utf8').split('\n').slice(1).join('\n') // first line is a comment
+      const [head, body = ''] = text.split(/\r?\n\r?\n/)
+      const [requestLine, ...headerLines] = head!.split(/\r?\n/)
+      const [method, target] = requestLine!.split(' ') as [string, string]
+      const headers = Object.fromEntries(headerLines.map((h) => [h.slice(0, h.indexOf(':')).trim(), h.slice(h.indexOf(':') + 1).trim()]).filter(([name]) => name !== '' && name.toLowerCase() !== 'host'))
+      return { method, target, headers, body: body.trim() }
+    })
+    for (const r of requests) {
+      const response = await fetch(`http://127.0.0.1:${ingest.httpPort}${r.target}`, { method: r.method, headers: r.headers, ...(r.method === 'POST' ? { body: r.body } : {}) })
+      expect(response.status, r.target).toBe(200)
+    }
+    // WOW: dateutc 2024-01-15 10:28:30, tempf=47.16 → 8.42222222222 °C, windspeedmph=6.9 → 3.084576 m/s
+    expect(await values('wow-1234567', 'air_temperature')).toEqual([[Date.UTC(2024, 0, 15, 10, 28, 30), 8.42222222222, '', '°F']])
+    expect(await values('wow-1234567', 'wind_speed')).toEqual([[Date.UTC(2024, 0, 15, 10, 28, 30), 3.084576, '', 'mph']])
+    // WU: dateutc=now (receipt time), tempf=47.2 → 8.44444444444 °C
+    expect((await values('wu-isensh1', 'air_temperature')).map((v) => v.slice(1))).toEqual([[8.44444444444, '', '°F']])
+    // Ecowitt: identity from the SHA-256 of the PASSKEY; baromabsin=29.816 inHg → 1009.68564485 hPa (station level)
+    const ecowitt = (await store.influxql(`SHOW TAG VALUES FROM reading WITH KEY = device WHERE device =~ /^ecowitt-/`))[0]!.values.map((v) => v[1])
+    expect(ecowitt).toEqual(['ecowitt-cd6c1f7d1dc6'])
+    expect((await values('ecowitt-cd6c1f7d1dc6', 'air_pressure')).map((v) => v.slice(1))).toEqual([[1009.68564485, '', 'inHg']])
+    const everything = JSON.stringify(await store.influxql('SELECT * FROM rejection')) + JSON.stringify(await store.influxql('SELECT * FROM device_event'))
+    for (const secret of ['0123456789ABCDEF0123456789ABCDEF', 'siteAuthenticationKey=123456', 'PASSWORD=xxxx']) expect(everything).not.toContain(secret)
+  })
+
   it('TTN v3: an uplink with decoded_payload from the TTN broker (own credentials) is stored; simulated and undecoded ones are dead-lettered', async () => {
     const ttn = await mqtt.connectAsync(MOSQUITTO_URL, { protocolVersion: 4 })
     await publishAll(ttn, jsonl('ttn-v3/mqtt-messages.jsonl'))
     await ttn.endAsync()
     const device = 'ttn:senshagen:senshagen-node-07'
     await waitFor('ttn readings', async () => (await values(device, 'pm10')).length === 1, 15_000)
+    await waitFor('ttn rejections', async () => (await rejections('ttn:senshagen:senshagen-node-08')).length === 1, 15_000)
     // received_at 2024-01-15T10:28:31.412955231Z, kept to the millisecond
     const at = Date.UTC(2024, 0, 15, 10, 28, 31, 412)
     expect(await values(device, 'pm2_5')).toEqual([[at, 6, '', null]])

@@ -226,6 +226,18 @@ describe('openSenseMap decoder: configuration, routes, time, shapes', () => {
   })
 })
 
+describe('openSenseMap: two sensors of one quantity on a box', () => {
+  it('keep the first sensor on the box id and move another to <device>.<model> (or .<sensorId>); one sensor posting twice keeps its id', () => {
+    const S6 = '5a1b2c3d4e5f60718293a4b6'
+    const S7 = '5a1b2c3d4e5f60718293a4b7'
+    const twoTemps = createOpenSenseMapDecoder({ sensors: { ...BOX_SENSORS, [S6]: { quantity: 'air_temperature', model: 'DS18B20' }, [S7]: { quantity: 'air_temperature' } } })
+    const r = twoTemps.decode(post(`${S1},8.4,2024-01-15T10:28:30Z\n${S6},8.1\n${S1},8.5\n${S7},8.0\n`, CSV_CT))
+    expect(r.candidates.map((x) => [x.deviceId, x.path, x.value])).toEqual([[DEVICE, S1, '8.4'], [`${DEVICE}.ds18b20`, S6, '8.1'], [DEVICE, S1, '8.5'], [`${DEVICE}.${S7}`, S7, '8.0']])
+    const luft = decoder.decode(post({ sensordatavalues: [{ value_type: 'BME280_temperature', value: '8.42' }, { value_type: 'SHT3X_temperature', value: '8.10' }] }, { ':query': 'luftdaten=1' }))
+    expect(luft.candidates.map((x) => [x.deviceId, x.quantity])).toEqual([[DEVICE, 'air_temperature'], [`${DEVICE}.sht3x`, 'air_temperature']])
+  })
+})
+
 describe('openSenseMap: withoutLocations (the HTTP route`s prepare step)', () => {
   it.each(readdirSync(DIR).filter((f) => f !== 'SOURCES.md'))('%s: no coordinates left, same candidates', (file) => {
     const message = fixtureMessage(file)

@@ -253,7 +253,7 @@ describe('redactWeatherStationSecrets', () => {
 
 describe('weather-station decoder: properties', () => {
   const SECRET = 'Zq7SecretValue'
-  const known = ['ID', 'siteid', 'dateutc', 'tempf', 'humidity', 'windspeedmph', 'winddir', 'baromabsin', 'baromin', 'pm25_ch1', 'rainin', 'stationtype', 'softwaretype', 'wh65batt', 'co2']
+  const known = ['ID', 'siteid', 'dateutc', 'tempf', 'humidity', 'windspeedmph', 'winddir', 'baromabsin', 'baromin', 'pm25_ch1', 'rainin', 'stationtype', 'softwaretype', 'wh65batt', 'co2', 'constructor', '__proto__', 'toString']
   const secretName = fc.constantFrom('PASSWORD', 'password', 'siteAuthenticationKey', 'PASSKEY', 'PassKey', ' PASSWORD', 'PASS%57ORD', 'pass%4Bey')
   const value = fc.oneof(fc.constantFrom('47.2', 'now', '2024-01-15+10%3A28%3A30', '', 'nan', 'ISENSH1', '%', '%zz', '1%2C5'), fc.string({ maxLength: 12 }))
   const pair = fc.oneof(
@@ -261,7 +261,7 @@ describe('weather-station decoder: properties', () => {
     fc.tuple(secretName, fc.nat()).map(([k, n]) => `${k}=${SECRET}${n}`),
     fc.string({ maxLength: 10 }),
   )
-  const path = fc.oneof(fc.constantFrom('/automaticreading', '/weatherstation/updateweatherstation.php', '/data/report/', '/DATA/REPORT'), fc.string({ maxLength: 10 }))
+  const path = fc.oneof(fc.constantFrom('/automaticreading', '/weatherstation/updateweatherstation.php', '/data/report/', '/DATA/REPORT', 'constructor', '__proto__'), fc.string({ maxLength: 10 }))
   const identity = fc.constantFrom('', 'ID=ISENSH1&', 'siteid=42&', 'PASSKEY=k&', 'ID=bad id&')
   /** Half the time a path with its own identity parameter, so that many uploads get past the identity check. */
   const target = fc.oneof(
