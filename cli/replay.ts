@@ -3,6 +3,7 @@ import { basename } from 'node:path'
 import { createInterface } from 'node:readline'
 import mqtt from 'mqtt'
 import { parseArchiveHeader, parseArchiveRow, type ArchiveRecord, type ArchiveRowRejection } from '../core/decoders/sc-archive.ts'
+import { parseMeetJeStadJson } from '../core/decoders/meetjestad.ts'
 import { parseDataApiJson } from '../core/decoders/sc-data-api.ts'
 import type { NativePayloadV1 } from '../core/native-payload.ts'
 import { readingsTopic } from '../core/topics.ts'
@@ -32,8 +33,10 @@ export interface FileSummary {
 }
 
 /**
- * Replays sensor.community files as MQTT traffic: archive CSV files (`*.csv`, core/decoders/sc-archive.ts)
- * row by row, and data-API JSON files (`*.json`, core/decoders/sc-data-api.ts) entry by entry. Each becomes one
+ * Replays sensor.community and Meet je Stad files as MQTT traffic: archive CSV files (`*.csv`,
+ * core/decoders/sc-archive.ts) row by row, and JSON files (`*.json`) entry by entry: sensor.community data-API
+ * JSON (core/decoders/sc-data-api.ts) or the Meet je Stad data API (core/decoders/meetjestad.ts), told apart by
+ * their fields (`sensordatavalues` is sensor.community's). Each becomes one
  * native payload v1 on `senshagen/v1/devices/sc-<sensor_id>/readings`, stamped with its original UTC time,
  * values as in the file with their units (`"units":{"air_pressure":"Pa"}`: the ingest converts and keeps the
  * source unit). Resolves once every publish was acknowledged by the broker (QoS 1) or written (QoS 0).
@@ -111,7 +114,7 @@ async function replayFile(
 
 async function replayJsonFile(file: string, publish: (record: ArchiveRecord) => Promise<void>, onProgress: ReplayOptions['onProgress']): Promise<FileSummary> {
   const summary: FileSummary = { file: basename(file), rows: 0, messages: 0, accepted: 0, rejectedValues: 0, rejectedRows: [] }
-  const { records, rejections } = parseDataApiJson(readFileSync(file, 'utf8'))
+  const { records, rejections } = parseJsonFile(readFileSync(file, 'utf8'))
   summary.rows = records.length + rejections.length
   summary.rejectedRows.push(...rejections)
   for (const record of records) await count(summary, record, publish)
@@ -127,4 +130,17 @@ async function count(summary: FileSummary, record: ArchiveRecord, publish: (reco
   summary.rejectedValues += values.length - numeric
   summary.messages++
   await publish(record)
+}
+
+/** sensor.community data-API JSON has `sensordatavalues` in its entries; anything else is read as Meet je Stad. */
+function parseJsonFile(text: string): ReturnType<typeof parseDataApiJson> {
+  let first: unknown
+  try {
+    const json: unknown = JSON.parse(text)
+    first = Array.isArray(json) ? json[0] : json
+  } catch {
+    return parseDataApiJson(text) // reports the JSON error
+  }
+  const isSensorCommunity = typeof first === 'object' && first !== null && 'sensordatavalues' in first
+  return isSensorCommunity ? parseDataApiJson(text) : parseMeetJeStadJson(text)
 }

@@ -37,6 +37,7 @@ export const ENV_SCHEMA = z.object({
     .default('Europe/Amsterdam')
     .refine(isValidTimeZone, { message: 'is not an IANA time zone such as Europe/Amsterdam' })
     .describe('zone of device-local timestamps without an offset (Tasmota Time)'),
+  SENSHAGEN_OSEM_SENSORS_FILE: optionalText.describe('JSON file: openSenseMap sensor id -> {quantity, unit?, model?}'),
   SENSHAGEN_HTTP_BIND: z.string().default('127.0.0.1').describe('address of the HTTP ingest (airrohr pushes)'),
   SENSHAGEN_HTTP_PORT: port.default(8081).describe('HTTP ingest port'),
   SENSHAGEN_TTN_URL: optionalText.describe('The Things Stack MQTT broker, e.g. mqtts://eu1.cloud.thethings.network:8883; empty = none'),
@@ -64,7 +65,7 @@ export interface Config {
   logLevel: Env['SENSHAGEN_LOG_LEVEL']
   broker: { bind: string; port: number; wsPort: number }
   mqtt: { url: string; username?: string; password?: string; ingestClientId: string }
-  ingest: { maxPayloadBytes: number; maxFutureMs: number; maxAgeMs: number; deviceTimeZone: string }
+  ingest: { maxPayloadBytes: number; maxFutureMs: number; maxAgeMs: number; deviceTimeZone: string; openSenseMapSensorsFile?: string }
   /** The HTTP ingest (airrohr "Send to own API" and sensor.community push format). */
   http: { bind: string; port: number }
   /** A second broker to subscribe to with its own credentials: The Things Stack (TTN v3). */
@@ -102,7 +103,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       password: e.SENSHAGEN_MQTT_PASSWORD,
       ingestClientId: e.SENSHAGEN_INGEST_CLIENT_ID,
     },
-    ingest: { maxPayloadBytes: e.SENSHAGEN_MAX_PAYLOAD_BYTES, maxFutureMs: e.SENSHAGEN_MAX_FUTURE_MS, maxAgeMs: e.SENSHAGEN_MAX_AGE_MS, deviceTimeZone: e.SENSHAGEN_DEVICE_TIMEZONE },
+    ingest: { maxPayloadBytes: e.SENSHAGEN_MAX_PAYLOAD_BYTES, maxFutureMs: e.SENSHAGEN_MAX_FUTURE_MS, maxAgeMs: e.SENSHAGEN_MAX_AGE_MS, deviceTimeZone: e.SENSHAGEN_DEVICE_TIMEZONE, openSenseMapSensorsFile: e.SENSHAGEN_OSEM_SENSORS_FILE },
     http: { bind: e.SENSHAGEN_HTTP_BIND, port: e.SENSHAGEN_HTTP_PORT },
     ttn:
       e.SENSHAGEN_TTN_URL === undefined

@@ -50,6 +50,8 @@ export interface DecodeResult {
 export interface DecoderSettings {
   /** IANA zone for device-local timestamps without an offset (Tasmota `Time`), default Europe/Amsterdam. */
   deviceTimeZone: string
+  /** openSenseMap sensor id → what it measures (the deployment's box configuration); none by default. */
+  openSenseMapSensors?: Record<string, { quantity: string; unit?: string; model?: string }>
 }
 
 /**

@@ -6,6 +6,8 @@ import { createTasmotaDecoder } from './tasmota.ts'
 import { createEsphomeDecoder } from './esphome.ts'
 import { createAirrohrDecoder } from './airrohr.ts'
 import { createWeatherStationDecoder } from './weather-station.ts'
+import { createOpenSenseMapDecoder } from './opensensemap.ts'
+import { createMeetJeStadTtnV2Decoder } from './meetjestad.ts'
 
 export { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type DecoderFactory, type DecoderSettings, type InboundMessage } from './decoder.ts'
 
@@ -16,7 +18,8 @@ export { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder,
  */
 // Order matters where filters overlap: the first match wins, so ESPHome's broad `+/status` and
 // `+/sensor/+/state` come after the formats with fixed topic roots.
-export const DECODER_FACTORIES: readonly DecoderFactory[] = [createNativeV1Decoder, createTtnV3Decoder, createTasmotaDecoder, createEsphomeDecoder, createAirrohrDecoder, createWeatherStationDecoder]
+export const DECODER_FACTORIES: readonly DecoderFactory[] = [createNativeV1Decoder, createTtnV3Decoder, createTasmotaDecoder, createMeetJeStadTtnV2Decoder, createEsphomeDecoder, createAirrohrDecoder, createWeatherStationDecoder,
+  (settings) => createOpenSenseMapDecoder({ ...settings, sensors: settings.openSenseMapSensors })]
 
 export const DEFAULT_DECODER_SETTINGS: DecoderSettings = { deviceTimeZone: 'Europe/Amsterdam' }
 

@@ -1,5 +1,6 @@
 import { PASSKEY_SHA256_HEADER, WEATHER_STATION_TOPIC, redactWeatherStationSecrets } from '../../core/decoders/weather-station.ts'
 import type { InboundMessage } from '../../core/decoders/index.ts'
+import { OPENSENSEMAP_TOPIC, withoutLocations } from '../../core/decoders/opensensemap.ts'
 import { sha256Hex, type HttpRoute } from './http-ingest.ts'
 
 /**
@@ -16,6 +17,10 @@ export const HTTP_ROUTES: readonly HttpRoute[] = [
   { method: 'POST', url: '/automaticreading', topic: WEATHER_STATION_TOPIC, prepare: withoutStationSecrets },
   { method: 'GET', url: '/weatherstation/updateweatherstation.php', topic: WEATHER_STATION_TOPIC, payload: ({ query }) => Buffer.from(query), prepare: withoutStationSecrets },
   { method: 'POST', url: '/data/report/', topic: WEATHER_STATION_TOPIC, prepare: withoutStationSecrets },
+  // openSenseMap upload API (sensebox/openSenseMap-API measurementsController.js); positions are removed
+  // before anything is stored, a garden's location being personal data
+  { method: 'POST', url: '/boxes/:boxId/data', topic: OPENSENSEMAP_TOPIC, prepare: withoutLocations },
+  { method: 'POST', url: '/boxes/:boxId/:sensorId', topic: OPENSENSEMAP_TOPIC, prepare: withoutLocations },
 ]
 
 /**

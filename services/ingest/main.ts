@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs'
 import { createKafkaBus } from '../../core/bus/kafka.ts'
+import { ConfigError } from '../../core/errors.ts'
 import type { Config } from '../../core/config.ts'
 import { createDecoders } from '../../core/decoders/index.ts'
 import { TTN_V3_FORMAT } from '../../core/decoders/ttn-v3.ts'
@@ -34,7 +36,7 @@ export async function runIngest(config: Config, parentLogger: Logger): Promise<R
   } else {
     sink = directSink((await openWriter(config, logger)).writer)
   }
-  const decoders = createDecoders({ deviceTimeZone: config.ingest.deviceTimeZone })
+  const decoders = createDecoders({ deviceTimeZone: config.ingest.deviceTimeZone, openSenseMapSensors: readSensorsFile(config.ingest.openSenseMapSensorsFile) })
   const core = new IngestCore({ ...config.ingest, decoders }, sink, logger)
   const mqttFilters = [...new Set(decoders.flatMap((d) => d.topicFilters).filter((f) => !f.startsWith('http/')))]
   const sources = [
@@ -58,5 +60,15 @@ export async function runIngest(config: Config, parentLogger: Logger): Promise<R
       abort.abort(new Error('ingest stopping'))
       await core.close()
     },
+  }
+}
+
+/** SENSHAGEN_OSEM_SENSORS_FILE: `{"<sensorId>": {"quantity": "pm2_5", "unit": "µg/m³", "model": "SDS011"}}`. */
+function readSensorsFile(file: string | undefined): Record<string, { quantity: string; unit?: string; model?: string }> | undefined {
+  if (file === undefined) return undefined
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, { quantity: string; unit?: string; model?: string }>
+  } catch (cause) {
+    throw new ConfigError(`SENSHAGEN_OSEM_SENSORS_FILE: cannot read ${file} as JSON: ${(cause as Error).message}`, { cause })
   }
 }

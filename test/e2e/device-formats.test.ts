@@ -145,7 +145,7 @@ describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () =
       const [head, body = ''] = text.split(/\r?\n\r?\n/)
       const [requestLine, ...headerLines] = head!.split(/\r?\n/)
       const [method, target] = requestLine!.split(' ') as [string, string]
-      const headers = Object.fromEntries(headerLines.map((h) => [h.slice(0, h.indexOf(':')).trim(), h.slice(h.indexOf(':') + 1).trim()]).filter(([name]) => name !== '' && name.toLowerCase() !== 'host'))
+      const headers = Object.fromEntries(headerLines.map((h) => [h.slice(0, h.indexOf(':')).trim(), h.slice(h.indexOf(':') + 1).trim()]).filter(([name]) => name !== undefined && name !== '' && name.toLowerCase() !== 'host'))
       return { method, target, headers, body: body.trim() }
     })
     for (const r of requests) {
@@ -163,6 +163,23 @@ describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () =
     expect((await values('ecowitt-cd6c1f7d1dc6', 'air_pressure')).map((v) => v.slice(1))).toEqual([[1009.68564485, '', 'inHg']])
     const everything = JSON.stringify(await store.influxql('SELECT * FROM rejection')) + JSON.stringify(await store.influxql('SELECT * FROM device_event'))
     for (const secret of ['0123456789ABCDEF0123456789ABCDEF', 'siteAuthenticationKey=123456', 'PASSWORD=xxxx']) expect(everything).not.toContain(secret)
+  })
+
+  it('openSenseMap (luftdaten body) over HTTP and a Meet je Stad TTN v2 uplink over MQTT are stored', async () => {
+    const box = '5a8d1c8ebc2d41001927a1a1'
+    const body = readFileSync(`${FIXTURES}opensensemap/written_post-boxes-data_luftdaten-format.json`, 'utf8')
+    const response = await fetch(`http://127.0.0.1:${ingest.httpPort}/boxes/${box}/data?luftdaten=1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+    expect(response.status).toBe(200)
+    expect((await values(`osem-${box}`, 'pm10')).at(-1)?.slice(1, 4)).toEqual([11.83, '', null])
+    expect((await values(`osem-${box}`, 'air_pressure')).at(-1)?.slice(1, 4)).toEqual([1012.6352, '', 'Pa'])
+
+    // legacy TTN v2 (Meet je Stad forwarder): port 10 bits decode to 8.25 °C and 81.5 %; station 0x7F9 = 2041
+    const uplink = readFileSync(`${FIXTURES}meetjestad/written_ttn-v2-legacy_port10.json`, 'utf8')
+    await publisher.publishAsync('meet-je-stad/devices/mjs-2041/up', uplink, { qos: 1 })
+    await waitFor('Meet je Stad reading', async () => (await values('mjs-2041', 'air_temperature')).length === 1, 15_000)
+    const at = Date.UTC(2019, 10, 2, 14, 15, 7, 123)
+    expect(await values('mjs-2041', 'air_temperature')).toEqual([[at, 8.25, '', null]])
+    expect(await values('mjs-2041', 'relative_humidity')).toEqual([[at, 81.5, '', null]])
   })
 
   it('TTN v3: an uplink with decoded_payload from the TTN broker (own credentials) is stored; simulated and undecoded ones are dead-lettered', async () => {

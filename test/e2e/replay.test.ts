@@ -10,7 +10,7 @@ import type { ReadingStore } from '../../core/store/store.ts'
 import { runBroker } from '../../services/broker/main.ts'
 import { runIngest } from '../../services/ingest/main.ts'
 import { runWriter } from '../../services/writer/main.ts'
-import { archiveFiles, expectedFromFile, sameAsCell } from '../helpers/archive-expectations.ts'
+import { ARCHIVE_DIR, archiveFiles, expectedFromFile, sameAsCell } from '../helpers/archive-expectations.ts'
 import { KAFKA_BROKERS, isolatedConfig, isolatedEnv, uniqueId, waitFor } from '../helpers/env.ts'
 
 const run = promisify(execFile)
@@ -151,6 +151,27 @@ describe.each(['kafka', 'direct'] as const)('replay of every archive fixture (%s
   it('rejects the row cut short at the end of the truncated file instead of storing a partial value', () => {
     const truncated = summaries.find((s) => s.file === '2019-01-17_sds011_sensor_5331.csv')!
     expect(truncated.rejectedRows).toEqual([{ line: 126, rule: 'truncated', message: 'line 126: row has 4 of 12 columns', raw: '5331;SDS011;3121;' }])
+  })
+
+  it('replays JSON files too: sensor.community data-API and Meet je Stad data API', async () => {
+    const summaries = await replayArchiveFiles(
+      [`${ARCHIVE_DIR}written_data-api_sensor-community_v1.json`, new URL('../fixtures/devices/meetjestad/written_data-api_sensors.json', import.meta.url).pathname],
+      { mqttUrl: config.mqtt.url, qos: 1 },
+    )
+    expect(summaries.map((s) => [s.file, s.messages])).toEqual([
+      ['written_data-api_sensor-community_v1.json', 2],
+      ['written_data-api_sensors.json', 4],
+    ])
+    // {"timestamp":"2024-01-15 10:28:31", sensor 90003 BME280, pressure "101263.52"} → 1012.6352 hPa at that UTC time
+    await waitFor('data-API pressure', async () => (await store.queryReadings({ deviceId: 'sc-90003', quantity: 'air_pressure', from: 0, to: 2e12 })).length === 1, 30_000)
+    expect(await store.queryReadings({ deviceId: 'sc-90003', quantity: 'air_pressure', from: 0, to: 2e12 })).toEqual([
+      { time: Date.UTC(2024, 0, 15, 10, 28, 31), deviceId: 'sc-90003', quantity: 'air_pressure', value: 1012.6352, flags: [] },
+    ])
+    // Meet je Stad station 173, "2021-05-04 09:00:04" UTC: humidity 107.875 % is stored, flagged
+    await waitFor('Meet je Stad humidity', async () => (await store.queryReadings({ deviceId: 'mjs-173', quantity: 'relative_humidity', from: 0, to: 2e12 })).length === 1, 30_000)
+    expect(await store.queryReadings({ deviceId: 'mjs-173', quantity: 'relative_humidity', from: 0, to: 2e12 })).toEqual([
+      { time: Date.UTC(2021, 4, 4, 9, 0, 4), deviceId: 'mjs-173', quantity: 'relative_humidity', value: 107.875, flags: ['rh_above_100'] },
+    ])
   })
 
   it('senshagen query prints the same values as CSV and JSON whatever the machine’s time zone', async () => {
