@@ -75,6 +75,10 @@ class InfluxStore implements ReadingStore {
       lines.push(rejectionToLine(rejection, seq))
     }
     for (const event of batch.events ?? []) lines.push(eventToLine(event))
+    await this.writeLines(lines)
+  }
+
+  async writeLines(lines: readonly string[]): Promise<void> {
     if (lines.length === 0) return
     // One WriteApi per call: its batch size is above the line count, so it never sends on its own and
     // flush() covers every line; maxRetries 0 leaves retrying to the caller (core/retry.ts), which only then
@@ -87,7 +91,7 @@ class InfluxStore implements ReadingStore {
       gzipThreshold: 64 * 1024,
     })
     if (this.generation === 1) writeApi.path = `/write?${this.params({ precision: 'ms' })}`
-    writeApi.writeRecords(lines)
+    writeApi.writeRecords([...lines])
     try {
       await writeApi.flush()
     } catch (error) {

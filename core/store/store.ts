@@ -68,6 +68,11 @@ export interface ReadingStore {
   queryReadings(query: ReadingQuery): Promise<StoredReading[]>
   /** The newest `limit` (default 1000) rejections matching the filter, oldest first. */
   queryRejections(filter: { deviceId?: string; since?: number; limit?: number }): Promise<StoredRejection[]>
+  /**
+   * Writes ready line-protocol lines (ms precision) and resolves once acknowledged: for the other
+   * measurements (reference observations, calibrated fields), whose line builders live with their modules.
+   */
+  writeLines(lines: readonly string[]): Promise<void>
   /** Runs one InfluxQL statement against the database; returns the first result's series. */
   influxql(statement: string): Promise<InfluxSeries[]>
   close(): Promise<void>
