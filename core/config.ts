@@ -55,6 +55,14 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_INFLUX_ORG: optionalText.describe('2.x organisation'),
   SENSHAGEN_INFLUX_USERNAME: optionalText.describe('1.x user, when auth is on'),
   SENSHAGEN_INFLUX_PASSWORD: secret,
+  SENSHAGEN_SITE_LAT: z.coerce.number().min(-90).max(90).default(52.53).describe('deployment centre, for reference station distances (Stadshagen, Zwolle)'),
+  SENSHAGEN_SITE_LON: z.coerce.number().min(-180).max(180).default(6.06),
+  SENSHAGEN_REFERENCE_PM_STATION: z.string().min(1).default('NL10818').describe('Luchtmeetnet station for PM calibration'),
+  SENSHAGEN_REFERENCE_WEATHER_STATION: z.string().min(1).default('278').describe('KNMI station for temperature/humidity calibration'),
+  SENSHAGEN_COLLOCATED_DEVICES: optionalText.describe('comma-separated devices mounted at the reference station'),
+  SENSHAGEN_CALIBRATION_WINDOW_H: positiveInt.default(48).describe('hours the hourly worker recalculates'),
+  SENSHAGEN_CALIBRATION_COMPLETENESS: z.coerce.number().min(0).max(1).default(0.75).describe('share of expected readings an hour needs'),
+  SENSHAGEN_REPORTS_DIR: z.string().min(1).default('reports').describe('calibration reports and plots'),
   SENSHAGEN_WRITER_BATCH_SIZE: positiveInt.default(2000).describe('points per InfluxDB write'),
   SENSHAGEN_WRITER_MAX_BUFFER: positiveInt.default(20_000).describe('readings held before producers are made to wait'),
 })
@@ -74,6 +82,15 @@ export interface Config {
   kafka?: { brokers: string[]; clientId: string; readingsTopic: string; rejectionsTopic: string; eventsTopic: string; groupId: string; partitions: number }
   influx: { url: string; database: string; token?: string; org?: string; username?: string; password?: string }
   writer: { batchSize: number; maxBufferedReadings: number }
+  calibration: {
+    site: { lat: number; lon: number }
+    pmStation: string
+    weatherStation: string
+    collocated: string[]
+    windowHours: number
+    completeness: number
+    reportsDir: string
+  }
 }
 
 /** Parses `env` (default `process.env`) into a Config; throws ConfigError naming every bad variable. */
@@ -127,6 +144,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       org: e.SENSHAGEN_INFLUX_ORG,
       username: e.SENSHAGEN_INFLUX_USERNAME,
       password: e.SENSHAGEN_INFLUX_PASSWORD,
+    },
+    calibration: {
+      site: { lat: e.SENSHAGEN_SITE_LAT, lon: e.SENSHAGEN_SITE_LON },
+      pmStation: e.SENSHAGEN_REFERENCE_PM_STATION,
+      weatherStation: e.SENSHAGEN_REFERENCE_WEATHER_STATION,
+      collocated: e.SENSHAGEN_COLLOCATED_DEVICES?.split(',').map((d) => d.trim()).filter(Boolean) ?? [],
+      windowHours: e.SENSHAGEN_CALIBRATION_WINDOW_H,
+      completeness: e.SENSHAGEN_CALIBRATION_COMPLETENESS,
+      reportsDir: e.SENSHAGEN_REPORTS_DIR,
     },
     writer: {
       batchSize: e.SENSHAGEN_WRITER_BATCH_SIZE,

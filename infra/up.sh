@@ -54,7 +54,9 @@ start_bg() {
 wait_for() {
   local name=$1 timeout=$2 t=$SECONDS; shift 2
   until "$@"; do
-    [[ -n $(pid_of "$name") ]] || die "$name" "process exited during startup"
+    # kill -0 on the recorded pid, not pid_of: right after the fork the child's cmdline is still this
+    # script's until nohup has exec'd the daemon, which looked like an early exit
+    kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null || die "$name" "process exited during startup"
     (( SECONDS - t < timeout )) || die "$name" "not ready after ${timeout}s"
     sleep 0.5
   done

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { openInfluxStore } from '../../core/store/influx.ts'
-import { EVENT_MEASUREMENT, READING_MEASUREMENT, REJECTION_MEASUREMENT } from '../../core/store/schema.ts'
+import { EVENT_MEASUREMENT, READING_MEASUREMENT, REJECTION_MEASUREMENT, deviceAndSubDevices } from '../../core/store/schema.ts'
 import { formatIsoMs } from '../../core/time.ts'
 import { cliContext, fail } from '../context.ts'
 
@@ -23,14 +23,14 @@ export function registerDevicesCommand(program: Command): void {
   program
     .command('devices')
     .description('per device: readings, rejections by rule, schema changes and availability')
-    .option('--device <id>', 'only this device')
+    .option('--device <id>', 'only this device and its sub-devices (<id>.<sensor>)')
     .option('--format <format>', 'text or json', 'text')
     .action(async (options: { device?: string; format: string }) => {
       const { config, logger } = cliContext()
       if (options.format !== 'text' && options.format !== 'json') fail(`--format: must be text or json, got '${options.format}'`, 2)
       try {
         const store = await openInfluxStore(config.influx, logger)
-        const where = options.device === undefined ? '' : ` WHERE "device" = '${options.device.replace(/'/g, "\\'")}'`
+        const where = options.device === undefined ? '' : ` WHERE ${deviceAndSubDevices(options.device)}`
         const and = (clause: string) => (where ? `${where} AND ${clause}` : ` WHERE ${clause}`)
         const summaries = new Map<string, DeviceSummary>()
         const get = (device: string) => {
@@ -70,6 +70,7 @@ export function registerDevicesCommand(program: Command): void {
         for (const r of rows) {
           const rejections = Object.entries(r.rejections).map(([rule, n]) => `${rule}=${n}`).join(' ') || 'none'
           process.stdout.write(`${r.device}: ${r.readings} readings (last ${r.lastReading ?? '-'}), rejections: ${rejections}, schema changes: ${r.schemaChanges}${r.availability ? `, ${r.availability}` : ''}\n`)
+          if (r.lastSchemaChange) process.stdout.write(`  latest schema change: ${JSON.stringify(r.lastSchemaChange)}\n`)
         }
         process.stderr.write(`${rows.length} device(s)\n`)
       } catch (error) {

@@ -3,7 +3,7 @@ import type { Config } from '../config.ts'
 import { RefusedError, UnavailableError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Quantity } from '../quantities.ts'
-import { READING_MEASUREMENT, REJECTION_MEASUREMENT, eventToLine, influxqlIdentifier, influxqlString, readingToLine, rejectionToLine } from './schema.ts'
+import { READING_MEASUREMENT, REJECTION_MEASUREMENT, deviceAndSubDevices, eventToLine, influxqlIdentifier, influxqlString, readingToLine, rejectionToLine } from './schema.ts'
 import type { InfluxGeneration, InfluxSeries, ReadingQuery, ReadingStore, StoredReading, StoredRejection, WriteBatch } from './store.ts'
 import { ensureV2Bucket } from './influx-v2-setup.ts'
 
@@ -119,7 +119,7 @@ class InfluxStore implements ReadingStore {
 
   async queryRejections(filter: { deviceId?: string; since?: number; limit?: number }): Promise<StoredRejection[]> {
     const where = [
-      filter.deviceId === undefined ? undefined : `"device" = ${influxqlString(filter.deviceId)}`,
+      filter.deviceId === undefined ? undefined : deviceAndSubDevices(filter.deviceId),
       filter.since === undefined ? undefined : `time >= ${influxqlString(new Date(filter.since).toISOString())}`,
     ].filter(Boolean)
     const statement =

@@ -82,6 +82,14 @@ export function influxqlString(text: string): string {
   return `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
 }
 
+/**
+ * InfluxQL condition for a device and its sub-devices (`tasmota-shed` and `tasmota-shed.si7021-04`): device ids
+ * hold only [A-Za-z0-9_.:-] (core/reading.ts), so escaping the dot is all a regular expression needs.
+ */
+export function deviceAndSubDevices(deviceId: string): string {
+  return `"device" =~ /^${deviceId.replace(/[^A-Za-z0-9_:-]/g, (c) => `\\${c}`)}(\\..+)?$/`
+}
+
 /** Quotes an identifier for InfluxQL (double quotes). */
 export function influxqlIdentifier(text: string): string {
   return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`

@@ -66,7 +66,7 @@ export interface ReadingStore {
   ensureDatabase(): Promise<void>
   write(batch: WriteBatch): Promise<void>
   queryReadings(query: ReadingQuery): Promise<StoredReading[]>
-  /** The newest `limit` (default 1000) rejections matching the filter, oldest first. */
+  /** The newest `limit` (default 1000) rejections matching the filter (a device includes its sub-devices `<device>.<sensor>`), oldest first. */
   queryRejections(filter: { deviceId?: string; since?: number; limit?: number }): Promise<StoredRejection[]>
   /**
    * Writes ready line-protocol lines (ms precision) and resolves once acknowledged: for the other

@@ -222,7 +222,8 @@ describe('senshagen devices and rejects (CLI on the stored data)', () => {
         await client.publishAsync(line.topic, line.payload, { qos: 1 })
       }
       await client.endAsync()
-      await waitFor('shed rejections', async () => (await store.queryRejections({ deviceId: 'tasmota-shed' })).length === 2, 15_000)
+      // the shed's own DHT11 and its sub-device SI7021-02 (both with nan values): 2 + 2 rejections
+      await waitFor('shed rejections', async () => (await store.queryRejections({ deviceId: 'tasmota-shed' })).length === 4, 15_000)
       const env = { ...process.env, SENSHAGEN_INFLUX_DATABASE: id, SENSHAGEN_LOG_LEVEL: 'warn' }
       const run = promisify(execFile)
       const devices = JSON.parse((await run('node', ['bin/senshagen.js', 'devices', '--format', 'json'], { env })).stdout) as Array<Record<string, unknown>>
@@ -233,7 +234,9 @@ describe('senshagen devices and rejects (CLI on the stored data)', () => {
       const text = (await run('node', ['bin/senshagen.js', 'rejects', '--device', 'tasmota-shed'], { env })).stdout
       expect(text).toBe(
         '2018-10-23T21:47:58.000Z tasmota-shed DHT11.Humidity: not_finite: \'nan\' is not a finite number value="nan"\n' +
-          '2018-10-23T21:47:58.000Z tasmota-shed DHT11.Temperature: not_finite: \'nan\' is not a finite number value="nan"\n',
+          '2018-10-23T21:47:58.000Z tasmota-shed DHT11.Temperature: not_finite: \'nan\' is not a finite number value="nan"\n' +
+          '2018-10-31T10:57:31.000Z tasmota-shed.si7021-02 SI7021-02.Humidity: not_finite: \'nan\' is not a finite number value="nan"\n' +
+          '2018-10-31T10:57:31.000Z tasmota-shed.si7021-02 SI7021-02.Temperature: not_finite: \'nan\' is not a finite number value="nan"\n',
       )
     } finally {
       await ingest.stop()

@@ -40,7 +40,10 @@ export async function startCli(args: string[], env: Record<string, string>, read
   child.stdout!.resume()
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`senshagen ${args.join(' ')} not ready after ${timeoutMs} ms:\n${stderr}`)), timeoutMs)
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL') // never leave a half-started service behind
+      reject(new Error(`senshagen ${args.join(' ')} not ready after ${timeoutMs} ms:\n${stderr}`))
+    }, timeoutMs)
     const check = () => {
       if (stderr.includes(readyText)) {
         clearTimeout(timer)
