@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
+import { registerCalibrateCommand } from './commands/calibrate.ts'
 import { registerDevicesCommand } from './commands/devices.ts'
+import { registerMetricsCommand } from './commands/metrics.ts'
 import { registerQueryCommand } from './commands/query.ts'
+import { registerReferenceCommand } from './commands/reference.ts'
 import { registerRejectsCommand } from './commands/rejects.ts'
 import { registerReplayCommand } from './commands/replay.ts'
 import { registerServiceCommands } from './commands/services.ts'
@@ -23,6 +26,9 @@ registerReplayCommand(program)
 registerQueryCommand(program)
 registerRejectsCommand(program)
 registerDevicesCommand(program)
+registerMetricsCommand(program)
+registerCalibrateCommand(program)
+registerReferenceCommand(program)
 registerSimCommand(program)
 
 await program.parseAsync(process.argv)

@@ -2,23 +2,26 @@ import type { Command } from 'commander'
 import { runBroker } from '../../services/broker/main.ts'
 import { runIngest } from '../../services/ingest/main.ts'
 import { runWriter } from '../../services/writer/main.ts'
+import { runCalibrationWorker } from '../../services/calibration/main.ts'
 import { cliContext, fail, runUntilSignal } from '../context.ts'
 
 /** `up`, `broker`, `ingest`, `writer`: the long-running services, together or one per process. */
 export function registerServiceCommands(program: Command): void {
   program
     .command('up')
-    .description('run broker + ingest + writer in one process (direct mode without SENSHAGEN_KAFKA_BROKERS)')
+    .description('run broker + ingest + writer + hourly calibration in one process (direct mode without SENSHAGEN_KAFKA_BROKERS)')
     .action(() =>
       serve(async (ctx) => {
         const broker = await runBroker(ctx.config, ctx.logger)
         const ingest = await runIngest(ctx.config, ctx.logger)
         const writer = ctx.config.kafka ? await runWriter(ctx.config, ctx.logger) : undefined
+        const calibration = await runCalibrationWorker(ctx.config, ctx.logger)
         process.stderr.write(
           `senshagen up: MQTT on ${ctx.config.broker.bind}:${broker.port} (WebSocket ${broker.wsPort}), ` +
             `${ingest.mode} mode, InfluxDB ${ctx.config.influx.url} database ${ctx.config.influx.database}\n`,
         )
         return async () => {
+          await calibration.stop()
           await ingest.stop()
           await writer?.stop()
           await broker.close()
@@ -33,6 +36,10 @@ export function registerServiceCommands(program: Command): void {
     .command('ingest')
     .description('run the ingest service alone: MQTT -> Kafka (or -> InfluxDB in direct mode)')
     .action(() => serve(async (ctx) => (await runIngest(ctx.config, ctx.logger)).stop))
+  program
+    .command('calibration')
+    .description('run the calibration worker alone: every hour, recalculate the last SENSHAGEN_CALIBRATION_WINDOW_H hours')
+    .action(() => serve(async (ctx) => (await runCalibrationWorker(ctx.config, ctx.logger)).stop))
   program
     .command('writer')
     .description('run the writer service alone: Kafka -> InfluxDB')

@@ -1,0 +1,166 @@
+import { Point } from '@influxdata/influxdb-client'
+import { hourlyMeans, pairHourly } from '../../core/calibration/align.ts'
+import { computeMetrics } from '../../core/calibration/metrics.ts'
+import { chooseMethod } from '../../core/calibration/methods/index.ts'
+import { buildReport, writeReport } from '../../core/calibration/report.ts'
+import type { CalibrationResult, HourlyValue, Metrics } from '../../core/calibration/types.ts'
+import type { Logger } from '../../core/logger.ts'
+import type { Quantity } from '../../core/quantities.ts'
+import { queryReferenceObservations } from '../../core/reference/reference-store.ts'
+import { READING_MEASUREMENT, influxqlString } from '../../core/store/schema.ts'
+import type { ReadingStore, StoredReading } from '../../core/store/store.ts'
+
+/** The quantities calibration covers and where their reference comes from. */
+export const CALIBRATED_QUANTITIES: readonly Quantity[] = ['pm2_5', 'pm10', 'air_temperature', 'relative_humidity']
+
+export interface CalibratorOptions {
+  /** Luchtmeetnet station for PM (default NL10818 Barsbeek-De Veenen, 14.1 km from Stadshagen). */
+  pmStation: string
+  /** KNMI station for temperature and humidity, and the humidity of the κ-Köhler fallback (default 278 Heino). */
+  weatherStation: string
+  /** Distance from the deployment to each station, km, for the reports. */
+  stationDistanceKm?: Record<string, number>
+  /** Devices mounted at the reference station: per-sensor regression instead of the group method. */
+  collocated: string[]
+  /** Share of the expected readings an hour needs to count (core/calibration/align.ts). */
+  completeness: number
+  /** Where reports and plots go: `<dir>/<device>/<quantity>.json|-scatter.svg|-timeseries.svg`. */
+  reportsDir: string
+}
+
+export interface CalibrationRun {
+  from: number
+  to: number
+  deviceId?: string
+  quantities?: readonly Quantity[]
+  /** Called after each device and quantity: (done, total, label). */
+  onProgress?: (done: number, total: number, label: string) => void
+}
+
+/**
+ * Calibrates a period: for each quantity, every device's raw readings (quality-flagged ones left out) become
+ * hourly means on the reference's end-of-hour grid, the method for the quantity (core/calibration/methods) is
+ * fitted against the reference station's hourly values stored in InfluxDB, and every raw reading gets its
+ * calibrated value written onto the same point (fields `calibrated`, `calibration_method`,
+ * `calibration_version`): recalculating a period overwrites the same points, it never adds new ones.
+ * A report (JSON + SVG scatter and time series) per device and quantity is written to `reportsDir`.
+ */
+export async function calibratePeriod(store: ReadingStore, options: CalibratorOptions, run: CalibrationRun, logger: Logger): Promise<CalibrationResult[]> {
+  const results: CalibrationResult[] = []
+  const quantities = run.quantities ?? CALIBRATED_QUANTITIES
+  const plan: Array<{ quantity: Quantity; devices: string[] }> = []
+  for (const quantity of quantities) plan.push({ quantity, devices: await devicesWith(store, quantity, run) })
+  const total = plan.reduce((n, p) => n + p.devices.length, 0)
+  let done = 0
+
+  const humidity = await referenceHourly(store, options.weatherStation, 'relative_humidity', run)
+  for (const { quantity, devices } of plan) {
+    if (devices.length === 0) continue
+    const station = quantity.startsWith('pm') ? options.pmStation : options.weatherStation
+    const reference = await referenceHourly(store, station, quantity, run)
+    if (reference.length === 0) {
+      logger.warn({ quantity, station }, 'no reference observations in the period: import or fetch them first (senshagen reference)')
+      done += devices.length
+      run.onProgress?.(done, total, `${quantity}: no reference`)
+      continue
+    }
+    const raw = new Map<string, StoredReading[]>()
+    for (const deviceId of devices) raw.set(deviceId, await store.queryReadings({ deviceId, quantity, from: run.from - 3_600_000, to: run.to }))
+    const hourly = [...raw].map(([deviceId, readings]) => ({ deviceId, hourly: safeHourly(readings, options.completeness) }))
+    const model = chooseMethod(quantity, { quantity, devices: hourly, reference, humidity, collocated: options.collocated })
+
+    for (const { deviceId, hourly: deviceHourly } of hourly) {
+      if (run.deviceId !== undefined && deviceId !== run.deviceId) continue
+      const readings = raw.get(deviceId)!
+      const lines: string[] = []
+      const calibratedReadings: StoredReading[] = []
+      for (const r of readings) {
+        if (r.flags.length > 0 || r.time <= run.from - 3_600_000) continue
+        const value = model.apply(deviceId, r.time, r.value)
+        if (value === undefined || !Number.isFinite(value)) continue
+        calibratedReadings.push({ ...r, value, flags: [] })
+        lines.push(
+          new Point(READING_MEASUREMENT)
+            .tag('device', deviceId)
+            .tag('quantity', quantity)
+            .floatField('calibrated', value)
+            .stringField('calibration_method', model.methodAt(deviceId, r.time))
+            .stringField('calibration_version', model.version)
+            .timestamp(String(r.time))
+            .toLineProtocol()!,
+        )
+      }
+      await store.writeLines(lines)
+      const calibratedHourly = safeHourly(calibratedReadings, options.completeness)
+      const before = metricsOf(pairHourly(deviceHourly, reference))
+      const after = metricsOf(pairHourly(calibratedHourly, reference))
+      const result: CalibrationResult = {
+        deviceId,
+        quantity,
+        method: model.modelFor(deviceId).method,
+        version: model.modelFor(deviceId).version,
+        referenceStation: station,
+        ...(options.stationDistanceKm?.[station] === undefined ? {} : { referenceDistanceKm: options.stationDistanceKm[station] }),
+        from: run.from,
+        to: run.to,
+        coefficients: model.coefficients(deviceId),
+        before: before ?? emptyMetrics(),
+        after: after ?? emptyMetrics(),
+      }
+      results.push(result)
+      const series = timeSeries(deviceHourly, calibratedHourly, reference)
+      const report = buildReport(result, series, model.notes(deviceId))
+      await writeReport(options.reportsDir, report, series)
+      done++
+      run.onProgress?.(done, total, `${quantity} ${deviceId}`)
+      logger.info({ deviceId, quantity, method: result.method, calibrated: lines.length, rmseBefore: before?.rmse, rmseAfter: after?.rmse }, 'calibrated')
+    }
+  }
+  return results
+}
+
+async function devicesWith(store: ReadingStore, quantity: Quantity, run: CalibrationRun): Promise<string[]> {
+  const where = `"quantity" = ${influxqlString(quantity)} AND time >= ${influxqlString(new Date(run.from - 3_600_000).toISOString())} AND time < ${influxqlString(new Date(run.to).toISOString())}`
+  const series = await store.influxql(`SELECT count("value") FROM ${READING_MEASUREMENT} WHERE ${where} GROUP BY "device"`)
+  // the whole group is needed for the group method, also when one device is asked for
+  return series.map((s) => s.tags!.device!).sort()
+}
+
+async function referenceHourly(store: ReadingStore, station: string, quantity: Quantity, run: CalibrationRun): Promise<HourlyValue[]> {
+  const observations = await queryReferenceObservations(store, { station, quantity, from: run.from, to: run.to + 1 })
+  return observations.map((o) => ({ time: o.time, value: o.value, count: 0 }))
+}
+
+/** Hourly means; a series too short to know its reading interval (one distinct time) has none. */
+function safeHourly(readings: StoredReading[], completeness: number): HourlyValue[] {
+  try {
+    return hourlyMeans(readings.map(asReading), { completeness })
+  } catch {
+    return []
+  }
+}
+
+function asReading(r: StoredReading) {
+  return { deviceId: r.deviceId, quantity: r.quantity, value: r.value, unit: '', observedAt: r.time, receivedAt: r.time, timeSource: 'device' as const, sourceFormat: 'store', flags: r.flags }
+}
+
+function metricsOf(pairs: Array<{ time: number; sensor: number; reference: number }>): Metrics | undefined {
+  try {
+    return computeMetrics(pairs.map((p) => ({ sensor: p.sensor, reference: p.reference })))
+  } catch {
+    return undefined // too few pairs or no variance: reported as n = 0
+  }
+}
+
+function emptyMetrics(): Metrics {
+  return { n: 0, r2: Number.NaN, rmse: Number.NaN, mae: Number.NaN, mbe: Number.NaN, ols_slope: Number.NaN, ols_intercept: Number.NaN, deming_slope: Number.NaN, deming_intercept: Number.NaN }
+}
+
+function timeSeries(raw: HourlyValue[], calibrated: HourlyValue[], reference: HourlyValue[]) {
+  const rows = new Map<number, { time: number; raw?: number; calibrated?: number; reference?: number }>()
+  const row = (time: number) => rows.get(time) ?? rows.set(time, { time }).get(time)!
+  for (const v of raw) row(v.time).raw = v.value
+  for (const v of calibrated) row(v.time).calibrated = v.value
+  for (const v of reference) if (rows.has(v.time)) row(v.time).reference = v.value
+  return [...rows.values()].sort((a, b) => a.time - b.time)
+}

@@ -1,0 +1,51 @@
+import type { Config } from '../../core/config.ts'
+import type { Logger } from '../../core/logger.ts'
+import { openInfluxStore } from '../../core/store/influx.ts'
+import { stationDistances } from '../../core/reference/stations.ts'
+import { calibratePeriod, type CalibratorOptions } from './calibrator.ts'
+
+const HOUR = 3_600_000
+
+export function calibratorOptions(config: Config): CalibratorOptions {
+  const c = config.calibration
+  return {
+    pmStation: c.pmStation,
+    weatherStation: c.weatherStation,
+    stationDistanceKm: stationDistances(c.site, [c.pmStation, c.weatherStation]),
+    collocated: c.collocated,
+    completeness: c.completeness,
+    reportsDir: c.reportsDir,
+  }
+}
+
+/**
+ * Calibration service: once at start and then every hour at minute 5 (reference data for the hour just ended
+ * is usually published by then), recalculates the last SENSHAGEN_CALIBRATION_WINDOW_H hours. Recalculating is
+ * idempotent (the same points get the same fields), so overlapping windows are harmless.
+ */
+export async function runCalibrationWorker(config: Config, parentLogger: Logger): Promise<{ stop(): Promise<void> }> {
+  const logger = parentLogger.child({ service: 'calibration' })
+  const store = await openInfluxStore(config.influx, logger)
+  await store.ensureDatabase()
+  const options = calibratorOptions(config)
+  let running: Promise<unknown> = Promise.resolve()
+  let timer: NodeJS.Timeout | undefined
+  const tick = () => {
+    const to = Math.floor(Date.now() / HOUR) * HOUR
+    const from = to - config.calibration.windowHours * HOUR
+    running = calibratePeriod(store, options, { from, to }, logger).then(
+      (results) => logger.info({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), series: results.length }, 'calibration run done'),
+      (error: unknown) => logger.error({ err: error }, 'calibration run failed; the next run retries'),
+    )
+    const next = (Math.floor(Date.now() / HOUR) + 1) * HOUR + 5 * 60_000
+    timer = setTimeout(tick, next - Date.now())
+  }
+  tick()
+  logger.info({ windowHours: config.calibration.windowHours, pmStation: options.pmStation, weatherStation: options.weatherStation }, 'calibration running')
+  return {
+    async stop() {
+      clearTimeout(timer)
+      await running
+    },
+  }
+}
