@@ -1,6 +1,7 @@
 import { loadConfig, type Config } from '../core/config.ts'
 import { ConfigError } from '../core/errors.ts'
 import { createLogger, type Logger } from '../core/logger.ts'
+import { parseCliTime } from '../core/time.ts'
 
 export interface CliContext {
   config: Config
@@ -44,4 +45,18 @@ export function runUntilSignal(logger: Logger, stop: () => Promise<void>): void 
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
+}
+
+/** `--from`/`--to` as epoch ms (see parseCliTime for the accepted forms); a usage error (exit 2) when bad or empty. */
+export function timeRange(fromText: string, toText: string): { from: number; to: number } {
+  let from = 0
+  let to = 0
+  try {
+    from = parseCliTime(fromText, '--from')
+    to = parseCliTime(toText, '--to')
+  } catch (error) {
+    fail((error as Error).message, 2)
+  }
+  if (to <= from) fail('--to must be after --from', 2)
+  return { from, to }
 }

@@ -1,10 +1,9 @@
 import type { Command } from 'commander'
 import { Presets, SingleBar } from 'cli-progress'
 import { openInfluxStore } from '../../core/store/influx.ts'
-import { parseCliTime } from '../../core/time.ts'
 import { calibratePeriod } from '../../services/calibration/calibrator.ts'
 import { calibratorOptions } from '../../services/calibration/main.ts'
-import { cliContext, fail } from '../context.ts'
+import { cliContext, fail, timeRange } from '../context.ts'
 
 /** `senshagen calibrate --from T --to T [--device D]`: recalculates a period, with a progress bar. */
 export function registerCalibrateCommand(program: Command): void {
@@ -17,15 +16,7 @@ export function registerCalibrateCommand(program: Command): void {
     .option('--no-progress', 'no progress bar')
     .action(async (options: { from: string; to: string; device?: string; progress: boolean }) => {
       const { config, logger } = cliContext()
-      let from = 0
-      let to = 0
-      try {
-        from = parseCliTime(options.from, '--from')
-        to = parseCliTime(options.to, '--to')
-      } catch (error) {
-        fail((error as Error).message, 2)
-      }
-      if (to <= from) fail('--to must be after --from', 2)
+      const { from, to } = timeRange(options.from, options.to)
       const bar = options.progress && process.stderr.isTTY ? new SingleBar({ format: ' calibrating [{bar}] {value}/{total} {label}', stream: process.stderr }, Presets.shades_classic) : undefined
       try {
         const store = await openInfluxStore(config.influx, logger)

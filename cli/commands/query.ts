@@ -3,8 +3,8 @@ import { QUANTITY_NAMES, isQuantity } from '../../core/quantities.ts'
 import { DeviceIdSchema } from '../../core/reading.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
 import type { StoredReading } from '../../core/store/store.ts'
-import { formatIsoMs, parseCliTime } from '../../core/time.ts'
-import { cliContext, fail } from '../context.ts'
+import { formatIsoMs } from '../../core/time.ts'
+import { cliContext, fail, timeRange } from '../context.ts'
 
 /**
  * `senshagen query --device D --quantity Q --from T --to T [--format csv|json]`: stored readings of one
@@ -26,15 +26,7 @@ export function registerQueryCommand(program: Command): void {
       if (!DeviceIdSchema.safeParse(options.device).success) fail(`--device: '${options.device}' is not a valid device id`, 2)
       if (!isQuantity(options.quantity)) fail(`--quantity: '${options.quantity}' is not one of ${QUANTITY_NAMES.join(', ')}`, 2)
       if (options.format !== 'csv' && options.format !== 'json') fail(`--format: must be csv or json, got '${options.format}'`, 2)
-      let from = 0
-      let to = 0
-      try {
-        from = parseCliTime(options.from, '--from')
-        to = parseCliTime(options.to, '--to')
-      } catch (error) {
-        fail((error as Error).message, 2)
-      }
-      if (to <= from) fail('--to must be after --from', 2)
+      const { from, to } = timeRange(options.from, options.to)
       try {
         const store = await openInfluxStore(config.influx, logger)
         const rows = await store.queryReadings({ deviceId: options.device, quantity: options.quantity, from, to })

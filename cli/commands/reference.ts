@@ -8,8 +8,8 @@ import { importReferenceFiles, type ReferenceImportSummary } from '../../core/re
 import { writeReferenceObservations } from '../../core/reference/reference-store.ts'
 import { REFERENCE_QUANTITIES, REFERENCE_SOURCE_NAMES, createReferenceSource, isReferenceSourceName } from '../../core/reference/sources.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
-import { formatIsoMs, parseCliTime } from '../../core/time.ts'
-import { cliContext, fail } from '../context.ts'
+import { formatIsoMs } from '../../core/time.ts'
+import { cliContext, fail, timeRange } from '../context.ts'
 
 /** Problems printed per file; the rest are counted. */
 const SHOWN_PROBLEMS = 10
@@ -91,15 +91,7 @@ export function registerReferenceCommand(program: Command): void {
       const quantities: readonly Quantity[] = options.quantity === undefined ? REFERENCE_QUANTITIES[source] : [checkQuantity(options.quantity)]
       if (options.phenomenonTime !== 'end' && options.phenomenonTime !== 'start') fail(`--phenomenon-time: must be end or start, got '${options.phenomenonTime}'`, 2)
       if (options.baseUrl !== undefined && !URL.canParse(options.baseUrl)) fail(`--base-url: '${options.baseUrl}' is not a URL`, 2)
-      let from = 0
-      let to = 0
-      try {
-        from = parseCliTime(options.from, '--from')
-        to = parseCliTime(options.to, '--to')
-      } catch (error) {
-        fail((error as Error).message, 2)
-      }
-      if (to <= from) fail('--to must be after --from', 2)
+      const { from, to } = timeRange(options.from, options.to)
       const api = createReferenceSource(source, options.baseUrl, {
         logger,
         cacheDir: options.cache ? options.cacheDir : null,

@@ -4,6 +4,7 @@ import { readingsTopic } from '../../core/topics.ts'
 import { backfill, startFleet, type SimConnection } from '../../firmware-sim/fleet.ts'
 import { deviceIdFor } from '../../firmware-sim/model.ts'
 import { cliContext, fail, runUntilSignal } from '../context.ts'
+import { redactUrl } from '../../core/redact.ts'
 
 /** Backfilled readings are spaced like a typical sensor.community upload interval. */
 export const BACKFILL_STEP_MS = 300_000
@@ -114,7 +115,7 @@ export function registerSimCommand(program: Command): void {
 function summary(o: SimOptions, url: string): string {
   const ids = o.devices === 1 ? deviceIdFor(0) : `${deviceIdFor(0)}..${deviceIdFor(o.devices - 1)}`
   const parts = [
-    `${o.devices} device${o.devices === 1 ? '' : 's'} (${ids}) -> ${redact(url)} ${readingsTopic('{device}')}`,
+    `${o.devices} device${o.devices === 1 ? '' : 's'} (${ids}) -> ${redactUrl(url)} ${readingsTopic('{device}')}`,
     `every ${o.intervalS} s, QoS ${o.qos}, seed ${o.seed}`,
   ]
   if (o.backfillH > 0) parts.push(`backfill ${o.backfillH} h`)
@@ -122,13 +123,3 @@ function summary(o: SimOptions, url: string): string {
   return parts.join(', ')
 }
 
-/** The URL without a password, for printing. */
-function redact(url: string): string {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password) parsed.password = '***'
-    return parsed.toString()
-  } catch {
-    return url
-  }
-}

@@ -1,6 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import type { Logger } from '../../core/logger.ts'
 import type { IngestCore } from './ingest-core.ts'
+import { redactUrl } from '../../core/redact.ts'
 
 export interface MqttSourceOptions {
   url: string
@@ -59,14 +60,14 @@ export class MqttSource {
         },
       )
     }
-    client.on('error', (error) => this.logger.error({ err: error, url: redact(this.options.url) }, 'mqtt error'))
-    client.on('reconnect', () => this.logger.info({ url: redact(this.options.url) }, 'mqtt reconnecting'))
+    client.on('error', (error) => this.logger.error({ err: error, url: redactUrl(this.options.url) }, 'mqtt error'))
+    client.on('reconnect', () => this.logger.info({ url: redactUrl(this.options.url) }, 'mqtt reconnecting'))
     await new Promise<void>((resolve, reject) => {
       client.once('connect', () => resolve())
       client.once('error', reject)
     })
     await client.subscribeAsync(Object.fromEntries(this.options.filters.map((topic) => [topic, { qos: 1 as const }])))
-    this.logger.info({ url: redact(this.options.url), clientId: this.options.clientId, filters: this.options.filters }, 'ingest subscribed')
+    this.logger.info({ url: redactUrl(this.options.url), clientId: this.options.clientId, filters: this.options.filters }, 'ingest subscribed')
   }
 
   async stop(): Promise<void> {
@@ -74,12 +75,3 @@ export class MqttSource {
   }
 }
 
-function redact(url: string): string {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password) parsed.password = '***'
-    return parsed.toString()
-  } catch {
-    return url
-  }
-}
