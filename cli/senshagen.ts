@@ -14,6 +14,12 @@ import { registerSimCommand } from './commands/sim.ts'
  * `senshagen`: one command-line entry for every service and tool. Configuration comes from SENSHAGEN_*
  * environment variables (README "Configuration"); each command's --help lists its options.
  */
+// `senshagen devices | head` closes the pipe early: that is the reader's choice, not an error
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0)
+  throw error
+})
+
 const program = new Command('senshagen')
   .description('SensHagen: citizen weather and air-quality sensors, MQTT -> validating ingest -> Kafka -> InfluxDB')
   .version((JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version)

@@ -20,6 +20,8 @@ export function statusTopic(deviceId: string): string {
 
 /** Subscription filter the ingest uses for native payloads. */
 export const READINGS_FILTER = `${TOPIC_ROOT}/devices/+/readings`
+/** Subscription filter for device availability (`online`/`offline`, retained, the device's will). */
+export const STATUS_FILTER = `${TOPIC_ROOT}/devices/+/status`
 
 /** Device id from a readings topic, or undefined when the topic is not one. */
 export function deviceFromReadingsTopic(topic: string): string | undefined {

@@ -16,7 +16,7 @@ for name in senshagen-sim senshagen-up mosquitto kafka influxdb; do
   pid=$(cat "$f" 2>/dev/null || true)
   if [[ -z $pid || ! -r /proc/$pid/cmdline ]] ||
      ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "${MATCH[$name]}"; then
-    say "$name" "not running"
+    say "$name" "not running (or not started from this checkout)"
     rm -f "$f"
     continue
   fi

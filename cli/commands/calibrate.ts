@@ -35,9 +35,12 @@ export function registerCalibrateCommand(program: Command): void {
         bar?.stop()
         for (const r of results) {
           const f = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '-')
-          process.stdout.write(`${r.deviceId} ${r.quantity}: ${r.method} v${r.version} vs ${r.referenceStation}, RMSE ${f(r.before.rmse)} -> ${f(r.after.rmse)}, bias ${f(r.before.mbe)} -> ${f(r.after.mbe)} (n=${r.after.n})\n`)
+          const notes = r.notes?.length ? `; ${r.notes.join('; ')}` : ''
+          process.stdout.write(`${r.deviceId} ${r.quantity}: ${r.method} v${r.version} vs ${r.referenceStation}, RMSE ${f(r.before.rmse)} -> ${f(r.after.rmse)}, bias ${f(r.before.mbe)} -> ${f(r.after.mbe)} (n=${r.after.n})${notes}\n`)
         }
-        process.stderr.write(`${results.length} series calibrated; reports in ${config.calibration.reportsDir}/\n`)
+        if (options.device !== undefined && results.length === 0) process.stderr.write(`senshagen: no readings of '${options.device}' to calibrate in that period\n`)
+        const calibrated = results.filter((r) => r.after.n > 0).length
+        process.stderr.write(`${calibrated} of ${results.length} series calibrated; reports in ${config.calibration.reportsDir}/\n`)
       } catch (error) {
         bar?.stop()
         fail((error as Error).message)

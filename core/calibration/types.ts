@@ -35,6 +35,8 @@ export interface CalibrationResult {
   coefficients: Record<string, number | number[]>
   before: Metrics
   after: Metrics
+  /** Method notes (CrowdQC-style flags) and why nothing or worse came out, for people reading the result. */
+  notes?: string[]
 }
 
 /** See core/calibration/metrics.ts for definitions and sources; errors are sensor − reference. */

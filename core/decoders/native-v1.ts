@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { NativePayloadV1Schema } from '../native-payload.ts'
 import { DeviceIdSchema, RULES, UNKNOWN_DEVICE } from '../reading.ts'
 import { parseIsoTimestamp } from '../time.ts'
-import { READINGS_FILTER, deviceFromReadingsTopic } from '../topics.ts'
+import { READINGS_FILTER, STATUS_FILTER, TOPIC_ROOT, deviceFromReadingsTopic } from '../topics.ts'
 import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type DecoderFactory, type InboundMessage } from './decoder.ts'
 
 export const NATIVE_V1_FORMAT = 'senshagen-v1'
@@ -18,8 +18,9 @@ export const createNativeV1Decoder: DecoderFactory = () => nativeV1Decoder
 
 const nativeV1Decoder: Decoder = {
   format: NATIVE_V1_FORMAT,
-  topicFilters: [READINGS_FILTER],
+  topicFilters: [READINGS_FILTER, STATUS_FILTER],
   decode(message: InboundMessage): DecodeResult {
+    if (message.topic.endsWith('/status')) return decodeStatus(message)
     const topicLevel = deviceFromReadingsTopic(message.topic)
     // A topic level that is no valid device id (e.g. spaces, non-ASCII) is not used as an InfluxDB tag.
     const topicDevice = topicLevel !== undefined && DeviceIdSchema.safeParse(topicLevel).success ? topicLevel : undefined
@@ -87,4 +88,20 @@ function valueAt(json: unknown, path: PropertyKey[]): unknown {
     node = (node as Record<PropertyKey, unknown>)[key]
   }
   return node
+}
+
+/** `senshagen/v1/devices/{device}/status`: `online` / `offline` (retained, the device's will) → a device event. */
+function decodeStatus(message: InboundMessage): DecodeResult {
+  const levels = message.topic.split('/')
+  const deviceId = levels.length === 5 && `${levels[0]}/${levels[1]}` === TOPIC_ROOT ? levels[3]! : ''
+  const text = message.payload.toString('utf8').trim().toLowerCase()
+  const reject = (path: string, why: string): DecodeResult => ({
+    candidates: [],
+    rejections: [wholeMessageRejection(message, { deviceId: DeviceIdSchema.safeParse(deviceId).success ? deviceId : UNKNOWN_DEVICE, sourceFormat: NATIVE_V1_FORMAT, path, rule: RULES.schema, message: why })],
+  })
+  if (!DeviceIdSchema.safeParse(deviceId).success) return reject('topic', 'device level of the topic is not a valid device id')
+  if (text === '') return { candidates: [], rejections: [], skipped: 'status cleared' }
+  if (text !== 'online' && text !== 'offline') return reject('$', "status must be 'online' or 'offline'")
+  const detail = JSON.stringify({ retained: message.retain === true })
+  return { candidates: [], rejections: [], events: [{ deviceId, kind: text, at: message.receivedAt, topic: message.topic, sourceFormat: NATIVE_V1_FORMAT, detail }], skipped: 'availability' }
 }

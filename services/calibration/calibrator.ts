@@ -109,11 +109,15 @@ export async function calibratePeriod(store: ReadingStore, options: CalibratorOp
       }
       results.push(result)
       const series = timeSeries(deviceHourly, calibratedHourly, reference)
-      const report = buildReport(result, series, model.notes(deviceId))
+      const notes = [...model.notes(deviceId)]
+      if (lines.length === 0) notes.push(`not_calibrated: ${model.modelFor(deviceId).method} gave no value for this period (too few hours: hour-of-day bias needs ≥ 3 days per hour of day; the group method needs ≥ 3 devices or humidity for the κ-Köhler fallback)`)
+      else if (before && after && after.rmse > before.rmse) notes.push('rmse_worse_after: the group method removes the group\'s common bias; this sensor reads below the group and ends up under the reference (a per-sensor collocation would fix it)')
+      result.notes = notes
+      const report = buildReport(result, series, notes)
       await writeReport(options.reportsDir, report, series)
       done++
       run.onProgress?.(done, total, `${quantity} ${deviceId}`)
-      logger.info({ deviceId, quantity, method: result.method, calibrated: lines.length, rmseBefore: before?.rmse, rmseAfter: after?.rmse }, 'calibrated')
+      logger.debug({ deviceId, quantity, method: result.method, calibrated: lines.length, rmseBefore: before?.rmse, rmseAfter: after?.rmse }, 'calibrated')
     }
   }
   return results

@@ -66,6 +66,12 @@ describe('ingest pipeline on native payload v1', () => {
     expect(ctx.rejections.map((r) => [r.deviceId, r.path, r.rule, r.value])).toEqual([['unknown', 'topic', 'schema', 'tuin van Jan']])
   })
 
+  it('turns the status topic into online/offline device events', () => {
+    const online = runPipeline(steps, { topic: 'senshagen/v1/devices/garden-017/status', payload: Buffer.from('online'), receivedAt: RECEIVED, retain: true })
+    expect(online.events).toEqual([{ deviceId: 'garden-017', kind: 'online', at: RECEIVED, topic: 'senshagen/v1/devices/garden-017/status', sourceFormat: 'senshagen-v1', detail: '{"retained":true}' }])
+    expect(runPipeline(steps, { topic: 'senshagen/v1/devices/garden-017/status', payload: Buffer.from('maybe'), receivedAt: RECEIVED }).rejections.map((r) => [r.path, r.rule])).toEqual([['$', 'schema']])
+  })
+
   it('rejects observed times in the future or before 2000', () => {
     const future = ingest({ v: 1, time: RECEIVED + 300_001, readings: { pm10: 1 } })
     expect(future.rejections.map((r) => r.rule)).toEqual(['time_future'])
