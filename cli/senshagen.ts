@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
+import { registerApiCommand } from './commands/api.ts'
 import { registerCalibrateCommand } from './commands/calibrate.ts'
+import { registerExportCommand } from './commands/export.ts'
 import { registerDevicesCommand } from './commands/devices.ts'
 import { registerMetricsCommand } from './commands/metrics.ts'
 import { registerQueryCommand } from './commands/query.ts'
@@ -35,6 +37,8 @@ registerDevicesCommand(program)
 registerMetricsCommand(program)
 registerCalibrateCommand(program)
 registerReferenceCommand(program)
+registerExportCommand(program)
+registerApiCommand(program)
 registerSimCommand(program)
 
 await program.parseAsync(process.argv)

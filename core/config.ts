@@ -63,6 +63,11 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_CALIBRATION_WINDOW_H: positiveInt.default(48).describe('hours the hourly worker recalculates'),
   SENSHAGEN_CALIBRATION_COMPLETENESS: z.coerce.number().min(0).max(1).default(0.75).describe('share of expected readings an hour needs'),
   SENSHAGEN_REPORTS_DIR: z.string().min(1).default('reports').describe('calibration reports and plots'),
+  SENSHAGEN_API_BIND: z.string().default('127.0.0.1').describe('address the public HTTP API listens on'),
+  SENSHAGEN_API_PORT: port.default(8080).describe('public HTTP API and residents\' page port'),
+  SENSHAGEN_API_LIVE_POLL_MS: z.coerce.number().int().min(100).default(10_000).describe('GET /api/v1/live polls InfluxDB this often'),
+  SENSHAGEN_API_LIVE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000).describe('SSE heartbeat comment interval'),
+  SENSHAGEN_DEVICE_REGISTRY: z.string().min(1).default('config/devices.json').describe('device registry JSON: neighbourhoods, consent, exact positions'),
   SENSHAGEN_WRITER_BATCH_SIZE: positiveInt.default(2000).describe('points per InfluxDB write'),
   SENSHAGEN_WRITER_MAX_BUFFER: positiveInt.default(20_000).describe('readings held before producers are made to wait'),
 })
@@ -82,6 +87,10 @@ export interface Config {
   kafka?: { brokers: string[]; clientId: string; readingsTopic: string; rejectionsTopic: string; eventsTopic: string; groupId: string; partitions: number }
   influx: { url: string; database: string; token?: string; org?: string; username?: string; password?: string }
   writer: { batchSize: number; maxBufferedReadings: number }
+  /** The public HTTP API and residents' page (services/api). */
+  api: { bind: string; port: number; livePollMs: number; liveHeartbeatMs: number }
+  /** Device registry: neighbourhoods, consent and exact positions (config/README.md); only consented devices are public. */
+  registry: { path: string }
   calibration: {
     site: { lat: number; lon: number }
     pmStation: string
@@ -145,6 +154,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       username: e.SENSHAGEN_INFLUX_USERNAME,
       password: e.SENSHAGEN_INFLUX_PASSWORD,
     },
+    api: { bind: e.SENSHAGEN_API_BIND, port: e.SENSHAGEN_API_PORT, livePollMs: e.SENSHAGEN_API_LIVE_POLL_MS, liveHeartbeatMs: e.SENSHAGEN_API_LIVE_HEARTBEAT_MS },
+    registry: { path: e.SENSHAGEN_DEVICE_REGISTRY },
     calibration: {
       site: { lat: e.SENSHAGEN_SITE_LAT, lon: e.SENSHAGEN_SITE_LON },
       pmStation: e.SENSHAGEN_REFERENCE_PM_STATION,

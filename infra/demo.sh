@@ -51,6 +51,9 @@ node bin/senshagen.js replay test/fixtures/sensor-community-archive/*.csv test/f
 cat <<'TXT'
 
 [demo] SensHagen is running. Where to look:
+  the residents' page (Dutch; English via the switch): http://127.0.0.1:8080/
+  the researchers' API: http://127.0.0.1:8080/openapi.json, e.g.
+    curl -s 'http://127.0.0.1:8080/api/v1/readings?neighbourhood=stadshagen&quantity=pm2_5&from=-6h&to=now&window=1h&format=csv'
   simulated gardens (sim-000 … sim-009, a reading every 10 s; air_temperature, relative_humidity,
   air_pressure, pm2_5, pm10):
     npx senshagen query --device sim-000 --quantity air_temperature --from -1h --to now

@@ -3,24 +3,28 @@ import { runBroker } from '../../services/broker/main.ts'
 import { runIngest } from '../../services/ingest/main.ts'
 import { runWriter } from '../../services/writer/main.ts'
 import { runCalibrationWorker } from '../../services/calibration/main.ts'
+import { runApi } from '../../services/api/main.ts'
 import { cliContext, fail, runUntilSignal } from '../context.ts'
 
 /** `up`, `broker`, `ingest`, `writer`: the long-running services, together or one per process. */
 export function registerServiceCommands(program: Command): void {
   program
     .command('up')
-    .description('run broker + ingest + writer + hourly calibration in one process (direct mode without SENSHAGEN_KAFKA_BROKERS)')
+    .description('run broker + ingest + writer + hourly calibration + API and residents\' page in one process (direct mode without SENSHAGEN_KAFKA_BROKERS)')
     .action(() =>
       serve(async (ctx) => {
         const broker = await runBroker(ctx.config, ctx.logger)
         const ingest = await runIngest(ctx.config, ctx.logger)
         const writer = ctx.config.kafka ? await runWriter(ctx.config, ctx.logger) : undefined
         const calibration = await runCalibrationWorker(ctx.config, ctx.logger)
+        const api = await runApi(ctx.config, ctx.logger)
         process.stderr.write(
           `senshagen up: MQTT on ${ctx.config.broker.bind}:${broker.port} (WebSocket ${broker.wsPort}), ` +
-            `${ingest.mode} mode, InfluxDB ${ctx.config.influx.url} database ${ctx.config.influx.database}\n`,
+            `HTTP ingest :${ingest.httpPort}, ${ingest.mode} mode, InfluxDB ${ctx.config.influx.url} database ${ctx.config.influx.database}, ` +
+            `residents' page and API http://${ctx.config.api.bind}:${api.port}/\n`,
         )
         return async () => {
+          await api.stop()
           await calibration.stop()
           await ingest.stop()
           await writer?.stop()

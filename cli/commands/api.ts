@@ -1,0 +1,25 @@
+import type { Command } from 'commander'
+import { runApi } from '../../services/api/main.ts'
+import { cliContext, fail, runUntilSignal } from '../context.ts'
+
+/**
+ * `senshagen api`: the public HTTP API and the residents' page on SENSHAGEN_API_BIND:SENSHAGEN_API_PORT
+ * (default 127.0.0.1:8080), until SIGINT/SIGTERM. Devices come from SENSHAGEN_DEVICE_REGISTRY (default
+ * config/devices.json): only consented devices are public, positions coarsened (config/README.md).
+ */
+export function registerApiCommand(program: Command): void {
+  program
+    .command('api')
+    .description('run the public HTTP API (consented devices, coarsened positions) and the residents\' page')
+    .action(async () => {
+      const ctx = cliContext()
+      try {
+        const { config } = ctx
+        const api = await runApi(config, ctx.logger)
+        process.stderr.write(`senshagen api: http://${config.api.bind}:${api.port}/ (OpenAPI: /openapi.json)\n`)
+        runUntilSignal(ctx.logger, api.stop)
+      } catch (error) {
+        fail((error as Error).message)
+      }
+    })
+}

@@ -1,0 +1,115 @@
+import type { Logger } from '../../core/logger.ts'
+import { READING_MEASUREMENT } from '../../core/store/schema.ts'
+import type { ReadingStore } from '../../core/store/store.ts'
+import { formatIsoMs } from '../../core/time.ts'
+import { devicesCondition, timeCondition } from './readings-query.ts'
+
+/**
+ * The poller behind GET /api/v1/live: one InfluxQL poll every `pollMs` while at least one client listens,
+ * fanned out to every subscriber (so 100 open pages cost one query, not 100).
+ *
+ * Each poll asks for readings of the public devices observed in [last poll − overlap, now + future slack),
+ * overlap = max(60 s, 3 polls), and sends those not sent before (keys device|quantity|time, remembered for
+ * the overlap). Readings that reach InfluxDB up to a minute after their observed time (MQTT, Kafka, writer
+ * batching) are therefore still sent once; later arrivals (replays, backfills) are not live data and are
+ * skipped. The first poll starts at the time the first client subscribed: no history is replayed.
+ */
+export interface LiveReading {
+  /** ISO-8601 UTC with ms (observed time). */
+  time: string
+  device: string
+  quantity: string
+  /** Raw value in the quantity's canonical unit. */
+  value: number
+}
+
+export interface LiveHubOptions {
+  store: Pick<ReadingStore, 'influxql'>
+  /** Public device ids: nothing else is ever queried. */
+  devices: readonly string[]
+  pollMs: number
+  logger: Logger
+}
+
+/** Readings per poll; more than this in one interval are sent on the next polls. */
+export const LIVE_POLL_LIMIT = 10_000
+/** How far ahead of the API's clock an observed time may be (device clock skew), ms. */
+const FUTURE_SLACK_MS = 300_000
+
+export class LiveHub {
+  private readonly listeners = new Set<(readings: LiveReading[]) => void>()
+  private timer: NodeJS.Timeout | undefined
+  private since = 0
+  private readonly sent = new Map<string, number>()
+  private polling: Promise<void> = Promise.resolve()
+  private readonly overlapMs: number
+
+  constructor(private readonly options: LiveHubOptions) {
+    this.overlapMs = Math.max(60_000, 3 * options.pollMs)
+  }
+
+  /** Adds a listener; returns the function that removes it. The poller runs while there are listeners. */
+  subscribe(listener: (readings: LiveReading[]) => void): () => void {
+    if (this.listeners.size === 0) this.start()
+    this.listeners.add(listener)
+    return () => {
+      this.listeners.delete(listener)
+      if (this.listeners.size === 0) this.stop()
+    }
+  }
+
+  get subscribers(): number {
+    return this.listeners.size
+  }
+
+  /** Stops polling and forgets every listener. */
+  async close(): Promise<void> {
+    this.listeners.clear()
+    this.stop()
+    await this.polling
+  }
+
+  private start(): void {
+    this.since = Date.now()
+    this.sent.clear()
+    if (this.options.devices.length === 0) return
+    const tick = () => {
+      this.polling = this.poll().finally(() => {
+        if (this.listeners.size > 0) this.timer = setTimeout(tick, this.options.pollMs)
+      })
+    }
+    this.timer = setTimeout(tick, this.options.pollMs)
+  }
+
+  private stop(): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  private async poll(): Promise<void> {
+    const now = Date.now()
+    const lower = Math.max(this.since, now - this.overlapMs)
+    const statement =
+      `SELECT "value", "device", "quantity" FROM ${READING_MEASUREMENT} WHERE ${devicesCondition(this.options.devices)}` +
+      ` AND ${timeCondition(lower, now + FUTURE_SLACK_MS)} ORDER BY time ASC LIMIT ${LIVE_POLL_LIMIT}`
+    let values: unknown[][]
+    try {
+      values = (await this.options.store.influxql(statement))[0]?.values ?? []
+    } catch (error) {
+      this.options.logger.warn({ err: (error as Error).message }, 'live poll failed; the next poll retries')
+      return
+    }
+    // a full answer: the next poll starts at its last time (keys already sent are skipped)
+    if (values.length === LIVE_POLL_LIMIT) this.since = values[values.length - 1]![0] as number
+    for (const [key, time] of this.sent) if (time < lower) this.sent.delete(key)
+    const fresh: LiveReading[] = []
+    for (const [time, value, device, quantity] of values as Array<[number, number, string, string]>) {
+      const key = `${device}|${quantity}|${time}`
+      if (this.sent.has(key)) continue
+      this.sent.set(key, time)
+      fresh.push({ time: formatIsoMs(time), device, quantity, value })
+    }
+    if (fresh.length === 0) return
+    for (const listener of this.listeners) listener(fresh)
+  }
+}

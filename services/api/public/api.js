@@ -1,0 +1,211 @@
+// The page's view of the SensHagen HTTP API (services/api). Each function returns plain data in the shapes the
+// page draws; the parsing is tolerant of optional fields so that a missing quantity or an extra field never
+// breaks the page. Times become epoch milliseconds.
+
+export const TZ = 'Europe/Amsterdam'
+const MAX_PAGES = 20
+
+export class ApiError extends Error {
+  constructor(message, status) {
+    super(message)
+    this.status = status
+  }
+}
+
+async function getJson(url, signal) {
+  const response = await fetch(url, { headers: { accept: 'application/json' }, signal })
+  if (!response.ok) throw new ApiError(`${url}: HTTP ${response.status}`, response.status)
+  return response.json()
+}
+
+function query(path, params) {
+  const search = new URLSearchParams()
+  for (const [key, value] of Object.entries(params)) if (value !== undefined && value !== null) search.set(key, String(value))
+  return `${path}?${search}`
+}
+
+const toMs = (time) => (typeof time === 'number' ? time : Date.parse(time))
+const num = (value) => (typeof value === 'number' && Number.isFinite(value) ? value : null)
+
+/** `[{id, name, municipality, center:{lat,lon}, devices}]` */
+export async function neighbourhoods(signal) {
+  const body = await getJson('/api/v1/neighbourhoods', signal)
+  return Array.isArray(body?.neighbourhoods) ? body.neighbourhoods : []
+}
+
+/** Devices of a neighbourhood, with `lastSeen` as epoch ms (or null). */
+export async function devices(neighbourhood, signal) {
+  const body = await getJson(query('/api/v1/devices', { neighbourhood }), signal)
+  return (Array.isArray(body?.devices) ? body.devices : []).map((device) => ({
+    ...device,
+    sensorModels: device.sensorModels ?? [],
+    quantities: device.quantities ?? [],
+    lastSeen: device.lastSeen ? toMs(device.lastSeen) : null,
+    calibration: { status: device.calibration?.status ?? 'uncalibrated', methods: device.calibration?.methods ?? {} },
+  }))
+}
+
+/**
+ * `{time, values: {<quantity>: {value, unit, class, advice, series}}}`; time in ms or null. Accepts the values
+ * under `values` or `quantities`, the time as `time` or `to` (end of the hour); a null value is left out.
+ */
+export async function now(neighbourhood, signal) {
+  const body = await getJson(`/api/v1/neighbourhoods/${encodeURIComponent(neighbourhood)}/now`, signal)
+  const values = {}
+  for (const [quantity, entry] of Object.entries(body?.values ?? body?.quantities ?? {})) {
+    if (!entry) continue
+    const value = num(typeof entry === 'number' ? entry : entry.value)
+    if (value === null) continue
+    values[quantity] = {
+      value,
+      unit: entry.unit,
+      class: entry.class ?? null,
+      advice: entry.advice ?? null,
+      series: entry.series ?? null,
+      devices: num(entry.devices),
+    }
+  }
+  const time = body?.time ?? body?.to
+  return { time: time ? toMs(time) : null, values }
+}
+
+/**
+ * All rows of a readings query, following `next` for at most MAX_PAGES pages: `next` is either a URL/path or an
+ * opaque cursor (sent back as `cursor=`). Rows are under `rows` (or `data`); the neighbourhood aggregate under
+ * `aggregate`. Returns `{rows, aggregate}`.
+ */
+async function readingRows(params, signal) {
+  const first = { ...params, tz: TZ, format: 'json' }
+  let url = query('/api/v1/readings', first)
+  const rows = []
+  const aggregate = []
+  for (let page = 0; page < MAX_PAGES && url; page++) {
+    const body = await getJson(url, signal)
+    const data = Array.isArray(body?.rows) ? body.rows : Array.isArray(body?.data) ? body.data : []
+    rows.push(...data)
+    if (Array.isArray(body?.aggregate)) aggregate.push(...body.aggregate)
+    const next = body?.next
+    if (typeof next !== 'string' || next === '') url = null
+    else if (next.startsWith('/') || next.startsWith('http')) url = next
+    else url = query('/api/v1/readings', { ...first, cursor: next })
+  }
+  return { rows, aggregate }
+}
+
+const PERIODS = { '24h': { from: '-24h', window: '1h' }, '7d': { from: '-7d', window: '1h' } }
+
+/** A neighbourhood-aggregate row: from `aggregate`, or marked by `neighbourhood` / a `neighbourhood:` device. */
+const isAggregateRow = (row) => (row.neighbourhood && !row.device) || String(row.device ?? '').startsWith('neighbourhood:')
+
+/** Statistics of a window row, calibrated when the row has calibrated values, else raw. */
+function windowStats(row) {
+  const calibrated = num(row.calibrated_mean) ?? num(row.calibrated?.mean)
+  if (calibrated !== null) {
+    return { mean: calibrated, min: num(row.calibrated_min) ?? num(row.calibrated?.min), max: num(row.calibrated_max) ?? num(row.calibrated?.max), count: num(row.calibrated_count) ?? num(row.calibrated?.count), series: 'calibrated' }
+  }
+  return {
+    mean: rawMean(row),
+    min: num(row.min) ?? num(row.raw_min) ?? num(row.raw?.min),
+    max: num(row.max) ?? num(row.raw_max) ?? num(row.raw?.max),
+    count: num(row.count) ?? num(row.raw_count) ?? num(row.raw?.count),
+    series: 'raw',
+  }
+}
+
+/** A row's raw mean: `mean`, `raw_mean`, `raw.mean`, a plain `raw` number or `value`. */
+function rawMean(row) {
+  return num(row.mean) ?? num(row.raw_mean) ?? num(row.raw?.mean) ?? num(typeof row.raw === 'number' ? row.raw : null) ?? num(row.value)
+}
+
+/** A row's calibrated mean: `calibrated_mean`, `calibrated.mean` or a plain `calibrated` number. */
+function calibratedMean(row) {
+  return num(row.calibrated_mean) ?? num(row.calibrated?.mean) ?? num(typeof row.calibrated === 'number' ? row.calibrated : null)
+}
+
+/**
+ * The neighbourhood aggregate of one quantity over a period, `[{time, mean, min, max, count}]` hourly: calibrated
+ * values where the hour has them, as the "now" values. When the API sends no aggregate rows, the aggregate is
+ * computed here from the device rows.
+ */
+export async function neighbourhoodReadings(neighbourhood, quantity, period, signal) {
+  const { rows, aggregate } = await readingRows({ neighbourhood, quantity, ...PERIODS[period], to: 'now', series: 'both' }, signal)
+  const aggregateRows = [...aggregate, ...rows.filter(isAggregateRow)]
+  const deviceRows = rows.filter((row) => row.device && !isAggregateRow(row))
+  let series
+  if (aggregateRows.length > 0) {
+    series = aggregateRows.map((row) => ({ time: toMs(row.time), ...windowStats(row) }))
+  } else {
+    const byTime = new Map()
+    for (const row of deviceRows) {
+      const time = toMs(row.time)
+      const stats = windowStats(row)
+      if (stats.mean === null) continue
+      const slot = byTime.get(time) ?? { time, sum: 0, n: 0, min: Infinity, max: -Infinity, count: 0 }
+      slot.sum += stats.mean
+      slot.n += 1
+      slot.min = Math.min(slot.min, stats.min ?? stats.mean)
+      slot.max = Math.max(slot.max, stats.max ?? stats.mean)
+      slot.count += stats.count ?? 1
+      byTime.set(time, slot)
+    }
+    series = [...byTime.values()].map((slot) => ({ time: slot.time, mean: slot.sum / slot.n, min: slot.min, max: slot.max, count: slot.count }))
+  }
+  return series.filter((row) => Number.isFinite(row.time) && row.mean !== null).sort((a, b) => a.time - b.time)
+}
+
+/**
+ * Each device's newest raw reading of one quantity in the last two hours (`{neighbourhood}` or `{device}`):
+ * Map device → {time, value}. Live readings are raw, so the values shown per sensor stay comparable.
+ */
+export async function latestReadings(scope, quantity, signal) {
+  const { rows } = await readingRows({ ...scope, quantity, from: '-2h', to: 'now' }, signal)
+  const latest = new Map()
+  for (const row of rows) {
+    const time = toMs(row.time)
+    const value = rawMean(row)
+    if (!row.device || isAggregateRow(row) || value === null || !Number.isFinite(time)) continue
+    const known = latest.get(row.device)
+    if (!known || known.time <= time) latest.set(row.device, { time, value })
+  }
+  return latest
+}
+
+/** One device, one quantity: hourly raw and calibrated means, `[{time, raw, calibrated}]` sorted by time. */
+export async function sensorReadings(device, quantity, period, signal) {
+  const { rows } = await readingRows({ device, quantity, ...PERIODS[period], to: 'now', series: 'both' }, signal)
+  return rows
+    .filter((row) => !row.device || row.device === device)
+    .map((row) => ({ time: toMs(row.time), raw: rawMean(row), calibrated: calibratedMean(row) }))
+    .filter((row) => Number.isFinite(row.time))
+    .sort((a, b) => a.time - b.time)
+}
+
+/** URL of a calibration report plot (an SVG the API renders). */
+export function scatterUrl(device, quantity) {
+  return `/api/v1/calibration/${encodeURIComponent(device)}/${encodeURIComponent(quantity)}/scatter.svg`
+}
+
+/**
+ * Live readings over SSE (`GET /api/v1/live?neighbourhood=N`, event `reading` with `{time, device, quantity,
+ * value}`, raw values). `onReading({time (ms), device, quantity, value})`, `onState('open'|'error')`.
+ * Returns a close function. EventSource reconnects by itself after an error.
+ */
+export function live(neighbourhood, onReading, onState) {
+  if (typeof EventSource === 'undefined') return () => {}
+  const source = new EventSource(query('/api/v1/live', { neighbourhood }))
+  source.addEventListener('reading', (event) => {
+    let data
+    try {
+      data = JSON.parse(event.data)
+    } catch {
+      return
+    }
+    const value = num(data?.value)
+    const time = toMs(data?.time)
+    if (!data?.device || !data.quantity || value === null || !Number.isFinite(time)) return
+    onReading({ time, device: String(data.device), quantity: String(data.quantity), value })
+  })
+  source.addEventListener('open', () => onState('open'))
+  source.addEventListener('error', () => onState('error'))
+  return () => source.close()
+}

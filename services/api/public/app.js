@@ -1,0 +1,725 @@
+// The residents' page: neighbourhood overview (current values with plain-language advice, 24 h / 7 day
+// charts, sensor map and list) and per-sensor detail (raw versus calibrated, calibration status and report),
+// kept up to date over SSE. Routes: `#/` overview, `#/sensor/<id>` (or `?sensor=<id>`) detail;
+// `?lang=en` English, `?neighbourhood=<id>` another neighbourhood.
+
+import * as api from './api.js'
+import { chartBlock, stats } from './charts.js'
+import { h } from './dom.js'
+import { UNITS, formatter } from './format.js'
+import { DEFAULT_LANGUAGE, DICTIONARY, languageFrom, translator } from './i18n.js'
+import { sensorList, sensorMap } from './map.js'
+
+const QUANTITIES = ['air_temperature', 'relative_humidity', 'pm2_5']
+const DEFAULT_NEIGHBOURHOOD = 'stadshagen'
+const STALE_MS = 2 * 3_600_000
+const ANNOUNCE_EVERY_MS = 60_000
+const NOW_REFRESH_MS = 10_000
+
+const view = document.getElementById('view')
+const main = document.getElementById('main')
+const liveStatus = document.getElementById('live-status')
+const langSwitch = document.getElementById('lang-switch')
+
+const state = {
+  lang: DEFAULT_LANGUAGE,
+  t: translator(DEFAULT_LANGUAGE),
+  fmt: null,
+  neighbourhoods: [],
+  neighbourhood: null,
+  devices: [],
+  /** device id → quantity → {time, value} (newest known) */
+  latest: new Map(),
+  now: null,
+  nowError: false,
+  period: '24h',
+  /** period → quantity → [{time, mean, min, max, count}] | Error */
+  readings: new Map(),
+  route: { view: 'overview' },
+  /** what the current view keeps for in-place updates and cleanup */
+  current: { charts: [], map: null, list: null, cards: null, sensorNow: null, resize: null },
+  lastHref: null,
+  loadToken: 0,
+  announce: { last: 0, timer: null, shownAt: null },
+  nowRefresh: { last: 0, timer: null },
+  returnFocus: null,
+}
+state.fmt = formatter(state.t)
+
+// ------------------------------------------------------------------------------------------ language
+
+function setLanguage(lang) {
+  state.lang = lang
+  state.t = translator(lang)
+  state.fmt = formatter(state.t)
+  document.documentElement.lang = lang
+  for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = state.t(el.dataset.i18n)
+  for (const el of document.querySelectorAll('[data-i18n-label]')) el.setAttribute('aria-label', state.t(el.dataset.i18nLabel))
+  const other = lang === 'nl' ? 'en' : 'nl'
+  langSwitch.textContent = DICTIONARY[other].languageName
+  langSwitch.lang = other
+  langSwitch.hreflang = other
+  langSwitch.title = state.t('switchLanguage')
+  updateLangSwitch()
+}
+
+/** The switch's href: this page (route included) in the other language; refreshed on every route change. */
+function updateLangSwitch() {
+  const other = state.lang === 'nl' ? 'en' : 'nl'
+  langSwitch.href = urlWith({ lang: other === DEFAULT_LANGUAGE ? null : other })
+}
+
+/** The current URL with query parameters changed (null removes one); the hash is kept. */
+function urlWith(params, hash = location.hash) {
+  const url = new URL(location.href)
+  for (const [key, value] of Object.entries(params)) {
+    if (value === null || value === undefined) url.searchParams.delete(key)
+    else url.searchParams.set(key, value)
+  }
+  url.hash = hash
+  return `${url.pathname}${url.search}${url.hash}`
+}
+
+// ------------------------------------------------------------------------------------------ routing
+
+function routeFromLocation() {
+  const match = /^#\/sensor\/(.+)$/.exec(location.hash)
+  if (match) return { view: 'sensor', sensor: decodeURIComponent(match[1]) }
+  if (location.hash.startsWith('#/')) return { view: 'overview' }
+  const sensor = new URLSearchParams(location.search).get('sensor')
+  return sensor ? { view: 'sensor', sensor } : { view: 'overview' }
+}
+
+/** `?neighbourhood=` when it is a known one, else Stadshagen (or the first the API lists). */
+function neighbourhoodFromLocation() {
+  const wanted = new URLSearchParams(location.search).get('neighbourhood') ?? DEFAULT_NEIGHBOURHOOD
+  if (state.neighbourhoods.some((n) => n.id === wanted)) return wanted
+  return state.neighbourhoods.some((n) => n.id === DEFAULT_NEIGHBOURHOOD) ? DEFAULT_NEIGHBOURHOOD : (state.neighbourhoods[0]?.id ?? wanted)
+}
+
+const sensorHref = (id) => `#/sensor/${encodeURIComponent(id)}`
+
+async function onLocationChange() {
+  if (location.href === state.lastHref) return
+  state.lastHref = location.href
+  const lang = languageFrom(location.search)
+  if (lang !== state.lang) setLanguage(lang)
+  const wanted = neighbourhoodFromLocation()
+  if (wanted !== state.neighbourhood?.id) {
+    await selectNeighbourhood(wanted)
+    if (closeLive) startLive()
+  }
+  const previous = state.route
+  state.route = routeFromLocation()
+  if (previous.view === 'sensor' && state.route.view === 'overview') state.returnFocus = previous.sensor
+  renderRoute({ moveFocus: true })
+}
+
+// ------------------------------------------------------------------------------------------ data
+
+function latestOf(device, quantity) {
+  return state.latest.get(device)?.get(quantity) ?? null
+}
+
+function noteLatest(device, quantity, time, value) {
+  let byQuantity = state.latest.get(device)
+  if (!byQuantity) state.latest.set(device, (byQuantity = new Map()))
+  const known = byQuantity.get(quantity)
+  if (known && known.time > time) return false
+  byQuantity.set(quantity, { time, value })
+  return true
+}
+
+async function selectNeighbourhood(id) {
+  const token = ++state.loadToken
+  state.neighbourhood = state.neighbourhoods.find((n) => n.id === id) ?? state.neighbourhoods[0] ?? { id, name: id, center: null }
+  state.devices = []
+  state.latest = new Map()
+  state.now = null
+  state.readings = new Map()
+  showLoading()
+  const nid = state.neighbourhood.id
+  const [devices, now, ...latest] = await Promise.allSettled([
+    api.devices(nid),
+    api.now(nid),
+    ...QUANTITIES.map((q) => api.latestReadings({ neighbourhood: nid }, q)),
+  ])
+  if (token !== state.loadToken) return
+  if (devices.status === 'rejected') throw devices.reason
+  state.devices = devices.value
+  state.now = now.status === 'fulfilled' ? now.value : null
+  state.nowError = now.status === 'rejected'
+  latest.forEach((result, i) => {
+    if (result.status === 'fulfilled') for (const [device, { time, value }] of result.value) noteLatest(device, QUANTITIES[i], time, value)
+  })
+  await loadPeriod('24h')
+}
+
+/** Loads the neighbourhood charts' data of one period (once). */
+async function loadPeriod(period) {
+  if (state.readings.has(period)) return state.readings.get(period)
+  const nid = state.neighbourhood.id
+  const results = await Promise.allSettled(QUANTITIES.map((q) => api.neighbourhoodReadings(nid, q, period)))
+  const byQuantity = new Map()
+  results.forEach((result, i) => {
+    const quantity = QUANTITIES[i]
+    byQuantity.set(quantity, result.status === 'fulfilled' ? result.value : result.reason)
+  })
+  state.readings.set(period, byQuantity)
+  return byQuantity
+}
+
+// ------------------------------------------------------------------------------------------ rendering helpers
+
+function cleanup() {
+  for (const chart of state.current.charts) chart.destroy()
+  if (state.current.resize) window.removeEventListener('resize', state.current.resize)
+  state.current = { charts: [], map: null, list: null, cards: null, sensorNow: null, resize: null }
+}
+
+function showLoading() {
+  cleanup()
+  view.replaceChildren(h('p', { class: 'loading' }, state.t('loading')))
+}
+
+function showError(error) {
+  cleanup()
+  console.error(error)
+  const { t } = state
+  view.replaceChildren(
+    h('h1', { tabindex: '-1' }, t('overviewTitle', { name: state.neighbourhood?.name ?? 'SensHagen' })),
+    h('div', { class: 'error', role: 'alert' }, h('p', {}, t('errorLoad')), h('button', { type: 'button', onclick: () => start() }, t('retry'))),
+  )
+}
+
+function setTitle(text) {
+  document.title = state.t('documentTitle', { title: text })
+}
+
+function heading(level, text, attrs = {}) {
+  return h(level, { tabindex: level === 'h1' ? '-1' : undefined, ...attrs }, text)
+}
+
+function badge(quantity, cls) {
+  const key = `class.${quantity}.${cls}`
+  if (!cls || !state.t.has(key)) return null
+  return h(
+    'p',
+    { class: 'level' },
+    h('span', { class: `badge badge-${quantity.replace('_', '-')} level-${cls.replace(/_/g, '-')}` }, h('span', { class: 'swatch', 'aria-hidden': 'true' }), h('span', { class: 'visually-hidden' }, `${state.t('levelLabel')} `), state.t(key)),
+  )
+}
+
+function adviceText(quantity, entry) {
+  const { t } = state
+  if (entry.advice && t.has(`advice.${entry.advice}`)) return t(`advice.${entry.advice}`)
+  const prefix = { air_temperature: 'temp', relative_humidity: 'rh', pm2_5: 'pm' }[quantity]
+  if (prefix && entry.class && t.has(`advice.${prefix}_${entry.class}`)) return t(`advice.${prefix}_${entry.class}`)
+  return null
+}
+
+// ------------------------------------------------------------------------------------------ overview
+
+/**
+ * Relative humidity has no class from the API (null): the page words it itself. Bands for outdoor air:
+ * below 30 % dry, up to 60 % comfortable, up to 85 % humid, above that very humid (fog, rain).
+ */
+function withFallbackClass(quantity, entry) {
+  if (entry.class || quantity !== 'relative_humidity') return entry
+  const cls = entry.value < 30 ? 'dry' : entry.value <= 60 ? 'comfortable' : entry.value <= 85 ? 'humid' : 'very_humid'
+  return { ...entry, class: cls, advice: `rh_${cls}` }
+}
+
+function renderCards(container) {
+  const { t, fmt } = state
+  const now = state.now
+  const cards = QUANTITIES.map((quantity) => {
+    const entry = now?.values[quantity] ? withFallbackClass(quantity, now.values[quantity]) : null
+    if (!entry) {
+      return h('div', { class: 'card', dataset: { quantity } }, h('h3', {}, t(`q.${quantity}`)), h('p', { class: 'value value-missing' }, t('noValue')), h('p', { class: 'advice' }, t('noValueAdvice')))
+    }
+    const advice = adviceText(quantity, entry)
+    return h(
+      'div',
+      { class: 'card', dataset: { quantity } },
+      h('h3', {}, t(`q.${quantity}`)),
+      h('p', { class: 'value' }, h('data', { value: String(entry.value) }, fmt.value(quantity, entry.value, entry.unit))),
+      badge(quantity, entry.class),
+      advice ? h('p', { class: 'advice' }, advice) : null,
+      entry.series ? h('p', { class: 'series-note' }, t(`series.${entry.series === 'calibrated' ? 'calibrated' : 'raw'}`)) : null,
+    )
+  })
+  const time = now && Object.keys(now.values).length > 0 ? now.time : null
+  const measured = time ? h('p', { class: 'measured' }, t(Date.now() - time < 86_400_000 ? 'measuredAt' : 'measuredOn', { time: fmt.when(time), date: fmt.dateTime(time) })) : null
+  const stale = time && Date.now() - time > STALE_MS ? h('p', { class: 'notice' }, t('stale')) : null
+  const failed = state.nowError ? h('p', { class: 'notice' }, t('errorLoad')) : null
+  container.replaceChildren(...[measured, stale, failed, h('div', { class: 'cards' }, cards)].filter(Boolean))
+}
+
+function neighbourhoodForm() {
+  const { t } = state
+  const select = h(
+    'select',
+    { id: 'neighbourhood', name: 'neighbourhood' },
+    state.neighbourhoods.map((n) => h('option', { value: n.id, selected: n.id === state.neighbourhood.id }, n.municipality ? `${n.name} (${n.municipality})` : n.name)),
+  )
+  return h(
+    'form',
+    {
+      class: 'neighbourhood-form',
+      method: 'get',
+      action: './',
+      onsubmit: (event) => {
+        event.preventDefault()
+        history.pushState(null, '', urlWith({ neighbourhood: select.value === DEFAULT_NEIGHBOURHOOD ? null : select.value, sensor: null }, ''))
+        state.lastHref = null
+        onLocationChange().catch(showError)
+      },
+    },
+    h('label', { for: 'neighbourhood' }, t('neighbourhoodLabel')),
+    h('span', { class: 'form-row' }, select, state.lang !== DEFAULT_LANGUAGE ? h('input', { type: 'hidden', name: 'lang', value: state.lang }) : null, h('button', { type: 'submit' }, t('neighbourhoodSubmit'))),
+  )
+}
+
+function neighbourhoodChart(quantity, period, data) {
+  const { t, fmt } = state
+  const name = state.neighbourhood.name
+  const heading = t(`q.${quantity}`)
+  const periodText = t(`period.${period}`).toLowerCase()
+  if (!data || data instanceof Error) {
+    return { element: h('section', { class: 'chart-card' }, h('h3', {}, heading), h('p', { class: 'no-data' }, data instanceof Error ? t('errorLoad') : t('chartNoData'))), destroy() {} }
+  }
+  const rows = data
+  const times = rows.map((r) => r.time)
+  const means = rows.map((r) => r.mean)
+  const summaryStats = stats(times, means)
+  const v = (x) => fmt.value(quantity, x)
+  const n = (x) => fmt.value(quantity, x, '')
+  const summary = summaryStats
+    ? t('chartSummary', { quantity: heading, period: periodText, min: v(summaryStats.min), max: v(summaryStats.max), latest: v(summaryStats.latest.value), time: fmt.when(summaryStats.latest.time) })
+    : ''
+  return chartBlock({
+    t,
+    fmt,
+    quantity,
+    period,
+    heading,
+    level: 'h3',
+    summary,
+    caption: t('tableCaptionNeighbourhood', { quantity: heading, unit: UNITS[quantity], name, period: periodText }),
+    columns: [t('col.time'), t('col.mean'), t('col.min'), t('col.max')],
+    rows: [...rows].reverse().map((r) => [fmt.stamp(r.time), n(r.mean), n(r.min), n(r.max)]),
+    times,
+    band: true,
+    series: [
+      { label: t('col.min'), kind: 'min', values: rows.map((r) => r.min) },
+      { label: t('col.max'), kind: 'max', values: rows.map((r) => r.max) },
+      { label: t('legend.mean'), kind: 'mean', values: means },
+    ],
+    readout: (i) => `${fmt.dateTime(times[i])}: ${v(means[i])} (${t('col.min').toLowerCase()} ${v(rows[i].min)}, ${t('col.max').toLowerCase()} ${v(rows[i].max)})`,
+  })
+}
+
+async function renderCharts(container, period) {
+  for (const chart of state.current.charts) chart.destroy()
+  state.current.charts = []
+  container.setAttribute('aria-busy', 'true')
+  container.replaceChildren(h('p', { class: 'loading' }, state.t('chartLoading')))
+  let data
+  try {
+    data = await loadPeriod(period)
+  } catch (error) {
+    data = new Map(QUANTITIES.map((q) => [q, error]))
+  }
+  if (state.period !== period || !container.isConnected) return
+  const blocks = QUANTITIES.map((q) => neighbourhoodChart(q, period, data.get(q)))
+  state.current.charts = blocks
+  container.replaceChildren(...blocks.map((b) => b.element))
+  container.removeAttribute('aria-busy')
+}
+
+function renderOverview({ moveFocus }) {
+  cleanup()
+  const { t, fmt } = state
+  const n = state.neighbourhood
+  const title = t('overviewTitle', { name: n.name })
+  setTitle(title)
+  const h1 = heading('h1', title)
+
+  const cards = h('div', { class: 'now-body' })
+  renderCards(cards)
+
+  const charts = h('div', { class: 'charts' })
+  const periodName = 'period'
+  const periods = h(
+    'fieldset',
+    { class: 'period-switch' },
+    h('legend', {}, t('periodLegend')),
+    ['24h', '7d'].map((p) =>
+      h(
+        'label',
+        {},
+        h('input', {
+          type: 'radio',
+          name: periodName,
+          value: p,
+          checked: state.period === p,
+          onchange: (event) => {
+            if (!event.target.checked) return
+            state.period = p
+            renderCharts(charts, p)
+          },
+        }),
+        ` ${t(`period.${p}`)}`,
+      ),
+    ),
+  )
+
+  const centre = n.center ?? averageCentre(state.devices)
+  const map = centre ? sensorMap({ t, fmt, name: n.name, center: centre, devices: state.devices, latestOf, linkFor: sensorHref }) : null
+  const list = sensorList({ t, fmt, devices: state.devices, latestOf, linkFor: sensorHref, quantities: QUANTITIES })
+  const count = state.devices.length
+  const mapColumn = map ? h('div', { class: 'map-column' }, map.element) : null
+
+  view.replaceChildren(
+    h1,
+    h('p', { class: 'intro' }, t('overviewIntro')),
+    state.neighbourhoods.length > 0 ? neighbourhoodForm() : null,
+    h('section', { class: 'now', 'aria-labelledby': 'now-heading' }, h('h2', { id: 'now-heading' }, t('nowHeading')), cards),
+    h('section', { class: 'history', 'aria-labelledby': 'history-heading' }, h('h2', { id: 'history-heading' }, t('historyHeading')), periods, charts),
+    h(
+      'section',
+      { class: 'sensors', 'aria-labelledby': 'sensors-heading' },
+      h('h2', { id: 'sensors-heading' }, t('sensorsHeading'), ' ', h('span', { class: 'count' }, `(${count === 1 ? t('sensorCountOne') : t('sensorCount', { n: count })})`)),
+      count === 0
+        ? h('p', {}, t('noSensors'))
+        : [
+            h('p', {}, t('sensorsIntro')),
+            h('div', { class: 'sensors-layout' }, mapColumn, h('div', { class: 'list-column' }, h('h3', {}, t('sensorListHeading')), list.element)),
+          ],
+    ),
+  )
+  if (map) {
+    map.render(mapColumn.clientWidth || view.clientWidth)
+    let frame = 0
+    state.current.resize = () => {
+      cancelAnimationFrame(frame)
+      frame = requestAnimationFrame(() => {
+        const width = mapColumn.clientWidth
+        if (width && Math.abs(width - map.width) > 24) map.render(width)
+      })
+    }
+    window.addEventListener('resize', state.current.resize)
+  }
+  state.current.map = map
+  state.current.list = list
+  state.current.cards = cards
+  renderCharts(charts, state.period)
+
+  if (moveFocus) {
+    const back = state.returnFocus
+    state.returnFocus = null
+    const target = back ? view.querySelector(`.sensor-list a[data-device="${CSS.escape(back)}"]`) : null
+    if (target) target.focus()
+    else {
+      window.scrollTo(0, 0)
+      h1.focus()
+    }
+  }
+}
+
+function averageCentre(devices) {
+  const located = devices.filter((d) => Number.isFinite(d.location?.lat) && Number.isFinite(d.location?.lon))
+  if (located.length === 0) return null
+  return { lat: located.reduce((a, d) => a + d.location.lat, 0) / located.length, lon: located.reduce((a, d) => a + d.location.lon, 0) / located.length }
+}
+
+// ------------------------------------------------------------------------------------------ sensor detail
+
+function sensorNowList(device) {
+  const { t, fmt } = state
+  const quantities = sensorQuantities(device)
+  const ul = h('ul', { class: 'sensor-now' })
+  const fill = () => {
+    ul.replaceChildren(
+      ...quantities.map((q) => {
+        const latest = latestOf(device.id, q)
+        return h('li', {}, h('span', { class: 'q' }, `${t(`q.${q}`, {}, q)}: `), h('strong', {}, latest ? fmt.value(q, latest.value) : t('noValue')), latest ? h('span', { class: 'when' }, ` (${fmt.when(latest.time)})`) : null)
+      }),
+    )
+  }
+  fill()
+  return { element: ul, update: fill }
+}
+
+function sensorQuantities(device) {
+  const known = device.quantities.filter((q) => state.t.has(`q.${q}`))
+  const ordered = [...QUANTITIES.filter((q) => known.includes(q)), ...known.filter((q) => !QUANTITIES.includes(q))]
+  return ordered.length > 0 ? ordered : QUANTITIES
+}
+
+function sensorChart(device, quantity, rows) {
+  const { t, fmt } = state
+  const name = t(`q.${quantity}`, {}, quantity)
+  const heading = t('rawVsCalibrated', { quantity: name })
+  const periodText = t('period.7d').toLowerCase()
+  const times = rows.map((r) => r.time)
+  const raw = rows.map((r) => r.raw)
+  const calibrated = rows.map((r) => r.calibrated)
+  const v = (x) => fmt.value(quantity, x)
+  const rs = stats(times, raw)
+  const cs = stats(times, calibrated)
+  const summary = rs
+    ? t('chartSummarySensor', {
+        quantity: name,
+        period: periodText,
+        rmin: v(rs.min),
+        rmax: v(rs.max),
+        rlatest: v(rs.latest.value),
+        calibrated: cs ? t('chartSummarySensorCal', { min: v(cs.min), max: v(cs.max), latest: v(cs.latest.value) }) : t('noCalibratedValues'),
+      })
+    : ''
+  const hasCalibrated = calibrated.some((x) => x !== null)
+  return chartBlock({
+    note: hasCalibrated ? null : t('noCalibratedNote', { quantity: name.charAt(0).toLowerCase() + name.slice(1) }),
+    t,
+    fmt,
+    quantity,
+    period: '7d',
+    heading,
+    level: 'h2',
+    summary,
+    caption: t('tableCaptionSensor', { quantity: name, id: device.id, period: periodText }),
+    columns: [t('col.time'), ...['col.raw', 'col.calibrated'].map((key) => t('colWithUnit', { column: t(key), unit: UNITS[quantity] ?? '' }))],
+    rows: [...rows].reverse().map((r) => [fmt.stamp(r.time), fmt.value(quantity, r.raw, ''), fmt.value(quantity, r.calibrated, '')]),
+    times,
+    band: false,
+    series: [{ label: t('col.raw'), legend: t('legend.raw'), kind: 'raw', values: raw }, ...(hasCalibrated ? [{ label: t('col.calibrated'), legend: t('legend.calibrated'), kind: 'calibrated', values: calibrated }] : [])],
+    readout: (i) => `${fmt.dateTime(times[i])}: ${t('col.raw').toLowerCase()} ${v(raw[i])}, ${t('col.calibrated').toLowerCase()} ${v(calibrated[i])}`,
+  })
+}
+
+function calibrationReport(device, quantity) {
+  const { t } = state
+  const name = t(`q.${quantity}`, {}, quantity)
+  const img = h('img', { src: api.scatterUrl(device.id, quantity), alt: t('scatterAlt', { quantity: name, id: device.id }), width: '900', height: '600', decoding: 'async' })
+  const figure = h(
+    'figure',
+    { class: 'report', hidden: true },
+    img,
+    h('figcaption', {}, t('scatterCaption', { quantity: name }), ' ', h('a', { href: api.scatterUrl(device.id, quantity) }, t('reportOpen'))),
+  )
+  const section = h('div', { class: 'report-block', hidden: true }, h('h3', {}, t('reportHeading')), figure)
+  img.addEventListener('load', () => {
+    figure.hidden = false
+    section.hidden = false
+  })
+  img.addEventListener('error', () => section.remove())
+  return section
+}
+
+async function renderSensor({ moveFocus }) {
+  cleanup()
+  const { t, fmt } = state
+  const id = state.route.sensor
+  const device = state.devices.find((d) => d.id === id)
+  const title = t('sensorTitle', { id })
+  setTitle(title)
+  const back = h('p', { class: 'back' }, h('a', { href: '#/' }, h('span', { 'aria-hidden': 'true' }, '← '), t('backLink')))
+  const h1 = heading('h1', title)
+  if (!device) {
+    view.replaceChildren(back, h1, h('p', { class: 'notice' }, t('sensorNotFound', { id })))
+    if (moveFocus) h1.focus()
+    return
+  }
+  const calibrated = device.calibration.status === 'calibrated'
+  const methods = Object.entries(device.calibration.methods ?? {})
+  const facts = [
+    [t('factNeighbourhood'), state.neighbourhood.name],
+    device.sensorModels.length ? [t('factModels'), device.sensorModels.join(', ')] : null,
+    [t('factQuantities'), sensorQuantities(device).map((q) => t(`q.${q}`, {}, q)).join(', ')],
+    [t('factLastSeen'), device.lastSeen ? fmt.when(device.lastSeen) : t('neverSeen')],
+    device.location && Number.isFinite(device.location.lat)
+      ? [
+          t('factPosition'),
+          t('positionValue', {
+            lat: `${fmt.number(Math.abs(device.location.lat), 4)}° ${t(device.location.lat >= 0 ? 'north' : 'south')}`,
+            lon: `${fmt.number(Math.abs(device.location.lon), 4)}° ${t(device.location.lon >= 0 ? 'east' : 'west')}`,
+            precision: fmt.number(device.location.precisionM ?? 0, 0),
+          }),
+        ]
+      : null,
+    [t('factCalibration'), t(`calibration.${calibrated ? 'calibrated' : 'uncalibrated'}`)],
+  ].filter(Boolean)
+  const nowList = sensorNowList(device)
+  const chartsHolder = h('div', { class: 'sensor-charts' }, h('p', { class: 'loading' }, t('chartLoading')))
+
+  view.replaceChildren(
+    back,
+    h1,
+    h('p', { class: 'intro' }, t('sensorIntro')),
+    h(
+      'div',
+      { class: 'sensor-top' },
+      h(
+        'section',
+        { class: 'facts', 'aria-labelledby': 'facts-heading' },
+        h('h2', { id: 'facts-heading' }, t('sensorFacts')),
+        h('dl', {}, facts.map(([term, value]) => h('div', { class: 'fact' }, h('dt', {}, term), h('dd', {}, value)))),
+        h('p', { class: 'calibration-text' }, t(calibrated ? 'calibrationCalibratedText' : 'calibrationUncalibratedText')),
+        methods.length
+          ? h('ul', { class: 'methods' }, methods.map(([q, method]) => h('li', {}, t('calibrationMethod', { quantity: t(`q.${q}`, {}, q), method: t(`method.${method}`, {}, method) }))))
+          : null,
+      ),
+      h('section', { class: 'sensor-latest', 'aria-labelledby': 'latest-heading' }, h('h2', { id: 'latest-heading' }, t('sensorNowHeading')), nowList.element),
+    ),
+    chartsHolder,
+  )
+  state.current.sensorNow = { device: device.id, update: nowList.update }
+  if (moveFocus) {
+    window.scrollTo(0, 0)
+    h1.focus()
+  }
+
+  const quantities = sensorQuantities(device)
+  const token = state.loadToken
+  const results = await Promise.allSettled(quantities.map((q) => api.sensorReadings(device.id, q, '7d')))
+  if (token !== state.loadToken || state.route.view !== 'sensor' || state.route.sensor !== id || !chartsHolder.isConnected) return
+  const blocks = []
+  const sections = quantities.map((q, i) => {
+    const result = results[i]
+    let block
+    if (result.status === 'fulfilled') {
+      block = sensorChart(device, q, result.value)
+    } else {
+      block = { element: h('section', { class: 'chart-card' }, h('h2', {}, t('rawVsCalibrated', { quantity: t(`q.${q}`, {}, q) })), h('p', { class: 'no-data' }, t('errorLoad'))), destroy() {} }
+    }
+    blocks.push(block)
+    const hasMethod = calibrated && Object.hasOwn(device.calibration.methods ?? {}, q)
+    return h('div', { class: 'sensor-quantity' }, block.element, hasMethod ? calibrationReport(device, q) : null)
+  })
+  state.current.charts = blocks
+  chartsHolder.replaceChildren(...sections)
+}
+
+function renderRoute({ moveFocus }) {
+  updateLangSwitch()
+  if (!state.neighbourhood) return
+  if (state.route.view === 'sensor') renderSensor({ moveFocus }).catch(showError)
+  else renderOverview({ moveFocus })
+}
+
+// ------------------------------------------------------------------------------------------ live updates
+
+function onReading({ time, device, quantity, value }) {
+  const known = state.devices.find((d) => d.id === device)
+  if (!known) return
+  if (!known.lastSeen || known.lastSeen < time) known.lastSeen = time
+  if (!noteLatest(device, quantity, time, value)) return
+  state.current.map?.update(device)
+  state.current.list?.update(device)
+  if (state.current.sensorNow?.device === device) state.current.sensorNow.update()
+  scheduleNowRefresh()
+  announceUpdate()
+}
+
+/** Re-reads the neighbourhood's current values (class and advice come from the API) at most every 10 s. */
+function scheduleNowRefresh() {
+  const refresh = state.nowRefresh
+  if (refresh.timer) return
+  const wait = Math.max(1_000, refresh.last + NOW_REFRESH_MS - Date.now())
+  refresh.timer = setTimeout(async () => {
+    refresh.timer = null
+    refresh.last = Date.now()
+    const token = state.loadToken
+    try {
+      const now = await api.now(state.neighbourhood.id)
+      if (token !== state.loadToken) return
+      state.now = now
+      state.nowError = false
+      if (state.current.cards?.isConnected) renderCards(state.current.cards)
+    } catch {
+      // keep the values shown; the next reading tries again
+    }
+  }, wait)
+}
+
+/** "Bijgewerkt om 14:05" in the polite live region, at most once a minute. */
+function announceUpdate() {
+  const announce = state.announce
+  const say = () => {
+    announce.timer = null
+    announce.last = Date.now()
+    announce.shownAt = announce.last
+    liveStatus.textContent = state.t('updatedAt', { time: state.fmt.time(announce.shownAt) })
+  }
+  if (announce.timer) return
+  const wait = announce.last + ANNOUNCE_EVERY_MS - Date.now()
+  if (wait <= 0) say()
+  else announce.timer = setTimeout(say, wait)
+}
+
+let closeLive = null
+let liveFor = null
+let offlineTimer = null
+function startLive() {
+  closeLive?.()
+  const offline = document.getElementById('live-offline')
+  liveFor = state.neighbourhood?.id
+  closeLive = api.live(liveFor, onReading, (kind) => {
+    if (kind === 'open') {
+      clearTimeout(offlineTimer)
+      offlineTimer = null
+      if (offline) offline.hidden = true
+    } else if (!offlineTimer) {
+      offlineTimer = setTimeout(() => {
+        if (offline) {
+          offline.textContent = state.t('liveOffline')
+          offline.hidden = false
+        }
+      }, 10_000)
+    }
+  })
+}
+
+// ------------------------------------------------------------------------------------------ start
+
+async function start() {
+  try {
+    showLoading()
+    state.neighbourhoods = await api.neighbourhoods()
+    await selectNeighbourhood(neighbourhoodFromLocation())
+    state.route = routeFromLocation()
+    state.lastHref = location.href
+    renderRoute({ moveFocus: false })
+    state.announce.shownAt = Date.now()
+    liveStatus.textContent = state.t('updatedAt', { time: state.fmt.time(state.announce.shownAt) })
+    if (!closeLive || liveFor !== state.neighbourhood.id) startLive()
+  } catch (error) {
+    showError(error)
+  }
+}
+
+document.querySelector('.skip-link').addEventListener('click', (event) => {
+  // Focus the main content without touching the hash (the hash holds the route).
+  event.preventDefault()
+  main.focus()
+  main.scrollIntoView()
+})
+
+langSwitch.addEventListener('click', (event) => {
+  if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return
+  event.preventDefault()
+  updateLangSwitch()
+  history.pushState(null, '', langSwitch.getAttribute('href'))
+  state.lastHref = location.href
+  setLanguage(languageFrom(location.search))
+  renderRoute({ moveFocus: false })
+  if (liveStatus.textContent) liveStatus.textContent = state.t('updatedAt', { time: state.fmt.time(state.announce.shownAt ?? Date.now()) })
+})
+
+window.addEventListener('popstate', () => onLocationChange().catch(showError))
+window.addEventListener('hashchange', () => onLocationChange().catch(showError))
+
+setLanguage(languageFrom(location.search))
+start()

@@ -1,0 +1,200 @@
+// The neighbourhood's sensors without any tile server: an inline SVG in which the coarsened positions are
+// projected (equirectangular around the neighbourhood centre) into a box, each sensor a link with an accessible
+// name ("Sensor sim-003, 8,4 °C"), plus the same sensors as a list. Positions are rounded by the API; the light
+// circle around a dot shows that rounding (precisionM).
+
+import { h, s, uid } from './dom.js'
+
+const EARTH_M_PER_DEG = 111_320
+const MIN_EXTENT_M = 250
+const MAX_CIRCLE_M = 300
+const SCALE_STEPS = [50, 100, 200, 250, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000]
+
+/** Metres east/north of `center` (equirectangular projection: fine over a few km). */
+export function project(center, lat, lon) {
+  const cos = Math.cos((center.lat * Math.PI) / 180)
+  return { x: (lon - center.lon) * cos * EARTH_M_PER_DEG, y: (lat - center.lat) * EARTH_M_PER_DEG }
+}
+
+/** The quantity a sensor is shown with on the map: temperature when it has it. */
+function primaryQuantity(device) {
+  for (const q of ['air_temperature', 'pm2_5', 'relative_humidity']) if (device.quantities.includes(q)) return q
+  return device.quantities[0] ?? 'air_temperature'
+}
+
+/**
+ * `sensorMap({t, fmt, name, center, devices, latestOf(device, quantity)})` → `{element, render(width), update(deviceId)}`.
+ * `render` lays the SVG out for the container width (text stays readable at 320 px and at 1280 px).
+ */
+export function sensorMap({ t, fmt, name, center, devices, latestOf, linkFor }) {
+  const captionId = uid('map-cap')
+  const holder = h('div', { class: 'map-holder' })
+  const element = h('figure', { class: 'sensor-map', 'aria-labelledby': captionId }, holder, h('figcaption', { id: captionId }, t('mapCaption')))
+  const links = new Map()
+  const located = devices.filter((d) => Number.isFinite(d.location?.lat) && Number.isFinite(d.location?.lon))
+  let width = 0
+
+  const accessibleName = (device) => {
+    const q = primaryQuantity(device)
+    const latest = latestOf(device.id, q)
+    return latest ? t('sensorLinkName', { id: device.id, value: fmt.value(q, latest.value) }) : t('sensorLinkNoValue', { id: device.id })
+  }
+  const shortLabel = (device) => {
+    const q = primaryQuantity(device)
+    const latest = latestOf(device.id, q)
+    return latest ? fmt.value(q, latest.value) : '–'
+  }
+
+  function render(containerWidth) {
+    width = Math.round(Math.min(Math.max(containerWidth, 260), 760))
+    const height = Math.round(Math.min(Math.max(width * 0.68, 220), 440))
+    const pad = { x: 44, y: 24 }
+    const points = located.map((device) => ({ device, ...project(center, device.location.lat, device.location.lon), r: device.location.precisionM ?? 0 }))
+    // room for each point's rounding circle, but a neighbourhood-level one (radius ~ the neighbourhood) may be cut
+    const margin = (p) => Math.min(p.r, MAX_CIRCLE_M)
+    const extentX = Math.max(MIN_EXTENT_M, ...points.map((p) => Math.abs(p.x) + margin(p)))
+    const extentY = Math.max(MIN_EXTENT_M, ...points.map((p) => Math.abs(p.y) + margin(p)))
+    const scale = Math.min((width / 2 - pad.x) / extentX, (height / 2 - pad.y) / extentY)
+    const cx = width / 2
+    const cy = height / 2
+    for (const p of points) {
+      p.px = cx + p.x * scale
+      p.py = cy - p.y * scale
+    }
+    spreadCoincident(points)
+    // Reading order for the keyboard: rows from north to south, west to east within a row.
+    points.sort((a, b) => Math.round(a.py / 40) - Math.round(b.py / 40) || a.px - b.px)
+
+    const barMetres = SCALE_STEPS.find((m) => m * scale >= width / 6) ?? SCALE_STEPS.at(-1)
+    const barPx = barMetres * scale
+    const grid = []
+    for (let x = cx % barPx; x < width; x += barPx) grid.push(s('line', { x1: x, y1: 0, x2: x, y2: height }))
+    for (let y = cy % barPx; y < height; y += barPx) grid.push(s('line', { x1: 0, y1: y, x2: width, y2: y }))
+
+    links.clear()
+    const precision = points.map((p) => (p.r * scale > 9 ? s('circle', { cx: p.px, cy: p.py, r: p.r * scale, class: 'map-precision' }) : null))
+    const sensors = points.map((p) => {
+      const label = s('text', { x: p.px + 11, y: p.py + 4, class: 'map-label', 'aria-hidden': 'true' }, shortLabel(p.device))
+      const title = s('title', {}, accessibleName(p.device))
+      const link = s(
+        'a',
+        { href: linkFor(p.device.id), class: 'map-sensor', 'aria-label': accessibleName(p.device), dataset: { device: p.device.id } },
+        title,
+        s('circle', { cx: p.px, cy: p.py, r: 13, class: 'map-focus-ring' }),
+        s('circle', { cx: p.px, cy: p.py, r: 6.5, class: 'map-dot' }),
+        label,
+      )
+      links.set(p.device.id, { link, label, title })
+      return link
+    })
+
+    const svg = s(
+      'svg',
+      { viewBox: `0 0 ${width} ${height}`, width, height, role: 'group', 'aria-label': t('mapLabel', { name }), class: 'map-svg' },
+      s('rect', { x: 0, y: 0, width, height, class: 'map-bg' }),
+      s('g', { class: 'map-grid', 'aria-hidden': 'true' }, grid),
+      s('g', { class: 'map-centre', 'aria-hidden': 'true' }, s('line', { x1: cx - 6, y1: cy, x2: cx + 6, y2: cy }), s('line', { x1: cx, y1: cy - 6, x2: cx, y2: cy + 6 })),
+      s(
+        'g',
+        { class: 'map-north', 'aria-hidden': 'true' },
+        s('path', { d: `M ${width - 22} 30 l 7 -16 l 7 16 l -7 -4 z` }),
+        s('text', { x: width - 15, y: 46, 'text-anchor': 'middle' }, t('mapNorth')),
+      ),
+      s(
+        'g',
+        { class: 'map-scale', 'aria-hidden': 'true' },
+        s('path', { d: `M 14 ${height - 22} v 6 h ${barPx} v -6` }),
+        s('text', { x: 14, y: height - 28 }, barMetres >= 1000 ? `${fmt.number(barMetres / 1000, 0)} km` : t('mapScale', { m: barMetres })),
+      ),
+      s('g', { class: 'map-precision-group', 'aria-hidden': 'true' }, precision),
+      s('g', { class: 'map-sensors' }, sensors),
+    )
+    const focused = holder.contains(document.activeElement) ? document.activeElement.dataset?.device : null
+    holder.replaceChildren(svg)
+    if (focused) links.get(focused)?.link.focus()
+  }
+
+  return {
+    element,
+    render,
+    get width() {
+      return width
+    },
+    update(deviceId) {
+      const entry = links.get(deviceId)
+      const device = devices.find((d) => d.id === deviceId)
+      if (!entry || !device) return
+      entry.link.setAttribute('aria-label', accessibleName(device))
+      entry.title.textContent = accessibleName(device)
+      entry.label.textContent = shortLabel(device)
+    },
+  }
+}
+
+/** Sensors whose rounded positions (nearly) coincide are spread on a small circle so each stays clickable. */
+function spreadCoincident(points) {
+  const groups = []
+  for (const p of points) {
+    const group = groups.find((g) => Math.hypot(g[0].px - p.px, g[0].py - p.py) < 18)
+    if (group) group.push(p)
+    else groups.push([p])
+  }
+  for (const group of groups) {
+    if (group.length < 2) continue
+    const { px, py } = group[0]
+    const radius = 10 + 3 * group.length
+    group.forEach((p, i) => {
+      const angle = (2 * Math.PI * i) / group.length - Math.PI / 2
+      p.px = px + radius * Math.cos(angle)
+      p.py = py + radius * Math.sin(angle)
+    })
+  }
+}
+
+/**
+ * The list alternative: every sensor with its latest values, when it was last seen and whether it is calibrated.
+ * `sensorList({t, fmt, devices, latestOf, linkFor, quantities})` → `{element, update(deviceId)}`.
+ */
+export function sensorList({ t, fmt, devices, latestOf, linkFor, quantities }) {
+  const items = new Map()
+  const valuesText = (device) =>
+    quantities
+      .filter((q) => device.quantities.length === 0 || device.quantities.includes(q))
+      .map((q) => {
+        const latest = latestOf(device.id, q)
+        return latest ? fmt.value(q, latest.value) : null
+      })
+      .filter(Boolean)
+      .join(' · ')
+  const metaText = (device) =>
+    [device.lastSeen ? t('lastSeen', { time: fmt.when(device.lastSeen) }) : t('neverSeen'), t(`calibration.${device.calibration.status}`)].join(' · ')
+
+  const sorted = [...devices].sort((a, b) => a.id.localeCompare(b.id, undefined, { numeric: true }))
+  const element = h(
+    'ul',
+    { class: 'sensor-list' },
+    sorted.map((device) => {
+      const values = h('span', { class: 'sensor-values' }, valuesText(device))
+      const meta = h('span', { class: 'sensor-meta' }, metaText(device))
+      const item = h(
+        'li',
+        { dataset: { device: device.id } },
+        h('a', { href: linkFor(device.id), class: 'sensor-link', dataset: { device: device.id } }, t('sensorTitle', { id: device.id })),
+        values,
+        meta,
+      )
+      items.set(device.id, { values, meta })
+      return item
+    }),
+  )
+  return {
+    element,
+    update(deviceId) {
+      const entry = items.get(deviceId)
+      const device = devices.find((d) => d.id === deviceId)
+      if (!entry || !device) return
+      entry.values.textContent = valuesText(device)
+      entry.meta.textContent = metaText(device)
+    },
+  }
+}

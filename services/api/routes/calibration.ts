@@ -1,0 +1,95 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { z } from 'zod'
+import { fileSafeName } from '../../../core/calibration/report.ts'
+import { DeviceParam, QuantityParam, SVG_CONTENT } from '../params.ts'
+import { ProblemSchema, notFound } from '../problem.ts'
+import type { ApiDeps, ApiRouter } from '../routing.ts'
+import { requirePublicDevice } from './devices.ts'
+
+/**
+ * GET /api/v1/calibration/:device/:quantity[/scatter.svg|/timeseries.svg]: the calibration report and plots
+ * the calibration worker wrote to SENSHAGEN_REPORTS_DIR (`<dir>/<device>/<quantity>.json`, `-scatter.svg`,
+ * `-timeseries.svg`, names through core/calibration/report.ts fileSafeName). Public devices only: a report of a
+ * non-consented device is answered exactly like an unknown device.
+ */
+export const NO_REPORT = 'no calibration report for this device and quantity'
+
+export const CalibrationParamsSchema = z.object({ device: DeviceParam, quantity: QuantityParam })
+
+/** The report as core/calibration/report.ts CalibrationReport writes it (other keys pass through). */
+export const CalibrationReportSchema = z.looseObject({
+  deviceId: z.string(),
+  quantity: z.string(),
+  unit: z.string(),
+  method: z.string(),
+  version: z.string(),
+  reference: z.object({ station: z.string(), distanceKm: z.number().nullable() }),
+  period: z.object({ from: z.string(), to: z.string() }),
+  coefficients: z.record(z.string(), z.unknown()),
+  metrics: z.object({ before: z.record(z.string(), z.number().nullable()), after: z.record(z.string(), z.number().nullable()) }),
+  notes: z.array(z.string()),
+  hours: z.object({ raw: z.number(), calibrated: z.number(), reference: z.number() }),
+  label: z.string(),
+})
+
+const FILES = {
+  json: { suffix: '.json', type: 'application/json; charset=utf-8' },
+  scatter: { suffix: '-scatter.svg', type: 'image/svg+xml' },
+  timeseries: { suffix: '-timeseries.svg', type: 'image/svg+xml' },
+} as const
+
+async function readReport(deps: ApiDeps, device: string, quantity: string, file: keyof typeof FILES): Promise<Buffer> {
+  requirePublicDevice(deps, device)
+  const path = join(deps.config.calibration.reportsDir, fileSafeName(device), `${fileSafeName(quantity)}${FILES[file].suffix}`)
+  try {
+    return await readFile(path)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(NO_REPORT)
+    throw error
+  }
+}
+
+export function registerCalibrationRoutes(router: ApiRouter, deps: ApiDeps): void {
+  const notFoundResponse = { description: 'no public device with this id, or no report yet', content: { 'application/problem+json': ProblemSchema } }
+  router.get(
+    {
+      method: 'GET',
+      url: '/api/v1/calibration/:device/:quantity',
+      operationId: 'calibrationReport',
+      summary: 'calibration report: method, reference station, coefficients, metrics before and after',
+      tags: ['calibration'],
+      params: CalibrationParamsSchema,
+      responses: {
+        200: { description: 'the report', content: { 'application/json': CalibrationReportSchema } },
+        400: { description: 'bad parameter', content: { 'application/problem+json': ProblemSchema } },
+        404: notFoundResponse,
+      },
+    },
+    async (request, reply) => {
+      const body = await readReport(deps, request.params.device, request.params.quantity, 'json')
+      return reply.type(FILES.json.type).send(body)
+    },
+  )
+  for (const plot of ['scatter', 'timeseries'] as const) {
+    router.get(
+      {
+        method: 'GET',
+        url: `/api/v1/calibration/:device/:quantity/${plot}.svg`,
+        operationId: `calibration${plot === 'scatter' ? 'Scatter' : 'Timeseries'}Svg`,
+        summary: plot === 'scatter' ? 'scatter plot against the reference, 1:1 line and fits' : 'time series: raw, calibrated, reference',
+        tags: ['calibration'],
+        params: CalibrationParamsSchema,
+        responses: {
+          200: { description: 'SVG', content: { 'image/svg+xml': SVG_CONTENT } },
+          400: { description: 'bad parameter', content: { 'application/problem+json': ProblemSchema } },
+          404: notFoundResponse,
+        },
+      },
+      async (request, reply) => {
+        const body = await readReport(deps, request.params.device, request.params.quantity, plot)
+        return reply.type(FILES[plot].type).send(body)
+      },
+    )
+  }
+}

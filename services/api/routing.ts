@@ -1,0 +1,76 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { z } from 'zod'
+import type { Logger } from '../../core/logger.ts'
+import type { DeviceRegistry } from '../../core/registry/registry.ts'
+import type { ReadingStore } from '../../core/store/store.ts'
+import type { ApiServerConfig } from './config.ts'
+import { InvalidParamsError, invalidParamsFromIssues } from './problem.ts'
+
+/** What every route module gets. */
+export interface ApiDeps {
+  config: ApiServerConfig
+  store: ReadingStore
+  registry: DeviceRegistry
+  logger: Logger
+}
+
+/**
+ * One place that declares a route: its URL, its zod models for query and path parameters (fastify validates
+ * requests with them through the validator compiler below) and its responses (services/api/openapi.ts turns
+ * the same models into the OpenAPI document). A route cannot be served without being documented.
+ */
+export interface ResponseSpec {
+  description: string
+  /** media type → zod model of the body (JSON), or a plain JSON Schema (CSV, SVG, SSE text). */
+  content?: Record<string, z.ZodType | { schema: Record<string, unknown> }>
+  headers?: Record<string, { description: string }>
+}
+
+export interface RouteSpec<Q extends z.ZodType | undefined = z.ZodType | undefined, P extends z.ZodType | undefined = z.ZodType | undefined> {
+  method: 'GET'
+  /** fastify pattern, `:name` for path parameters. */
+  url: string
+  operationId: string
+  summary: string
+  description?: string
+  tags: string[]
+  querystring?: Q
+  params?: P
+  responses: Record<number, ResponseSpec>
+  /** Left out of the OpenAPI document (static files). */
+  hidden?: boolean
+}
+
+type Out<T> = T extends z.ZodType ? z.output<T> : Record<string, never>
+export type ApiRequest<Q, P> = FastifyRequest<{ Querystring: Out<Q>; Params: Out<P> }>
+
+/**
+ * Registers routes on a fastify instance and remembers their specs. Fastify's validator compiler is set to
+ * run the zod models: a failure becomes InvalidParamsError, answered as a 400 problem naming each parameter.
+ */
+export class ApiRouter {
+  readonly specs: RouteSpec[] = []
+
+  constructor(readonly app: FastifyInstance) {
+    app.setValidatorCompiler(({ schema }) => (data: unknown) => {
+      const result = (schema as z.ZodType).safeParse(data ?? {})
+      return result.success ? { value: result.data } : { error: new InvalidParamsError(invalidParamsFromIssues(result.error.issues)) }
+    })
+  }
+
+  get<Q extends z.ZodType | undefined = undefined, P extends z.ZodType | undefined = undefined>(
+    spec: RouteSpec<Q, P>,
+    handler: (request: ApiRequest<Q, P>, reply: FastifyReply) => Promise<unknown>,
+  ): void {
+    this.specs.push(spec as RouteSpec)
+    this.app.route({
+      method: 'GET',
+      url: spec.url,
+      schema: {
+        ...(spec.querystring ? { querystring: spec.querystring } : {}),
+        ...(spec.params ? { params: spec.params } : {}),
+      },
+      handler: handler as (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
+    })
+  }
+}

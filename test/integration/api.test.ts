@@ -1,0 +1,247 @@
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { fileSafeName } from '../../core/calibration/report.ts'
+import { createLogger } from '../../core/logger.ts'
+import { QUANTITIES, type Quantity } from '../../core/quantities.ts'
+import type { Reading } from '../../core/reading.ts'
+import { writeReferenceObservations } from '../../core/reference/reference-store.ts'
+import { parseRegistry } from '../../core/registry/registry.ts'
+import { openInfluxStore } from '../../core/store/influx.ts'
+import type { ReadingStore } from '../../core/store/store.ts'
+import { runApi } from '../../services/api/main.ts'
+import { CalibrationReportSchema } from '../../services/api/routes/calibration.ts'
+import { DeviceSchema, DevicesResponseSchema } from '../../services/api/routes/devices.ts'
+import { NeighbourhoodsResponseSchema, NowResponseSchema } from '../../services/api/routes/neighbourhoods.ts'
+import { ReferenceResponseSchema } from '../../services/api/routes/reference.ts'
+import { buildApiServer } from '../../services/api/server.ts'
+import { INFLUX_URL, isolatedConfig, uniqueId } from '../helpers/env.ts'
+
+/** Every endpoint of the public API but readings (test/integration/api-readings.test.ts) and privacy (api-privacy). */
+const logger = createLogger('silent')
+const NOW = Date.now()
+const MIN = 60_000
+const reading = (deviceId: string, quantity: Quantity, observedAt: number, value: number, extra: Partial<Reading> = {}): Reading => ({
+  deviceId, quantity, value, unit: QUANTITIES[quantity].unit, observedAt, receivedAt: observedAt, timeSource: 'device', sourceFormat: 'senshagen-v1', sensorModel: 'BME280+SDS011', flags: [], ...extra,
+})
+const REGISTRY = {
+  neighbourhoods: [{ id: 'wijk', name: 'Wijk', municipality: 'Zwolle', center: { lat: 52.53, lon: 6.06 } }],
+  devices: [
+    { id: 'g-a', neighbourhood: 'wijk', consent: true, location: { lat: 52.5312, lon: 6.0571 } },
+    { id: 'g-b', neighbourhood: 'wijk', consent: true, location: { lat: 52.5288, lon: 6.0633 }, coarsen: 'neighbourhood' },
+    { id: 'g-quiet', neighbourhood: 'wijk', consent: true, location: { lat: 52.5266, lon: 6.0552 } },
+  ],
+}
+
+describe('public HTTP API', () => {
+  const database = uniqueId('api')
+  let store: ReadingStore
+  let app: FastifyInstance
+  let dir: string
+  const get = (url: string) => app.inject({ method: 'GET', url })
+  const config = (reportsDir: string, influxUrl = INFLUX_URL) => ({
+    api: { bind: '127.0.0.1', port: 0, livePollMs: 1000, liveHeartbeatMs: 15_000 }, registry: { path: '' }, influx: { url: influxUrl }, calibration: { reportsDir },
+  })
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'senshagen-api-'))
+    await mkdir(join(dir, 'public'))
+    await writeFile(join(dir, 'public', 'index.html'), '<!doctype html><title>page</title>')
+    await mkdir(join(dir, 'reports', fileSafeName('g-a')), { recursive: true })
+    const report = {
+      deviceId: 'g-a', quantity: 'pm2_5', unit: 'µg/m³', method: 'pm-group-ratio', version: 't', reference: { station: 'NL10818', distanceKm: 14.1 },
+      period: { from: '2024-01-15T00:00:00.000Z', to: '2024-01-16T00:00:00.000Z' }, coefficients: { ratio: 0.8 },
+      metrics: { before: { n: 24, r2: 0.5 }, after: { n: 24, r2: 0.8 } }, notes: [], hours: { raw: 24, calibrated: 24, reference: 24 },
+      label: 'indicative, not equivalent to reference measurements',
+    }
+    await writeFile(join(dir, 'reports', 'g-a', 'pm2_5.json'), JSON.stringify(report))
+    await writeFile(join(dir, 'reports', 'g-a', 'pm2_5-scatter.svg'), '<svg xmlns="http://www.w3.org/2000/svg"><title>scatter</title></svg>')
+    await writeFile(join(dir, 'reports', 'g-a', 'pm2_5-timeseries.svg'), '<svg xmlns="http://www.w3.org/2000/svg"><title>timeseries</title></svg>')
+    store = await openInfluxStore({ url: INFLUX_URL, database }, logger)
+    await store.ensureDatabase()
+    await store.write({
+      readings: [
+        // the last hour: temperature 28 and 26 °C (mean of device means 27: warm), humidity, PM2.5
+        ...[5, 15, 25].flatMap((m) => [reading('g-a', 'air_temperature', NOW - m * MIN, 28), reading('g-b', 'air_temperature', NOW - m * MIN, 26)]),
+        reading('g-a', 'air_temperature', NOW - 30 * MIN, 60, { flags: ['implausible'] }), // flagged: left out of "now"
+        reading('g-a', 'relative_humidity', NOW - 5 * MIN, 80),
+        reading('g-b', 'relative_humidity', NOW - 5 * MIN, 70),
+        reading('g-b', 'relative_humidity', NOW - 15 * MIN, 72),
+        reading('g-a', 'pm2_5', NOW - 10 * MIN, 40, { sensorModel: 'SDS011' }),
+        reading('g-b', 'pm2_5', NOW - 10 * MIN, 20, { sensorModel: 'SDS011' }),
+        reading('g-a', 'air_temperature', NOW - 2 * 3_600_000, 1), // older than an hour
+      ],
+      rejections: [],
+    })
+    await store.writeLines([`reading,device=g-a,quantity=pm2_5 calibrated=30,calibration_method="pm-group-ratio",calibration_version="t" ${NOW - 10 * MIN}`])
+    await writeReferenceObservations(store, [
+      { station: 'NL10818', source: 'luchtmeetnet', quantity: 'pm2_5', value: 12.5, time: Date.UTC(2024, 0, 15, 11), periodMs: 3_600_000, flags: [] },
+      { station: 'NL10818', source: 'luchtmeetnet', quantity: 'pm2_5', value: -0.5, time: Date.UTC(2024, 0, 15, 12), periodMs: 3_600_000, flags: ['negative'] },
+      { station: '278', source: 'knmi', quantity: 'air_temperature', value: 3.1, time: Date.UTC(2024, 0, 15, 12), periodMs: 0, flags: [] },
+    ])
+    app = await buildApiServer({ config: config(join(dir, 'reports')), store, registry: parseRegistry(REGISTRY, 'test'), logger, publicDir: join(dir, 'public') })
+  })
+  afterAll(async () => {
+    await app?.close()
+    await store?.influxql(`DROP DATABASE "${database}"`)
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('health and readiness', async () => {
+    expect((await get('/api/v1/health')).json()).toEqual({ status: 'ok' })
+    expect((await get('/api/v1/ready')).json()).toEqual({ status: 'ready', influxdb: 1 })
+    const down = await buildApiServer({ config: config(dir, 'http://127.0.0.1:9'), store, registry: parseRegistry(REGISTRY, 'test'), logger, publicDir: dir })
+    const response = await down.inject({ method: 'GET', url: '/api/v1/ready' })
+    await down.close()
+    expect(response.statusCode).toBe(503)
+    expect(response.headers['content-type']).toBe('application/problem+json; charset=utf-8')
+    expect(response.json()).toEqual({ type: 'about:blank', title: 'Service Unavailable', status: 503, detail: 'the measurement store (InfluxDB) does not answer', instance: '/api/v1/ready' })
+  })
+
+  it('lists neighbourhoods with their grid-snapped centre and public device count', async () => {
+    const body = NeighbourhoodsResponseSchema.parse((await get('/api/v1/neighbourhoods')).json())
+    expect(body).toEqual({ neighbourhoods: [{ id: 'wijk', name: 'Wijk', municipality: 'Zwolle', center: { lat: 52.531, lon: 6.0615 }, devices: 3 }] })
+  })
+
+  it('lists devices with coarsened location, sensor models, quantities, last reading and calibration', async () => {
+    const body = DevicesResponseSchema.parse((await get('/api/v1/devices')).json())
+    expect(body.devices.map((d) => d.id)).toEqual(['g-a', 'g-b', 'g-quiet'])
+    expect(body.devices[0]).toEqual({
+      id: 'g-a', neighbourhood: 'wijk', location: { lat: 52.531, lon: 6.0585, precisionM: 151 }, sensorModels: ['BME280+SDS011', 'SDS011'],
+      quantities: ['air_temperature', 'pm2_5', 'relative_humidity'], lastSeen: new Date(NOW - 5 * MIN).toISOString(),
+      calibration: { status: 'calibrated', methods: { pm2_5: 'pm-group-ratio' } },
+    })
+    expect(body.devices[1]!.location).toEqual({ lat: 52.531, lon: 6.0615, precisionM: 1000 }) // coarsen: neighbourhood
+    expect(body.devices[1]!.calibration).toEqual({ status: 'uncalibrated', methods: {} })
+    expect(body.devices[2]).toMatchObject({ id: 'g-quiet', sensorModels: [], quantities: [], lastSeen: null })
+    expect((await get('/api/v1/devices?neighbourhood=wijk')).json()).toEqual(body)
+    expect(DeviceSchema.parse((await get('/api/v1/devices/g-b')).json())).toEqual(body.devices[1])
+    const unknown = await get('/api/v1/devices/g-zzz')
+    expect(unknown.statusCode).toBe(404)
+    expect(unknown.json()).toEqual({ type: 'about:blank', title: 'Not Found', status: 404, detail: 'no public device with this id', instance: '/api/v1/devices/g-zzz' })
+    expect((await get('/api/v1/devices?neighbourhood=nowhere')).statusCode).toBe(404)
+    expect((await get('/api/v1/devices?neighbourhood=Bad!')).json()['invalid-params'][0].name).toBe('neighbourhood')
+  })
+
+  it('summarises the last hour of a neighbourhood with plain-language classes', async () => {
+    const body = NowResponseSchema.parse((await get(`/api/v1/neighbourhoods/wijk/now?at=${new Date(NOW + 1).toISOString()}`)).json())
+    expect(body).toMatchObject({ neighbourhood: 'wijk', from: new Date(NOW + 1 - 3_600_000).toISOString(), to: new Date(NOW + 1).toISOString(), devices: 3 })
+    expect(body.quantities.air_temperature).toEqual({ value: 27, unit: '°C', series: 'raw', devices: 2, count: 6, class: 'warm', advice: 'heat_warm' })
+    expect(body.quantities.relative_humidity).toEqual({ value: (80 + 71) / 2, unit: '%', series: 'raw', devices: 2, count: 3, class: null, advice: null })
+    // g-a has a calibrated value in the hour: calibrated values only (30), EAQI 25-50 = poor
+    expect(body.quantities.pm2_5).toEqual({ value: 30, unit: 'µg/m³', series: 'calibrated', devices: 1, count: 1, class: 'poor', advice: 'pm_poor' })
+    expect(body.sources.pm2_5).toContain('https://airindex.eea.europa.eu/AQI/index.html')
+    const empty = (await get('/api/v1/neighbourhoods/wijk/now?at=2020-01-01')).json()
+    expect(empty.quantities.pm2_5).toEqual({ value: null, unit: 'µg/m³', series: null, devices: 0, count: 0, class: null, advice: null })
+    expect((await get('/api/v1/neighbourhoods/nowhere/now')).statusCode).toBe(404)
+    expect((await get('/api/v1/neighbourhoods/wijk/now?at=soon')).json()['invalid-params']).toEqual([{ name: 'at', reason: expect.stringContaining("'soon' must be") }])
+  })
+
+  it('serves reference-station observations as JSON and CSV', async () => {
+    const url = '/api/v1/reference?station=NL10818&quantity=pm2_5&from=2024-01-15&to=2024-01-16'
+    expect(ReferenceResponseSchema.parse((await get(url)).json())).toEqual({
+      station: 'NL10818', quantity: 'pm2_5', unit: 'µg/m³', from: '2024-01-15T00:00:00.000Z', to: '2024-01-16T00:00:00.000Z',
+      observations: [
+        { time: '2024-01-15T11:00:00.000Z', value: 12.5, source: 'luchtmeetnet', periodMs: 3_600_000, flags: [] },
+        { time: '2024-01-15T12:00:00.000Z', value: -0.5, source: 'luchtmeetnet', periodMs: 3_600_000, flags: ['negative'] },
+      ],
+    })
+    const csv = await get(`${url}&format=csv`)
+    expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8')
+    expect(csv.body).toBe('time,station,quantity,source,value,period_ms,flags\n2024-01-15T11:00:00.000Z,NL10818,pm2_5,luchtmeetnet,12.5,3600000,\n2024-01-15T12:00:00.000Z,NL10818,pm2_5,luchtmeetnet,-0.5,3600000,negative\n')
+    expect((await get('/api/v1/reference?station=278&quantity=air_temperature&from=2024-01-15&to=2024-01-16')).json().observations).toHaveLength(1)
+    for (const [query, name] of [['station=a%20b&quantity=pm2_5', 'station'], ['station=NL10818&quantity=pm25', 'quantity'], ['station=NL10818&quantity=pm2_5&to=2000-01-01', 'to']]) {
+      const response = await get(`/api/v1/reference?${query}`)
+      expect(response.statusCode).toBe(400)
+      expect(response.json()['invalid-params'].map((p: { name: string }) => p.name)).toEqual([name])
+    }
+  })
+
+  it('serves calibration reports and plots of public devices', async () => {
+    const report = await get('/api/v1/calibration/g-a/pm2_5')
+    expect(report.headers['content-type']).toBe('application/json; charset=utf-8')
+    expect(CalibrationReportSchema.parse(report.json())).toMatchObject({ deviceId: 'g-a', method: 'pm-group-ratio', reference: { station: 'NL10818' } })
+    for (const plot of ['scatter', 'timeseries']) {
+      const svg = await get(`/api/v1/calibration/g-a/pm2_5/${plot}.svg`)
+      expect(svg.headers['content-type']).toBe('image/svg+xml')
+      expect(svg.body).toContain(`<title>${plot}</title>`)
+    }
+    expect((await get('/api/v1/calibration/g-a/pm10')).json()).toMatchObject({ status: 404, detail: 'no calibration report for this device and quantity' })
+    expect((await get('/api/v1/calibration/g-zzz/pm2_5')).json()).toMatchObject({ status: 404, detail: 'no public device with this id' })
+    expect((await get('/api/v1/calibration/g-a/pm25')).json()['invalid-params'][0].name).toBe('quantity')
+  })
+
+  it('documents every route in an OpenAPI 3.1 document generated from the zod models', async () => {
+    const doc = (await get('/openapi.json')).json()
+    expect(doc.openapi).toBe('3.1.0')
+    const routes = registeredGetRoutes(app).filter((r) => r !== '*' && !r.endsWith('/*'))
+    const documented = Object.keys(doc.paths).map((p) => p.replace(/\{(\w+)\}/g, ':$1'))
+    expect(routes.sort()).toEqual(documented.filter((p) => p !== '/').sort())
+    expect(documented).toContain('/') // the page, served by the static plugin
+    expect(routes).toHaveLength(13)
+    const readings = doc.paths['/api/v1/readings'].get
+    expect(readings.parameters.map((p: { name: string }) => p.name)).toEqual(['device', 'neighbourhood', 'quantity', 'from', 'to', 'series', 'window', 'tz', 'format', 'limit', 'cursor'])
+    expect(readings.parameters.find((p: { name: string }) => p.name === 'limit')).toMatchObject({ in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100_000, default: 10_000 } })
+    expect(readings.parameters.find((p: { name: string }) => p.name === 'quantity')).toMatchObject({ required: true, schema: { enum: Object.keys(QUANTITIES) } })
+    expect(Object.keys(readings.responses['200'].content)).toEqual(['application/json', 'text/csv'])
+    expect(readings.responses['400'].content['application/problem+json'].schema.properties['invalid-params']).toBeDefined()
+    expect(doc.paths['/api/v1/devices/{id}'].get.parameters).toEqual([expect.objectContaining({ name: 'id', in: 'path', required: true })])
+    expect(doc.paths['/api/v1/devices/{id}'].get.responses['200'].content['application/json'].schema.properties.location.required).toEqual(['lat', 'lon', 'precisionM'])
+    for (const [path, item] of Object.entries(doc.paths as Record<string, { get: { responses: Record<string, unknown> } }>)) {
+      expect(Object.keys(item.get.responses), path).toContain('200')
+    }
+  })
+
+  it('serves the page, uPlot and problem details for unknown routes', async () => {
+    const page = await get('/')
+    expect(page.statusCode).toBe(200)
+    expect(page.headers['content-type']).toMatch(/^text\/html/)
+    expect(page.body).toBe('<!doctype html><title>page</title>')
+    const uplot = await get('/vendor/uplot/uPlot.min.css')
+    expect(uplot.statusCode).toBe(200)
+    expect(uplot.headers['content-type']).toMatch(/^text\/css/)
+    for (const url of ['/api/v1/nope', '/missing.js']) {
+      const response = await get(url)
+      expect(response.statusCode).toBe(404)
+      expect(response.headers['content-type']).toBe('application/problem+json; charset=utf-8')
+      expect(response.json()).toEqual({ type: 'about:blank', title: 'Not Found', status: 404, detail: 'no such resource', instance: url })
+    }
+    const post = await app.inject({ method: 'POST', url: '/api/v1/health' })
+    expect(post.headers['content-type']).toBe('application/problem+json; charset=utf-8')
+    const bare = await buildApiServer({ config: config(dir), store, registry: parseRegistry(REGISTRY, 'test'), logger, publicDir: join(dir, 'no-such-folder') })
+    const text = await bare.inject({ method: 'GET', url: '/' })
+    await bare.close()
+    expect(text.headers['content-type']).toBe('text/plain; charset=utf-8')
+    expect(text.body).toContain('/openapi.json')
+  })
+
+  it('runApi listens on the configured port and stops cleanly', async () => {
+    const registryPath = join(dir, 'devices.json')
+    await writeFile(registryPath, JSON.stringify(REGISTRY))
+    const api = await runApi(isolatedConfig(database, { SENSHAGEN_API_PORT: '0', SENSHAGEN_DEVICE_REGISTRY: registryPath }), logger)
+    try {
+      const response = await fetch(`http://127.0.0.1:${api.port}/api/v1/devices/g-a`)
+      expect(((await response.json()) as { id: string }).id).toBe('g-a')
+    } finally {
+      await api.stop()
+    }
+    await expect(fetch(`http://127.0.0.1:${api.port}/api/v1/health`)).rejects.toThrow()
+    await expect(runApi(isolatedConfig(database, { SENSHAGEN_DEVICE_REGISTRY: join(dir, 'none.json') }), logger)).rejects.toThrow(/none\.json cannot be read/)
+  })
+})
+
+/** GET routes as fastify lists them (printRoutes tree), full paths. */
+function registeredGetRoutes(app: FastifyInstance): string[] {
+  const stack: string[] = []
+  const routes: string[] = []
+  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
+    const m = /^((?:[│ ] {3})*)[├└]── (\S+) \(([^)]*)\)/.exec(line)
+    if (!m) continue
+    stack.length = m[1]!.length / 4
+    stack.push(m[2]!)
+    if (m[3]!.includes('GET')) routes.push(stack.join(''))
+  }
+  return routes
+}
