@@ -3,6 +3,7 @@
 #   InfluxDB 1.x (apt)      :8086  (SENSHAGEN_INFLUX_PORT)
 #   Kafka, KRaft (Maven)    :9092  (SENSHAGEN_KAFKA_PORT), controller :9093
 #   Mosquitto (apt)         :1884  (SENSHAGEN_MOSQUITTO_PORT; 1883 is our own aedes broker)
+#   Chromium (apt)          /usr/bin/chromium, no daemon: the browser tests (test/browser/) drive it
 # Idempotent: installs what is missing, leaves alone whatever already answers on a port.
 # No systemd and no Docker: each daemon runs under nohup with a project-local config,
 # pid file in infra/.state/run/, log in infra/.state/logs/. Stop with infra/down.sh.
@@ -217,6 +218,16 @@ EOF
   [[ -n $(pid_of mosquitto) ]] || start_bg mosquitto mosquitto -c "$M/mosquitto.conf"
   wait_for mosquitto 20 port_open "$MOSQUITTO_PORT"
   say mosquitto "started on :$MOSQUITTO_PORT in $(since "$t") s"
+fi
+
+# ---------------------------------------------------------------- Chromium
+# Debian's build, driven by playwright-core (whose own browser download needs more than the package registries).
+if [[ -x /usr/bin/chromium ]]; then
+  say chromium "already installed"
+else
+  t=${EPOCHREALTIME/./}
+  apt_install chromium
+  say chromium "installed in $(since "$t") s"
 fi
 
 say ready "influxdb :$INFLUX_PORT, kafka :$KAFKA_PORT, mosquitto :$MOSQUITTO_PORT (total $(since "$T0") s)"
