@@ -16,7 +16,8 @@ export function registerExportCommand(program: Command): void {
     .requiredOption('--day <date>', 'the UTC day, YYYY-MM-DD (required)')
     .option('--out <dir>', 'output folder', '.')
     .action(async (options: { day: string; out: string }) => {
-      const { config, logger } = cliContext()
+      const { config, logger: base } = cliContext()
+      const logger = base.child({}, { level: config.logLevel === 'info' ? 'warn' : config.logLevel }) // a command prints its own summary
       const day = options.day.trim()
       if (!isUtcDay(day)) fail(`--day: '${options.day}' is not a date YYYY-MM-DD`, 2)
       try {
