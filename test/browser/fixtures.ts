@@ -31,13 +31,30 @@ export const DEVICES = [
 
 export const NEIGHBOURHOOD = { id: 'stadshagen', name: 'Stadshagen', municipality: 'Zwolle', center: { lat: 52.53, lon: 6.06 }, radiusM: 1500 }
 
+/**
+ * An archive-like neighbourhood (as `archief` in config/devices.json): two consented devices 800 km apart whose
+ * only readings are one day, two years ago. Its name already says more in brackets.
+ */
+export const ARCHIVE = {
+  id: 'archief',
+  name: 'Archief (sensor.community, Aberdeen/Stuttgart)',
+  municipality: 'sensor.community archive',
+  center: { lat: 57.1497, lon: -2.0943 },
+  radiusM: 50_000,
+}
+export const ARCHIVE_DEVICES = [
+  { id: 'sc-5331', location: { lat: 57.138, lon: -2.077 }, offset: 0 },
+  { id: 'sc-92', location: { lat: 48.8, lon: 9.003 }, offset: 1.5 },
+] as const
+
 export function testRegistry(): DeviceRegistry {
   return parseRegistry(
     {
-      neighbourhoods: [NEIGHBOURHOOD, { id: 'assendorp', name: 'Assendorp', municipality: 'Zwolle', center: { lat: 52.503, lon: 6.099 }, radiusM: 800 }],
+      neighbourhoods: [NEIGHBOURHOOD, { id: 'assendorp', name: 'Assendorp', municipality: 'Zwolle', center: { lat: 52.503, lon: 6.099 }, radiusM: 800 }, ARCHIVE],
       devices: [
         ...DEVICES.map((d) => ({ id: d.id, neighbourhood: 'stadshagen', consent: true, location: d.location })),
         { id: 'sim-099', neighbourhood: 'stadshagen', consent: false, location: { lat: 52.5277, lon: 6.0476 } },
+        ...ARCHIVE_DEVICES.map((d) => ({ id: d.id, neighbourhood: ARCHIVE.id, consent: true, location: d.location })),
       ],
     },
     'test/browser/fixtures.ts',
@@ -121,5 +138,22 @@ export async function seed(store: ReadingStore, end: number, reportsDir: string)
   const dir = join(reportsDir, fileSafeName('sim-003'))
   await mkdir(dir, { recursive: true })
   await writeFile(join(dir, 'pm2_5-scatter.svg'), scatterSvg(points, { deviceId: 'sim-003', quantity: 'pm2_5', referenceStation: 'NL10818', method: 'pm-group-ratio' }))
+  return count
+}
+
+/** One day of readings (every 10 minutes) up to `end` for each archive device (raw only, as the archive import). */
+export async function seedArchive(store: ReadingStore, end: number): Promise<number> {
+  const start = Math.floor((end - 24 * HOUR) / STEP) * STEP
+  const quantities = ['air_temperature', 'relative_humidity', 'pm2_5'] as const
+  let count = 0
+  for (const device of ARCHIVE_DEVICES) {
+    const readings: Reading[] = []
+    for (let t = start; t <= end; t += STEP) {
+      const values = sensorValues(0, t)
+      for (const quantity of quantities) readings.push(reading(device.id, quantity, round(values[quantity] + (quantity === 'air_temperature' ? device.offset : 0), 2), t))
+    }
+    await store.write({ readings, rejections: [] })
+    count += readings.length
+  }
   return count
 }

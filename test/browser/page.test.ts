@@ -12,7 +12,7 @@ import type { ReadingStore } from '../../core/store/store.ts'
 import { withApiSettings } from '../../services/api/config.ts'
 import { buildApiServer } from '../../services/api/server.ts'
 import { isolatedConfig, uniqueId } from '../helpers/env.ts'
-import { DEVICES, reading, seed, testRegistry } from './fixtures.ts'
+import { ARCHIVE, ARCHIVE_DEVICES, DEVICES, reading, seed, seedArchive, testRegistry } from './fixtures.ts'
 
 /**
  * The residents' page (services/api/public/) in Debian's Chromium, driven by playwright-core, against the real
@@ -53,6 +53,10 @@ interface NowBody {
   values?: Record<string, NowValue>
 }
 
+/** The archive neighbourhood's newest reading: two years ago, on a whole minute. */
+const ARCHIVE_END = Math.floor((Date.now() - 730 * 24 * 3_600_000) / 60_000) * 60_000
+const ARCHIVE_YEAR = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Amsterdam', year: 'numeric' }).format(ARCHIVE_END)
+
 describe("residents' page in Chromium against the real API", () => {
   const id = uniqueId('page')
   const reportsDir = mkdtempSync(join(tmpdir(), 'senshagen-page-reports-'))
@@ -72,6 +76,7 @@ describe("residents' page in Chromium against the real API", () => {
     store = await openInfluxStore(config.influx, logger)
     await store.ensureDatabase()
     await seed(store, Date.now(), reportsDir)
+    await seedArchive(store, ARCHIVE_END)
     app = await buildApiServer({ config, store, registry: testRegistry(), logger })
     await app.listen({ port: 0, host: '127.0.0.1' })
     const address = app.server.address()
@@ -215,7 +220,7 @@ describe("residents' page in Chromium against the real API", () => {
   it('another neighbourhood can be chosen, and the browser goes back to Stadshagen', async () => {
     const page = await open('/')
     await waitForOverview(page)
-    expect(await page.locator('#neighbourhood option').allTextContents()).toEqual(['Stadshagen (Zwolle)', 'Assendorp (Zwolle)'])
+    expect(await page.locator('#neighbourhood option').allTextContents()).toEqual(['Stadshagen (Zwolle)', 'Assendorp (Zwolle)', 'Archief (sensor.community, Aberdeen/Stuttgart)'])
     await page.selectOption('#neighbourhood', 'assendorp')
     await page.getByRole('button', { name: 'Toon wijk' }).click()
     await expect.poll(() => page.locator('h1').textContent()).toBe('Weer en lucht in Assendorp')
@@ -226,6 +231,52 @@ describe("residents' page in Chromium against the real API", () => {
     await page.goBack()
     await expect.poll(() => page.locator('h1').textContent()).toBe('Weer en lucht in Stadshagen')
     await waitForOverview(page)
+    await page.close()
+  })
+
+  it('an archive neighbourhood (readings two years old): charts anchored at the newest data, dates with the year, list instead of a map', async () => {
+    const page = await open('/?neighbourhood=archief')
+    await page.waitForFunction(() => document.querySelectorAll('.charts canvas').length >= 3)
+    expect(await page.locator('h1').textContent()).toBe(`Weer en lucht in ${ARCHIVE.name}`)
+    expect(await page.locator('#neighbourhood option:checked').textContent()).toBe(ARCHIVE.name)
+
+    // the period ends at the newest reading and says so, with the year
+    const anchored = (await page.locator('.charts .anchored-period').textContent())!
+    expect(anchored).toMatch(new RegExp(`^De laatste 24 uur met metingen, tot \\d+ \\S+ ${ARCHIVE_YEAR}`))
+    const charts = page.locator('.charts .chart[role="img"]')
+    expect(await charts.count()).toBe(3)
+    for (const label of await charts.evaluateAll((els) => els.map((el) => el.getAttribute('aria-label')))) expect(label).toContain(ARCHIVE_YEAR)
+    expect(await page.locator('.charts .no-data').count()).toBe(0)
+    await page.locator('.charts details summary').first().click()
+    const rows = page.locator('.charts details table').first().locator('tbody tr')
+    expect(await rows.count()).toBeGreaterThanOrEqual(20)
+    expect(await rows.first().locator('th').textContent()).toContain(ARCHIVE_YEAR)
+    expect(await rows.first().locator('td').first().textContent()).toMatch(/^-?\d+,\d$/)
+
+    // the "now" cards: no recent value, but when the newest one was
+    expect(await page.locator('.card .value-missing').count()).toBe(3)
+    expect(await page.locator('.now .measured').textContent()).toContain(ARCHIVE_YEAR)
+
+    // sensors 800 km apart: the list, no map, and why
+    expect(await page.locator('.sensor-map').count()).toBe(0)
+    expect(await page.locator('.map-too-wide').textContent()).toContain('20 km')
+    expect(await page.locator('.sensor-list li').count()).toBe(ARCHIVE_DEVICES.length)
+    expect(await page.locator('.sensor-list').textContent()).toContain(`laatst gezien`)
+    expect(await page.locator('.sensor-list').textContent()).toContain(ARCHIVE_YEAR)
+
+    await expectNoAxeViolations(page, 'archive overview')
+    await page.evaluate(() => window.scrollTo(0, 0))
+    await screenshot(page, 'archive-nl-desktop')
+
+    // 7 days: anchored as well
+    await page.getByLabel('Afgelopen 7 dagen').check()
+    await page.waitForFunction(() => document.querySelector('.charts .anchored-period')?.textContent?.startsWith('De laatste 7 dagen met metingen') && document.querySelectorAll('.charts canvas').length === 3)
+
+    // a sensor page of the archive: its 7-day charts anchored too
+    await page.locator('.sensor-list a[data-device="sc-5331"]').click()
+    await page.waitForFunction(() => document.querySelectorAll('.sensor-charts canvas').length >= 3)
+    expect(await page.locator('.sensor-charts .anchored-period').textContent()).toContain(ARCHIVE_YEAR)
+    await expectNoAxeViolations(page, 'archive sensor')
     await page.close()
   })
 

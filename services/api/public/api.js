@@ -93,6 +93,13 @@ async function readingRows(params, signal) {
 }
 
 const PERIODS = { '24h': { from: '-24h', window: '1h' }, '7d': { from: '-7d', window: '1h' } }
+export const PERIOD_MS = { '24h': 24 * 3_600_000, '7d': 7 * 24 * 3_600_000 }
+
+/** The query of a period: ending now, or (`end` in epoch ms, for archive data) ending at `end`. */
+function periodParams(period, end) {
+  if (!Number.isFinite(end)) return { ...PERIODS[period], to: 'now' }
+  return { from: new Date(end - PERIOD_MS[period]).toISOString(), to: new Date(end).toISOString(), window: PERIODS[period].window }
+}
 
 /** A neighbourhood-aggregate row: from `aggregate`, or marked by `neighbourhood` / a `neighbourhood:` device. */
 const isAggregateRow = (row) => (row.neighbourhood && !row.device) || String(row.device ?? '').startsWith('neighbourhood:')
@@ -127,8 +134,8 @@ function calibratedMean(row) {
  * values where the hour has them, as the "now" values. When the API sends no aggregate rows, the aggregate is
  * computed here from the device rows.
  */
-export async function neighbourhoodReadings(neighbourhood, quantity, period, signal) {
-  const { rows, aggregate } = await readingRows({ neighbourhood, quantity, ...PERIODS[period], to: 'now', series: 'both' }, signal)
+export async function neighbourhoodReadings(neighbourhood, quantity, period, signal, end = null) {
+  const { rows, aggregate } = await readingRows({ neighbourhood, quantity, ...periodParams(period, end), series: 'both' }, signal)
   const aggregateRows = [...aggregate, ...rows.filter(isAggregateRow)]
   const deviceRows = rows.filter((row) => row.device && !isAggregateRow(row))
   let series
@@ -171,8 +178,8 @@ export async function latestReadings(scope, quantity, signal) {
 }
 
 /** One device, one quantity: hourly raw and calibrated means, `[{time, raw, calibrated}]` sorted by time. */
-export async function sensorReadings(device, quantity, period, signal) {
-  const { rows } = await readingRows({ device, quantity, ...PERIODS[period], to: 'now', series: 'both' }, signal)
+export async function sensorReadings(device, quantity, period, signal, end = null) {
+  const { rows } = await readingRows({ device, quantity, ...periodParams(period, end), series: 'both' }, signal)
   return rows
     .filter((row) => !row.device || row.device === device)
     .map((row) => ({ time: toMs(row.time), raw: rawMean(row), calibrated: calibratedMean(row) }))

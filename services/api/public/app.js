@@ -15,6 +15,8 @@ const DEFAULT_NEIGHBOURHOOD = 'stadshagen'
 const STALE_MS = 2 * 3_600_000
 const ANNOUNCE_EVERY_MS = 60_000
 const NOW_REFRESH_MS = 10_000
+/** Beyond this spread (km) between sensors the overview shows only the list, not the map. */
+const MAP_MAX_SPAN_KM = 20
 
 const view = document.getElementById('view')
 const main = document.getElementById('main')
@@ -35,6 +37,8 @@ const state = {
   period: '24h',
   /** period → quantity → [{time, mean, min, max, count}] | Error */
   readings: new Map(),
+  /** period → end (epoch ms) when the charts are anchored at the newest data instead of now (archive data) */
+  anchors: new Map(),
   route: { view: 'overview' },
   /** what the current view keeps for in-place updates and cleanup */
   current: { charts: [], map: null, list: null, cards: null, sensorNow: null, resize: null },
@@ -137,6 +141,7 @@ async function selectNeighbourhood(id) {
   state.latest = new Map()
   state.now = null
   state.readings = new Map()
+  state.anchors = new Map()
   showLoading()
   const nid = state.neighbourhood.id
   const [devices, now, ...latest] = await Promise.allSettled([
@@ -155,11 +160,33 @@ async function selectNeighbourhood(id) {
   await loadPeriod('24h')
 }
 
+/** The newest `lastSeen` (epoch ms) of some devices, or null. */
+function newestSeen(devices) {
+  const times = devices.map((d) => d.lastSeen).filter(Number.isFinite)
+  return times.length > 0 ? Math.max(...times) : null
+}
+
+/**
+ * Where a period's charts end: null (now) normally; the newest reading's time when nothing was seen within the
+ * period (archive data, a sensor that went quiet), so a resident still sees the last data there is.
+ */
+function anchorFor(devices, period) {
+  const newest = newestSeen(devices)
+  return newest !== null && newest < Date.now() - api.PERIOD_MS[period] ? newest : null
+}
+
+/** "Afgelopen 24 uur", or "De laatste 24 uur met metingen, tot 8 juli 2018 23:58" when anchored. */
+function periodLabel(period, end) {
+  return end ? state.t(`periodAnchored.${period}`, { date: state.fmt.longDate(end) }) : state.t(`period.${period}`)
+}
+
 /** Loads the neighbourhood charts' data of one period (once). */
 async function loadPeriod(period) {
   if (state.readings.has(period)) return state.readings.get(period)
   const nid = state.neighbourhood.id
-  const results = await Promise.allSettled(QUANTITIES.map((q) => api.neighbourhoodReadings(nid, q, period)))
+  const end = anchorFor(state.devices, period)
+  state.anchors.set(period, end)
+  const results = await Promise.allSettled(QUANTITIES.map((q) => api.neighbourhoodReadings(nid, q, period, undefined, end)))
   const byQuantity = new Map()
   results.forEach((result, i) => {
     const quantity = QUANTITIES[i]
@@ -251,9 +278,16 @@ function renderCards(container) {
   })
   const time = now && Object.keys(now.values).length > 0 ? now.time : null
   const measured = time ? h('p', { class: 'measured' }, t(Date.now() - time < 86_400_000 ? 'measuredAt' : 'measuredOn', { time: fmt.when(time), date: fmt.dateTime(time) })) : null
+  const newest = newestSeen(state.devices)
+  const newestNote = !measured && newest ? h('p', { class: 'measured' }, t('newestReading', { date: fmt.longDate(newest) })) : null
   const stale = time && Date.now() - time > STALE_MS ? h('p', { class: 'notice' }, t('stale')) : null
   const failed = state.nowError ? h('p', { class: 'notice' }, t('errorLoad')) : null
-  container.replaceChildren(...[measured, stale, failed, h('div', { class: 'cards' }, cards)].filter(Boolean))
+  container.replaceChildren(...[measured, newestNote, stale, failed, h('div', { class: 'cards' }, cards)].filter(Boolean))
+}
+
+/** "Stadshagen (Zwolle)"; a name that already says more in brackets is shown as it is. */
+function optionText(n) {
+  return n.municipality && !/[()]/.test(n.name) ? `${n.name} (${n.municipality})` : n.name
 }
 
 function neighbourhoodForm() {
@@ -261,7 +295,7 @@ function neighbourhoodForm() {
   const select = h(
     'select',
     { id: 'neighbourhood', name: 'neighbourhood' },
-    state.neighbourhoods.map((n) => h('option', { value: n.id, selected: n.id === state.neighbourhood.id }, n.municipality ? `${n.name} (${n.municipality})` : n.name)),
+    state.neighbourhoods.map((n) => h('option', { value: n.id, selected: n.id === state.neighbourhood.id }, optionText(n))),
   )
   return h(
     'form',
@@ -285,7 +319,8 @@ function neighbourhoodChart(quantity, period, data) {
   const { t, fmt } = state
   const name = state.neighbourhood.name
   const heading = t(`q.${quantity}`)
-  const periodText = t(`period.${period}`).toLowerCase()
+  const end = state.anchors.get(period) ?? null
+  const periodText = end ? periodLabel(period, end) : t(`period.${period}`).toLowerCase()
   if (!data || data instanceof Error) {
     return { element: h('section', { class: 'chart-card' }, h('h3', {}, heading), h('p', { class: 'no-data' }, data instanceof Error ? t('errorLoad') : t('chartNoData'))), destroy() {} }
   }
@@ -334,7 +369,9 @@ async function renderCharts(container, period) {
   if (state.period !== period || !container.isConnected) return
   const blocks = QUANTITIES.map((q) => neighbourhoodChart(q, period, data.get(q)))
   state.current.charts = blocks
-  container.replaceChildren(...blocks.map((b) => b.element))
+  const end = state.anchors.get(period) ?? null
+  const anchored = end ? h('p', { class: 'notice anchored-period' }, h('strong', {}, `${periodLabel(period, end)}. `), state.t('anchoredNote')) : null
+  container.replaceChildren(...[anchored, ...blocks.map((b) => b.element)].filter(Boolean))
   container.removeAttribute('aria-busy')
 }
 
@@ -376,7 +413,8 @@ function renderOverview({ moveFocus }) {
   )
 
   const centre = n.center ?? averageCentre(state.devices)
-  const map = centre ? sensorMap({ t, fmt, name: n.name, center: centre, devices: state.devices, latestOf, linkFor: sensorHref }) : null
+  const tooWide = spanKm(state.devices) > MAP_MAX_SPAN_KM
+  const map = centre && !tooWide ? sensorMap({ t, fmt, name: n.name, center: centre, devices: state.devices, latestOf, linkFor: sensorHref }) : null
   const list = sensorList({ t, fmt, devices: state.devices, latestOf, linkFor: sensorHref, quantities: QUANTITIES })
   const count = state.devices.length
   const mapColumn = map ? h('div', { class: 'map-column' }, map.element) : null
@@ -395,6 +433,7 @@ function renderOverview({ moveFocus }) {
         ? h('p', {}, t('noSensors'))
         : [
             h('p', {}, t('sensorsIntro')),
+            tooWide ? h('p', { class: 'notice map-too-wide' }, t('mapTooWide', { km: MAP_MAX_SPAN_KM })) : null,
             h('div', { class: 'sensors-layout' }, mapColumn, h('div', { class: 'list-column' }, h('h3', {}, t('sensorListHeading')), list.element)),
           ],
     ),
@@ -428,6 +467,22 @@ function renderOverview({ moveFocus }) {
   }
 }
 
+/** The largest distance (km, haversine) between two located devices. */
+function spanKm(devices) {
+  const located = devices.filter((d) => Number.isFinite(d.location?.lat) && Number.isFinite(d.location?.lon))
+  const rad = Math.PI / 180
+  let max = 0
+  for (let i = 0; i < located.length; i++) {
+    for (let j = i + 1; j < located.length; j++) {
+      const a = located[i].location
+      const b = located[j].location
+      const x = Math.sin(((b.lat - a.lat) * rad) / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(((b.lon - a.lon) * rad) / 2) ** 2
+      max = Math.max(max, 2 * 6371 * Math.asin(Math.min(1, Math.sqrt(x))))
+    }
+  }
+  return max
+}
+
 function averageCentre(devices) {
   const located = devices.filter((d) => Number.isFinite(d.location?.lat) && Number.isFinite(d.location?.lon))
   if (located.length === 0) return null
@@ -458,11 +513,11 @@ function sensorQuantities(device) {
   return ordered.length > 0 ? ordered : QUANTITIES
 }
 
-function sensorChart(device, quantity, rows) {
+function sensorChart(device, quantity, rows, end = null) {
   const { t, fmt } = state
   const name = t(`q.${quantity}`, {}, quantity)
   const heading = t('rawVsCalibrated', { quantity: name })
-  const periodText = t('period.7d').toLowerCase()
+  const periodText = end ? periodLabel('7d', end) : t('period.7d').toLowerCase()
   const times = rows.map((r) => r.time)
   const raw = rows.map((r) => r.raw)
   const calibrated = rows.map((r) => r.calibrated)
@@ -583,14 +638,15 @@ async function renderSensor({ moveFocus }) {
 
   const quantities = sensorQuantities(device)
   const token = state.loadToken
-  const results = await Promise.allSettled(quantities.map((q) => api.sensorReadings(device.id, q, '7d')))
+  const end = anchorFor([device], '7d')
+  const results = await Promise.allSettled(quantities.map((q) => api.sensorReadings(device.id, q, '7d', undefined, end)))
   if (token !== state.loadToken || state.route.view !== 'sensor' || state.route.sensor !== id || !chartsHolder.isConnected) return
   const blocks = []
   const sections = quantities.map((q, i) => {
     const result = results[i]
     let block
     if (result.status === 'fulfilled') {
-      block = sensorChart(device, q, result.value)
+      block = sensorChart(device, q, result.value, end)
     } else {
       block = { element: h('section', { class: 'chart-card' }, h('h2', {}, t('rawVsCalibrated', { quantity: t(`q.${q}`, {}, q) })), h('p', { class: 'no-data' }, t('errorLoad'))), destroy() {} }
     }
@@ -599,7 +655,8 @@ async function renderSensor({ moveFocus }) {
     return h('div', { class: 'sensor-quantity' }, block.element, hasMethod ? calibrationReport(device, q) : null)
   })
   state.current.charts = blocks
-  chartsHolder.replaceChildren(...sections)
+  const anchored = end ? h('p', { class: 'notice anchored-period' }, h('strong', {}, `${periodLabel('7d', end)}. `), t('anchoredNote')) : null
+  chartsHolder.replaceChildren(...[anchored, ...sections].filter(Boolean))
 }
 
 function renderRoute({ moveFocus }) {

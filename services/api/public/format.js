@@ -23,6 +23,13 @@ export function formatter(t) {
   const stamp = new Intl.DateTimeFormat(locale, { timeZone: TIME_ZONE, day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
   const dayMonth = new Intl.DateTimeFormat(locale, { timeZone: TIME_ZONE, weekday: 'short', day: 'numeric', month: 'short' })
   const shortDay = new Intl.DateTimeFormat(locale, { timeZone: TIME_ZONE, weekday: 'short', day: 'numeric' })
+  // The same with the year, for dates outside the current year (archive data from 2016 must not read as this year).
+  const dateTimeYear = new Intl.DateTimeFormat(locale, { timeZone: TIME_ZONE, weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
+  const stampYear = new Intl.DateTimeFormat(locale, { timeZone: TIME_ZONE, day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
+  const dayMonthYear = new Intl.DateTimeFormat(locale, { timeZone: TIME_ZONE, weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' })
+  const longDate = new Intl.DateTimeFormat(locale, { timeZone: TIME_ZONE, day: 'numeric', month: 'long', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
+  const yearOf = new Intl.DateTimeFormat('en-GB', { timeZone: TIME_ZONE, year: 'numeric' })
+  const thisYear = (ms) => yearOf.format(ms) === yearOf.format(Date.now())
   const hourMinute = new Intl.DateTimeFormat('en-GB', { timeZone: TIME_ZONE, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
   const dayKey = new Intl.DateTimeFormat('en-CA', { timeZone: TIME_ZONE, year: 'numeric', month: '2-digit', day: '2-digit' })
   const fmt = {
@@ -37,19 +44,21 @@ export function formatter(t) {
     number,
     /** "14:05" */
     time: (ms) => time.format(ms),
-    /** "za 29 nov 14:05" */
-    dateTime: (ms) => dateTime.format(ms),
-    /** "29 nov, 14:05" (table rows) */
-    stamp: (ms) => stamp.format(ms),
-    /** "za 29 nov" */
-    day: (ms) => dayMonth.format(ms),
+    /** "za 29 nov 14:05" ("do 14 jul 2016 15:05" outside the current year) */
+    dateTime: (ms) => (thisYear(ms) ? dateTime : dateTimeYear).format(ms),
+    /** "29 nov, 14:05" (table rows; with the year outside the current year) */
+    stamp: (ms) => (thisYear(ms) ? stamp : stampYear).format(ms),
+    /** "za 29 nov" (with the year outside the current year) */
+    day: (ms) => (thisYear(ms) ? dayMonth : dayMonthYear).format(ms),
+    /** "8 juli 2018 23:58" (always with the year) */
+    longDate: (ms) => longDate.format(ms),
     /** "za 29" (chart axis) */
     shortDay: (ms) => shortDay.format(ms),
     /** true at 00:00 Dutch time */
     isMidnight: (ms) => hourMinute.format(ms) === '00:00',
     /** "14:05" today, else "za 29 nov 14:05". */
     when(ms, now = Date.now()) {
-      return dayKey.format(ms) === dayKey.format(now) ? time.format(ms) : dateTime.format(ms)
+      return dayKey.format(ms) === dayKey.format(now) ? time.format(ms) : fmt.dateTime(ms)
     },
   }
   return fmt

@@ -71,10 +71,17 @@ export function sensorMap({ t, fmt, name, center, devices, latestOf, linkFor }) 
     for (let x = cx % barPx; x < width; x += barPx) grid.push(s('line', { x1: x, y1: 0, x2: x, y2: height }))
     for (let y = cy % barPx; y < height; y += barPx) grid.push(s('line', { x1: 0, y1: y, x2: width, y2: y }))
 
+    const placements = placeLabels(points, width, height, (p) => shortLabel(p.device))
     links.clear()
     const precision = points.map((p) => (p.r * scale > 9 ? s('circle', { cx: p.px, cy: p.py, r: p.r * scale, class: 'map-precision' }) : null))
-    const sensors = points.map((p) => {
-      const label = s('text', { x: p.px + 11, y: p.py + 4, class: 'map-label', 'aria-hidden': 'true' }, shortLabel(p.device))
+    const sensors = points.map((p, i) => {
+      const spot = placements[i]
+      // a label with no free spot is hidden; the link keeps its accessible name and the list has the value
+      const label = s(
+        'text',
+        { x: spot?.x ?? p.px + 11, y: spot?.y ?? p.py + 4, 'text-anchor': spot?.anchor ?? 'start', class: 'map-label', 'aria-hidden': 'true', visibility: spot ? null : 'hidden' },
+        shortLabel(p.device),
+      )
       const title = s('title', {}, accessibleName(p.device))
       const link = s(
         'a',
@@ -129,6 +136,35 @@ export function sensorMap({ t, fmt, name, center, devices, latestOf, linkFor }) 
       entry.label.textContent = shortLabel(device)
     },
   }
+}
+
+const LABEL_CHAR_PX = 8
+const LABEL_HEIGHT_PX = 15
+const DOT_BOX_PX = 8
+
+/**
+ * A spot for every point's label that overlaps no other label and no dot: right, left, above or below the dot,
+ * the first that is free and inside the map; null when none is (the label is then hidden). Labels are about the
+ * same length whatever the value, so the box is estimated from the longest label text.
+ */
+export function placeLabels(points, width, height, textOf) {
+  const boxes = points.map((p) => ({ x1: p.px - DOT_BOX_PX, y1: p.py - DOT_BOX_PX, x2: p.px + DOT_BOX_PX, y2: p.py + DOT_BOX_PX }))
+  const widthOf = Math.max(...points.map((p) => textOf(p).length), 1) * LABEL_CHAR_PX
+  const overlaps = (a, b) => a.x1 < b.x2 && b.x1 < a.x2 && a.y1 < b.y2 && b.y1 < a.y2
+  return points.map((p) => {
+    const w = widthOf
+    const candidates = [
+      { x: p.px + 11, y: p.py + 4, anchor: 'start', box: { x1: p.px + 10, y1: p.py - 8, x2: p.px + 12 + w, y2: p.py + 7 } },
+      { x: p.px - 11, y: p.py + 4, anchor: 'end', box: { x1: p.px - 12 - w, y1: p.py - 8, x2: p.px - 10, y2: p.py + 7 } },
+      { x: p.px, y: p.py - 12, anchor: 'middle', box: { x1: p.px - w / 2, y1: p.py - 11 - LABEL_HEIGHT_PX, x2: p.px + w / 2, y2: p.py - 9 } },
+      { x: p.px, y: p.py + 23, anchor: 'middle', box: { x1: p.px - w / 2, y1: p.py + 9, x2: p.px + w / 2, y2: p.py + 11 + LABEL_HEIGHT_PX } },
+    ]
+    const inside = (b) => b.x1 >= 0 && b.y1 >= 0 && b.x2 <= width && b.y2 <= height
+    const free = (b) => boxes.every((other) => !overlaps(b, other))
+    const spot = candidates.find((c) => inside(c.box) && free(c.box)) ?? null
+    if (spot) boxes.push(spot.box)
+    return spot && { x: spot.x, y: spot.y, anchor: spot.anchor }
+  })
 }
 
 /** Sensors whose rounded positions (nearly) coincide are spread on a small circle so each stays clickable. */
