@@ -3,6 +3,7 @@ import { parseNumber } from '../number.ts'
 import { DeviceIdSchema, RULES, UNKNOWN_DEVICE, type Rejection } from '../reading.ts'
 import { parseIsoTimestamp } from '../time.ts'
 import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type DecoderFactory, type InboundMessage } from './decoder.ts'
+import { valueType as jsonValueType } from '../schema-drift.ts'
 
 /**
  * airrohr / sensor.community firmware HTTP pushes (opendata-stuttgart/sensors-software @e43cf8fd
@@ -202,7 +203,7 @@ const airrohrDecoder: Decoder = {
       const value = item.value
       const mapping = mapValueType(valueType, pin)
       if (mapping.kind === 'ignored') {
-        ignored.push({ deviceId, path: valueType, type: jsonType(value) })
+        ignored.push({ deviceId, path: valueType, type: jsonValueType(value) })
       } else if (mapping.kind === 'unknown') {
         rejections.push(wholeMessageRejection(message, {
           deviceId, sourceFormat: AIRROHR_FORMAT, path: valueType, rule: RULES.unknownQuantity, message: mapping.message, value, observedAt,
@@ -251,8 +252,3 @@ function asRecord(value: unknown): Record<string, unknown> | undefined {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined
 }
 
-function jsonType(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'array'
-  return typeof value
-}

@@ -41,7 +41,7 @@ export interface DecodeResult {
    * Keys the decoder recognised as metadata, not measurements (airrohr `signal`, TTN `battery`, Tasmota
    * `DewPoint`…), per device: counted and part of the schema-drift fingerprint, never dead-lettered.
    */
-  ignored?: Array<{ deviceId: string; path: string; type: string }>
+  ignored?: Array<{ deviceId: string; path: string; /** ValueType of core/schema-drift.ts (`numeric-string`, …) */ type: string }>
   /** Why a message yielded nothing on purpose (TTN join, retained ESPHome state, …); counted, logged at debug. */
   skipped?: string
 }

@@ -3,6 +3,7 @@ import { parseNumberWithUnit } from '../number.ts'
 import { DeviceIdSchema, RULES, UNKNOWN_DEVICE, type DeviceEvent, type Rejection } from '../reading.ts'
 import { parseIsoTimestamp } from '../time.ts'
 import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type DecoderFactory, type InboundMessage } from './decoder.ts'
+import { valueType } from '../schema-drift.ts'
 
 /**
  * The Things Stack v3 (TTN v3) MQTT integration. Sources: TheThingsIndustries/lorawan-stack-docs (commit
@@ -184,10 +185,10 @@ function decode(message: InboundMessage): DecodeResult {
         if (key === 'time') continue
         const quantity = NORMALIZED.get(key)
         if (quantity !== undefined) result.candidates.push(candidate(quantity, value, `${base}.${key}`, at, source))
-        else result.ignored.push({ deviceId, path: `${base}.${key}`, type: jsonType(value) })
+        else result.ignored.push({ deviceId, path: `${base}.${key}`, type: valueType(value) })
       }
     })
-    if (isObj(decoded)) for (const [segments, value] of leaves(decoded)) result.ignored.push({ deviceId, path: `decoded_payload.${segments.join('.')}`, type: jsonType(value) })
+    if (isObj(decoded)) for (const [segments, value] of leaves(decoded)) result.ignored.push({ deviceId, path: `decoded_payload.${segments.join('.')}`, type: valueType(value) })
     return done()
   }
 
@@ -202,7 +203,7 @@ function decode(message: InboundMessage): DecodeResult {
   const meanings = entries.map(([segments, value]) => ({ path: `decoded_payload.${segments.join('.')}`, value, meaning: classify(segments) }))
   for (const { path, value, meaning } of meanings) {
     if (meaning.kind === 'metadata') {
-      result.ignored.push({ deviceId, path, type: jsonType(value) })
+      result.ignored.push({ deviceId, path, type: valueType(value) })
     } else if (meaning.kind !== 'quantity') {
       result.rejections.push(reject(path, meaning.kind === 'ambiguous' ? RULES.ambiguous : RULES.unknownQuantity, meaning.why, value))
     } else {
@@ -306,10 +307,3 @@ function text(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined
 }
 
-/** JSON type of an ignored value for the schema-drift fingerprint (same names as core/schema-drift.ts valueType). */
-function jsonType(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'array'
-  if (typeof value === 'string') return /^\s*([+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity))\s*$/i.test(value) ? 'numeric-string' : 'string'
-  return typeof value
-}

@@ -202,7 +202,7 @@ describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () =
     const [series] = await store.influxql(`SELECT "detail" FROM device_event WHERE device = 'airrohr-esp8266-3141592' AND kind = 'schema_change'`)
     const first = JSON.parse(series!.values[0]![1] as string)
     expect(first).toMatchObject({ first: true, models: { before: [], added: expect.arrayContaining(['SDS011', 'BME280']) } })
-    expect(first.added).toEqual(expect.arrayContaining(['SDS_P1:numeric-string', 'BME280_pressure:numeric-string[Pa]', 'signal:string']))
+    expect(first.added).toEqual(expect.arrayContaining(['SDS_P1:numeric-string', 'BME280_pressure:numeric-string[Pa]', 'signal:numeric-string']))
   })
 })
 
