@@ -26,8 +26,8 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_MQTT_PORT: port.default(1883).describe('embedded broker, MQTT over TCP'),
   SENSHAGEN_MQTT_WS_PORT: port.default(9001).describe('embedded broker, MQTT over WebSocket'),
   SENSHAGEN_MQTT_URL: z.string().url().default('mqtt://127.0.0.1:1883').describe('broker the ingest subscribes to and replay/sim publish to'),
-  SENSHAGEN_MQTT_USERNAME: optionalText,
-  SENSHAGEN_MQTT_PASSWORD: secret,
+  SENSHAGEN_MQTT_USERNAME: optionalText.describe('MQTT username of this command (ingest, replay, sim); default: its service account from SENSHAGEN_SERVICE_CREDENTIALS'),
+  SENSHAGEN_MQTT_PASSWORD: secret.describe('MQTT password that goes with SENSHAGEN_MQTT_USERNAME'),
   SENSHAGEN_INGEST_CLIENT_ID: z.string().min(1).default('senshagen-ingest').describe('MQTT client id; persistent session'),
   SENSHAGEN_MAX_PAYLOAD_BYTES: positiveInt.default(262_144),
   SENSHAGEN_MAX_FUTURE_MS: z.coerce.number().int().min(0).default(300_000).describe('observed time may lie this far ahead of receipt'),
@@ -67,7 +67,21 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_API_PORT: port.default(8080).describe('public HTTP API and residents\' page port'),
   SENSHAGEN_API_LIVE_POLL_MS: z.coerce.number().int().min(100).default(10_000).describe('GET /api/v1/live polls InfluxDB this often'),
   SENSHAGEN_API_LIVE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000).describe('SSE heartbeat comment interval'),
-  SENSHAGEN_DEVICE_REGISTRY: z.string().min(1).default('config/devices.json').describe('device registry JSON: neighbourhoods, consent, exact positions'),
+  SENSHAGEN_DEVICE_REGISTRY: z.string().min(1).default('data/registry.sqlite').describe('device registry: a SQLite file path, or a postgres:// URL several instances share'),
+  SENSHAGEN_NEIGHBOURHOODS: z.string().min(1).default('config/neighbourhoods.json').describe('neighbourhoods a fresh registry knows (JSON)'),
+  SENSHAGEN_SERVICE_CREDENTIALS: z.string().min(1).default('data/service-accounts.json').describe('secrets of the ingest, importer and operator accounts (written 0600 by the broker)'),
+  SENSHAGEN_MQTT_MAX_PACKET_BYTES: positiveInt.default(262_144).describe('largest MQTT packet the broker reads; a bigger one closes the connection'),
+  SENSHAGEN_MQTT_DEVICE_RATE: z.coerce.number().positive().default(5).describe('messages per second one device may publish (sustained); faster ones wait'),
+  SENSHAGEN_MQTT_DEVICE_BURST: positiveInt.default(60).describe('messages one device may publish at once before the rate applies'),
+  SENSHAGEN_MQTT_MAX_RETAINED_PER_CLIENT: positiveInt.default(16).describe('distinct topics one client may hold retained messages on'),
+  SENSHAGEN_MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT: positiveInt.default(32).describe('subscriptions one client may hold'),
+  SENSHAGEN_MQTT_LOGIN_FAILURES: positiveInt.default(5).describe('failed logins per address and username before further tries are refused unchecked'),
+  SENSHAGEN_MQTT_LOGIN_LOCKOUT_MS: positiveInt.default(60_000).describe('how long such tries are refused (doubles while failures go on)'),
+  SENSHAGEN_MQTT_REGISTRY_POLL_MS: positiveInt.default(2_000).describe('how often the broker checks the registry for revoked or rotated devices'),
+  SENSHAGEN_MQTT_TLS_CERT: optionalText.describe('PEM certificate (chain): enables MQTTS and WSS'),
+  SENSHAGEN_MQTT_TLS_KEY: optionalText.describe('PEM private key of SENSHAGEN_MQTT_TLS_CERT'),
+  SENSHAGEN_MQTTS_PORT: port.default(8883).describe('MQTT over TLS, when a certificate is configured'),
+  SENSHAGEN_MQTT_WSS_PORT: port.default(9443).describe('MQTT over secure WebSocket, when a certificate is configured'),
   SENSHAGEN_WRITER_BATCH_SIZE: positiveInt.default(2000).describe('points per InfluxDB write'),
   SENSHAGEN_WRITER_MAX_BUFFER: positiveInt.default(20_000).describe('readings held before producers are made to wait'),
 })
@@ -76,7 +90,24 @@ export type Env = z.infer<typeof ENV_SCHEMA>
 
 export interface Config {
   logLevel: Env['SENSHAGEN_LOG_LEVEL']
-  broker: { bind: string; port: number; wsPort: number }
+  broker: {
+    bind: string
+    port: number
+    wsPort: number
+    /** Limits every client meets (README "Security"). */
+    limits: {
+      maxPacketBytes: number
+      deviceRatePerS: number
+      deviceBurst: number
+      maxRetainedPerClient: number
+      maxSubscriptionsPerClient: number
+      loginFailures: number
+      loginLockoutMs: number
+    }
+    registryPollMs: number
+    /** MQTTS and WSS listeners, when a certificate is configured. */
+    tls?: { certFile: string; keyFile: string; port: number; wsPort: number }
+  }
   mqtt: { url: string; username?: string; password?: string; ingestClientId: string }
   ingest: { maxPayloadBytes: number; maxFutureMs: number; maxAgeMs: number; deviceTimeZone: string; openSenseMapSensorsFile?: string }
   /** The HTTP ingest (airrohr "Send to own API" and sensor.community push format). */
@@ -89,8 +120,8 @@ export interface Config {
   writer: { batchSize: number; maxBufferedReadings: number }
   /** The public HTTP API and residents' page (services/api). */
   api: { bind: string; port: number; livePollMs: number; liveHeartbeatMs: number }
-  /** Device registry: neighbourhoods, consent and exact positions (config/README.md); only consented devices are public. */
-  registry: { path: string }
+  /** Device registry: neighbourhoods, devices with consent, exact positions and credentials, service accounts (config/README.md). */
+  registry: { url: string; neighbourhoodsFile: string; serviceCredentialsFile: string }
   calibration: {
     site: { lat: number; lon: number }
     pmStation: string
@@ -119,10 +150,34 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.SENSHAGEN_TTN_URL !== undefined && (e.SENSHAGEN_TTN_USERNAME === undefined || e.SENSHAGEN_TTN_PASSWORD === undefined)) {
     throw new ConfigError('invalid configuration: SENSHAGEN_TTN_URL needs SENSHAGEN_TTN_USERNAME ({app}@{tenant}) and SENSHAGEN_TTN_PASSWORD (API key)')
   }
+  if ((e.SENSHAGEN_MQTT_TLS_CERT === undefined) !== (e.SENSHAGEN_MQTT_TLS_KEY === undefined)) {
+    throw new ConfigError('invalid configuration: SENSHAGEN_MQTT_TLS_CERT and SENSHAGEN_MQTT_TLS_KEY go together (both PEM files, or neither)')
+  }
+  if (e.SENSHAGEN_MQTT_MAX_PACKET_BYTES > 268_435_455) {
+    throw new ConfigError('invalid configuration: SENSHAGEN_MQTT_MAX_PACKET_BYTES must not exceed 268435455, the MQTT 3.1.1 maximum [MQTT-2.2.3]')
+  }
   const brokers = e.SENSHAGEN_KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean)
   return {
     logLevel: e.SENSHAGEN_LOG_LEVEL,
-    broker: { bind: e.SENSHAGEN_MQTT_BIND, port: e.SENSHAGEN_MQTT_PORT, wsPort: e.SENSHAGEN_MQTT_WS_PORT },
+    broker: {
+      bind: e.SENSHAGEN_MQTT_BIND,
+      port: e.SENSHAGEN_MQTT_PORT,
+      wsPort: e.SENSHAGEN_MQTT_WS_PORT,
+      limits: {
+        maxPacketBytes: e.SENSHAGEN_MQTT_MAX_PACKET_BYTES,
+        deviceRatePerS: e.SENSHAGEN_MQTT_DEVICE_RATE,
+        deviceBurst: e.SENSHAGEN_MQTT_DEVICE_BURST,
+        maxRetainedPerClient: e.SENSHAGEN_MQTT_MAX_RETAINED_PER_CLIENT,
+        maxSubscriptionsPerClient: e.SENSHAGEN_MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT,
+        loginFailures: e.SENSHAGEN_MQTT_LOGIN_FAILURES,
+        loginLockoutMs: e.SENSHAGEN_MQTT_LOGIN_LOCKOUT_MS,
+      },
+      registryPollMs: e.SENSHAGEN_MQTT_REGISTRY_POLL_MS,
+      tls:
+        e.SENSHAGEN_MQTT_TLS_CERT === undefined
+          ? undefined
+          : { certFile: e.SENSHAGEN_MQTT_TLS_CERT, keyFile: e.SENSHAGEN_MQTT_TLS_KEY!, port: e.SENSHAGEN_MQTTS_PORT, wsPort: e.SENSHAGEN_MQTT_WSS_PORT },
+    },
     mqtt: {
       url: e.SENSHAGEN_MQTT_URL,
       username: e.SENSHAGEN_MQTT_USERNAME,
@@ -155,7 +210,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       password: e.SENSHAGEN_INFLUX_PASSWORD,
     },
     api: { bind: e.SENSHAGEN_API_BIND, port: e.SENSHAGEN_API_PORT, livePollMs: e.SENSHAGEN_API_LIVE_POLL_MS, liveHeartbeatMs: e.SENSHAGEN_API_LIVE_HEARTBEAT_MS },
-    registry: { path: e.SENSHAGEN_DEVICE_REGISTRY },
+    registry: { url: e.SENSHAGEN_DEVICE_REGISTRY, neighbourhoodsFile: e.SENSHAGEN_NEIGHBOURHOODS, serviceCredentialsFile: e.SENSHAGEN_SERVICE_CREDENTIALS },
     calibration: {
       site: { lat: e.SENSHAGEN_SITE_LAT, lon: e.SENSHAGEN_SITE_LON },
       pmStation: e.SENSHAGEN_REFERENCE_PM_STATION,
