@@ -1,14 +1,16 @@
 import { Point } from '@influxdata/influxdb-client'
 import { hourlyMeans, pairHourly } from '../../core/calibration/align.ts'
 import { computeMetrics } from '../../core/calibration/metrics.ts'
-import { chooseMethod } from '../../core/calibration/methods/index.ts'
+import { chooseMethod, isPm } from '../../core/calibration/methods/index.ts'
 import { buildReport, writeReport } from '../../core/calibration/report.ts'
 import type { CalibrationResult, HourlyValue, Metrics } from '../../core/calibration/types.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { Quantity } from '../../core/quantities.ts'
 import { queryReferenceObservations } from '../../core/reference/reference-store.ts'
+import type { RegistryStore } from '../../core/registry/store.ts'
 import { READING_MEASUREMENT, influxqlString } from '../../core/store/schema.ts'
 import type { ReadingStore, StoredReading } from '../../core/store/store.ts'
+import { type CalibrationGroup, calibratedDevices, calibrationGroup } from './group.ts'
 
 /** The quantities calibration covers and where their reference comes from. */
 export const CALIBRATED_QUANTITIES: readonly Quantity[] = ['pm2_5', 'pm10', 'air_temperature', 'relative_humidity']
@@ -37,37 +39,63 @@ export interface CalibrationRun {
   onProgress?: (done: number, total: number, label: string) => void
 }
 
+/** Report note of a registered device without consent (PM: the quantities with a group method). */
+export const NOT_IN_GROUP_NOTE = 'not_in_group: no consent, so its data enters no group factor; calibrated with the consented devices\' factors'
+
 /**
- * Calibrates a period: for each quantity, every device's raw readings (quality-flagged ones left out) become
- * hourly means on the reference's end-of-hour grid, the method for the quantity (core/calibration/methods) is
- * fitted against the reference station's hourly values stored in InfluxDB, and every raw reading gets its
- * calibrated value written onto the same point (fields `calibrated`, `calibration_method`,
+ * Calibrates a period: for each quantity, the devices with readings in the period are split by the registry
+ * (services/calibration/group.ts): registered, active, consented devices form the group; registered, active
+ * devices without consent are calibrated too but contribute to nothing shared; unregistered and revoked devices
+ * are not calibrated and are named, with their count, in one warning per call. Each calibrated device's raw
+ * readings (quality-flagged ones left out) become hourly means on the reference's end-of-hour grid, the method
+ * for the quantity (core/calibration/methods) is fitted against the reference station's hourly values stored in
+ * InfluxDB, with only the group's devices in the shared group factors (`groupMembers`), and every raw reading
+ * gets its calibrated value written onto the same point (fields `calibrated`, `calibration_method`,
  * `calibration_version`): recalculating a period overwrites the same points, it never adds new ones.
- * A report (JSON + SVG scatter and time series) per device and quantity is written to `reportsDir`.
+ * A report (JSON + SVG scatter and time series) per calibrated device and quantity is written to `reportsDir`;
+ * the API publishes only the consented devices' reports.
+ *
+ * `registry` is read once per call (a device revoked during a run counts until the next run).
+ * Returns one result per calibrated device and quantity (only `run.deviceId` when given).
+ * Errors: those of the stores (InfluxDB, registry) and the file system, unchanged.
  */
-export async function calibratePeriod(store: ReadingStore, options: CalibratorOptions, run: CalibrationRun, logger: Logger): Promise<CalibrationResult[]> {
+export async function calibratePeriod(
+  store: ReadingStore,
+  registry: Pick<RegistryStore, 'devices'>,
+  options: CalibratorOptions,
+  run: CalibrationRun,
+  logger: Logger,
+): Promise<CalibrationResult[]> {
   const results: CalibrationResult[] = []
   const quantities = run.quantities ?? CALIBRATED_QUANTITIES
-  const plan: Array<{ quantity: Quantity; devices: string[] }> = []
-  for (const quantity of quantities) plan.push({ quantity, devices: await devicesWith(store, quantity, run) })
-  const total = plan.reduce((n, p) => n + p.devices.length, 0)
+  const records = await registry.devices()
+  const plan: Array<{ quantity: Quantity; group: CalibrationGroup; devices: string[] }> = []
+  for (const quantity of quantities) {
+    const group = calibrationGroup(await devicesWith(store, quantity, run), records)
+    plan.push({ quantity, group, devices: calibratedDevices(group) })
+  }
+  warnExcluded(plan.map((p) => p.group), logger)
+  const asked = (devices: string[]) => (run.deviceId === undefined ? devices.length : devices.includes(run.deviceId) ? 1 : 0)
+  const total = plan.reduce((n, p) => n + asked(p.devices), 0)
   let done = 0
 
   const humidity = await referenceHourly(store, options.weatherStation, 'relative_humidity', run)
-  for (const { quantity, devices } of plan) {
-    if (devices.length === 0) continue
+  for (const { quantity, group, devices } of plan) {
+    if (asked(devices) === 0) continue
     const station = quantity.startsWith('pm') ? options.pmStation : options.weatherStation
     const reference = await referenceHourly(store, station, quantity, run)
     if (reference.length === 0) {
       logger.warn({ quantity, station }, 'no reference observations in the period: import or fetch them first (senshagen reference)')
-      done += devices.length
+      done += asked(devices)
       run.onProgress?.(done, total, `${quantity}: no reference`)
       continue
     }
     const raw = new Map<string, StoredReading[]>()
     for (const deviceId of devices) raw.set(deviceId, await store.queryReadings({ deviceId, quantity, from: run.from - 3_600_000, to: run.to }))
     const hourly = [...raw].map(([deviceId, readings]) => ({ deviceId, hourly: safeHourly(readings, options.completeness) }))
-    const model = chooseMethod(quantity, { quantity, devices: hourly, reference, humidity, collocated: options.collocated })
+    // groupMembers: only consented, active devices shape the shared group factors (see ./group.ts for why)
+    const model = chooseMethod(quantity, { quantity, devices: hourly, reference, humidity, collocated: options.collocated, groupMembers: group.members })
+    const notInGroup = new Set(group.calibratedOnly)
 
     for (const { deviceId, hourly: deviceHourly } of hourly) {
       if (run.deviceId !== undefined && deviceId !== run.deviceId) continue
@@ -110,7 +138,8 @@ export async function calibratePeriod(store: ReadingStore, options: CalibratorOp
       results.push(result)
       const series = timeSeries(deviceHourly, calibratedHourly, reference)
       const notes = [...model.notes(deviceId)]
-      if (lines.length === 0) notes.push(`not_calibrated: ${model.modelFor(deviceId).method} gave no value for this period (too few hours: hour-of-day bias needs ≥ 3 days per hour of day; the group method needs ≥ 3 devices or humidity for the κ-Köhler fallback)`)
+      if (notInGroup.has(deviceId) && isPm(quantity)) notes.push(NOT_IN_GROUP_NOTE)
+      if (lines.length === 0) notes.push(`not_calibrated: ${model.modelFor(deviceId).method} gave no value for this period (too few hours: hour-of-day bias needs ≥ 3 days per hour of day; the group method needs ≥ 3 registered, consented devices or humidity for the κ-Köhler fallback)`)
       else if (before && after && after.rmse > before.rmse) notes.push('rmse_worse_after: the group method removes the group\'s common bias; this sensor reads below the group and ends up under the reference (a per-sensor collocation would fix it)')
       result.notes = notes
       const report = buildReport(result, series, notes)
@@ -123,10 +152,27 @@ export async function calibratePeriod(store: ReadingStore, options: CalibratorOp
   return results
 }
 
+/**
+ * One warning per run naming every device with readings that is not calibrated, with the count:
+ * `{ count, unregistered: [ids], revoked: [ids] }`. Nothing when there are none.
+ */
+function warnExcluded(groups: readonly CalibrationGroup[], logger: Logger): void {
+  const unregistered = [...new Set(groups.flatMap((g) => g.unregistered))].sort()
+  const revoked = [...new Set(groups.flatMap((g) => g.revoked))].sort()
+  const count = unregistered.length + revoked.length
+  if (count === 0) return
+  logger.warn(
+    { count, unregistered, revoked },
+    'readings of unregistered or revoked devices are not calibrated and count in no calibration group (register a device with senshagen devices add|import)',
+  )
+}
+
+/** Ids of the devices with readings of `quantity` in the run's period (the hour before `from` included), sorted. */
 async function devicesWith(store: ReadingStore, quantity: Quantity, run: CalibrationRun): Promise<string[]> {
   const where = `"quantity" = ${influxqlString(quantity)} AND time >= ${influxqlString(new Date(run.from - 3_600_000).toISOString())} AND time < ${influxqlString(new Date(run.to).toISOString())}`
   const series = await store.influxql(`SELECT count("value") FROM ${READING_MEASUREMENT} WHERE ${where} GROUP BY "device"`)
-  // the whole group is needed for the group method, also when one device is asked for
+  // the whole group is needed for the group method, also when one device is asked for; the registry decides
+  // who is in it (calibratePeriod)
   return series.map((s) => s.tags!.device!).sort()
 }
 

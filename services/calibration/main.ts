@@ -1,5 +1,7 @@
 import type { Config } from '../../core/config.ts'
 import type { Logger } from '../../core/logger.ts'
+import { openRegistryStore } from '../../core/registry/open.ts'
+import type { RegistryStore } from '../../core/registry/store.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
 import { stationDistances } from '../../core/reference/stations.ts'
 import { calibratePeriod, type CalibratorOptions } from './calibrator.ts'
@@ -18,22 +20,32 @@ export function calibratorOptions(config: Config): CalibratorOptions {
   }
 }
 
+export interface CalibrationWorkerDeps {
+  /** The device registry; default: opened with openRegistryStore(config.registry) and closed on stop. */
+  registry?: RegistryStore
+}
+
 /**
  * Calibration service: once at start and then every hour at minute 5 (reference data for the hour just ended
  * is usually published by then), recalculates the last SENSHAGEN_CALIBRATION_WINDOW_H hours. Recalculating is
  * idempotent (the same points get the same fields), so overlapping windows are harmless.
+ *
+ * Each run reads the device registry: only registered, active devices are calibrated, and only consented ones
+ * shape the group factors (services/calibration/group.ts says why). A registry passed in `deps` stays open on
+ * stop; one the worker opened itself is closed.
  */
-export async function runCalibrationWorker(config: Config, parentLogger: Logger): Promise<{ stop(): Promise<void> }> {
+export async function runCalibrationWorker(config: Config, parentLogger: Logger, deps: CalibrationWorkerDeps = {}): Promise<{ stop(): Promise<void> }> {
   const logger = parentLogger.child({ service: 'calibration' })
   const store = await openInfluxStore(config.influx, logger)
   await store.ensureDatabase()
+  const registry = deps.registry ?? (await openRegistryStore(config.registry))
   const options = calibratorOptions(config)
   let running: Promise<unknown> = Promise.resolve()
   let timer: NodeJS.Timeout | undefined
   const tick = () => {
     const to = Math.floor(Date.now() / HOUR) * HOUR
     const from = to - config.calibration.windowHours * HOUR
-    running = calibratePeriod(store, options, { from, to }, logger).then(
+    running = calibratePeriod(store, registry, options, { from, to }, logger).then(
       (results) => logger.info({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), series: results.length }, 'calibration run done'),
       (error: unknown) => logger.error({ err: error }, 'calibration run failed; the next run retries'),
     )
@@ -46,6 +58,8 @@ export async function runCalibrationWorker(config: Config, parentLogger: Logger)
     async stop() {
       clearTimeout(timer)
       await running
+      if (deps.registry === undefined) await registry.close()
+      await store.close()
     },
   }
 }

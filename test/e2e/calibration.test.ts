@@ -12,6 +12,7 @@ import { openInfluxStore } from '../../core/store/influx.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
 import { modelOptions, regionalTruth } from '../../firmware-sim/model.ts'
 import { INFLUX_URL, uniqueId } from '../helpers/env.ts'
+import { testRegistry } from '../helpers/registry.ts'
 
 const run = promisify(execFile)
 const logger = createLogger('warn')
@@ -20,6 +21,8 @@ const STEP = 5 * 60_000
 const START = Date.UTC(2026, 0, 12) // three January days
 const END = START + 3 * 24 * HOUR
 const DEVICES = ['cal-1', 'cal-2', 'cal-3', 'cal-4', 'cal-5']
+/** Has readings in the store but is not in the registry: calibrate must leave it out (issue 8). */
+const STRAY = 'stray-1'
 const GAIN = [0.92, 0.97, 1, 1.04, 1.08]
 const model = modelOptions({ seed: 7 })
 
@@ -50,15 +53,21 @@ const rmse = (pairs: Array<[number, number]>) => Math.sqrt(pairs.reduce((s, [a, 
  * End to end: a simulated fleet with a known multiplicative PM bias that grows with humidity and a known
  * temperature bias in sunny hours, stored in the real InfluxDB; reference series (Luchtmeetnet NL10818 for PM,
  * KNMI 278 for temperature and humidity) made from the simulated truth; `senshagen calibrate` must recover
- * the truth with the RMSE at least halved, store calibrated values on the raw points, and write reports.
+ * the truth with the RMSE at least halved, store calibrated values on the raw points, and write reports. The
+ * fleet is registered (consented) in a SQLite registry; a stray unregistered device with PM2.5 0.5 µg/m³ in the
+ * same database is not calibrated and is named in the warning (test/integration/calibration-privacy.test.ts
+ * covers the group semantics in depth).
  */
 describe('calibration end to end (simulated fleet, real InfluxDB, senshagen calibrate)', () => {
   const database = uniqueId('calibration')
   const reportsDir = mkdtempSync(join(tmpdir(), 'senshagen-reports-'))
   let store: ReadingStore
+  let registry: Awaited<ReturnType<typeof testRegistry>>
   let output = ''
+  let errors = ''
 
   beforeAll(async () => {
+    registry = await testRegistry(DEVICES.map((id) => ({ id, neighbourhood: 'stadshagen', consent: true })))
     store = await openInfluxStore({ url: INFLUX_URL, database }, logger)
     await store.ensureDatabase()
     const readings: Reading[] = []
@@ -68,6 +77,7 @@ describe('calibration end to end (simulated fleet, real InfluxDB, senshagen cali
         readings.push({ ...base, deviceId, quantity: 'pm2_5', value: round(sensorPm(t, i), 1), unit: 'µg/m³', observedAt: t })
         readings.push({ ...base, deviceId, quantity: 'air_temperature', value: round(sensorT(t) + (i - 2) * 0.05, 2), unit: '°C', observedAt: t })
       })
+      readings.push({ ...base, deviceId: STRAY, quantity: 'pm2_5', value: 0.5, unit: 'µg/m³', observedAt: t })
     }
     for (let i = 0; i < readings.length; i += 5000) await store.write({ readings: readings.slice(i, i + 5000), rejections: [] })
     const reference: ReferenceObservation[] = []
@@ -78,15 +88,16 @@ describe('calibration end to end (simulated fleet, real InfluxDB, senshagen cali
     }
     await writeReferenceObservations(store, reference)
 
-    const env = { ...process.env, SENSHAGEN_INFLUX_URL: INFLUX_URL, SENSHAGEN_INFLUX_DATABASE: database, SENSHAGEN_REPORTS_DIR: reportsDir, SENSHAGEN_LOG_LEVEL: 'warn' }
+    const env = { ...process.env, ...registry.env, SENSHAGEN_INFLUX_URL: INFLUX_URL, SENSHAGEN_INFLUX_DATABASE: database, SENSHAGEN_REPORTS_DIR: reportsDir, SENSHAGEN_LOG_LEVEL: 'warn' }
     const args = ['bin/senshagen.js', 'calibrate', '--from', new Date(START).toISOString(), '--to', new Date(END).toISOString()]
-    output = (await run('node', args, { env, maxBuffer: 16 * 1024 * 1024 })).stdout
+    ;({ stdout: output, stderr: errors } = await run('node', args, { env, maxBuffer: 16 * 1024 * 1024 }))
     // a second run recalculates the same points
     await run('node', args, { env, maxBuffer: 16 * 1024 * 1024 })
   }, 240_000)
 
   afterAll(async () => {
     await store?.influxql(`DROP DATABASE "${database}"`)
+    await registry?.close()
     rmSync(reportsDir, { recursive: true, force: true })
   })
 
@@ -152,6 +163,26 @@ describe('calibration end to end (simulated fleet, real InfluxDB, senshagen cali
     }
     expect(existsSync(join(reportsDir, 'cal-1', 'relative_humidity.json'))).toBe(false) // no humidity readings were stored
     expect(output).toContain('cal-3 pm2_5: ')
+  })
+
+  it('leaves the unregistered device out: no calibrated value, no report, one warning naming it', async () => {
+    const [counts] = await store.influxql(`SELECT count("value"), count("calibrated") FROM reading WHERE device = '${STRAY}'`)
+    expect(counts!.values[0]!.slice(1)).toEqual([864, null]) // InfluxQL: count of a field never written is null
+    expect(existsSync(join(reportsDir, STRAY))).toBe(false)
+    expect(output).not.toContain(STRAY)
+    const warnings = errors.split('\n').filter((l) => l.includes('unregistered or revoked')).map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatchObject({ level: 40, count: 1, unregistered: [STRAY], revoked: [] })
+  })
+
+  it('--device of an unregistered device: exit 1 naming how to register it, nothing calibrated', async () => {
+    const env = { ...process.env, ...registry.env, SENSHAGEN_INFLUX_URL: INFLUX_URL, SENSHAGEN_INFLUX_DATABASE: database, SENSHAGEN_REPORTS_DIR: reportsDir, SENSHAGEN_LOG_LEVEL: 'warn' }
+    const args = ['bin/senshagen.js', 'calibrate', '--from', new Date(START).toISOString(), '--to', new Date(END).toISOString(), '--device', STRAY]
+    await expect(run('node', args, { env })).rejects.toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: `senshagen: device '${STRAY}' is not registered, so it is not calibrated (senshagen devices add|import)\n`,
+    })
   })
 })
 

@@ -6,7 +6,7 @@ import {
   checkOption,
   clamp,
   hourEnding,
-  indexDevices,
+  indexGroupMembers,
   indexHourly,
   isPm,
 } from './method.ts'
@@ -23,6 +23,11 @@ import {
  * which is dominated by humidity and common to all sensors of a type.
  *
  *   f_h = statistic over the group's devices of their raw hourly means at h / reference_h,   calibrated = raw / f_h
+ *
+ * The group is `input.groupMembers` (default: every device of the input); every device of the input is calibrated
+ * with the group's factors. The factors are the same for every device and appear in every device's report, so
+ * whoever may not be published (no consent) must not be a member: a published factor and the members' public
+ * hourly means would give back its hourly mean.
  *
  * RIVM does not publish its exact parameters; ours, with defaults: at least 3 devices with a value that hour
  * (`minGroupSize`), reference_h ≥ 1 µg/m³ (`minReference`; below it the ratio is noise and there is no factor),
@@ -61,8 +66,9 @@ export interface GroupFactor {
 }
 
 /**
- * The per-hour group factors (see the module comment); hours without a factor are absent. Sorted by time.
- * Errors: RangeError for options out of range; Error for a series off the hourly grid (./method.ts).
+ * The per-hour group factors over `input.groupMembers` (see the module comment); hours without a factor are
+ * absent. Sorted by time. Errors: RangeError for options out of range; Error for a series off the hourly grid or
+ * a group member that is not in `input.devices` (./method.ts).
  */
 export function groupFactors(input: CalibrationInput, options: PmGroupRatioOptions = {}): GroupFactor[] {
   const minGroupSize = options.minGroupSize ?? 3
@@ -75,7 +81,7 @@ export function groupFactors(input: CalibrationInput, options: PmGroupRatioOptio
   const statistic = options.statistic === 'median' ? median : mean
 
   const byHour = new Map<number, number[]>()
-  for (const hourly of indexDevices(input).values()) {
+  for (const hourly of indexGroupMembers(input).values()) {
     for (const [time, value] of hourly) {
       const values = byHour.get(time)
       if (values) values.push(value)
@@ -118,7 +124,9 @@ export function pmGroupRatio(input: CalibrationInput, options: PmGroupRatioOptio
 
   return {
     method: 'pm-group-ratio',
-    version: '1',
+    // 2: the factors are over `groupMembers` only (issue 8). Values stored with version 1 may have unregistered
+    // or non-consented devices in their factor: recalculate those periods (senshagen calibrate --from --to).
+    version: '2',
     apply(deviceId, observedAt, value) {
       const factor = factors.get(hourEnding(observedAt))
       if (factor !== undefined) return value / factor

@@ -75,6 +75,8 @@ function choice(quantity: Quantity, fallback: CalibrationModel, models: Calibrat
  *   group ratio.
  * - air_temperature, relative_humidity: `hour-of-day-bias` for every device (already per device; a linear fit
  *   would not remove the daytime radiation error, so collocation does not change the choice).
+ * Every device of `input.devices` is calibrated; only `input.groupMembers` (default all) shape the shared
+ * group factors, every other fit is per device.
  * Errors: Error 'no calibration method for <quantity>' for any other quantity; Error when `quantity` differs
  * from `input.quantity`; the methods' own errors (see each).
  */

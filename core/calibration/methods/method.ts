@@ -24,6 +24,16 @@ export interface CalibrationInput {
   humidity?: HourlyValue[]
   /** Device ids mounted at the reference station (per-sensor regression, `linear-collocated`). */
   collocated?: string[]
+  /**
+   * Device ids (each one of `devices`) whose hourly values may enter a parameter shared between devices: the
+   * `pm-group-ratio` factors, and with them which hours have a factor. Default: every device in `devices`.
+   * A device in `devices` but not here is still calibrated, with the group's shared parameters and its own
+   * per-device fits (κ, hour-of-day bias, collocated regression), but nothing it measured reaches any other
+   * device's calibration. SensHagen passes the registered, active, consented devices
+   * (services/calibration/group.ts): the factors are published in the consented devices' reports, so a
+   * non-consented device's values must not be in them.
+   */
+  groupMembers?: readonly string[]
 }
 
 export interface CalibrationModel {
@@ -74,6 +84,23 @@ export function indexHourly(series: readonly HourlyValue[], what: string): Map<n
     map.set(time, value)
   }
   return map
+}
+
+/**
+ * The devices whose values may enter shared parameters (`input.groupMembers`, default all), indexed like
+ * indexDevices. Errors: those of indexDevices; Error naming an id in `groupMembers` that is not in `devices`
+ * (a caller bug: a member without data would silently shrink the group).
+ */
+export function indexGroupMembers(input: CalibrationInput): Map<string, Map<number, number>> {
+  const devices = indexDevices(input)
+  if (input.groupMembers === undefined) return devices
+  const members = new Map<string, Map<number, number>>()
+  for (const id of input.groupMembers) {
+    const hourly = devices.get(id)
+    if (hourly === undefined) throw new Error(`group member ${id} is not one of the calibration input's devices`)
+    members.set(id, hourly)
+  }
+  return members
 }
 
 /** Checks that device ids are unique; returns the devices indexed by id (hourly series indexed by time). */
