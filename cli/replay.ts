@@ -18,6 +18,12 @@ export interface ReplayOptions {
   maxInFlight?: number
   /** Called as bytes of each file are read: (file, bytesRead, fileBytes). */
   onProgress?: (file: string, bytesRead: number, fileBytes: number) => void
+  /**
+   * Asked once per device id before its first message: may it be published? Records of a device it refuses
+   * are not sent and are counted in `FileSummary.unregistered` (the broker refuses the importer's publishes for
+   * unregistered devices anyway; asking first gives the operator a clear message instead of a closed connection).
+   */
+  allowDevice?: (deviceId: string) => Promise<boolean>
 }
 
 export interface FileSummary {
@@ -30,6 +36,8 @@ export interface FileSummary {
   rejectedValues: number
   /** Rows that could not become a message at all (cut short, bad timestamp). */
   rejectedRows: ArchiveRowRejection[]
+  /** Devices `allowDevice` refused (not registered), with the number of their records not sent. */
+  unregistered: Record<string, number>
 }
 
 /**
@@ -52,7 +60,11 @@ export async function replayArchiveFiles(files: string[], options: ReplayOptions
   })
   const maxInFlight = options.maxInFlight ?? 64
   const inFlight = new Set<Promise<unknown>>()
-  const publish = async (record: ArchiveRecord) => {
+  const allowed = new Map<string, boolean>()
+  const publish = async (record: ArchiveRecord): Promise<boolean> => {
+    let allow = allowed.get(record.deviceId)
+    if (allow === undefined) allowed.set(record.deviceId, (allow = options.allowDevice ? await options.allowDevice(record.deviceId) : true))
+    if (!allow) return false
     while (inFlight.size >= maxInFlight) await Promise.race(inFlight)
     const payload: NativePayloadV1 = {
       v: 1,
@@ -65,6 +77,7 @@ export async function replayArchiveFiles(files: string[], options: ReplayOptions
     const sent = client.publishAsync(readingsTopic(record.deviceId), JSON.stringify(payload), { qos: options.qos })
     inFlight.add(sent)
     void sent.finally(() => inFlight.delete(sent)).catch(() => undefined)
+    return true
   }
 
   const summaries: FileSummary[] = []
@@ -81,10 +94,10 @@ export async function replayArchiveFiles(files: string[], options: ReplayOptions
 
 async function replayFile(
   file: string,
-  publish: (record: ArchiveRecord) => Promise<void>,
+  publish: Publish,
   onProgress: ReplayOptions['onProgress'],
 ): Promise<FileSummary> {
-  const summary: FileSummary = { file: basename(file), rows: 0, messages: 0, accepted: 0, rejectedValues: 0, rejectedRows: [] }
+  const summary: FileSummary = { file: basename(file), rows: 0, messages: 0, accepted: 0, rejectedValues: 0, rejectedRows: [], unregistered: {} }
   const fileBytes = statSync(file).size
   const stream = createReadStream(file, { encoding: 'utf8' })
   let bytesRead = 0
@@ -112,8 +125,8 @@ async function replayFile(
   return summary
 }
 
-async function replayJsonFile(file: string, publish: (record: ArchiveRecord) => Promise<void>, onProgress: ReplayOptions['onProgress']): Promise<FileSummary> {
-  const summary: FileSummary = { file: basename(file), rows: 0, messages: 0, accepted: 0, rejectedValues: 0, rejectedRows: [] }
+async function replayJsonFile(file: string, publish: Publish, onProgress: ReplayOptions['onProgress']): Promise<FileSummary> {
+  const summary: FileSummary = { file: basename(file), rows: 0, messages: 0, accepted: 0, rejectedValues: 0, rejectedRows: [], unregistered: {} }
   const { records, rejections } = parseJsonFile(readFileSync(file, 'utf8'))
   summary.rows = records.length + rejections.length
   summary.rejectedRows.push(...rejections)
@@ -123,14 +136,21 @@ async function replayJsonFile(file: string, publish: (record: ArchiveRecord) => 
   return summary
 }
 
-async function count(summary: FileSummary, record: ArchiveRecord, publish: (record: ArchiveRecord) => Promise<void>): Promise<void> {
+/** Publishes one record and counts it: as sent, or as refused when its device is not registered. */
+async function count(summary: FileSummary, record: ArchiveRecord, publish: Publish): Promise<void> {
+  if (!(await publish(record))) {
+    summary.unregistered[record.deviceId] = (summary.unregistered[record.deviceId] ?? 0) + 1
+    return
+  }
   const values = Object.values(record.readings)
   const numeric = values.filter((v) => typeof v === 'number').length
   summary.accepted += numeric
   summary.rejectedValues += values.length - numeric
   summary.messages++
-  await publish(record)
 }
+
+/** Sends one record; false when its device may not be published (not registered). */
+type Publish = (record: ArchiveRecord) => Promise<boolean>
 
 /** sensor.community data-API JSON has `sensordatavalues` in its entries; anything else is read as Meet je Stad. */
 function parseJsonFile(text: string): ReturnType<typeof parseDataApiJson> {

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # README quick start, command 1 (`npm run demo`): bring everything up and run the main job.
 #   1. infra/up.sh: InfluxDB, Kafka and Mosquitto on 127.0.0.1 (installed when missing)
-#   2. `senshagen up` in Kafka mode: aedes broker :1883 (WebSocket :9001) + ingest + writer
-#   3. `senshagen sim`: 10 simulated Stadshagen gardens, a reading every 10 s, with 6 h of history
-#   4. `senshagen replay` of every real sensor.community archive fixture in test/fixtures/
+#   2. `senshagen devices import config/devices.json`: registers the simulated fleet and the archive devices in
+#      the device registry (data/registry.sqlite); their new secrets go to infra/.state/demo-device-secrets.jsonl
+#   3. `senshagen up` in Kafka mode: aedes broker :1883 (WebSocket :9001, every client authenticated) + ingest + writer
+#   4. `senshagen sim`: 10 simulated Stadshagen gardens, a reading every 10 s, with 6 h of history
+#   5. `senshagen replay` of every real sensor.community archive fixture in test/fixtures/
 # Then it prints where to look. The services keep running; `npm run infra:down` stops everything.
 # Idempotent: a second run restarts the SensHagen processes and replays again (the same points).
 set -euo pipefail
@@ -42,6 +44,11 @@ start_app() {
   tail -n 20 "$LOGS/$name.log" >&2; say "FAILED: $name not ready after 60 s"; exit 1
 }
 
+# Registering is idempotent: devices already in the registry are skipped (their secrets stay as they were).
+say "registering the demo devices (config/devices.json) in the device registry"
+( umask 077; node bin/senshagen.js devices import config/devices.json --json >>infra/.state/demo-device-secrets.jsonl )
+say "new device secrets (shown once) saved in infra/.state/demo-device-secrets.jsonl"
+
 start_app senshagen-up 'writer running' up
 start_app senshagen-sim 'backfilled' sim --devices 10 --interval 10 --backfill 6
 
@@ -65,7 +72,9 @@ cat <<'TXT'
   InfluxQL straight to InfluxDB (database senshagen, measurement reading):
     curl -sG http://127.0.0.1:8086/query --data-urlencode db=senshagen \
       --data-urlencode "q=SELECT mean(value) FROM reading WHERE quantity='pm2_5' AND time > now() - 6h GROUP BY time(1h), device"
-  publish your own reading (MQTT 3.1.1 on 127.0.0.1:1883, WebSocket :9001):
-    topic senshagen/v1/devices/<your-device>/readings, payload {"v":1,"readings":{"air_temperature":7.4}}
+  publish your own reading (MQTT 3.1.1 on 127.0.0.1:1883, WebSocket :9001; every client needs credentials):
+    npx senshagen devices add garden-001 --neighbourhood stadshagen --consent yes    # prints its secret once
+    mosquitto_pub -p 1883 -u garden-001 -P '<secret>' -q 1 \
+      -t senshagen/v1/devices/garden-001/readings -m '{"v":1,"readings":{"air_temperature":7.4}}'
   logs: infra/.state/logs/   stop everything: npm run infra:down
 TXT

@@ -220,6 +220,9 @@ EOF
   say mosquitto "started on :$MOSQUITTO_PORT in $(since "$t") s"
 fi
 
+# mosquitto_pub/_sub: the README's way to try the broker by hand (and an attacker's tool of choice)
+command -v mosquitto_pub >/dev/null || apt_install mosquitto-clients
+
 # ---------------------------------------------------------------- Chromium
 # Debian's build, driven by playwright-core (whose own browser download needs more than the package registries).
 if [[ -x /usr/bin/chromium ]]; then

@@ -2,10 +2,17 @@ import { existsSync } from 'node:fs'
 import { basename } from 'node:path'
 import type { Command } from 'commander'
 import { SingleBar, Presets } from 'cli-progress'
-import { cliContext, fail } from '../context.ts'
+import { openRegistryStore } from '../../core/registry/open.ts'
+import type { RegistryStore } from '../../core/registry/store.ts'
+import { cliContext, fail, mqttCredentials } from '../context.ts'
 import { replayArchiveFiles, type FileSummary } from '../replay.ts'
 
-/** `senshagen replay <files…>`: sensor.community archive CSV files → MQTT native payloads. */
+/**
+ * `senshagen replay <files…>`: sensor.community archive CSV files → MQTT native payloads, published as the
+ * importer account (`_importer`) and only for devices registered and not revoked in the registry. Records of an
+ * unregistered device are not sent; the command names the device and how to register it, and exits 1.
+ * `--register-missing` registers such devices first, with consent no (stored, calibrated, public nowhere).
+ */
 export function registerReplayCommand(program: Command): void {
   program
     .command('replay')
@@ -13,7 +20,9 @@ export function registerReplayCommand(program: Command): void {
     .argument('<files...>', 'archive CSV files (YYYY-MM-DD_<type>_sensor_<id>.csv) or data-API JSON files (*.json)')
     .option('--qos <qos>', 'MQTT QoS, 0 or 1', '1')
     .option('--no-progress', 'no progress bar')
-    .action(async (files: string[], options: { qos: string; progress: boolean }) => {
+    .option('--register-missing', 'register devices the registry does not know, with consent no (public nowhere)')
+    .option('--neighbourhood <id>', 'neighbourhood of devices --register-missing registers (default: the only one configured)')
+    .action(async (files: string[], options: { qos: string; progress: boolean; registerMissing?: boolean; neighbourhood?: string }) => {
       const { config } = cliContext()
       if (options.qos !== '0' && options.qos !== '1') fail(`--qos: must be 0 or 1, got '${options.qos}'`, 2)
       const missing = files.filter((f) => !existsSync(f))
@@ -21,11 +30,14 @@ export function registerReplayCommand(program: Command): void {
 
       const bar = options.progress && process.stderr.isTTY ? new SingleBar({ format: ' {file} [{bar}] {percentage}% | {value}/{total} bytes', stream: process.stderr }, Presets.shades_classic) : undefined
       let current = ''
+      let registry: RegistryStore | undefined
       try {
+        registry = await openRegistryStore(config.registry)
+        const allowDevice = await deviceGate(registry, options)
         const summaries = await replayArchiveFiles(files, {
           mqttUrl: config.mqtt.url,
-          username: config.mqtt.username,
-          password: config.mqtt.password,
+          ...mqttCredentials(config, 'importer'),
+          allowDevice,
           qos: Number(options.qos) as 0 | 1,
           onProgress: (file, read, total) => {
             if (!bar) return
@@ -39,11 +51,42 @@ export function registerReplayCommand(program: Command): void {
         })
         bar?.stop()
         process.stdout.write(formatSummary(summaries, config.mqtt.url))
+        const unregistered = [...new Set(summaries.flatMap((s) => Object.keys(s.unregistered)))].sort()
+        if (unregistered.length > 0) {
+          fail(
+            `${unregistered.length} device(s) not registered, their records were not sent: ${unregistered.join(', ')}\n` +
+              `  register them with 'senshagen devices add <id> --neighbourhood N --consent yes|no' or 'senshagen devices import <file>',\n` +
+              `  or replay with --register-missing (registers them with consent no)`,
+          )
+        }
       } catch (error) {
         bar?.stop()
         fail((error as Error).message)
+      } finally {
+        await registry?.close()
       }
     })
+}
+
+/**
+ * Decides per device whether replay may publish it: registered and not revoked; with `--register-missing` an
+ * unknown device is registered first (consent no, its secret not shown: the importer publishes for it).
+ */
+async function deviceGate(registry: RegistryStore, options: { registerMissing?: boolean; neighbourhood?: string }): Promise<(id: string) => Promise<boolean>> {
+  let neighbourhood = options.neighbourhood
+  if (options.registerMissing && neighbourhood === undefined) {
+    const all = (await registry.neighbourhoods()).map((n) => n.id)
+    if (all.length !== 1) fail(`--register-missing needs --neighbourhood, one of: ${all.join(', ')}`, 2)
+    neighbourhood = all[0]
+  }
+  return async (id) => {
+    const device = await registry.device(id)
+    if (device) return device.revokedAt === undefined
+    if (!options.registerMissing) return false
+    await registry.addDevice({ id, neighbourhood: neighbourhood!, consent: false, note: 'registered by senshagen replay --register-missing' })
+    process.stderr.write(`senshagen replay: registered ${id} (neighbourhood ${neighbourhood}, consent no)\n`)
+    return true
+  }
 }
 
 export function formatSummary(summaries: FileSummary[], url: string): string {
@@ -51,7 +94,8 @@ export function formatSummary(summaries: FileSummary[], url: string): string {
     (s) => `${s.file}: ${s.rows} rows -> ${s.messages} messages, ${s.accepted} values accepted, ${s.rejectedValues + s.rejectedRows.length} rejected` +
       (s.rejectedValues ? ` (${s.rejectedValues} empty or non-numeric value(s), dead-lettered by the ingest: senshagen rejects)` : '') +
       (s.rejectedRows.length ? ` (${s.rejectedRows.length} row(s) rejected here and not sent)` : '') +
-      s.rejectedRows.map((r) => `\n  rejected row: ${r.message}: ${JSON.stringify(r.raw)}`).join(''),
+      s.rejectedRows.map((r) => `\n  rejected row: ${r.message}: ${JSON.stringify(r.raw)}`).join('') +
+      Object.entries(s.unregistered).map(([device, n]) => `\n  not sent: ${n} record(s) of ${device}, which is not registered`).join(''),
   )
   const total = summaries.reduce((t, s) => ({ accepted: t.accepted + s.accepted, rejected: t.rejected + s.rejectedValues + s.rejectedRows.length, messages: t.messages + s.messages }), { accepted: 0, rejected: 0, messages: 0 })
   lines.push(`replayed ${summaries.length} file(s) to ${url}: ${total.messages} messages, ${total.accepted} values accepted, ${total.rejected} rejected`)

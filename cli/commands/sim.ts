@@ -3,7 +3,9 @@ import { SensHagenError } from '../../core/errors.ts'
 import { readingsTopic } from '../../core/topics.ts'
 import { backfill, startFleet, type SimConnection } from '../../firmware-sim/fleet.ts'
 import { deviceIdFor } from '../../firmware-sim/model.ts'
-import { cliContext, fail, runUntilSignal } from '../context.ts'
+import type { Config } from '../../core/config.ts'
+import { openRegistryStore } from '../../core/registry/open.ts'
+import { cliContext, fail, mqttCredentials, runUntilSignal } from '../context.ts'
 import { redactUrl } from '../../core/redact.ts'
 
 /** Backfilled readings are spaced like a typical sensor.community upload interval. */
@@ -75,10 +77,10 @@ export function registerSimCommand(program: Command): void {
         fail((error as Error).message, 2)
       }
       const { config, logger } = cliContext()
+      await requireRegistered(config, options.devices)
       const connection: SimConnection = {
         mqttUrl: config.mqtt.url,
-        username: config.mqtt.username,
-        password: config.mqtt.password,
+        ...mqttCredentials(config, 'importer'),
         seed: options.seed,
         devices: options.devices,
         qos: options.qos,
@@ -123,3 +125,26 @@ function summary(o: SimOptions, url: string): string {
   return parts.join(', ')
 }
 
+
+/**
+ * The simulated devices publish through the importer account, which the broker lets publish only for registered,
+ * active devices: say which are missing before connecting instead of having the broker close the connection.
+ */
+async function requireRegistered(config: Config, devices: number): Promise<void> {
+  const registry = await openRegistryStore(config.registry).catch((error: unknown) => fail((error as Error).message))
+  try {
+    const missing: string[] = []
+    for (let i = 0; i < devices; i++) {
+      const device = await registry.device(deviceIdFor(i))
+      if (device === undefined || device.revokedAt !== undefined) missing.push(deviceIdFor(i))
+    }
+    if (missing.length > 0) {
+      fail(
+        `${missing.length} simulated device(s) not registered (or revoked): ${missing.join(', ')}\n` +
+          `  register them with 'senshagen devices import config/devices.json' (the demo fleet) or 'senshagen devices add <id> --neighbourhood N --consent yes|no'`,
+      )
+    }
+  } finally {
+    await registry.close()
+  }
+}
