@@ -223,6 +223,10 @@ fi
 # mosquitto_pub/_sub: the README's way to try the broker by hand (and an attacker's tool of choice)
 command -v mosquitto_pub >/dev/null || apt_install mosquitto-clients
 
+# PostgreSQL server binaries, no daemon: the registry contract tests start a throwaway cluster of their own
+# (test/helpers/registry.ts) to run the PostgreSQL registry beside the SQLite one.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_install postgresql
+
 # ---------------------------------------------------------------- Chromium
 # Debian's build, driven by playwright-core (whose own browser download needs more than the package registries).
 if [[ -x /usr/bin/chromium ]]; then

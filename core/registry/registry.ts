@@ -3,16 +3,20 @@ import { z } from 'zod'
 import { ConfigError } from '../errors.ts'
 import { DeviceIdSchema } from '../reading.ts'
 import { type LatLon, type PublicLocation, distanceM, gridLocation, neighbourhoodLocation, snapToGrid } from './coarsen.ts'
+import type { NeighbourhoodEntry, RegistryStore } from './store.ts'
 
 /**
- * The device registry: which devices exist publicly, in which neighbourhood, and whether their owners accepted
- * the terms. A JSON file (`SENSHAGEN_DEVICE_REGISTRY`, default `config/devices.json`; layout in
- * config/README.md), parsed once at start-up.
+ * The public view of the device registry: which devices exist publicly, in which neighbourhood, and where
+ * (coarsened). Built from the registry store (core/registry/store.ts, `SENSHAGEN_DEVICE_REGISTRY`) by
+ * `publicRegistry`, or from a JSON file in the old layout (config/devices.json, config/README.md) by
+ * `parseRegistry`/`loadRegistry`; `readRegistryFile` reads such a file with its private fields, for
+ * `senshagen devices import`.
  *
- * The privacy rule (the municipality's): a device that is not in the registry, or whose `consent` is false,
- * is public nowhere (API, live stream, open-data export); a public device's position is only ever published
- * coarsened (core/registry/coarsen.ts). The DeviceRegistry interface below therefore hands out PublicDevice
- * objects, which carry no exact coordinates: code outside this folder cannot publish what it never gets.
+ * The privacy rule (the municipality's): a device that is not in the registry, is revoked, or whose `consent`
+ * is false, is public nowhere (API, live stream, open-data export); a public device's position is only ever
+ * published coarsened (core/registry/coarsen.ts). The DeviceRegistry interface below therefore hands out
+ * PublicDevice objects, which carry no exact coordinates: code outside this folder cannot publish what it
+ * never gets.
  */
 
 /** A neighbourhood as published: its centre is public (a neighbourhood, not a garden), snapped to the grid. */
@@ -104,25 +108,35 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 /**
- * Parses registry JSON (already `JSON.parse`d) into a DeviceRegistry. Throws ConfigError naming `source` and
- * every bad field (`config/devices.json: devices[3].consent: Invalid input: expected boolean, received undefined`).
+ * Parses registry JSON in the old file layout (already `JSON.parse`d) into a RegistryFile, private fields
+ * included. Throws ConfigError naming `source` and every bad field (`config/devices.json: devices[3].consent:
+ * Invalid input: expected boolean, received undefined`).
  */
-export function parseRegistry(json: unknown, source: string): DeviceRegistry {
+export function parseRegistryFile(json: unknown, source: string): RegistryFile {
   const parsed = RegistryFileSchema.safeParse(json)
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${source}: ${formatPath(issue.path)}: ${issue.message}`)
     throw new ConfigError(`invalid device registry:\n  ${problems.join('\n  ')}`)
   }
-  return new StaticRegistry(parsed.data, source)
+  return parsed.data
 }
 
-/** Reads and parses the registry file. Errors: ConfigError (unreadable, not JSON, or invalid; the path named). */
-export async function loadRegistry(path: string): Promise<DeviceRegistry> {
+/** Parses registry JSON in the old file layout into its public view. Errors: as parseRegistryFile. */
+export function parseRegistry(json: unknown, source: string): DeviceRegistry {
+  const file = parseRegistryFile(json, source)
+  return new StaticRegistry(file.neighbourhoods, file.devices, source)
+}
+
+/**
+ * Reads a registry file in the old layout (config/devices.json) with its private fields, for an import into
+ * the registry store. Errors: ConfigError (unreadable, not JSON, or invalid; the path named).
+ */
+export async function readRegistryFile(path: string): Promise<RegistryFile> {
   let text: string
   try {
     text = await readFile(path, 'utf8')
   } catch (cause) {
-    throw new ConfigError(`device registry ${path} cannot be read (SENSHAGEN_DEVICE_REGISTRY): ${(cause as Error).message}`, { cause })
+    throw new ConfigError(`device registry ${path} cannot be read: ${(cause as Error).message}`, { cause })
   }
   let json: unknown
   try {
@@ -130,7 +144,37 @@ export async function loadRegistry(path: string): Promise<DeviceRegistry> {
   } catch (cause) {
     throw new ConfigError(`device registry ${path} is not JSON: ${(cause as Error).message}`, { cause })
   }
-  return parseRegistry(json, path)
+  return parseRegistryFile(json, path)
+}
+
+/** Reads a registry file in the old layout and returns its public view. Errors: as readRegistryFile. */
+export async function loadRegistry(path: string): Promise<DeviceRegistry> {
+  const file = await readRegistryFile(path)
+  return new StaticRegistry(file.neighbourhoods, file.devices, path)
+}
+
+/**
+ * The public view of a registry store, as it is now (a snapshot: call again to see devices added, revoked or
+ * changed since): every neighbourhood, and the devices that are active (not revoked) and consented, with
+ * coarsened positions. A device without a location is published at its neighbourhood's centre. Errors: those of
+ * the store (UnavailableError when PostgreSQL cannot be reached).
+ */
+export async function publicRegistry(store: RegistryStore): Promise<DeviceRegistry> {
+  const [neighbourhoods, devices] = await Promise.all([store.neighbourhoods(), store.devices()])
+  return new StaticRegistry(
+    neighbourhoods,
+    devices.filter((d) => d.revokedAt === undefined),
+    store.source,
+  )
+}
+
+/** What the public view needs of a device (the old file's entry and the store's record both fit). */
+interface DeviceFacts {
+  id: string
+  neighbourhood: string
+  consent: boolean
+  location?: LatLon
+  coarsen: 'grid' | 'neighbourhood'
 }
 
 class StaticRegistry implements DeviceRegistry {
@@ -139,16 +183,18 @@ class StaticRegistry implements DeviceRegistry {
   private readonly devices: PublicDevice[]
   private readonly deviceById: Map<string, PublicDevice>
 
-  constructor(file: RegistryFile, readonly source: string) {
-    this.hoods = file.neighbourhoods.map((n) => ({ id: n.id, name: n.name, municipality: n.municipality, center: snapToGrid(n.center), radiusM: n.radiusM }))
+  /** Keeps consented devices whose neighbourhood is listed; callers leave out revoked ones. */
+  constructor(neighbourhoods: readonly NeighbourhoodEntry[], devices: readonly DeviceFacts[], readonly source: string) {
+    this.hoods = neighbourhoods.map((n) => ({ id: n.id, name: n.name, municipality: n.municipality, center: snapToGrid(n.center), radiusM: n.radiusM }))
     this.hoodById = new Map(this.hoods.map((n) => [n.id, n]))
-    const entryById = new Map(file.neighbourhoods.map((n) => [n.id, n]))
-    this.devices = file.devices
-      .filter((d) => d.consent === true)
+    const entryById = new Map(neighbourhoods.map((n) => [n.id, n]))
+    this.devices = devices
+      .filter((d) => d.consent === true && entryById.has(d.neighbourhood))
       .map((d): PublicDevice => {
         const n = entryById.get(d.neighbourhood)!
-        const location = d.coarsen === 'neighbourhood' ? neighbourhoodLocation(n.center, n.radiusM) : gridLocation(d.location)
-        return { id: d.id, neighbourhood: d.neighbourhood, location, coarsen: d.coarsen }
+        const coarsen = d.location === undefined ? 'neighbourhood' : d.coarsen
+        const location = coarsen === 'neighbourhood' || d.location === undefined ? neighbourhoodLocation(n.center, n.radiusM) : gridLocation(d.location)
+        return { id: d.id, neighbourhood: d.neighbourhood, location, coarsen }
       })
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     this.deviceById = new Map(this.devices.map((d) => [d.id, d]))

@@ -6,7 +6,7 @@ import type { LatLon } from './coarsen.ts'
  * positions and credentials, the service accounts, and the configured neighbourhoods. One interface, two
  * implementations: embedded SQLite (core/registry/sqlite.ts, the default: `SENSHAGEN_DEVICE_REGISTRY` is a
  * file path) and PostgreSQL (core/registry/postgres.ts: a `postgres://` URL, which several instances can share).
- * Every method is async so that both fit; `test/registry-contract.ts` runs the same suite against both.
+ * Every method is async so that both fit; `test/unit/registry-contract.ts` runs the same suite against both.
  *
  * Secrets are never stored: only a scrypt hash (core/registry/credentials.ts) and, for operators who run
  * Mosquitto instead of our broker, a PBKDF2-SHA512 hash in Mosquitto's own `$7$` password-file format.

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { GRID, distanceM, gridLocation, gridPrecisionM, isGridCentre, neighbourhoodLocation, snapToGrid } from '../../core/registry/coarsen.ts'
-import { parseRegistry } from '../../core/registry/registry.ts'
+import { parseRegistry, publicRegistry } from '../../core/registry/registry.ts'
+import { openSqliteRegistry } from '../../core/registry/sqlite.ts'
 
 const demo = JSON.parse(readFileSync(new URL('../../config/devices.json', import.meta.url), 'utf8'))
 const example = JSON.parse(readFileSync(new URL('../../config/devices.example.json', import.meta.url), 'utf8'))
@@ -117,5 +118,34 @@ describe('device registry', () => {
   it('reads the example registry', () => {
     const registry = parseRegistry(example, 'config/devices.example.json')
     expect(registry.publicDevices().map((d) => d.id)).toEqual(['garden-017', 'garden-018'])
+  })
+})
+
+describe('public view of the registry store', () => {
+  it('publishes active, consented devices only, coarsened; a snapshot, so a revoke shows in the next one', async () => {
+    const store = await openSqliteRegistry(':memory:')
+    await store.upsertNeighbourhood({ ...hood, radiusM: 1500 })
+    await store.addDevice({ id: 'b', neighbourhood: 'stadshagen', consent: true, location: { lat: 52.5312, lon: 6.0571 } })
+    await store.addDevice({ id: 'a', neighbourhood: 'stadshagen', consent: true, location: { lat: 52.5288, lon: 6.0633 }, coarsen: 'neighbourhood' })
+    await store.addDevice({ id: 'c', neighbourhood: 'stadshagen', consent: false, location: { lat: 52.5264, lon: 6.0552 } })
+    await store.addDevice({ id: 'd', neighbourhood: 'stadshagen', consent: true, location: { lat: 52.5301, lon: 6.0611 } })
+    await store.addDevice({ id: 'e', neighbourhood: 'stadshagen', consent: true }) // no location: the neighbourhood centre
+    await store.revoke('d')
+    const registry = await publicRegistry(store)
+    expect(registry.source).toBe(':memory:')
+    expect(registry.publicDevices()).toEqual([
+      { id: 'a', neighbourhood: 'stadshagen', coarsen: 'neighbourhood', location: { lat: 52.531, lon: 6.0615, precisionM: 1500 } },
+      { id: 'b', neighbourhood: 'stadshagen', coarsen: 'grid', location: { lat: 52.531, lon: 6.0585, precisionM: 151 } },
+      { id: 'e', neighbourhood: 'stadshagen', coarsen: 'neighbourhood', location: { lat: 52.531, lon: 6.0615, precisionM: 1500 } },
+    ])
+    expect(registry.publicDevice('c')).toBeUndefined()
+    expect(registry.publicDevice('d')).toBeUndefined()
+    expect(registry.publicDevices('archief')).toEqual([])
+    expect(registry.neighbourhoods()).toEqual([{ ...hood, center: { lat: 52.531, lon: 6.0615 }, radiusM: 1500 }])
+    expect(JSON.stringify([registry.publicDevices(), registry.neighbourhoods()])).not.toMatch(/52\.5312|6\.0571|52\.5288|6\.0633|52\.5301|52\.53\b|6\.06\b/)
+    await store.revoke('b')
+    expect(registry.publicDevice('b')).toBeDefined()
+    expect((await publicRegistry(store)).publicDevices().map((d) => d.id)).toEqual(['a', 'e'])
+    await store.close()
   })
 })
