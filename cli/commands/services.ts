@@ -19,7 +19,8 @@ export function registerServiceCommands(program: Command): void {
         const calibration = await runCalibrationWorker(ctx.config, ctx.logger)
         const api = await runApi(ctx.config, ctx.logger)
         process.stderr.write(
-          `senshagen up: MQTT on ${ctx.config.broker.bind}:${broker.port} (WebSocket ${broker.wsPort}), ` +
+          `senshagen up: MQTT on ${ctx.config.broker.bind}:${broker.port} (WebSocket ${broker.wsPort}${broker.tlsPort === undefined ? '' : `, MQTTS ${broker.tlsPort}, WSS ${broker.wssPort}`}; ` +
+            `devices log in with their id and secret, service accounts from ${ctx.config.registry.serviceCredentialsFile}), ` +
             `HTTP ingest :${ingest.httpPort}, ${ingest.mode} mode, InfluxDB ${ctx.config.influx.url} database ${ctx.config.influx.database}, ` +
             `residents' page and API http://${ctx.config.api.bind}:${api.port}/\n`,
         )
@@ -34,7 +35,7 @@ export function registerServiceCommands(program: Command): void {
     )
   program
     .command('broker')
-    .description('run the embedded MQTT broker (aedes) alone')
+    .description('run the embedded MQTT broker (aedes) alone: registry logins, topic rights, limits; writes the service accounts\' secrets to SENSHAGEN_SERVICE_CREDENTIALS')
     .action(() => serve(async (ctx) => (await runBroker(ctx.config, ctx.logger)).close))
   program
     .command('ingest')

@@ -1,54 +1,129 @@
+import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
-import { createServer as createNetServer, type Server as NetServer } from 'node:net'
-import { Aedes } from 'aedes'
+import { createServer as createHttpsServer } from 'node:https'
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
+import { createServer as createTlsServer } from 'node:tls'
+import type { IncomingMessage } from 'node:http'
+import { Aedes, type Connection } from 'aedes'
 import { WebSocketServer, createWebSocketStream } from 'ws'
+import type { Config } from '../../core/config.ts'
+import { ConfigError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
+import type { RegistryStore } from '../../core/registry/store.ts'
+import { BrokerGuard } from './auth.ts'
+import { guardPacketSize } from './packet-guard.ts'
+import { markRedeliveriesDup } from './redelivery.ts'
+import type { BrokerSecurityStats } from './security-stats.ts'
 
-export interface BrokerOptions {
-  bind: string
-  /** MQTT over TCP; 0 picks a free port. */
-  port: number
-  /** MQTT over WebSocket (path any, subprotocol `mqtt`); 0 picks a free port. */
-  wsPort: number
+/**
+ * What the broker needs: config.broker (ports, limits, registry poll, TLS) and the registry. `store` and
+ * `limits` are required, so no broker without authentication and limits can be built by accident.
+ */
+export type BrokerOptions = Config['broker'] & {
+  store: RegistryStore
+  /** Client ids owned by an account from the start: `{ [config.mqtt.ingestClientId]: '_ingest' }`. */
+  reservedClientIds?: Record<string, string>
 }
 
 export interface RunningBroker {
   aedes: Aedes
   port: number
   wsPort: number
+  /** MQTT over TLS and over secure WebSocket, when options.tls is set. */
+  tlsPort?: number
+  wssPort?: number
+  /** Refusals by reason, rate-limited publishes, credential checks. */
+  security: BrokerSecurityStats
+  /** Polls the registry for revoked or rotated devices now (the broker also does so every registryPollMs). */
+  pollRegistry(): Promise<void>
   close(): Promise<void>
 }
 
 /**
- * The embedded MQTT broker: aedes (MQTT 3.1.1, QoS 0/1/2, retained messages, persistent sessions with
- * offline queueing, all in memory) on TCP and WebSocket. State is lost when the process stops; devices
- * resend, and a producer that needs the broker to survive restarts should point at Mosquitto instead.
+ * The embedded MQTT broker: aedes (MQTT 3.1.1, QoS 0/1/2, retained messages, persistent sessions with offline
+ * queueing, all in memory) on TCP and WebSocket, and on MQTTS and WSS when a certificate is configured. Every
+ * client authenticates against the registry and may use only its own topics (services/broker/auth.ts); packets
+ * larger than limits.maxPacketBytes close the connection before they are buffered (packet-guard.ts).
+ * State is lost when the process stops; devices resend, and a producer that needs the broker to survive
+ * restarts should point at Mosquitto instead (README "Security" has the matching Mosquitto configuration).
+ * Errors: ConfigError when the TLS files cannot be read; the listen error when a port is taken.
  */
 export async function startBroker(options: BrokerOptions, logger: Logger): Promise<RunningBroker> {
-  const aedes = await Aedes.createBroker()
+  const tls = options.tls ? readTls(options.tls) : undefined
+  const guard = new BrokerGuard(options, logger)
+  const aedes = await Aedes.createBroker(guard.hooks())
+  guard.attach(aedes)
+  markRedeliveriesDup(aedes)
   aedes.on('clientError', (client, error) => logger.debug({ clientId: client?.id, err: error }, 'mqtt client error'))
   aedes.on('client', (client) => logger.debug({ clientId: client.id }, 'mqtt client connected'))
 
-  const tcp = createNetServer(aedes.handle)
-  const http = createHttpServer()
-  const wss = new WebSocketServer({ server: http })
-  wss.on('connection', (socket, request) => aedes.handle(createWebSocketStream(socket) as never, request as never))
+  const maxBytes = options.limits.maxPacketBytes
+  const handle = (stream: Connection, request?: IncomingMessage) => {
+    const client = aedes.handle(stream, request)
+    guardPacketSize(client, maxBytes, (error, cmd) => {
+      const remote = (stream as Socket).remoteAddress ?? request?.socket.remoteAddress
+      guard.stats.refuse('packet-too-large', { clientId: client.id ?? undefined, remote, cmd, bytes: error.packetBytes, limit: maxBytes }, 'packet too large: connection closed')
+    })
+    return client
+  }
+  // ws buffers a whole WebSocket message before handing it on: cap it at the MQTT packet limit too
+  const websocket = (server: HttpServer) => {
+    const wss = new WebSocketServer({ server, maxPayload: maxBytes })
+    wss.on('connection', (socket, request) => {
+      socket.on('error', (error: Error & { code?: string }) => {
+        if (error.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return
+        guard.stats.refuse('packet-too-large', { remote: request.socket.remoteAddress, limit: maxBytes }, 'WebSocket message larger than the packet limit: connection closed')
+      })
+      handle(createWebSocketStream(socket), request)
+    })
+    return wss
+  }
 
+  const tcp = createNetServer((socket) => handle(socket))
+  const http = createHttpServer()
+  const servers: Array<NetServer | HttpServer> = [tcp, http]
+  const sockets = [websocket(http)]
   const port = await listen(tcp, options.port, options.bind)
   const wsPort = await listen(http, options.wsPort, options.bind)
-  logger.info({ bind: options.bind, port, wsPort }, 'mqtt broker listening')
+  let tlsPort: number | undefined
+  let wssPort: number | undefined
+  if (tls && options.tls) {
+    const mqtts = createTlsServer(tls, (socket) => handle(socket))
+    const https = createHttpsServer(tls)
+    sockets.push(websocket(https))
+    servers.push(mqtts, https)
+    tlsPort = await listen(mqtts, options.tls.port, options.bind)
+    wssPort = await listen(https, options.tls.wsPort, options.bind)
+  }
+  logger.info({ bind: options.bind, port, wsPort, tlsPort, wssPort, registry: options.store.source, limits: options.limits }, 'mqtt broker listening')
 
   return {
     aedes,
     port,
     wsPort,
+    tlsPort,
+    wssPort,
+    security: guard.stats,
+    pollRegistry: () => guard.pollRegistry(),
     async close() {
+      await guard.close()
       // aedes first: it disconnects its clients, so the servers have no open connections left to wait for
       await new Promise<void>((resolve) => aedes.close(() => resolve()))
-      for (const client of wss.clients) client.terminate()
-      await Promise.all([closeServer(tcp), closeServer(http)])
+      for (const wss of sockets) for (const client of wss.clients) client.terminate()
+      await Promise.all(servers.map(closeServer))
     },
   }
+}
+
+function readTls(tls: NonNullable<Config['broker']['tls']>): { cert: Buffer; key: Buffer } {
+  const read = (file: string, what: string) => {
+    try {
+      return readFileSync(file)
+    } catch (cause) {
+      throw new ConfigError(`cannot read the MQTT TLS ${what} ${file}: ${(cause as Error).message}`, { cause })
+    }
+  }
+  return { cert: read(tls.certFile, 'certificate (SENSHAGEN_MQTT_TLS_CERT)'), key: read(tls.keyFile, 'key (SENSHAGEN_MQTT_TLS_KEY)') }
 }
 
 function listen(server: NetServer | HttpServer, port: number, host: string): Promise<number> {

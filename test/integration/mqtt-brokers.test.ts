@@ -4,11 +4,12 @@ import { createLogger } from '../../core/logger.ts'
 import { createDecoders } from '../../core/decoders/index.ts'
 import type { WriteBatch } from '../../core/store/store.ts'
 import { readingsTopic } from '../../core/topics.ts'
-import { startBroker, type RunningBroker } from '../../services/broker/broker.ts'
 import { IngestCore } from '../../services/ingest/ingest-core.ts'
 import { MqttSource } from '../../services/ingest/mqtt-ingest.ts'
 import type { IngestSink } from '../../services/ingest/sinks.ts'
+import { testBroker, type TestBroker } from '../helpers/broker.ts'
 import { MOSQUITTO_URL, uniqueId, waitFor } from '../helpers/env.ts'
+import { testRegistry, type TestRegistry } from '../helpers/registry.ts'
 
 const logger = createLogger('silent')
 
@@ -39,19 +40,25 @@ function mosquittoIngest(clientId: string, sink: IngestSink) {
 const payload = (i: number) => JSON.stringify({ v: 1, time: Date.UTC(2026, 10, 29, 12, i), readings: { air_temperature: 10 + i / 10 } })
 
 describe('embedded aedes broker', () => {
-  let broker: RunningBroker
+  let registry: TestRegistry
+  let broker: TestBroker
   beforeAll(async () => {
-    broker = await startBroker({ bind: '127.0.0.1', port: 0, wsPort: 0 }, logger)
+    registry = await testRegistry([{ id: 'brokers-dev', neighbourhood: 'stadshagen', consent: true }])
+    broker = await testBroker(registry, logger)
   })
-  afterAll(async () => broker.close())
+  afterAll(async () => {
+    await broker?.close()
+    await registry?.close()
+  })
 
   it.each([
-    ['TCP', () => `mqtt://127.0.0.1:${broker.port}`],
-    ['WebSocket', () => `ws://127.0.0.1:${broker.wsPort}`],
-  ])('carries QoS 0 and QoS 1 publishes over %s', async (_name, url) => {
-    const topic = `senshagen/v1/devices/${uniqueId('ws')}/readings`
-    const subscriber = await mqtt.connectAsync(url(), { protocolVersion: 4 })
-    const publisher = await mqtt.connectAsync(url(), { protocolVersion: 4 })
+    ['TCP', () => broker.url],
+    ['WebSocket', () => broker.wsUrl],
+  ])('carries QoS 0 and QoS 1 publishes of a logged-in device to the ingest account over %s', async (_name, url) => {
+    const topic = readingsTopic('brokers-dev')
+    const login = (username: string, password: string) => mqtt.connectAsync(url(), { protocolVersion: 4, reconnectPeriod: 0, username, password })
+    const subscriber = await login(registry.service.ingest.username, registry.service.ingest.password)
+    const publisher = await login('brokers-dev', registry.secrets.get('brokers-dev')!)
     const got: Array<[string, number]> = []
     subscriber.on('message', (_t, message, packet) => got.push([message.toString(), packet.qos]))
     await subscriber.subscribeAsync(topic, { qos: 1 })
@@ -60,6 +67,13 @@ describe('embedded aedes broker', () => {
     await waitFor('both messages', () => got.length === 2, 5_000, 20)
     expect(got.sort()).toEqual([['one', 1], ['zero', 0]])
     await Promise.all([subscriber.endAsync(), publisher.endAsync()])
+  })
+
+  it.each([
+    ['TCP', () => broker.url],
+    ['WebSocket', () => broker.wsUrl],
+  ])('refuses a client without credentials over %s (CONNACK 5)', async (_name, url) => {
+    await expect(mqtt.connectAsync(url(), { protocolVersion: 4, reconnectPeriod: 0 })).rejects.toMatchObject({ code: 5 })
   })
 })
 

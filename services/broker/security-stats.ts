@@ -1,0 +1,76 @@
+import type { Logger } from '../../core/logger.ts'
+
+/**
+ * Why the broker refused something. Each reason is one counter in BrokerSecurityStats and one `reason` value in
+ * the warn log line (README "Security").
+ *
+ * | reason               | what happened                                                        | client sees           |
+ * |----------------------|----------------------------------------------------------------------|-----------------------|
+ * | `anonymous`          | CONNECT without a username                                           | CONNACK 5             |
+ * | `bad-credentials`    | unknown user, wrong secret or revoked device (the store tells none)  | CONNACK 5             |
+ * | `login-throttled`    | too many failures for this address and username; secret not checked | CONNACK 5             |
+ * | `empty-client-id`    | zero-length client id with CleanSession=0 [MQTT-3.1.3-8]             | CONNACK 2, closed     |
+ * | `client-id-taken`    | client id connected or holding a session of another account          | CONNACK 5             |
+ * | `will-refused`       | will topic or will retain not allowed (at CONNECT, or at delivery)   | CONNACK 5 / no will   |
+ * | `publish-refused`    | topic not in the account's publish rights                            | connection closed     |
+ * | `retain-refused`     | retain flag on a topic the account may not retain on                 | connection closed     |
+ * | `retained-limit`     | one more distinct retained topic than the account may hold           | connection closed     |
+ * | `subscribe-refused`  | filter not covered by the account's subscribe rights (`#`, `$SYS/#`) | SUBACK 0x80           |
+ * | `subscription-limit` | one more subscription than a client may hold                         | SUBACK 0x80           |
+ * | `forward-dropped`    | a message the client may not read reached its delivery (never sent)  | nothing               |
+ * | `packet-too-large`   | fixed header announced more than maxPacketBytes                      | connection closed     |
+ * | `revoked`            | registry poll: device revoked while connected                        | connection closed     |
+ * | `credentials-changed`| registry poll: secret rotated or device edited after this login      | connection closed     |
+ */
+export const REFUSAL_REASONS = [
+  'anonymous',
+  'bad-credentials',
+  'login-throttled',
+  'empty-client-id',
+  'client-id-taken',
+  'will-refused',
+  'publish-refused',
+  'retain-refused',
+  'retained-limit',
+  'subscribe-refused',
+  'subscription-limit',
+  'forward-dropped',
+  'packet-too-large',
+  'revoked',
+  'credentials-changed',
+] as const
+export type RefusalReason = (typeof REFUSAL_REASONS)[number]
+
+/** Who was refused: never the password. `remote` is the peer address as the socket reports it. */
+export interface RefusalContext {
+  clientId?: string
+  username?: string
+  remote?: string
+  topic?: string
+  [key: string]: unknown
+}
+
+/**
+ * Counters of what the broker refused (by reason) and of publishes the per-device rate limit held back.
+ * Exposed on RunningBroker.security; the numbers only ever grow.
+ */
+export class BrokerSecurityStats {
+  readonly refused = Object.fromEntries(REFUSAL_REASONS.map((reason) => [reason, 0])) as Record<RefusalReason, number>
+  /** Publishes whose authorization waited for a rate-limit token (delayed, not refused). */
+  rateLimited = 0
+  /** Logins the store checked (scrypt ran); throttled and anonymous tries are not checked. */
+  credentialChecks = 0
+
+  constructor(private readonly logger: Logger) {}
+
+  /** Counts one refusal and logs it at warn with its reason and context. */
+  refuse(reason: RefusalReason, context: RefusalContext, message: string): void {
+    this.refused[reason]++
+    this.logger.warn({ reason, ...context }, `mqtt refused: ${message}`)
+  }
+
+  /** Sum of all refusal counters. */
+  totalRefused(): number {
+    return REFUSAL_REASONS.reduce((sum, reason) => sum + this.refused[reason], 0)
+  }
+}
