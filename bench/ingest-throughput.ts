@@ -5,14 +5,20 @@
  *
  *   npm run infra:up && npx tsx bench/ingest-throughput.ts [messages=3000]
  *
- * Prints messages/s, readings/s, the ratio to the baseline and the process's peak RSS.
+ * Prints messages/s, readings/s, the ratio to the baseline and the process's peak RSS. Every MQTT client logs in
+ * against a throwaway registry (README "Security"), so the figures include authentication and authorization.
  */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { loadConfig } from '../core/config.ts'
 import { createLogger } from '../core/logger.ts'
+import { openRegistryStore } from '../core/registry/open.ts'
+import { ensureServiceCredentials } from '../core/registry/service-credentials.ts'
 import { openInfluxStore } from '../core/store/influx.ts'
 import { readingsTopic } from '../core/topics.ts'
-import { startBroker } from '../services/broker/broker.ts'
+import { runBroker } from '../services/broker/main.ts'
 import { runIngest } from '../services/ingest/main.ts'
 import { runWriter } from '../services/writer/index.ts'
 
@@ -27,8 +33,19 @@ function payload(i: number): string {
   return JSON.stringify({ v: 1, time, sensor: 'BME280+SDS011', readings: { air_temperature: 5 + (i % 100) / 10, relative_humidity: 80.5, air_pressure: 1012.25, pm2_5: 7.1, pm10: 12.4 } })
 }
 
+// Every client authenticates, as in production: a throwaway registry with the bench devices; the publisher is the
+// importer account (not rate limited, allowed for registered devices only), the baseline subscriber the operator.
+const registryDir = mkdtempSync(join(tmpdir(), 'senshagen-bench-'))
+const registryEnv = {
+  SENSHAGEN_DEVICE_REGISTRY: join(registryDir, 'registry.sqlite'),
+  SENSHAGEN_SERVICE_CREDENTIALS: join(registryDir, 'service-accounts.json'),
+}
+const registry = await openRegistryStore(loadConfig(registryEnv).registry)
+for (let d = 0; d < DEVICES; d++) await registry.addDevice({ id: `bench-${d}`, neighbourhood: 'stadshagen', consent: true })
+const service = await ensureServiceCredentials(registry, registryEnv.SENSHAGEN_SERVICE_CREDENTIALS)
+
 async function publishAll(url: string): Promise<void> {
-  const client = await mqtt.connectAsync(url, { protocolVersion: 4 })
+  const client = await mqtt.connectAsync(url, { protocolVersion: 4, ...service.importer })
   const inFlight = new Set<Promise<unknown>>()
   for (let i = 0; i < MESSAGES; i++) {
     while (inFlight.size >= 200) await Promise.race(inFlight)
@@ -41,9 +58,9 @@ async function publishAll(url: string): Promise<void> {
 }
 
 async function baseline(): Promise<number> {
-  const broker = await startBroker({ bind: '127.0.0.1', port: 0, wsPort: 0 }, logger)
+  const broker = await runBroker(loadConfig({ ...registryEnv, SENSHAGEN_MQTT_PORT: '0', SENSHAGEN_MQTT_WS_PORT: '0' }), logger, registry)
   const url = `mqtt://127.0.0.1:${broker.port}`
-  const sub = await mqtt.connectAsync(url, { protocolVersion: 4, clientId: 'bench-baseline', clean: false })
+  const sub = await mqtt.connectAsync(url, { protocolVersion: 4, clientId: 'bench-baseline', clean: false, ...service.operator })
   let received = 0
   const done = new Promise<void>((resolve) => sub.on('message', () => ++received === MESSAGES && resolve()))
   await sub.subscribeAsync('senshagen/v1/devices/+/readings', { qos: 1 })
@@ -64,9 +81,13 @@ async function pipeline(mode: 'direct' | 'kafka'): Promise<number> {
     SENSHAGEN_INGEST_CLIENT_ID: `${id}-ingest`,
     SENSHAGEN_KAFKA_TOPIC_PREFIX: id,
     SENSHAGEN_KAFKA_GROUP: `${id}-writer`,
+    SENSHAGEN_MQTT_PORT: '0',
+    SENSHAGEN_MQTT_WS_PORT: '0',
+    SENSHAGEN_HTTP_PORT: '0',
+    ...registryEnv,
     ...(mode === 'kafka' ? { SENSHAGEN_KAFKA_BROKERS: process.env.SENSHAGEN_KAFKA_BROKERS ?? '127.0.0.1:9092' } : {}),
   })
-  const broker = await startBroker({ bind: '127.0.0.1', port: 0, wsPort: 0 }, logger)
+  const broker = await runBroker(config, logger, registry)
   const url = `mqtt://127.0.0.1:${broker.port}`
   const withUrl = { ...config, mqtt: { ...config.mqtt, url } }
   const ingest = await runIngest(withUrl, logger)
@@ -99,5 +120,7 @@ for (const mode of ['direct', 'kafka'] as const) {
   )
 }
 clearInterval(rssTimer)
+await registry.close()
+rmSync(registryDir, { recursive: true, force: true })
 console.log(`peak RSS of this process (broker, ingest, writer and publisher together): ${(peakRss / 1024 / 1024).toFixed(0)} MiB`)
 process.exit(0)

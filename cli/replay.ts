@@ -8,6 +8,8 @@ import { parseDataApiJson } from '../core/decoders/sc-data-api.ts'
 import type { NativePayloadV1 } from '../core/native-payload.ts'
 import { readingsTopic } from '../core/topics.ts'
 import { formatIsoMs } from '../core/time.ts'
+import { UnavailableError } from '../core/errors.ts'
+import { redactUrl } from '../core/redact.ts'
 
 export interface ReplayOptions {
   mqttUrl: string
@@ -61,11 +63,22 @@ export async function replayArchiveFiles(files: string[], options: ReplayOptions
   const maxInFlight = options.maxInFlight ?? 64
   const inFlight = new Set<Promise<unknown>>()
   const allowed = new Map<string, boolean>()
+  // Our broker answers a publish it refuses (a device that is not registered or was revoked) by closing the
+  // connection, and mqtt.js would resend it after every reconnect, forever: give up after CLOSES_WITHOUT_ACK.
+  let closesWithoutAck = 0
+  let giveUp: (error: Error) => void = () => undefined
+  const gaveUp = new Promise<never>((_resolve, reject) => (giveUp = reject))
+  gaveUp.catch(() => undefined)
+  client.on('close', () => {
+    if (inFlight.size > 0 && ++closesWithoutAck >= CLOSES_WITHOUT_ACK) {
+      giveUp(new UnavailableError(`${redactUrl(options.mqttUrl)} closed the connection ${closesWithoutAck} times without acknowledging a publish: is every device registered and not revoked, and are the importer's credentials right?`))
+    }
+  })
   const publish = async (record: ArchiveRecord): Promise<boolean> => {
     let allow = allowed.get(record.deviceId)
     if (allow === undefined) allowed.set(record.deviceId, (allow = options.allowDevice ? await options.allowDevice(record.deviceId) : true))
     if (!allow) return false
-    while (inFlight.size >= maxInFlight) await Promise.race(inFlight)
+    while (inFlight.size >= maxInFlight) await Promise.race([...inFlight, gaveUp])
     const payload: NativePayloadV1 = {
       v: 1,
       device: record.deviceId,
@@ -74,7 +87,7 @@ export async function replayArchiveFiles(files: string[], options: ReplayOptions
       readings: record.readings as NativePayloadV1['readings'],
       ...(Object.keys(record.units).length ? { units: record.units as Record<string, string> } : {}),
     }
-    const sent = client.publishAsync(readingsTopic(record.deviceId), JSON.stringify(payload), { qos: options.qos })
+    const sent = client.publishAsync(readingsTopic(record.deviceId), JSON.stringify(payload), { qos: options.qos }).then(() => void (closesWithoutAck = 0))
     inFlight.add(sent)
     void sent.finally(() => inFlight.delete(sent)).catch(() => undefined)
     return true
@@ -85,12 +98,15 @@ export async function replayArchiveFiles(files: string[], options: ReplayOptions
     for (const file of files) {
       summaries.push(file.endsWith('.json') ? await replayJsonFile(file, publish, options.onProgress) : await replayFile(file, publish, options.onProgress))
     }
-    await Promise.all(inFlight)
+    await Promise.race([Promise.all(inFlight), gaveUp])
   } finally {
-    await client.endAsync()
+    await client.endAsync(closesWithoutAck >= CLOSES_WITHOUT_ACK)
   }
   return summaries
 }
+
+/** Connection closes in a row with publishes outstanding and none acknowledged before replay gives up. */
+const CLOSES_WITHOUT_ACK = 3
 
 async function replayFile(
   file: string,

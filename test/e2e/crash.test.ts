@@ -2,9 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { replayArchiveFiles } from '../../cli/replay.ts'
 import { createLogger } from '../../core/logger.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
-import { archiveFiles, expectedFromFile, sameAsCell } from '../helpers/archive-expectations.ts'
+import { ARCHIVE_DEVICES, archiveFiles, expectedFromFile, sameAsCell } from '../helpers/archive-expectations.ts'
 import { KAFKA_BROKERS, isolatedEnv, uniqueId, waitFor } from '../helpers/env.ts'
 import { freePort, startCli, type CliProcess } from '../helpers/processes.ts'
+import { testRegistry } from '../helpers/registry.ts'
 
 const logger = createLogger('warn')
 const files = archiveFiles()
@@ -28,7 +29,10 @@ describe.each([
   it('loses no reading and duplicates none', async () => {
     const id = uniqueId(`crash_${victim}_${mode}`)
     const port = await freePort()
+    // the broker process opens the same SQLite registry file; the ingest reads its account from the credentials file
+    const registry = await testRegistry(ARCHIVE_DEVICES)
     const env = isolatedEnv(id, {
+      ...registry.env,
       SENSHAGEN_MQTT_PORT: String(port),
       SENSHAGEN_MQTT_WS_PORT: String(await freePort()),
       SENSHAGEN_MQTT_URL: `mqtt://127.0.0.1:${port}`,
@@ -47,7 +51,7 @@ describe.each([
       await start('ingest')
       if (mode === 'kafka') await start('writer')
 
-      const replay = replayArchiveFiles(files, { mqttUrl: env.SENSHAGEN_MQTT_URL!, qos: 1 })
+      const replay = replayArchiveFiles(files, { mqttUrl: env.SENSHAGEN_MQTT_URL!, ...registry.service.importer, qos: 1 })
       const before = await waitFor('first stored readings', async () => ((await count()) >= 300 ? count() : 0), 60_000, 20)
       await processes[victim]!.kill9()
       const atKill = await count()
@@ -71,6 +75,8 @@ describe.each([
       expect(wrong).toEqual([])
     } finally {
       await store.influxql(`DROP DATABASE "${id}"`)
+      await Promise.all(started.splice(0).map((p) => p.stop()))
+      await registry.close()
     }
   }, 180_000)
 })

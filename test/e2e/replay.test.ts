@@ -7,11 +7,13 @@ import type { Config } from '../../core/config.ts'
 import { createLogger } from '../../core/logger.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
+import type { RunningBroker } from '../../services/broker/broker.ts'
 import { runBroker } from '../../services/broker/main.ts'
 import { runIngest } from '../../services/ingest/main.ts'
 import { runWriter } from '../../services/writer/main.ts'
-import { ARCHIVE_DIR, archiveFiles, expectedFromFile, sameAsCell } from '../helpers/archive-expectations.ts'
+import { ARCHIVE_DEVICES, ARCHIVE_DIR, archiveFiles, expectedFromFile, sameAsCell } from '../helpers/archive-expectations.ts'
 import { KAFKA_BROKERS, isolatedConfig, isolatedEnv, uniqueId, waitFor } from '../helpers/env.ts'
+import { testRegistry, type TestRegistry } from '../helpers/registry.ts'
 
 const run = promisify(execFile)
 const logger = createLogger('warn')
@@ -30,10 +32,14 @@ describe.each(['kafka', 'direct'] as const)('replay of every archive fixture (%s
   let store: ReadingStore
   let summaries: FileSummary[]
   let stop: () => Promise<void>
+  let registry: TestRegistry
+  let broker: RunningBroker
 
   beforeAll(async () => {
+    registry = await testRegistry(ARCHIVE_DEVICES)
+    Object.assign(overrides, registry.env)
     const base = isolatedConfig(id, overrides)
-    const broker = await runBroker(base, logger)
+    broker = await runBroker(base, logger, registry.store)
     config = { ...base, mqtt: { ...base.mqtt, url: `mqtt://127.0.0.1:${broker.port}` } }
     const ingest = await runIngest(config, logger)
     const writer = config.kafka ? await runWriter(config, logger) : undefined
@@ -41,9 +47,10 @@ describe.each(['kafka', 'direct'] as const)('replay of every archive fixture (%s
       await ingest.stop()
       await writer?.stop()
       await broker.close()
+      await registry.close()
     }
     store = await openInfluxStore(config.influx, logger)
-    summaries = await replayArchiveFiles(files, { mqttUrl: config.mqtt.url, qos: 1 })
+    summaries = await replayArchiveFiles(files, { mqttUrl: config.mqtt.url, ...registry.service.importer, qos: 1 })
     await waitFor(`${totalValues} stored readings`, async () => {
       const series = await store.influxql('SELECT count("value") FROM reading')
       return series[0]?.values[0]?.[1] === totalValues
@@ -156,7 +163,7 @@ describe.each(['kafka', 'direct'] as const)('replay of every archive fixture (%s
   it('replays JSON files too: sensor.community data-API and Meet je Stad data API', async () => {
     const summaries = await replayArchiveFiles(
       [`${ARCHIVE_DIR}written_data-api_sensor-community_v1.json`, new URL('../fixtures/devices/meetjestad/written_data-api_sensors.json', import.meta.url).pathname],
-      { mqttUrl: config.mqtt.url, qos: 1 },
+      { mqttUrl: config.mqtt.url, ...registry.service.importer, qos: 1 },
     )
     expect(summaries.map((s) => [s.file, s.messages])).toEqual([
       ['written_data-api_sensor-community_v1.json', 2],
@@ -172,6 +179,16 @@ describe.each(['kafka', 'direct'] as const)('replay of every archive fixture (%s
     expect(await store.queryReadings({ deviceId: 'mjs-173', quantity: 'relative_humidity', from: 0, to: 2e12 })).toEqual([
       { time: Date.UTC(2021, 4, 4, 9, 0, 4), deviceId: 'mjs-173', quantity: 'relative_humidity', value: 107.875, flags: ['rh_above_100'] },
     ])
+  })
+
+  it('gives up with a clear error when the broker keeps refusing a publish (a device that is not registered)', async () => {
+    await registry.store.revoke('sc-92')
+    await broker.pollRegistry() // the broker learns of revocations by polling (SENSHAGEN_MQTT_REGISTRY_POLL_MS)
+    const legacy = files.filter((f) => f.includes('sensor_92_'))
+    expect(legacy).toHaveLength(1)
+    await expect(replayArchiveFiles(legacy, { mqttUrl: config.mqtt.url, ...registry.service.importer, qos: 1 })).rejects.toThrow(
+      /closed the connection 3 times without acknowledging a publish: is every device registered and not revoked/,
+    )
   })
 
   it('senshagen query prints the same values as CSV and JSON whatever the machine’s time zone', async () => {

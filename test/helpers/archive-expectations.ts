@@ -64,3 +64,13 @@ export function expectedFromFile(file: string): { values: ExpectedValue[]; empty
 export function sameAsCell(quantity: string, stored: number, cell: string): boolean {
   return quantity === 'air_pressure' ? (stored * 100).toFixed(2) === cell : stored === Number(cell)
 }
+
+/**
+ * Every device the archive fixtures and the written data-API files replay as (sc-<sensor_id>, and the Meet je Stad
+ * stations 173, 781, 391, 44), registered with consent in the archief neighbourhood: replay publishes only for registered devices.
+ */
+export const ARCHIVE_DEVICES = ['sc-2184', 'sc-5331', 'sc-5332', 'sc-8733', 'sc-15093', 'sc-22885', 'sc-92', 'sc-90001', 'sc-90002', 'sc-90003', 'mjs-173', 'mjs-781', 'mjs-391', 'mjs-44'].map((id) => ({
+  id,
+  neighbourhood: 'archief',
+  consent: true,
+}))

@@ -4,25 +4,36 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../../core/logger.ts'
 import { NativePayloadV1Schema } from '../../core/native-payload.ts'
 import { deviceFromReadingsTopic, readingsTopic, statusTopic } from '../../core/topics.ts'
-import { startBroker, type RunningBroker } from '../../services/broker/broker.ts'
 import { backfill, startFleet } from '../../firmware-sim/fleet.ts'
+import { testBroker, type TestBroker } from '../helpers/broker.ts'
+import { testRegistry, type TestRegistry } from '../helpers/registry.ts'
 
 const logger = createLogger('silent')
-let broker: RunningBroker
+let registry: TestRegistry
+let broker: TestBroker
 let url: string
+/** The simulator publishes as the importer account, which the broker lets publish for registered devices only. */
+let importer: { username: string; password: string }
 
 beforeAll(async () => {
-  broker = await startBroker({ bind: '127.0.0.1', port: 0, wsPort: 0 }, logger)
-  url = `mqtt://127.0.0.1:${broker.port}`
+  registry = await testRegistry()
+  broker = await testBroker(registry, logger)
+  url = broker.url
+  importer = registry.service.importer
 })
 
 afterAll(async () => {
   await broker?.close()
+  await registry?.close()
 })
 
-/** A fresh subscriber (own client id) that records every message on `filters`. */
+async function register(ids: string[]): Promise<void> {
+  for (const id of ids) await registry.store.addDevice({ id, neighbourhood: 'stadshagen', consent: true })
+}
+
+/** A fresh subscriber (own client id, the operator account) that records every message on `filters`. */
 async function subscriber(filters: string[]) {
-  const client = await mqtt.connectAsync(url, { clientId: `it-sim-sub-${randomBytes(4).toString('hex')}`, protocolVersion: 4 })
+  const client = await mqtt.connectAsync(url, { clientId: `it-sim-sub-${randomBytes(4).toString('hex')}`, protocolVersion: 4, ...registry.service.operator })
   const messages: { topic: string; payload: string; retain: boolean }[] = []
   client.on('message', (topic, payload, packet) => messages.push({ topic, payload: payload.toString('utf8'), retain: packet.retain }))
   await client.subscribeAsync(filters, { qos: 1 })
@@ -46,10 +57,11 @@ describe('firmware-sim fleet against the embedded broker', () => {
   it('publishes native payloads from every device on its own topic, with retained online/offline status', async () => {
     const prefix = `it${randomBytes(3).toString('hex')}-`
     const ids = [0, 1, 2].map((i) => `${prefix}00${i}`)
+    await register(ids)
     const { client: sub, messages } = await subscriber(ids.map(readingsTopic))
     try {
       const fleet = await startFleet(
-        { mqttUrl: url, devices: 3, intervalMs: 200, seed: 1_000 + Math.floor(Math.random() * 1e6), qos: 1, deviceIdPrefix: prefix },
+        { mqttUrl: url, ...importer, devices: 3, intervalMs: 200, seed: 1_000 + Math.floor(Math.random() * 1e6), qos: 1, deviceIdPrefix: prefix },
         logger,
       )
       expect(await retainedStatus(ids)).toEqual({ [ids[0]!]: 'online', [ids[1]!]: 'online', [ids[2]!]: 'online' })
@@ -84,11 +96,12 @@ describe('firmware-sim fleet against the embedded broker', () => {
   it('backfills a past window at fixed steps with a bounded number of publishes in flight', async () => {
     const prefix = `bf${randomBytes(3).toString('hex')}-`
     const ids = [`${prefix}000`, `${prefix}001`]
+    await register(ids)
     const { client: sub, messages } = await subscriber(ids.map(readingsTopic))
     try {
       const toMs = Date.UTC(2026, 10, 29, 12)
       const stats = await backfill(
-        { mqttUrl: url, devices: 2, seed: 7, qos: 1, deviceIdPrefix: prefix, fromMs: toMs - 3_600_000, toMs, stepMs: 300_000, maxInFlight: 4 },
+        { mqttUrl: url, ...importer, devices: 2, seed: 7, qos: 1, deviceIdPrefix: prefix, fromMs: toMs - 3_600_000, toMs, stepMs: 300_000, maxInFlight: 4 },
         logger,
       )
       expect(stats).toEqual({ published: 24, failed: 0 })
@@ -104,12 +117,20 @@ describe('firmware-sim fleet against the embedded broker', () => {
 
   it('stops by itself after durationMs', async () => {
     const prefix = `du${randomBytes(3).toString('hex')}-`
+    await register([`${prefix}000`])
     const started = Date.now()
-    const fleet = await startFleet({ mqttUrl: url, devices: 1, intervalMs: 100, seed: 3, qos: 0, deviceIdPrefix: prefix, durationMs: 500 }, logger)
+    const fleet = await startFleet({ mqttUrl: url, ...importer, devices: 1, intervalMs: 100, seed: 3, qos: 0, deviceIdPrefix: prefix, durationMs: 500 }, logger)
     await fleet.done
     expect(Date.now() - started).toBeLessThan(3_000)
     expect(fleet.stats.published).toBeGreaterThanOrEqual(3)
     expect(await retainedStatus([`${prefix}000`])).toEqual({ [`${prefix}000`]: 'offline' })
+  })
+
+  it('is refused by the broker for a device that is not registered', async () => {
+    const prefix = `nr${randomBytes(3).toString('hex')}-`
+    await expect(
+      startFleet({ mqttUrl: url, ...importer, devices: 1, intervalMs: 1_000, seed: 4, qos: 1, deviceIdPrefix: prefix, connectTimeoutMs: 3_000 }, logger),
+    ).rejects.toThrow(/cannot connect to mqtt:\/\/127\.0\.0\.1:\d+/)
   })
 
   it('refuses to start when the broker is unreachable', async () => {
