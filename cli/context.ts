@@ -2,8 +2,6 @@ import { loadConfig, type Config } from '../core/config.ts'
 import { ConfigError } from '../core/errors.ts'
 import { createLogger, type Logger } from '../core/logger.ts'
 import { parseCliTime } from '../core/time.ts'
-import { readServiceCredentials } from '../core/registry/service-credentials.ts'
-import type { ServiceRole } from '../core/registry/store.ts'
 
 export interface CliContext {
   config: Config
@@ -61,14 +59,4 @@ export function timeRange(fromText: string, toText: string): { from: number; to:
   }
   if (to <= from) fail('--to must be after --from', 2)
   return { from, to }
-}
-
-/**
- * The MQTT credentials a command uses: SENSHAGEN_MQTT_USERNAME/PASSWORD when set, otherwise its service
- * account's from SENSHAGEN_SERVICE_CREDENTIALS (written by the broker at its first start; README "Security"),
- * otherwise none (an external broker without authentication).
- */
-export function mqttCredentials(config: Config, role: ServiceRole): { username?: string; password?: string } {
-  if (config.mqtt.username !== undefined) return { username: config.mqtt.username, password: config.mqtt.password }
-  return readServiceCredentials(config.registry.serviceCredentialsFile, role) ?? {}
 }

@@ -73,7 +73,7 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_MQTT_MAX_PACKET_BYTES: positiveInt.default(262_144).describe('largest MQTT packet the broker reads; a bigger one closes the connection'),
   SENSHAGEN_MQTT_DEVICE_RATE: z.coerce.number().positive().default(5).describe('messages per second one device may publish (sustained); faster ones wait'),
   SENSHAGEN_MQTT_DEVICE_BURST: positiveInt.default(60).describe('messages one device may publish at once before the rate applies'),
-  SENSHAGEN_MQTT_MAX_RETAINED_PER_CLIENT: positiveInt.default(16).describe('distinct topics one client may hold retained messages on'),
+  SENSHAGEN_MQTT_MAX_RETAINED_PER_CLIENT: positiveInt.default(16).describe('distinct topics one device account may hold retained messages on'),
   SENSHAGEN_MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT: positiveInt.default(32).describe('subscriptions one client may hold'),
   SENSHAGEN_MQTT_LOGIN_FAILURES: positiveInt.default(5).describe('failed logins per address and username before further tries are refused unchecked'),
   SENSHAGEN_MQTT_LOGIN_LOCKOUT_MS: positiveInt.default(60_000).describe('how long such tries are refused (doubles while failures go on)'),

@@ -3,8 +3,9 @@ import { basename } from 'node:path'
 import type { Command } from 'commander'
 import { SingleBar, Presets } from 'cli-progress'
 import { openRegistryStore } from '../../core/registry/open.ts'
+import { clientCredentials } from '../../core/registry/service-credentials.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
-import { cliContext, fail, mqttCredentials } from '../context.ts'
+import { cliContext, fail } from '../context.ts'
 import { replayArchiveFiles, type FileSummary } from '../replay.ts'
 
 /**
@@ -36,7 +37,7 @@ export function registerReplayCommand(program: Command): void {
         const allowDevice = await deviceGate(registry, options)
         const summaries = await replayArchiveFiles(files, {
           mqttUrl: config.mqtt.url,
-          ...mqttCredentials(config, 'importer'),
+          ...clientCredentials(config, 'importer'),
           allowDevice,
           qos: Number(options.qos) as 0 | 1,
           onProgress: (file, read, total) => {

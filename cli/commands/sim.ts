@@ -5,7 +5,8 @@ import { backfill, startFleet, type SimConnection } from '../../firmware-sim/fle
 import { deviceIdFor } from '../../firmware-sim/model.ts'
 import type { Config } from '../../core/config.ts'
 import { openRegistryStore } from '../../core/registry/open.ts'
-import { cliContext, fail, mqttCredentials, runUntilSignal } from '../context.ts'
+import { clientCredentials } from '../../core/registry/service-credentials.ts'
+import { cliContext, fail, runUntilSignal } from '../context.ts'
 import { redactUrl } from '../../core/redact.ts'
 
 /** Backfilled readings are spaced like a typical sensor.community upload interval. */
@@ -80,7 +81,7 @@ export function registerSimCommand(program: Command): void {
       await requireRegistered(config, options.devices)
       const connection: SimConnection = {
         mqttUrl: config.mqtt.url,
-        ...mqttCredentials(config, 'importer'),
+        ...clientCredentials(config, 'importer'),
         seed: options.seed,
         devices: options.devices,
         qos: options.qos,

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { z } from 'zod'
+import type { Config } from '../config.ts'
 import { ConfigError } from '../errors.ts'
 import { SERVICE_USERNAMES } from './device-rules.ts'
 import { formatPath } from './registry.ts'
@@ -110,4 +111,16 @@ async function writeCredentials(file: string, credentials: Record<ServiceRole, S
   } catch (cause) {
     throw new ConfigError(`service credentials ${file} cannot be written (SENSHAGEN_SERVICE_CREDENTIALS): ${(cause as Error).message}`, { cause })
   }
+}
+
+/**
+ * The MQTT login of a client command (the ingest, `replay`, `sim`): SENSHAGEN_MQTT_USERNAME/PASSWORD when set,
+ * otherwise the `role` service account from config.registry.serviceCredentialsFile (written by the broker at its
+ * first start), otherwise none: `{}`, which only an external broker that allows anonymous clients accepts.
+ * Errors: ConfigError when the credentials file exists but is not valid.
+ */
+export function clientCredentials(config: Pick<Config, 'mqtt' | 'registry'>, role: ServiceRole): { username?: string; password?: string } {
+  if (config.mqtt.username !== undefined) return { username: config.mqtt.username, password: config.mqtt.password }
+  const service = readServiceCredentials(config.registry.serviceCredentialsFile, role)
+  return service ? { username: service.username, password: service.password } : {}
 }

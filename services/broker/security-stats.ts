@@ -41,6 +41,12 @@ export const REFUSAL_REASONS = [
 ] as const
 export type RefusalReason = (typeof REFUSAL_REASONS)[number]
 
+/** Log flood guard: per reason and account/address, log the first LOG_FIRST refusals, then every LOG_EVERY-th. */
+const LOG_FIRST = 10
+const LOG_EVERY = 1_000
+/** Most (reason, account) pairs remembered for the flood guard before the memory is cleared (a bound, not a window). */
+const LOG_KEYS = 10_000
+
 /** Who was refused: never the password. `remote` is the peer address as the socket reports it. */
 export interface RefusalContext {
   clientId?: string
@@ -61,12 +67,24 @@ export class BrokerSecurityStats {
   /** Logins the store checked (scrypt ran); throttled and anonymous tries are not checked. */
   credentialChecks = 0
 
+  /** Refusals so far per (reason, account or address), for the log's flood guard; cleared when it grows past LOG_KEYS. */
+  private readonly seen = new Map<string, number>()
+
   constructor(private readonly logger: Logger) {}
 
-  /** Counts one refusal and logs it at warn with its reason and context. */
+  /**
+   * Counts one refusal and logs it at warn with its reason and context. Every refusal is counted; of a flood
+   * from one account or address (10,000 refused subscriptions in one SUBSCRIBE) the first LOG_FIRST of each reason
+   * are logged, then every LOG_EVERY-th with the running count, so an attacker cannot fill the log.
+   */
   refuse(reason: RefusalReason, context: RefusalContext, message: string): void {
     this.refused[reason]++
-    this.logger.warn({ reason, ...context }, `mqtt refused: ${message}`)
+    const key = `${reason}|${context.username ?? context.remote ?? '?'}`
+    const n = (this.seen.get(key) ?? 0) + 1
+    if (this.seen.size >= LOG_KEYS) this.seen.clear()
+    this.seen.set(key, n)
+    if (n <= LOG_FIRST) this.logger.warn({ reason, ...context }, `mqtt refused: ${message}`)
+    else if (n % LOG_EVERY === 0) this.logger.warn({ reason, ...context, refusedSoFar: n }, `mqtt refused: ${message} (${n} of this reason from this client so far; the rest only counted)`)
   }
 
   /** Sum of all refusal counters. */
