@@ -25,8 +25,8 @@ export interface LiveReading {
 
 export interface LiveHubOptions {
   store: Pick<ReadingStore, 'influxql'>
-  /** Public device ids: nothing else is ever queried. */
-  devices: readonly string[]
+  /** The public device ids now (asked at every poll, so a device revoked or no longer consented drops out): nothing else is ever queried. */
+  devices: () => readonly string[]
   pollMs: number
   logger: Logger
 }
@@ -72,7 +72,6 @@ export class LiveHub {
   private start(): void {
     this.since = Date.now()
     this.sent.clear()
-    if (this.options.devices.length === 0) return
     const tick = () => {
       this.polling = this.poll().finally(() => {
         if (this.listeners.size > 0) this.timer = setTimeout(tick, this.options.pollMs)
@@ -87,10 +86,12 @@ export class LiveHub {
   }
 
   private async poll(): Promise<void> {
+    const devices = this.options.devices()
+    if (devices.length === 0) return
     const now = Date.now()
     const lower = Math.max(this.since, now - this.overlapMs)
     const statement =
-      `SELECT "value", "device", "quantity" FROM ${READING_MEASUREMENT} WHERE ${devicesCondition(this.options.devices)}` +
+      `SELECT "value", "device", "quantity" FROM ${READING_MEASUREMENT} WHERE ${devicesCondition(devices)}` +
       ` AND ${timeCondition(lower, now + FUTURE_SLACK_MS)} ORDER BY time ASC LIMIT ${LIVE_POLL_LIMIT}`
     let values: unknown[][]
     try {

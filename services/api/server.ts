@@ -70,7 +70,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
 
   const hub = new LiveHub({
     store: options.store,
-    devices: options.registry.publicDevices().map((d) => d.id),
+    devices: () => options.registry.publicDevices().map((d) => d.id),
     pollMs: options.config.api.livePollMs,
     logger,
   })

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../../core/logger.ts'
 import { QUANTITIES, type Quantity } from '../../core/quantities.ts'
 import type { Reading } from '../../core/reading.ts'
-import { parseRegistry } from '../../core/registry/registry.ts'
+import { parseRegistry, type DeviceRegistry } from '../../core/registry/registry.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
 import { LiveReadingSchema } from '../../services/api/routes/live.ts'
@@ -62,12 +62,13 @@ describe('GET /api/v1/live', () => {
   let store: ReadingStore
   let app: FastifyInstance
   let base: string
+  const hidden = new Set<string>()
 
   beforeAll(async () => {
     const logger = createLogger('silent')
     store = await openInfluxStore({ url: INFLUX_URL, database }, logger)
     await store.ensureDatabase()
-    const registry = parseRegistry(
+    const parsed = parseRegistry(
       {
         neighbourhoods: [
           { id: 'wijk', name: 'Wijk', municipality: 'Zwolle', center: { lat: 52.53, lon: 6.06 } },
@@ -80,6 +81,15 @@ describe('GET /api/v1/live', () => {
       },
       'test',
     )
+    // the API's registry is refreshed from the store while it runs (services/api/registry-snapshot.ts): a device
+    // can stop being public between two polls; `hidden` plays that change
+    const registry: DeviceRegistry = {
+      source: parsed.source,
+      neighbourhoods: () => parsed.neighbourhoods(),
+      neighbourhood: (id) => parsed.neighbourhood(id),
+      publicDevices: (n) => parsed.publicDevices(n).filter((d) => !hidden.has(d.id)),
+      publicDevice: (id) => (hidden.has(id) ? undefined : parsed.publicDevice(id)),
+    }
     const config = { api: { bind: '127.0.0.1', port: 0, livePollMs: 200, liveHeartbeatMs: 300 }, registry: { path: '' }, influx: { url: INFLUX_URL }, calibration: { reportsDir: '/nonexistent' } }
     app = await buildApiServer({ config, store, registry, logger, publicDir: '/nonexistent' })
     await app.listen({ host: '127.0.0.1', port: 0 })
@@ -123,6 +133,30 @@ describe('GET /api/v1/live', () => {
     all.close()
     wijk.close()
     await Promise.all([all.done, wijk.done])
+  })
+
+  it('stops sending a device as soon as it is no longer public (revoked, or consent withdrawn), also on open streams', async () => {
+    const all = await openSse(`${base}/api/v1/live?quantity=no2`)
+    await waitFor('connected', () => all.text().includes(': connected'))
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    const now = Date.now()
+    await store.write({ readings: [reading('g-a', 'no2', now, 20), reading('g-b', 'no2', now, 30)], rejections: [] })
+    await waitFor('both devices', () => all.events().length >= 2, 10_000, 50)
+    hidden.add('g-a')
+    try {
+      await store.write({ readings: [reading('g-a', 'no2', now + 1, 21), reading('g-b', 'no2', now + 1, 31)], rejections: [] })
+      await waitFor('g-b again', () => all.events().length >= 3, 10_000, 50)
+      await new Promise((resolve) => setTimeout(resolve, 600)) // three more polls
+      expect(all.events().map((e) => e.data)).toEqual([
+        { time: new Date(now).toISOString(), device: 'g-a', quantity: 'no2', value: 20 },
+        { time: new Date(now).toISOString(), device: 'g-b', quantity: 'no2', value: 30 },
+        { time: new Date(now + 1).toISOString(), device: 'g-b', quantity: 'no2', value: 31 },
+      ])
+    } finally {
+      hidden.delete('g-a')
+      all.close()
+      await all.done
+    }
   })
 
   it('answers a bad filter with a problem, and HEAD with headers only, not a stream', async () => {

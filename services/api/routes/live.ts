@@ -50,7 +50,11 @@ export function registerLiveRoutes(router: ApiRouter, deps: ApiDeps, hub: LiveHu
       if (neighbourhood !== undefined && deps.registry.neighbourhood(neighbourhood) === undefined) throw notFound(UNKNOWN_NEIGHBOURHOOD)
       // fastify answers HEAD with the GET handler: headers only, no stream to keep open
       if (request.method === 'HEAD') return reply.type('text/event-stream; charset=utf-8').send()
-      const allowed = new Set(deps.registry.publicDevices(neighbourhood).map((d) => d.id))
+      // asked per reading, not once per stream: a device revoked or no longer consented stops at once
+      const allowed = (device: string) => {
+        const d = deps.registry.publicDevice(device)
+        return d !== undefined && (neighbourhood === undefined || d.neighbourhood === neighbourhood)
+      }
       reply.hijack()
       const res = reply.raw
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
@@ -59,7 +63,7 @@ export function registerLiveRoutes(router: ApiRouter, deps: ApiDeps, hub: LiveHu
       deps.logger.info({ method: 'GET', route: '/api/v1/live', status: 200 }, 'live stream opened')
       const onReadings = (readings: LiveReading[]) => {
         const events = readings
-          .filter((r) => allowed.has(r.device) && (quantity === undefined || r.quantity === quantity))
+          .filter((r) => allowed(r.device) && (quantity === undefined || r.quantity === quantity))
           .map((r) => `event: reading\ndata: ${JSON.stringify(r)}\n\n`)
         if (events.length > 0) res.write(events.join(''))
       }
