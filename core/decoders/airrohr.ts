@@ -2,7 +2,7 @@ import { parseLenientJson } from '../lenient-json.ts'
 import { parseNumber } from '../number.ts'
 import { DeviceIdSchema, RULES, UNKNOWN_DEVICE, type Rejection } from '../reading.ts'
 import { parseIsoTimestamp } from '../time.ts'
-import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type DecoderFactory, type InboundMessage } from './decoder.ts'
+import { AUTHENTICATED_DEVICE_HEADER, wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type DecoderFactory, type InboundMessage } from './decoder.ts'
 import { valueType as jsonValueType } from '../schema-drift.ts'
 
 /**
@@ -25,6 +25,9 @@ import { valueType as jsonValueType } from '../schema-drift.ts'
  * Headers: device `X-Sensor` (`esp8266-<chipid>` / `esp32-<hexid>`), or `Sensor`, or `Node`; pin `X-PIN` or `Pin`.
  *
  * Decisions:
+ * - Device id: `:device` (decoder.ts AUTHENTICATED_DEVICE_HEADER) when the HTTP ingest set it, i.e. the registry
+ *   device whose basic-auth credentials the push carried and whose chip id the X-Sensor header named
+ *   (services/ingest/http-auth.ts); the X-Sensor / `esp8266id` check below still applies. Without it:
  * - Device id `airrohr-<X-Sensor>` (`airrohr-esp8266-3141592`); without a header `airrohr-esp8266-<esp8266id>`
  *   (an ESP32 without header would get the `esp8266-` prefix: the body does not say which chip it is);
  *   neither → whole rejection `schema`, path `X-Sensor`. Header and `esp8266id` naming different chips →
@@ -143,12 +146,16 @@ const airrohrDecoder: Decoder = {
   decode(message: InboundMessage): DecodeResult {
     const headerDevice = header(message, 'x-sensor', 'sensor', 'node')
     const pin = header(message, 'x-pin', 'pin')
-    const headerId = headerDevice === undefined ? undefined : `airrohr-${headerDevice}`
-    const knownId = headerId !== undefined && DeviceIdSchema.safeParse(headerId).success ? headerId : undefined
+    const authenticated = header(message, AUTHENTICATED_DEVICE_HEADER)
+    const ownId = authenticated ?? (headerDevice === undefined ? undefined : `airrohr-${headerDevice}`)
+    const knownId = ownId !== undefined && DeviceIdSchema.safeParse(ownId).success ? ownId : undefined
     const reject = (deviceId: string, path: string, rule: string, text: string, value?: unknown): DecodeResult => ({
       candidates: [],
       rejections: [wholeMessageRejection(message, { deviceId, sourceFormat: AIRROHR_FORMAT, path, rule, message: text, value })],
     })
+    if (authenticated !== undefined && knownId === undefined) {
+      return reject(UNKNOWN_DEVICE, AUTHENTICATED_DEVICE_HEADER, RULES.schema, 'authenticated device id is not a valid device id', authenticated)
+    }
     if (headerDevice !== undefined && knownId === undefined) {
       return reject(UNKNOWN_DEVICE, 'X-Sensor', RULES.schema, "'airrohr-' + X-Sensor must be a device id: 1-100 chars of [A-Za-z0-9_.:-], starting alphanumeric", headerDevice)
     }
@@ -159,7 +166,7 @@ const airrohrDecoder: Decoder = {
     if (body === undefined) return reject(knownId ?? UNKNOWN_DEVICE, '$', RULES.schema, 'body must be a JSON object')
 
     const chipId = typeof body.esp8266id === 'number' && Number.isSafeInteger(body.esp8266id) ? String(body.esp8266id) : typeof body.esp8266id === 'string' ? body.esp8266id.trim() : undefined
-    if (knownId !== undefined && chipId !== undefined && chipId !== '') {
+    if (headerDevice !== undefined && knownId !== undefined && chipId !== undefined && chipId !== '') {
       const headerChip = headerDevice!.slice(headerDevice!.indexOf('-') + 1)
       if (headerChip.toLowerCase() !== chipId.toLowerCase()) {
         return reject(knownId, 'esp8266id', RULES.deviceMismatch, `esp8266id '${chipId}' differs from X-Sensor '${headerDevice}'`, body.esp8266id)

@@ -90,3 +90,25 @@ export function wholeMessageRejection(
     raw: rawText(message.payload),
   }
 }
+
+/**
+ * Pseudo-header the HTTP ingest sets on every message from an authenticated device: the registry's device id
+ * (services/ingest/http-auth.ts). The HTTP decoders (airrohr, openSenseMap, weather stations) store what they
+ * decode under it (and its sub-devices `<id>.<model>`), never under an identity the request itself names, so
+ * one device's credentials cannot write another device's readings. HTTP/1.1 header names cannot contain `:`
+ * (RFC 9110 §5.1 token), so no client can send it; the HTTP layer sets it after copying the request's headers.
+ */
+export const AUTHENTICATED_DEVICE_HEADER = ':device'
+
+/**
+ * True when a parameter or JSON key names a credential: after percent-decoding (the caller's job), every character
+ * but `a-z 0-9` is dropped and the rest lower-cased, so `PASSWORD`, `password`, ` PassWord `, `PASSWORD\0`
+ * (sent as `PASSWORD%00`), `site_authentication_key` and `x-api-key` all count. The names: WU `PASSWORD`, WOW
+ * `siteAuthenticationKey`, Ecowitt `PASSKEY`, and anything containing password, passwd, passkey, secret, token,
+ * apikey, authkey or authorization. Such values are never decoded, stored or logged.
+ */
+export function isSecretName(name: string): boolean {
+  return SECRET_NAME.test(name.toLowerCase().replace(/[^a-z0-9]/g, ''))
+}
+
+const SECRET_NAME = /password|passwd|passkey|secret|token|apikey|authkey|authorization|siteauthenticationkey/

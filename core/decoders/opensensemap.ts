@@ -5,7 +5,9 @@ import { valueType } from '../schema-drift.ts'
 import { parseIsoTimestamp } from '../time.ts'
 import { normaliseUnit, toCanonical } from '../units.ts'
 import { mapValueType, pressureUnitByMagnitude } from './airrohr.ts'
-import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type DecoderSettings, type InboundMessage } from './decoder.ts'
+import { AUTHENTICATED_DEVICE_HEADER, wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type DecoderSettings, type InboundMessage } from './decoder.ts'
+
+export { redactPositionText, withoutLocations } from './positions.ts'
 
 /**
  * openSenseMap upload API, for senseBoxes and other devices configured to post to openSenseMap. Source:
@@ -37,7 +39,9 @@ import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder,
  *   there is only one body format).
  *
  * Decisions:
- * - Device id `osem-<boxId>`. Sensor ids (24-hex ObjectIds, or cuids on newer servers) say nothing about what is
+ * - Device id: `:device` (decoder.ts AUTHENTICATED_DEVICE_HEADER) when the HTTP ingest set it, i.e. the registry
+ *   device whose access token the request carried and whose box id the path names (services/ingest/http-auth.ts);
+ *   else `osem-<boxId>`. Sensor ids (24-hex ObjectIds, or cuids on newer servers) say nothing about what is
  *   measured: openSenseMap looks them up among the box's registered sensors, so a deployment configures its boxes'
  *   sensors (`sensors` option: id → quantity, unit when not canonical, model). An unconfigured id is rejected
  *   `unknown_quantity` (path = sensor id), the rest of the body is kept. Bad configuration (a quantity outside the
@@ -50,7 +54,8 @@ import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder,
  *   luftdaten and hackAIR bodies always use receipt time, as openSenseMap does.
  * - Location fields (JSON `location`, CSV cells 4–6, luftdaten `GPS_*`) are never used or stored: a garden's
  *   position is personal data. Their presence is reported in `ignored` (path `<sensorId>.location`, type only).
- *   Rejections keep the raw body, so the HTTP route should pass withoutLocations() as its `prepare` step.
+ *   Rejections keep the raw body, so the HTTP route passes withoutLocations() (core/decoders/positions.ts) as its
+ *   `prepare` step, which also blanks coordinates in bodies that cannot be parsed (truncated or malformed JSON).
  * - Two sensors of one quantity in one request (two configured temperature sensors, or BME280 and SHT3X in a
  *   luftdaten body) would overwrite each other: the later becomes the sub-device `<device>.<model>` (subDevice()).
  * - Values pass through as sent (`"8.42"`, `81.2`); the validate step parses them.
@@ -119,8 +124,10 @@ function decode(message: InboundMessage, sensors: ReadonlyMap<string, OpenSenseM
     rejections: [wholeMessageRejection(message, { deviceId, sourceFormat: OPENSENSEMAP_FORMAT, path, rule, message: text, value })],
   })
   if (!route) return fail(UNKNOWN_DEVICE, ':path', RULES.schema, 'request path must end in /boxes/{boxId}/data or /boxes/{boxId}/{sensorId}', headers[':path'])
-  const deviceId = `osem-${route[1]}`
+  const authenticated = headers[AUTHENTICATED_DEVICE_HEADER]?.trim() || undefined
+  const deviceId = authenticated ?? `osem-${route[1]}`
   if (!DeviceIdSchema.safeParse(deviceId).success) {
+    if (authenticated !== undefined) return fail(UNKNOWN_DEVICE, AUTHENTICATED_DEVICE_HEADER, RULES.schema, 'authenticated device id is not a valid device id', authenticated)
     return fail(UNKNOWN_DEVICE, ':path', RULES.schema, "'osem-' + box id must be a device id: 1-64 chars of [A-Za-z0-9_.:-], starting alphanumeric", route[1])
   }
   const text = message.payload.toString('utf8').replace(/^\uFEFF/, '')
@@ -206,7 +213,7 @@ function measurements(message: InboundMessage, deviceId: string, sensors: Readon
     const sensor = sensors.get(sensorId)
     if (sensor === undefined) {
       result.rejections.push(reject(message, deviceId, sensorId, RULES.unknownQuantity,
-        `openSenseMap sensor '${sensorId}' of box '${deviceId.slice(5)}' is not configured: add it to the opensensemap sensors option (quantity, unit if not canonical, model)`, entry.value))
+        `openSenseMap sensor '${sensorId}' of box '${boxOf(message) ?? deviceId}' is not configured: add it to the opensensemap sensors option (quantity, unit if not canonical, model)`, entry.value))
       continue
     }
     let observedAt = message.receivedAt
@@ -276,54 +283,9 @@ function hackair(message: InboundMessage, deviceId: string, body: Obj): DecodeRe
   return done(result, Object.keys(body.reading).length === 0 ? 'empty hackAIR reading' : undefined)
 }
 
-/**
- * For the HTTP route's `prepare` step: the same message with every location removed from the body (JSON
- * `location` keys and third items of JSON-object arrays, CSV cells after createdAt, luftdaten `GPS_*` values),
- * so no rejection's `raw` keeps a garden's position. A body that changes is re-serialised (JSON.stringify, CSV
- * lines re-joined); an unchanged or unparseable body keeps its bytes.
- */
-export function withoutLocations(message: InboundMessage): InboundMessage {
-  const headers = message.headers ?? {}
-  const text = message.payload.toString('utf8').replace(/^\uFEFF/, '')
-  const query = new URLSearchParams(headers[':query'] ?? '')
-  const contentType = (headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
-  let redacted: string | undefined
-  if (CSV_TYPES.has(contentType) && !query.get('hackair') && !query.get('luftdaten')) {
-    const lines = text.split(/(\r?\n)/).map((part, i) => (i % 2 ? part : stripCsvLocation(part)))
-    if (lines.join('') !== text) redacted = lines.join('')
-  } else {
-    const parsed = parseLenientJson(text)
-    if (parsed.ok) {
-      let changed = false
-      const drop = (o: Obj): Obj => {
-        if (!('location' in o)) return o
-        changed = true
-        const { location: _dropped, ...rest } = o
-        return rest
-      }
-      let value = parsed.value
-      if (Array.isArray(value)) value = value.map((item) => (isObj(item) ? drop(item) : item))
-      else if (isObj(value)) {
-        value = Object.fromEntries(Object.entries(drop(value)).map(([k, v]): [string, unknown] => {
-          if (!Array.isArray(v)) return [k, v]
-          const kept = k === 'sensordatavalues'
-            ? v.filter((e) => !(isObj(e) && typeof e.value_type === 'string' && /^GPS_/i.test(e.value_type)))
-            : v.length === 3 ? v.slice(0, 2) : v
-          if (kept.length !== v.length) changed = true
-          return [k, kept]
-        }))
-      }
-      if (changed) redacted = JSON.stringify(value)
-    }
-  }
-  return redacted === undefined ? message : { ...message, payload: Buffer.from(redacted, 'utf8') }
-}
-
-function stripCsvLocation(line: string): string {
-  const cells = line.split(',')
-  let first = 0
-  while (first < cells.length && cells[first]!.trim() === '') first++
-  return cells.length - first > 3 ? cells.slice(0, first + 3).join(',') : line
+/** The box id named by the request path, if it has one. */
+function boxOf(message: InboundMessage): string | undefined {
+  return ROUTE.exec((message.headers?.[':path'] ?? '').split('?')[0]!)?.[1]
 }
 
 /**

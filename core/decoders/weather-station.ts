@@ -1,7 +1,7 @@
 import { DeviceIdSchema, RULES, UNKNOWN_DEVICE, type Rejection } from '../reading.ts'
 import { valueType } from '../schema-drift.ts'
 import { parseIsoTimestamp } from '../time.ts'
-import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type DecoderFactory, type InboundMessage } from './decoder.ts'
+import { AUTHENTICATED_DEVICE_HEADER, isSecretName, wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type DecoderFactory, type InboundMessage } from './decoder.ts'
 
 /**
  * Consumer weather-station uploads over HTTP, three dialects of one URL-encoded key=value format:
@@ -14,14 +14,18 @@ import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder,
  * Fixtures and sources: test/fixtures/devices/wow-wu-ecowitt/ (SOURCES.md).
  *
  * Message from the ingest's HTTP endpoint: `{ topic: 'http/weather-station', payload: <query string (GET) or body
- * (POST) as bytes, secrets already replaced by redactWeatherStationSecrets>, headers: lower-case names plus `:path`
- * (request path without query) and, for Ecowitt, `x-senshagen-passkey-sha256` (hex SHA-256 of the original
- * PASSKEY) }`. Payload shape, every value a string:
+ * (POST) as bytes, secrets already replaced by `***`>, headers: lower-case names plus `:path` (request path without
+ * query) and `:device` (decoder.ts AUTHENTICATED_DEVICE_HEADER: the registry device the upload authenticated as,
+ * services/ingest/http-auth.ts) }`. Without `:device` (decoder tests, replays) the upload's own identity is used,
+ * and for Ecowitt the header `x-senshagen-passkey-sha256` (hex SHA-256 of the original PASSKEY). Payload shape,
+ * every value a string:
  * ```
  * ID=ISENSH1&PASSWORD=***&action=updateraw&dateutc=2024-01-15+10%3A28%3A30&tempf=47.2&humidity=81&windspeedmph=6.9…
  * ```
  *
  * Decisions:
+ * - Device: the authenticated `:device` when set (the HTTP ingest always sets it; the parameters below were
+ *   checked against it there). Otherwise, as follows.
  * - Dialect from `:path` (trailing `/` and case ignored). Without a known path (replays, new routes) it is
  *   inferred from the parameters: `siteid` → WOW, else `ID` → WU, else `PASSKEY` or the passkey header → Ecowitt.
  * - Device: WOW `wow-<siteid>`, WU `wu-<ID lower-cased>` (WU station ids are case-insensitive), Ecowitt
@@ -41,7 +45,8 @@ import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder,
  *   air_pressure (absolute = station level); pm25_ch1 µg/m³ → pm2_5 (Ecowitt PM2.5 channel 1).
  * - `ignored` (IGNORED_KEYS, IGNORED_PATTERNS), `type` from core/schema-drift.ts valueType():
  *   - protocol, identity and credential keys (`ID`, `siteid`, `PASSWORD`, `PASSKEY`, `dateutc`, `stationtype`, …):
- *     used above or secret, never a measurement; no value of them is copied anywhere;
+ *     used above or secret, never a measurement; no value of them is copied anywhere (any name decoder.ts isSecretName
+ *     calls a credential, `PASSWORD%00` or `token` alike, is ignored this way);
  *   - `baromin` (WU/WOW) and `baromrelin` (Ecowitt) are pressures reduced to SEA LEVEL by the station with a
  *     user-set altitude offset; air_pressure is station-level pressure, and the offset is not sent, so they
  *     cannot be converted back;
@@ -71,9 +76,6 @@ export const DIALECT_BY_PATH: Readonly<Record<string, Dialect>> = {
   '/weatherstation/updateweatherstation.php': 'wu',
   '/data/report': 'ecowitt',
 }
-
-/** Parameter names (normalised) whose values are credentials: replaced by `***` before decoding. */
-const SECRET_KEYS: ReadonlySet<string> = new Set(['password', 'siteauthenticationkey', 'passkey'])
 
 /** Normalised parameter name → quantity and source unit (unset = canonical unit). */
 export const MEASUREMENTS: Readonly<Record<string, { quantity: string; unit?: string }>> = {
@@ -110,10 +112,11 @@ export function normaliseParameterName(name: string): string {
 }
 
 /**
- * Replaces the values of `PASSWORD` (WU), `siteAuthenticationKey` (WOW) and `PASSKEY` (Ecowitt), names matched
- * as the decoder matches them (percent-decoded, trimmed, any case), by `***`; everything else is left byte for
- * byte. `ID=X&PASSWORD=s3cret&tempf=47.2` → `ID=X&PASSWORD=***&tempf=47.2`. Tokenised like URLSearchParams
- * (pairs split at `&`, name and value at the first `=`), so whatever the decoder reads as a secret is redacted.
+ * Replaces the values of `PASSWORD` (WU), `siteAuthenticationKey` (WOW), `PASSKEY` (Ecowitt) and any other
+ * credential name (decoder.ts isSecretName: percent-decoded, any case, punctuation and control characters such as
+ * `PASSWORD%00` ignored) by `***`; everything else is left byte for byte.
+ * `ID=X&PASSWORD=s3cret&tempf=47.2` → `ID=X&PASSWORD=***&tempf=47.2`. Tokenised like URLSearchParams (pairs split
+ * at `&`, name and value at the first `=`), so whatever the decoder reads as a secret is redacted.
  */
 export function redactWeatherStationSecrets(params: string): string {
   return params
@@ -122,7 +125,7 @@ export function redactWeatherStationSecrets(params: string): string {
       const eq = pair.indexOf('=')
       if (eq < 0) return pair
       const rawName = pair.slice(0, eq)
-      return SECRET_KEYS.has(normaliseParameterName(decodeName(rawName))) ? `${rawName}=***` : pair
+      return isSecretName(decodeName(rawName)) ? `${rawName}=***` : pair
     })
     .join('&')
 }
@@ -172,14 +175,7 @@ const weatherStationDecoder: Decoder = {
       rejections: [wholeMessageRejection(safe, { deviceId, sourceFormat: WEATHER_STATION_FORMAT, path, rule, message: why, value, observedAt })],
     })
 
-    const path = header(message, ':path')
-    const dialect = dialectOf(path, get, header(message, PASSKEY_SHA256_HEADER) !== undefined)
-    if (dialect === undefined) {
-      return reject(UNKNOWN_DEVICE, '$', RULES.schema,
-        `cannot tell the upload protocol: path ${path === undefined ? '(none)' : `'${path}'`} is not /automaticreading, /weatherstation/updateweatherstation.php or /data/report/, and there is no siteid (WOW), ID (WU) or PASSKEY (Ecowitt) parameter: device unknown`)
-    }
-
-    const identity = identify(dialect, get, header(message, PASSKEY_SHA256_HEADER))
+    const identity = authenticatedDevice(message) ?? identifyUpload(message, get)
     if (!identity.ok) return reject(UNKNOWN_DEVICE, identity.path, RULES.schema, identity.message, identity.value)
     const deviceId = identity.deviceId
 
@@ -206,7 +202,7 @@ const weatherStationDecoder: Decoder = {
     }
     for (const p of params) {
       const value = p.values[0]!
-      if (SECRET_KEYS.has(p.name)) {
+      if (isSecretName(p.key)) {
         ignored.push({ deviceId, path: p.key, type: valueType(value) })
         continue
       }
@@ -238,6 +234,27 @@ const weatherStationDecoder: Decoder = {
     if (params.length === 0) result.skipped = 'upload without parameters'
     return result
   },
+}
+
+/** The registry device the HTTP layer authenticated (AUTHENTICATED_DEVICE_HEADER), if it set one. */
+function authenticatedDevice(message: InboundMessage): Identity | undefined {
+  const id = header(message, AUTHENTICATED_DEVICE_HEADER)
+  if (id === undefined) return undefined
+  if (!DeviceIdSchema.safeParse(id).success) return { ok: false, path: AUTHENTICATED_DEVICE_HEADER, message: 'authenticated device id is not a valid device id', value: id }
+  return { ok: true, deviceId: id }
+}
+
+/** The device an upload names itself (no authenticated device): dialect from the path or the parameters, then its identity. */
+function identifyUpload(message: InboundMessage, get: (name: string) => Parameter | undefined): Identity {
+  const path = header(message, ':path')
+  const dialect = dialectOf(path, get, header(message, PASSKEY_SHA256_HEADER) !== undefined)
+  if (dialect === undefined) {
+    return {
+      ok: false, path: '$',
+      message: `cannot tell the upload protocol: path ${path === undefined ? '(none)' : `'${path}'`} is not /automaticreading, /weatherstation/updateweatherstation.php or /data/report/, and there is no siteid (WOW), ID (WU) or PASSKEY (Ecowitt) parameter: device unknown`,
+    }
+  }
+  return identify(dialect, get, header(message, PASSKEY_SHA256_HEADER))
 }
 
 function dialectOf(path: string | undefined, get: (name: string) => Parameter | undefined, hasPasskeyHeader: boolean): Dialect | undefined {

@@ -5,6 +5,9 @@ import type { Config } from '../../core/config.ts'
 import { createDecoders } from '../../core/decoders/index.ts'
 import { TTN_V3_FORMAT } from '../../core/decoders/ttn-v3.ts'
 import type { Logger } from '../../core/logger.ts'
+import { openRegistryStore } from '../../core/registry/open.ts'
+import { clientCredentials } from '../../core/registry/service-credentials.ts'
+import type { RegistryStore } from '../../core/registry/store.ts'
 import { openWriter } from '../writer/index.ts'
 import { startHttpIngest } from './http-ingest.ts'
 import { HTTP_ROUTES } from './http-routes.ts'
@@ -16,6 +19,8 @@ export interface RunningIngest {
   core: IngestCore
   mode: 'kafka' | 'direct'
   httpPort: number
+  /** HTTP pushes accepted and refused by reason (services/ingest/http-auth.ts). */
+  httpAuth: Awaited<ReturnType<typeof startHttpIngest>>['stats']
   stop(): Promise<void>
 }
 
@@ -23,10 +28,13 @@ export interface RunningIngest {
  * Ingest service: subscribes to config.mqtt.url (every MQTT decoder's topics), to The Things Stack when
  * config.ttn is set (TTN topics only, its own credentials), and serves the HTTP ingest on config.http; sends
  * what it decodes to Kafka, or, with no Kafka configured (direct mode), straight to InfluxDB through an
- * in-process writer.
+ * in-process writer. HTTP pushes are authenticated against the device registry (config.registry, or `store` when
+ * the caller opened it already, which the caller then closes).
  */
-export async function runIngest(config: Config, parentLogger: Logger): Promise<RunningIngest> {
+export async function runIngest(config: Config, parentLogger: Logger, store?: RegistryStore): Promise<RunningIngest> {
   const logger = parentLogger.child({ service: 'ingest' })
+  // the HTTP ingest checks each firmware's credentials against the registry (services/ingest/http-auth.ts)
+  const registry = store ?? (await openRegistryStore(config.registry))
   const abort = new AbortController()
   let sink: IngestSink
   if (config.kafka) {
@@ -40,27 +48,38 @@ export async function runIngest(config: Config, parentLogger: Logger): Promise<R
   const core = new IngestCore({ ...config.ingest, decoders }, sink, logger)
   const mqttFilters = [...new Set(decoders.flatMap((d) => d.topicFilters).filter((f) => !f.startsWith('http/')))]
   const sources = [
-    new MqttSource({ url: config.mqtt.url, clientId: config.mqtt.ingestClientId, username: config.mqtt.username, password: config.mqtt.password, filters: mqttFilters }, core, logger),
+    new MqttSource({ url: config.mqtt.url, clientId: config.mqtt.ingestClientId, ...ingestCredentials(config, logger), filters: mqttFilters }, core, logger),
   ]
   if (config.ttn) {
     const ttnFilters = decoders.filter((d) => d.format === TTN_V3_FORMAT).flatMap((d) => d.topicFilters)
     sources.push(new MqttSource({ ...config.ttn, filters: ttnFilters }, core, logger.child({ source: 'ttn' })))
   }
   for (const source of sources) await source.start()
-  const http = await startHttpIngest(core, HTTP_ROUTES, { ...config.http, bodyLimit: config.ingest.maxPayloadBytes * 4 }, logger)
+  const http = await startHttpIngest(core, HTTP_ROUTES, { ...config.http, bodyLimit: config.ingest.maxPayloadBytes * 4 }, logger, registry)
   const mode = config.kafka ? 'kafka' : 'direct'
   logger.info({ mode, httpPort: http.port }, 'ingest running')
   return {
     core,
     mode,
     httpPort: http.port,
+    httpAuth: http.stats,
     async stop() {
       await http.close()
       for (const source of sources) await source.stop()
       abort.abort(new Error('ingest stopping'))
       await core.close()
+      if (!store) await registry.close()
     },
   }
+}
+
+/** The ingest's MQTT login (core/registry/service-credentials.ts clientCredentials); without one it says so once. */
+export function ingestCredentials(config: Config, logger: Logger): { username?: string; password?: string } {
+  const credentials = clientCredentials(config, 'ingest')
+  if (credentials.username === undefined) {
+    logger.info({ serviceCredentialsFile: config.registry.serviceCredentialsFile }, 'no MQTT credentials (SENSHAGEN_MQTT_USERNAME unset, no ingest entry in the service credentials file): connecting anonymously')
+  }
+  return credentials
 }
 
 /** SENSHAGEN_OSEM_SENSORS_FILE: `{"<sensorId>": {"quantity": "pm2_5", "unit": "µg/m³", "model": "SDS011"}}`. */

@@ -248,11 +248,13 @@ describe('openSenseMap: withoutLocations (the HTTP route`s prepare step)', () =>
     if (!/52\.157/.test(message.payload.toString('utf8'))) expect(prepared).toBe(message) // untouched bytes
   })
 
-  it('drops luftdaten GPS values and keeps unparseable bodies as they are', () => {
+  it('drops luftdaten GPS values; blanks the coordinates of an unparseable body', () => {
     const gps = post({ sensordatavalues: [{ value_type: 'SDS_P1', value: '1' }, { value_type: 'GPS_lat', value: '52.157' }] }, { ':query': 'luftdaten=1' })
     expect(withoutLocations(gps).payload.toString()).toBe('{"sensordatavalues":[{"value_type":"SDS_P1","value":"1"}]}')
     const broken = post('{"location": [5.387', JSON_CT)
-    expect(withoutLocations(broken)).toBe(broken)
+    expect(withoutLocations(broken).payload.toString()).toBe('{"location":null')
+    const intact = post('{"nothing": "to hide"', JSON_CT)
+    expect(withoutLocations(intact)).toBe(intact)
   })
 })
 

@@ -236,11 +236,13 @@ describe('weather-station decoder: time, identity, keys', () => {
 })
 
 describe('redactWeatherStationSecrets', () => {
-  it('replaces the three credentials, any case and encoding of the name, and nothing else', () => {
+  it('replaces the credentials, any case and encoding of the name, and nothing else', () => {
     expect(redactWeatherStationSecrets('ID=X&PASSWORD=s3cret&tempf=47.2')).toBe('ID=X&PASSWORD=***&tempf=47.2')
     expect(redactWeatherStationSecrets('siteid=1&siteAuthenticationKey=123456')).toBe('siteid=1&siteAuthenticationKey=***')
     expect(redactWeatherStationSecrets('PASSKEY=ABC&passkey=def&PassWord=%41b&PASS%57ORD=x&+password+=y')).toBe('PASSKEY=***&passkey=***&PassWord=***&PASS%57ORD=***&+password+=***')
-    expect(redactWeatherStationSecrets('?PASSWORD=x&PASSWORDS=y&tempf=1&PASSWORD')).toBe('?PASSWORD=***&PASSWORDS=y&tempf=1&PASSWORD')
+    // any name containing a credential word counts, punctuation and control characters ignored (decoder.ts isSecretName)
+    expect(redactWeatherStationSecrets('?PASSWORD=x&PASSWORDS=y&tempf=1&PASSWORD')).toBe('?PASSWORD=***&PASSWORDS=***&tempf=1&PASSWORD')
+    expect(redactWeatherStationSecrets('PASSWORD%00=a&site_authentication_key=b&Pass-Word=c&temp=1')).toBe('PASSWORD%00=***&site_authentication_key=***&Pass-Word=***&temp=1')
     expect(redactWeatherStationSecrets('')).toBe('')
   })
 
