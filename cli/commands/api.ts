@@ -4,8 +4,10 @@ import { cliContext, fail, runUntilSignal } from '../context.ts'
 
 /**
  * `senshagen api`: the public HTTP API and the residents' page on SENSHAGEN_API_BIND:SENSHAGEN_API_PORT
- * (default 127.0.0.1:8080), until SIGINT/SIGTERM. Devices come from SENSHAGEN_DEVICE_REGISTRY (default
- * config/devices.json): only consented devices are public, positions coarsened (config/README.md).
+ * (default 127.0.0.1:8080), until SIGINT/SIGTERM. Devices come from the device registry
+ * (SENSHAGEN_DEVICE_REGISTRY: default data/registry.sqlite, or a postgres:// URL; config/README.md): only
+ * registered, active devices whose owners consented are public, positions coarsened. The API re-reads the
+ * registry every 30 s, so `senshagen devices add|import|revoke` shows there within 30 s, without a restart.
  */
 export function registerApiCommand(program: Command): void {
   program

@@ -1,80 +1,31 @@
 import type { Command } from 'commander'
-import { openInfluxStore } from '../../core/store/influx.ts'
-import { EVENT_MEASUREMENT, READING_MEASUREMENT, REJECTION_MEASUREMENT, deviceAndSubDevices } from '../../core/store/schema.ts'
-import { formatIsoMs } from '../../core/time.ts'
-import { cliContext, fail } from '../context.ts'
-
-export interface DeviceSummary {
-  device: string
-  readings: number
-  lastReading?: string
-  rejections: Record<string, number>
-  schemaChanges: number
-  lastSchemaChange?: unknown
-  availability?: string
-}
+import { registerInspectCommands } from './devices/inspect.ts'
+import { registerMosquittoCommand } from './devices/mosquitto.ts'
+import { registerRegistryChangeCommands } from './devices/register.ts'
+import { registerStatusCommand } from './devices/status.ts'
 
 /**
- * `senshagen devices [--device D] [--format text|json]`: per device, readings stored and the newest one,
- * rejections by rule (`unknown_quantity` counts the value types the pipeline does not know), schema
- * changes with the latest one's detail (core/schema-drift.ts), and the latest availability event.
+ * `senshagen devices <subcommand>`: the device registry (SENSHAGEN_DEVICE_REGISTRY: a SQLite file, created with
+ * the configured neighbourhoods when missing, or a postgres:// URL) and what was stored per device.
+ *
+ * | subcommand | does |
+ * |---|---|
+ * | `add <id> --neighbourhood N --consent yes\|no [--lat --lon] [--format F] [--json]` | registers, prints the secret once |
+ * | `import <file> [--json]` | registers a JSON (old config/devices.json layout) or CSV file's new devices |
+ * | `list [--format text\|json]` | id, format, neighbourhood, consent, status, created |
+ * | `show <id> [--format text\|json]` | every field, exact location included (operator's view) |
+ * | `revoke <id>`, `rotate-secret <id> [--json]` | end a device's credentials / issue new ones |
+ * | `status [--device D] [--format text\|json]` | readings, rejections, schema changes, availability (InfluxDB) |
+ * | `mosquitto-config --out DIR` | password file, ACL and example configuration for Mosquitto |
+ *
+ * Exit codes: 0 done, 1 refused (cli/commands/devices/output.ts), 2 usage error.
  */
 export function registerDevicesCommand(program: Command): void {
-  program
+  const devices = program
     .command('devices')
-    .description('per device: readings, rejections by rule, schema changes and availability')
-    .option('--device <id>', 'only this device and its sub-devices (<id>.<sensor>)')
-    .option('--format <format>', 'text or json', 'text')
-    .action(async (options: { device?: string; format: string }) => {
-      const { config, logger } = cliContext()
-      if (options.format !== 'text' && options.format !== 'json') fail(`--format: must be text or json, got '${options.format}'`, 2)
-      try {
-        const store = await openInfluxStore(config.influx, logger)
-        const where = options.device === undefined ? '' : ` WHERE ${deviceAndSubDevices(options.device)}`
-        const and = (clause: string) => (where ? `${where} AND ${clause}` : ` WHERE ${clause}`)
-        const summaries = new Map<string, DeviceSummary>()
-        const get = (device: string) => {
-          let s = summaries.get(device)
-          if (!s) summaries.set(device, (s = { device, readings: 0, rejections: {}, schemaChanges: 0 }))
-          return s
-        }
-        for (const series of await store.influxql(`SELECT count("value") FROM ${READING_MEASUREMENT}${where} GROUP BY "device"`)) {
-          get(series.tags!.device!).readings = series.values[0]![1] as number
-        }
-        for (const series of await store.influxql(`SELECT last("value") FROM ${READING_MEASUREMENT}${where} GROUP BY "device"`)) {
-          get(series.tags!.device!).lastReading = formatIsoMs(series.values[0]![0] as number)
-        }
-        for (const series of await store.influxql(`SELECT count("message") FROM ${REJECTION_MEASUREMENT}${where} GROUP BY "device", "rule"`)) {
-          const s = get(series.tags!.device!)
-          s.rejections[series.tags!.rule!] = (s.rejections[series.tags!.rule!] ?? 0) + (series.values[0]![1] as number)
-        }
-        for (const series of await store.influxql(`SELECT count("detail"), last("detail") FROM ${EVENT_MEASUREMENT}${and(`"kind" = 'schema_change'`)} GROUP BY "device"`)) {
-          const s = get(series.tags!.device!)
-          s.schemaChanges = series.values[0]![1] as number
-          s.lastSchemaChange = JSON.parse(series.values[0]![2] as string)
-        }
-        const availabilityAt = new Map<string, number>()
-        for (const series of await store.influxql(`SELECT last("detail") FROM ${EVENT_MEASUREMENT}${and(`("kind" = 'online' OR "kind" = 'offline')`)} GROUP BY "device", "kind"`)) {
-          const device = series.tags!.device!
-          const at = series.values[0]![0] as number
-          if (at >= (availabilityAt.get(device) ?? -Infinity)) {
-            availabilityAt.set(device, at)
-            get(device).availability = `${series.tags!.kind} since ${formatIsoMs(at)}`
-          }
-        }
-        const rows = [...summaries.values()].sort((a, b) => a.device.localeCompare(b.device))
-        if (options.format === 'json') {
-          process.stdout.write(JSON.stringify(rows) + '\n')
-          return
-        }
-        for (const r of rows) {
-          const rejections = Object.entries(r.rejections).map(([rule, n]) => `${rule}=${n}`).join(' ') || 'none'
-          process.stdout.write(`${r.device}: ${r.readings} readings (last ${r.lastReading ?? '-'}), rejections: ${rejections}, schema changes: ${r.schemaChanges}${r.availability ? `, ${r.availability}` : ''}\n`)
-          if (r.lastSchemaChange) process.stdout.write(`  latest schema change: ${JSON.stringify(r.lastSchemaChange)}\n`)
-        }
-        process.stderr.write(`${rows.length} device(s)\n`)
-      } catch (error) {
-        fail((error as Error).message)
-      }
-    })
+    .description('the device registry (add, import, list, show, revoke, rotate-secret, mosquitto-config) and per-device status')
+  registerRegistryChangeCommands(devices)
+  registerInspectCommands(devices)
+  registerStatusCommand(devices)
+  registerMosquittoCommand(devices)
 }

@@ -1,13 +1,16 @@
 import type { Command } from 'commander'
-import { loadRegistry } from '../../core/registry/registry.ts'
+import { openRegistryStore } from '../../core/registry/open.ts'
+import { publicRegistry } from '../../core/registry/registry.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
 import { exportOpenData, isUtcDay } from '../../services/api/open-data-export.ts'
 import { cliContext, fail } from '../context.ts'
 
 /**
  * `senshagen export --day YYYY-MM-DD [--out DIR]`: the open-data files of one UTC day, one CSV per quantity in
- * the sensor.community archive layout (services/api/open-data-export.ts), consented devices only, coarsened
- * positions. Prints one line per file to stderr; a bad --day is a usage error (exit 2).
+ * the sensor.community archive layout (services/api/open-data-export.ts), coarsened positions, and only the
+ * devices that are public in the registry (SENSHAGEN_DEVICE_REGISTRY) at the moment of the export: registered,
+ * active and consented. Prints one line per file to stderr; a bad --day is a usage error (exit 2), an unusable
+ * registry or InfluxDB exit 1.
  */
 export function registerExportCommand(program: Command): void {
   program
@@ -21,7 +24,8 @@ export function registerExportCommand(program: Command): void {
       const day = options.day.trim()
       if (!isUtcDay(day)) fail(`--day: '${options.day}' is not a date YYYY-MM-DD`, 2)
       try {
-        const registry = await loadRegistry(config.registry.path)
+        const registryStore = await openRegistryStore(config.registry)
+        const registry = await publicRegistry(registryStore).finally(() => registryStore.close())
         const store = await openInfluxStore(config.influx, logger)
         const files = await exportOpenData({ store, registry, day, outDir: options.out, logger })
         for (const f of files) process.stderr.write(`${f.path}: ${f.rows} row(s) from ${f.devices} device(s)\n`)

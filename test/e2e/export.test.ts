@@ -1,16 +1,18 @@
 import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../../core/logger.ts'
+import { importDevices, parseRegistryJson } from '../../core/registry/import.ts'
 import { QUANTITIES, type Quantity } from '../../core/quantities.ts'
 import type { Reading } from '../../core/reading.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
 import { INFLUX_URL, isolatedEnv, uniqueId } from '../helpers/env.ts'
+import { testRegistry, type TestRegistry } from '../helpers/registry.ts'
 
 const run = promisify(execFile)
 const REPO = fileURLToPath(new URL('../..', import.meta.url))
@@ -37,22 +39,24 @@ describe('senshagen export', () => {
   let store: ReadingStore
   let dir: string
   let env: Record<string, string>
+  let registry: TestRegistry
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'senshagen-export-'))
-    const registry = join(dir, 'devices.json')
-    await writeFile(
-      registry,
-      JSON.stringify({
-        neighbourhoods: [{ id: 'stadshagen', name: 'Stadshagen', municipality: 'Zwolle', center: { lat: 52.53, lon: 6.06 }, radiusM: 1500 }],
-        devices: [
-          { id: 'garden-a', neighbourhood: 'stadshagen', consent: true, location: { lat: 52.531234, lon: 6.057891 } },
-          { id: 'garden-b', neighbourhood: 'stadshagen', consent: true, location: { lat: 52.528765, lon: 6.063321 }, coarsen: 'neighbourhood' },
-          { id: 'garden-private', neighbourhood: 'stadshagen', consent: false, location: { lat: 52.527654, lon: 6.054321 } },
-        ],
-      }),
-    )
-    env = isolatedEnv(database, { SENSHAGEN_DEVICE_REGISTRY: registry })
+    // the device registry (a SQLite file), filled as an operator does: `senshagen devices import` of the old layout
+    registry = await testRegistry([], dir)
+    const file = {
+      neighbourhoods: [{ id: 'stadshagen', name: 'Stadshagen', municipality: 'Zwolle', center: { lat: 52.53, lon: 6.06 }, radiusM: 1500 }],
+      devices: [
+        { id: 'garden-a', neighbourhood: 'stadshagen', consent: true, location: { lat: 52.531234, lon: 6.057891 } },
+        { id: 'garden-b', neighbourhood: 'stadshagen', consent: true, location: { lat: 52.528765, lon: 6.063321 }, coarsen: 'neighbourhood' },
+        { id: 'garden-private', neighbourhood: 'stadshagen', consent: false, location: { lat: 52.527654, lon: 6.054321 } },
+        { id: 'garden-revoked', neighbourhood: 'stadshagen', consent: true, location: { lat: 52.529876, lon: 6.059876 } },
+      ],
+    }
+    await importDevices(registry.store, parseRegistryJson(JSON.stringify(file), 'devices.json'))
+    await registry.store.revoke('garden-revoked')
+    env = isolatedEnv(database, registry.env)
     store = await openInfluxStore({ url: INFLUX_URL, database }, createLogger('silent'))
     await store.ensureDatabase()
     await store.write({
@@ -68,6 +72,7 @@ describe('senshagen export', () => {
         reading('garden-private', 'pm2_5', T('2024-01-15T06:00:00.000Z'), 50, 'SDS011'),
         reading('garden-private', 'relative_humidity', T('2024-01-15T06:00:00.000Z'), 90, 'BME280'),
         reading('garden-ghost', 'pm2_5', T('2024-01-15T06:00:00.000Z'), 60, 'SDS011'),
+        reading('garden-revoked', 'pm2_5', T('2024-01-15T06:00:00.000Z'), 70, 'SDS011'),
       ],
       rejections: [],
     })
@@ -75,6 +80,7 @@ describe('senshagen export', () => {
   })
   afterAll(async () => {
     await store?.influxql(`DROP DATABASE "${database}"`)
+    await registry?.close()
     await rm(dir, { recursive: true, force: true })
   })
 
@@ -105,7 +111,7 @@ describe('senshagen export', () => {
     expect((await readFile(join(out, '2024-01-15_air_temperature.csv'), 'utf8')).split('\n')[1]).toBe('sensor_id;sensor_type;location;lat;lon;timestamp;temperature;temperature_calibrated')
     for (const name of await readdir(out)) {
       const text = await readFile(join(out, name), 'utf8')
-      expect(text).not.toMatch(/garden-private|garden-ghost|52\.5312|6\.0578|52\.5287|6\.0633|52\.5276|6\.0543/)
+      expect(text).not.toMatch(/garden-private|garden-ghost|garden-revoked|52\.5312|6\.0578|52\.5287|6\.0633|52\.5276|6\.0543/)
     }
   })
 

@@ -8,6 +8,7 @@ import { createLogger } from '../../core/logger.ts'
 import { QUANTITIES, type Quantity } from '../../core/quantities.ts'
 import type { Reading } from '../../core/reading.ts'
 import { writeReferenceObservations } from '../../core/reference/reference-store.ts'
+import { importDevices, parseRegistryJson } from '../../core/registry/import.ts'
 import { parseRegistry } from '../../core/registry/registry.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
@@ -17,7 +18,8 @@ import { DeviceSchema, DevicesResponseSchema } from '../../services/api/routes/d
 import { NeighbourhoodsResponseSchema, NowResponseSchema } from '../../services/api/routes/neighbourhoods.ts'
 import { ReferenceResponseSchema } from '../../services/api/routes/reference.ts'
 import { buildApiServer } from '../../services/api/server.ts'
-import { INFLUX_URL, isolatedConfig, uniqueId } from '../helpers/env.ts'
+import { INFLUX_URL, isolatedConfig, uniqueId, waitFor } from '../helpers/env.ts'
+import { NEIGHBOURHOODS_FILE, testRegistry } from '../helpers/registry.ts'
 
 /** Every endpoint of the public API but readings (test/integration/api-readings.test.ts) and privacy (api-privacy). */
 const logger = createLogger('silent')
@@ -42,7 +44,7 @@ describe('public HTTP API', () => {
   let dir: string
   const get = (url: string) => app.inject({ method: 'GET', url })
   const config = (reportsDir: string, influxUrl = INFLUX_URL) => ({
-    api: { bind: '127.0.0.1', port: 0, livePollMs: 1000, liveHeartbeatMs: 15_000 }, registry: { path: '' }, influx: { url: influxUrl }, calibration: { reportsDir },
+    api: { bind: '127.0.0.1', port: 0, livePollMs: 1000, liveHeartbeatMs: 15_000 }, influx: { url: influxUrl }, calibration: { reportsDir },
   })
 
   beforeAll(async () => {
@@ -217,18 +219,35 @@ describe('public HTTP API', () => {
     expect(text.body).toContain('/openapi.json')
   })
 
-  it('runApi listens on the configured port and stops cleanly', async () => {
-    const registryPath = join(dir, 'devices.json')
-    await writeFile(registryPath, JSON.stringify(REGISTRY))
-    const api = await runApi(isolatedConfig(database, { SENSHAGEN_API_PORT: '0', SENSHAGEN_DEVICE_REGISTRY: registryPath }), logger)
+  it('runApi listens on the configured port, follows the device registry without a restart and stops cleanly', async () => {
+    // the registry store (a SQLite file), filled as an operator does: `senshagen devices import` of the old layout
+    const registry = await testRegistry()
     try {
-      const response = await fetch(`http://127.0.0.1:${api.port}/api/v1/devices/g-a`)
-      expect(((await response.json()) as { id: string }).id).toBe('g-a')
+      await importDevices(registry.store, parseRegistryJson(JSON.stringify(REGISTRY), 'REGISTRY'))
+      const api = await runApi(isolatedConfig(database, { SENSHAGEN_API_PORT: '0', ...registry.env }), logger, { registryRefreshMs: 200 })
+      const status = async (id: string) => (await fetch(`http://127.0.0.1:${api.port}/api/v1/devices/${id}`)).status
+      try {
+        const response = await fetch(`http://127.0.0.1:${api.port}/api/v1/devices/g-a`)
+        expect(((await response.json()) as { id: string }).id).toBe('g-a')
+        expect(await status('g-new')).toBe(404)
+        // revoked and newly registered devices show within the refresh interval
+        await registry.store.revoke('g-a')
+        await registry.store.addDevice({ id: 'g-new', neighbourhood: 'wijk', consent: true, location: { lat: 52.5301, lon: 6.0602 } })
+        await waitFor('g-a gone and g-new public', async () => (await status('g-a')) === 404 && (await status('g-new')) === 200, 5_000, 100)
+        expect(await status('g-b')).toBe(200)
+      } finally {
+        await api.stop()
+      }
+      await expect(fetch(`http://127.0.0.1:${api.port}/api/v1/health`)).rejects.toThrow()
     } finally {
-      await api.stop()
+      await registry.close()
     }
-    await expect(fetch(`http://127.0.0.1:${api.port}/api/v1/health`)).rejects.toThrow()
-    await expect(runApi(isolatedConfig(database, { SENSHAGEN_DEVICE_REGISTRY: join(dir, 'none.json') }), logger)).rejects.toThrow(/none\.json cannot be read/)
+    // an unusable registry location, e.g. SENSHAGEN_DEVICE_REGISTRY still naming a JSON file of the old layout
+    const stale = join(dir, 'devices.json')
+    await writeFile(stale, JSON.stringify(REGISTRY))
+    await expect(runApi(isolatedConfig(database, { SENSHAGEN_DEVICE_REGISTRY: stale, SENSHAGEN_NEIGHBOURHOODS: NEIGHBOURHOODS_FILE }), logger)).rejects.toThrow(
+      `device registry ${stale} cannot be opened (SENSHAGEN_DEVICE_REGISTRY): file is not a database`,
+    )
   })
 })
 
