@@ -33,7 +33,8 @@ export function deviceRights(device: Pick<DeviceRecord, 'id' | 'format' | 'nativ
   switch (device.format) {
     case 'tasmota': // Tasmota: tele/<topic>/SENSOR|STATE|LWT, stat/<topic>/…; commands on cmnd/<topic>/ and the group topic
       rights.publish.push(`tele/${n}/+`, `stat/${n}/+`)
-      rights.retain.push(`tele/${n}/LWT`)
+      // the LWT always; SENSOR, STATE, STATUS… when SensorRetain/StateRetain/StatusRetain are on (Tasmota docs, Commands)
+      rights.retain.push(`tele/${n}/+`, `stat/${n}/+`)
       rights.subscribe.push(`cmnd/${n}/#`, 'cmnd/tasmotas/#')
       break
     case 'esphome': // ESPHome: <node>/… (states are retained by default), Home Assistant discovery, birth message

@@ -7,6 +7,7 @@ import type { ReadingStore } from '../../core/store/store.ts'
 import { runBroker } from '../../services/broker/main.ts'
 import { runIngest, type RunningIngest } from '../../services/ingest/main.ts'
 import { MOSQUITTO_URL, isolatedConfig, uniqueId, waitFor } from '../helpers/env.ts'
+import { testRegistry, type TestRegistry } from '../helpers/registry.ts'
 
 const logger = createLogger('warn')
 const FIXTURES = new URL('../fixtures/devices/', import.meta.url).pathname
@@ -27,47 +28,88 @@ function httpFixture(file: string): { path: string; headers: Record<string, stri
 }
 
 /**
+ * The devices the MQTT fixtures publish as, each logging in with its own secret: id → native identity where the
+ * topic's case or the TTN v2 dev_id differs from what the id gives (MQTT topics are case-sensitive).
+ */
+const MQTT_DEVICES: Array<{ id: string; nativeId?: string }> = [
+  { id: 'tasmota-tasmota_5f1fd6', nativeId: 'tasmota_5F1FD6' },
+  { id: 'tasmota-garden' },
+  { id: 'tasmota-shed' },
+  { id: 'tasmota-attic' },
+  { id: 'tasmota-demo-sensor' },
+  { id: 'esphome-weather-node' },
+  { id: 'mjs-2041', nativeId: 'mjs-2041' },
+]
+/** The device whose credentials publish on `topic` (Tasmota `tele|stat/<topic>/…`, ESPHome `<node>/…` and discovery, TTN v2 `<app>/devices/<dev>/up`). */
+function publisherOf(topic: string): string {
+  const levels = topic.split('/')
+  if (levels[0] === 'tele' || levels[0] === 'stat') return MQTT_DEVICES.find((d) => (d.nativeId ?? d.id.slice('tasmota-'.length)) === levels[1])!.id
+  if (levels[0] === 'homeassistant') return `esphome-${levels[2]}`
+  if (levels[1] === 'devices') return MQTT_DEVICES.find((d) => d.nativeId === levels[2])!.id
+  return `esphome-${levels[0]}`
+}
+
+/** The devices the HTTP fixtures push as, registered with their firmware's native identity (id prefix → format). */
+const HTTP_DEVICES = ['airrohr-esp8266-3141592', 'airrohr-esp8266-3141593', 'airrohr-esp8266-3141594', 'airrohr-esp32-cf12d3e5f6', 'wow-1234567', 'wu-isensh1', 'ecowitt-gw1100', 'osem-5a8d1c8ebc2d41001927a1a1']
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
+
+/**
  * Each device format from the device (MQTT publish to the real broker, or HTTP push) through the ingest to the
  * real InfluxDB, with real fixtures (test/fixtures/devices/*, SOURCES.md in each folder). Direct mode; the
  * Kafka path is the same pipeline (test/e2e/replay.test.ts runs both). SENSHAGEN_MAX_AGE_MS is widened to
- * 20 years because the fixtures were captured between 2018 and 2024.
+ * 20 years because the fixtures were captured between 2018 and 2024. HTTP pushes authenticate with their
+ * firmware's own mechanism against a real SQLite registry (services/ingest/http-auth.ts; refusals are tested in
+ * test/e2e/http-auth.test.ts).
  */
 describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () => {
   const id = uniqueId('formats')
   let store: ReadingStore
   let ingest: RunningIngest
-  let publisher: MqttClient
+  let url: string
+  const publishers = new Map<string, MqttClient>()
   let stopBroker: () => Promise<void>
+  let registry: TestRegistry
+  const secret = (device: string) => registry.secrets.get(device)!
 
   beforeAll(async () => {
-    const base = isolatedConfig(id, { SENSHAGEN_MAX_AGE_MS: String(20 * 365 * 86_400_000) })
-    const broker = await runBroker(base, logger)
+    registry = await testRegistry([
+      ...HTTP_DEVICES.map((device) => ({ id: device, neighbourhood: 'stadshagen', consent: true })),
+      ...MQTT_DEVICES.map((device) => ({ ...device, neighbourhood: 'stadshagen', consent: true })),
+    ])
+    const base = isolatedConfig(id, { SENSHAGEN_MAX_AGE_MS: String(20 * 365 * 86_400_000), ...registry.env })
+    const broker = await runBroker(base, logger, registry.store)
     stopBroker = broker.close
-    const url = `mqtt://127.0.0.1:${broker.port}`
+    url = `mqtt://127.0.0.1:${broker.port}`
     // TTN's broker is played by Mosquitto, subscribed to with its own client id and credentials next to ours.
-    ingest = await runIngest({ ...base, mqtt: { ...base.mqtt, url }, ttn: { url: MOSQUITTO_URL, username: 'senshagen@ttn', password: `NNSXS.${id}`, clientId: `${id}-ttn` } }, logger)
+    ingest = await runIngest({ ...base, mqtt: { ...base.mqtt, url }, ttn: { url: MOSQUITTO_URL, username: 'senshagen@ttn', password: `NNSXS.${id}`, clientId: `${id}-ttn` } }, logger, registry.store)
     store = await openInfluxStore(base.influx, logger)
-    publisher = await mqtt.connectAsync(url, { protocolVersion: 4 })
   })
 
   afterAll(async () => {
-    await publisher?.endAsync()
+    await Promise.all([...publishers.values()].map((client) => client.endAsync()))
     await ingest?.stop()
     await stopBroker?.()
     await store?.influxql(`DROP DATABASE "${id}"`)
     const cleanup = await mqtt.connectAsync(MOSQUITTO_URL, { clientId: `${id}-ttn`, clean: true, protocolVersion: 4 })
     await cleanup.endAsync()
+    await registry?.close()
   })
 
   const values = async (device: string, quantity: string) =>
     (await store.influxql(`SELECT "value", "flags", "source_unit" FROM reading WHERE device = '${device}' AND quantity = '${quantity}'`))[0]?.values ?? []
   const rejections = async (device: string) => (await store.queryRejections({ deviceId: device })).map((r) => [r.path, r.rule])
-  const publishAll = async (client: MqttClient, lines: Array<{ topic: string; payload: string; retain: boolean }>) => {
-    for (const line of lines) await client.publishAsync(line.topic, line.payload, { qos: 1, retain: line.retain })
+  /** Each line published by its own device, logged in with its id and secret (one connection per device). */
+  const publishAll = async (lines: Array<{ topic: string; payload: string; retain: boolean }>) => {
+    for (const line of lines) {
+      const device = publisherOf(line.topic)
+      let client = publishers.get(device)
+      if (!client) publishers.set(device, (client = await mqtt.connectAsync(url, { protocolVersion: 4, username: device, password: secret(device) })))
+      await client.publishAsync(line.topic, line.payload, { qos: 1, retain: line.retain })
+    }
   }
 
   it('Tasmota: the message with one failed sensor (bare nan) stores the other sensors, the dead one is dead-lettered', async () => {
-    await publishAll(publisher, jsonl('tasmota/mqtt-messages.jsonl'))
+    await publishAll(jsonl('tasmota/mqtt-messages.jsonl'))
     await waitFor('SI7021-04 stored', async () => (await values('tasmota-shed.si7021-04', 'air_temperature')).length === 1, 15_000)
     // "Time":"2018-10-31T11:57:31" device-local, Europe/Amsterdam (CET, +01:00) = 10:57:31Z
     const at = Date.UTC(2018, 9, 31, 10, 57, 31)
@@ -91,9 +133,11 @@ describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () =
 
   it('ESPHome: units from the discovery config; a live nan state is dead-lettered', async () => {
     const lines = jsonl('esphome/mqtt-messages.jsonl')
-    await publishAll(publisher, lines.filter((l) => l.topic.endsWith('/config'))) // discovery first
-    await publishAll(publisher, lines.filter((l) => l.topic.endsWith('/state')))
+    await publishAll(lines.filter((l) => l.topic.endsWith('/config'))) // discovery first
+    await publishAll(lines.filter((l) => l.topic.endsWith('/state')))
     await waitFor('esphome readings', async () => (await values('esphome-weather-node', 'pm2_5')).length === 1, 15_000)
+    // the last state of the fixture with a rejection: once it is stored, every earlier one is too
+    await waitFor('esphome rejections', async () => (await rejections('esphome-weather-node')).some(([path]) => path === 'dht22_temperature'), 15_000)
     const [temperature] = await values('esphome-weather-node', 'air_temperature')
     expect(temperature!.slice(1)).toEqual([8.4, '', null])
     const [pm25] = await values('esphome-weather-node', 'pm2_5')
@@ -113,7 +157,10 @@ describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () =
     const answers: unknown[] = []
     for (const file of files) {
       const request = httpFixture(`airrohr/${file}`)
-      const response = await fetch(`http://127.0.0.1:${ingest.httpPort}${request.path}`, { method: 'POST', headers: request.headers, body: request.body })
+      // "Send to own API" basic auth: user = the registry device (airrohr-<X-Sensor>), password = its secret
+      const device = `airrohr-${request.headers['x-sensor']}`
+      const headers = { ...request.headers, authorization: basic(device, secret(device)) }
+      const response = await fetch(`http://127.0.0.1:${ingest.httpPort}${request.path}`, { method: 'POST', headers, body: request.body })
       expect(response.status, file).toBe(200)
       answers.push(await response.json())
     }
@@ -146,7 +193,13 @@ describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () =
       const [requestLine, ...headerLines] = head!.split(/\r?\n/)
       const [method, target] = requestLine!.split(' ') as [string, string]
       const headers = Object.fromEntries(headerLines.map((h) => [h.slice(0, h.indexOf(':')).trim(), h.slice(h.indexOf(':') + 1).trim()]).filter(([name]) => name !== undefined && name !== '' && name.toLowerCase() !== 'host'))
-      return { method, target, headers, body: body.trim() }
+      // the fixtures' own credentials (PASSWORD=xxxx, siteAuthenticationKey=123456) replaced by the registry's secrets;
+      // Ecowitt's per-device path token in the gateway's Path field
+      const credentials = target
+        .replace('PASSWORD=xxxx', `PASSWORD=${secret('wu-isensh1')}`)
+        .replace('siteAuthenticationKey=123456', `siteAuthenticationKey=${secret('wow-1234567')}`)
+        .replace(/^\/data\/report\/$/, `/data/report/ecowitt-gw1100/${secret('ecowitt-gw1100')}`)
+      return { method, target: credentials, headers, body: body.trim() }
     })
     for (const r of requests) {
       const response = await fetch(`http://127.0.0.1:${ingest.httpPort}${r.target}`, { method: r.method, headers: r.headers, ...(r.method === 'POST' ? { body: r.body } : {}) })
@@ -157,25 +210,25 @@ describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () =
     expect(await values('wow-1234567', 'wind_speed')).toEqual([[Date.UTC(2024, 0, 15, 10, 28, 30), 3.084576, '', 'mph']])
     // WU: dateutc=now (receipt time), tempf=47.2 → 8.44444444444 °C
     expect((await values('wu-isensh1', 'air_temperature')).map((v) => v.slice(1))).toEqual([[8.44444444444, '', '°F']])
-    // Ecowitt: identity from the SHA-256 of the PASSKEY; baromabsin=29.816 inHg → 1009.68564485 hPa (station level)
+    // Ecowitt: the device its path token authenticated; baromabsin=29.816 inHg → 1009.68564485 hPa (station level)
     const ecowitt = (await store.influxql(`SHOW TAG VALUES FROM reading WITH KEY = device WHERE device =~ /^ecowitt-/`))[0]!.values.map((v) => v[1])
-    expect(ecowitt).toEqual(['ecowitt-cd6c1f7d1dc6'])
-    expect((await values('ecowitt-cd6c1f7d1dc6', 'air_pressure')).map((v) => v.slice(1))).toEqual([[1009.68564485, '', 'inHg']])
+    expect(ecowitt).toEqual(['ecowitt-gw1100'])
+    expect((await values('ecowitt-gw1100', 'air_pressure')).map((v) => v.slice(1))).toEqual([[1009.68564485, '', 'inHg']])
     const everything = JSON.stringify(await store.influxql('SELECT * FROM rejection')) + JSON.stringify(await store.influxql('SELECT * FROM device_event'))
-    for (const secret of ['0123456789ABCDEF0123456789ABCDEF', 'siteAuthenticationKey=123456', 'PASSWORD=xxxx']) expect(everything).not.toContain(secret)
+    for (const s of ['0123456789ABCDEF0123456789ABCDEF', secret('wu-isensh1'), secret('wow-1234567'), secret('ecowitt-gw1100')]) expect(everything).not.toContain(s)
   })
 
   it('openSenseMap (luftdaten body) over HTTP and a Meet je Stad TTN v2 uplink over MQTT are stored', async () => {
     const box = '5a8d1c8ebc2d41001927a1a1'
     const body = readFileSync(`${FIXTURES}opensensemap/written_post-boxes-data_luftdaten-format.json`, 'utf8')
-    const response = await fetch(`http://127.0.0.1:${ingest.httpPort}/boxes/${box}/data?luftdaten=1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+    const response = await fetch(`http://127.0.0.1:${ingest.httpPort}/boxes/${box}/data?luftdaten=1`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: secret(`osem-${box}`) }, body })
     expect(response.status).toBe(200)
     expect((await values(`osem-${box}`, 'pm10')).at(-1)?.slice(1, 4)).toEqual([11.83, '', null])
     expect((await values(`osem-${box}`, 'air_pressure')).at(-1)?.slice(1, 4)).toEqual([1012.6352, '', 'Pa'])
 
     // legacy TTN v2 (Meet je Stad forwarder): port 10 bits decode to 8.25 °C and 81.5 %; station 0x7F9 = 2041
     const uplink = readFileSync(`${FIXTURES}meetjestad/written_ttn-v2-legacy_port10.json`, 'utf8')
-    await publisher.publishAsync('meet-je-stad/devices/mjs-2041/up', uplink, { qos: 1 })
+    await publishAll([{ topic: 'meet-je-stad/devices/mjs-2041/up', payload: uplink, retain: false }])
     await waitFor('Meet je Stad reading', async () => (await values('mjs-2041', 'air_temperature')).length === 1, 15_000)
     const at = Date.UTC(2019, 10, 2, 14, 15, 7, 123)
     expect(await values('mjs-2041', 'air_temperature')).toEqual([[at, 8.25, '', null]])
@@ -184,7 +237,7 @@ describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () =
 
   it('TTN v3: an uplink with decoded_payload from the TTN broker (own credentials) is stored; simulated and undecoded ones are dead-lettered', async () => {
     const ttn = await mqtt.connectAsync(MOSQUITTO_URL, { protocolVersion: 4 })
-    await publishAll(ttn, jsonl('ttn-v3/mqtt-messages.jsonl'))
+    for (const line of jsonl('ttn-v3/mqtt-messages.jsonl')) await ttn.publishAsync(line.topic, line.payload, { qos: 1, retain: line.retain })
     await ttn.endAsync()
     const device = 'ttn:senshagen:senshagen-node-07'
     await waitFor('ttn readings', async () => (await values(device, 'pm10')).length === 1, 15_000)
@@ -211,13 +264,14 @@ describe('senshagen devices and rejects (CLI on the stored data)', () => {
     const { execFile } = await import('node:child_process')
     const { promisify } = await import('node:util')
     const id = uniqueId('devices')
-    const config = isolatedConfig(id, { SENSHAGEN_MAX_AGE_MS: String(20 * 365 * 86_400_000) })
-    const broker = await runBroker(config, logger)
+    const registry = await testRegistry([{ id: 'tasmota-shed', neighbourhood: 'stadshagen', consent: true }])
+    const config = isolatedConfig(id, { SENSHAGEN_MAX_AGE_MS: String(20 * 365 * 86_400_000), ...registry.env })
+    const broker = await runBroker(config, logger, registry.store)
     const url = `mqtt://127.0.0.1:${broker.port}`
-    const ingest = await runIngest({ ...config, mqtt: { ...config.mqtt, url } }, logger)
+    const ingest = await runIngest({ ...config, mqtt: { ...config.mqtt, url } }, logger, registry.store)
     const store = await openInfluxStore(config.influx, logger)
     try {
-      const client = await mqtt.connectAsync(url, { protocolVersion: 4 })
+      const client = await mqtt.connectAsync(url, { protocolVersion: 4, username: 'tasmota-shed', password: registry.secrets.get('tasmota-shed')! })
       for (const line of jsonl('tasmota/mqtt-messages.jsonl').filter((l) => l.topic.startsWith('tele/shed/'))) {
         await client.publishAsync(line.topic, line.payload, { qos: 1 })
       }
@@ -226,7 +280,7 @@ describe('senshagen devices and rejects (CLI on the stored data)', () => {
       await waitFor('shed rejections', async () => (await store.queryRejections({ deviceId: 'tasmota-shed' })).length === 4, 15_000)
       const env = { ...process.env, SENSHAGEN_INFLUX_DATABASE: id, SENSHAGEN_LOG_LEVEL: 'warn' }
       const run = promisify(execFile)
-      const devices = JSON.parse((await run('node', ['bin/senshagen.js', 'devices', '--format', 'json'], { env })).stdout) as Array<Record<string, unknown>>
+      const devices = JSON.parse((await run('node', ['bin/senshagen.js', 'devices', 'status', '--format', 'json'], { env })).stdout) as Array<Record<string, unknown>>
       const shed = devices.find((d) => d.device === 'tasmota-shed')
       // DHT11 with both values nan: two not_finite rejections, no reading; its first message records its schema
       expect(shed).toMatchObject({ device: 'tasmota-shed', readings: 0, rejections: { not_finite: 2 }, schemaChanges: 1 })
@@ -242,6 +296,7 @@ describe('senshagen devices and rejects (CLI on the stored data)', () => {
       await ingest.stop()
       await broker.close()
       await store.influxql(`DROP DATABASE "${id}"`)
+      await registry.close()
     }
   })
 })
