@@ -5,7 +5,7 @@ import type { DeviceEvent } from './reading.ts'
  * Schema drift per device: the keys a device sends, the JSON type of each value and its sensor models.
  * Readings keep being mapped by quantity by the decoders; this only records that something changed:
  * a new key, a key whose value type changed (number → string, say), or a new sensor model yields a
- * `schema_change` DeviceEvent (stored in measurement `device_event`, listed by `senshagen devices`).
+ * `schema_change` DeviceEvent (stored in measurement `device_event`, listed by `senshagen devices status`).
  * The first message of a device records its initial schema the same way (`first: true`).
  *
  * Removed keys are not reported: formats such as ESPHome send one key per message, so absence means nothing.
