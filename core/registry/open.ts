@@ -3,7 +3,7 @@ import { z } from 'zod'
 import type { Config } from '../config.ts'
 import { ConfigError } from '../errors.ts'
 import type { StoreOptions } from './device-rules.ts'
-import { NeighbourhoodEntrySchema, formatPath } from './registry.ts'
+import { NeighbourhoodEntrySchema, formatPath, refineUniqueNeighbourhoods } from './registry.ts'
 import type { NeighbourhoodEntry, RegistryStore } from './store.ts'
 
 /** The neighbourhoods file (`SENSHAGEN_NEIGHBOURHOODS`, config/neighbourhoods.json): unknown keys refused. */
@@ -12,13 +12,7 @@ const NeighbourhoodsFileSchema = z
     $comment: z.string().optional(),
     neighbourhoods: z.array(NeighbourhoodEntrySchema),
   })
-  .superRefine((file, ctx) => {
-    const seen = new Set<string>()
-    file.neighbourhoods.forEach((n, i) => {
-      if (seen.has(n.id)) ctx.addIssue({ code: 'custom', path: ['neighbourhoods', i, 'id'], message: `duplicate neighbourhood id '${n.id}'` })
-      seen.add(n.id)
-    })
-  })
+  .superRefine(refineUniqueNeighbourhoods)
 
 /** True for a registry setting that names a PostgreSQL database rather than a SQLite file. */
 export function isPostgresUrl(url: string): boolean {

@@ -81,11 +81,7 @@ export const RegistryFileSchema = z
     devices: z.array(DeviceEntrySchema),
   })
   .superRefine((file, ctx) => {
-    const seen = new Set<string>()
-    file.neighbourhoods.forEach((n, i) => {
-      if (seen.has(n.id)) ctx.addIssue({ code: 'custom', path: ['neighbourhoods', i, 'id'], message: `duplicate neighbourhood id '${n.id}'` })
-      seen.add(n.id)
-    })
+    refineUniqueNeighbourhoods(file, ctx)
     const byId = new Map(file.neighbourhoods.map((n) => [n.id, n]))
     const devices = new Set<string>()
     file.devices.forEach((d, i) => {
@@ -101,6 +97,15 @@ export const RegistryFileSchema = z
   })
 
 export type RegistryFile = z.output<typeof RegistryFileSchema>
+
+/** zod refinement: every `neighbourhoods[i].id` of a file is unique (`neighbourhoods[2].id: duplicate neighbourhood id 'x'`). */
+export function refineUniqueNeighbourhoods(file: { neighbourhoods: Array<{ id: string }> }, ctx: z.RefinementCtx): void {
+  const seen = new Set<string>()
+  file.neighbourhoods.forEach((n, i) => {
+    if (seen.has(n.id)) ctx.addIssue({ code: 'custom', path: ['neighbourhoods', i, 'id'], message: `duplicate neighbourhood id '${n.id}'` })
+    seen.add(n.id)
+  })
+}
 
 /** `devices[3].consent` from a zod issue path. */
 export function formatPath(path: readonly PropertyKey[]): string {

@@ -222,7 +222,7 @@ describe('senshagen devices: the registry from the command line', () => {
       coarsen: 'neighbourhood', consent: true, consentAt: shedAt, sensorModels: [], note: null, createdAt: shedAt, updatedAt: shedAt, revokedAt: null,
       topics: {
         publish: ['senshagen/v1/devices/tasmota-shed/readings', 'senshagen/v1/devices/tasmota-shed/status', 'tele/shed/+', 'stat/shed/+'],
-        retain: ['senshagen/v1/devices/tasmota-shed/status', 'tele/shed/LWT'],
+        retain: ['senshagen/v1/devices/tasmota-shed/status', 'tele/shed/+', 'stat/shed/+'],
         subscribe: ['cmnd/shed/#', 'cmnd/tasmotas/#'],
       },
     })

@@ -11,7 +11,15 @@ describe('configuration', () => {
   it('defaults to direct mode on 127.0.0.1 with the documented ports', () => {
     const config = loadConfig({})
     expect(config.kafka).toBeUndefined()
-    expect(config.broker).toEqual({ bind: '127.0.0.1', port: 1883, wsPort: 9001 })
+    expect(config.broker).toEqual({
+      bind: '127.0.0.1',
+      port: 1883,
+      wsPort: 9001,
+      limits: { maxPacketBytes: 262_144, deviceRatePerS: 5, deviceBurst: 60, maxRetainedPerClient: 16, maxSubscriptionsPerClient: 32, loginFailures: 5, loginLockoutMs: 60_000 },
+      registryPollMs: 2_000,
+      tls: undefined,
+    })
+    expect(config.registry).toEqual({ url: 'data/registry.sqlite', neighbourhoodsFile: 'config/neighbourhoods.json', serviceCredentialsFile: 'data/service-accounts.json' })
     expect(config.mqtt.url).toBe('mqtt://127.0.0.1:1883')
     expect(config.influx).toMatchObject({ url: 'http://127.0.0.1:8086', database: 'senshagen' })
   })
@@ -28,6 +36,10 @@ describe('configuration', () => {
     expect(() => loadConfig({ SENSHAGEN_INFLUX_TOKEN: 'changeme' })).toThrow('SENSHAGEN_INFLUX_TOKEN: is a placeholder, not a real secret')
     expect(() => loadConfig({ SENSHAGEN_WRITER_BATCH_SIZE: '500', SENSHAGEN_WRITER_MAX_BUFFER: '100' })).toThrow('SENSHAGEN_WRITER_BATCH_SIZE must not exceed SENSHAGEN_WRITER_MAX_BUFFER')
     expect(() => loadConfig({ SENSHAGEN_INFLUX_USERNAME: 'admin' })).toThrow('SENSHAGEN_INFLUX_PASSWORD is not')
+    expect(() => loadConfig({ SENSHAGEN_MQTT_TLS_CERT: 'cert.pem' })).toThrow('SENSHAGEN_MQTT_TLS_CERT and SENSHAGEN_MQTT_TLS_KEY go together')
+    expect(() => loadConfig({ SENSHAGEN_MQTT_MAX_PACKET_BYTES: '268435456' })).toThrow('SENSHAGEN_MQTT_MAX_PACKET_BYTES must not exceed 268435455')
+    expect(() => loadConfig({ SENSHAGEN_MQTT_DEVICE_RATE: '0' })).toThrow(/SENSHAGEN_MQTT_DEVICE_RATE: Too small/)
+    expect(loadConfig({ SENSHAGEN_MQTT_TLS_CERT: 'c.pem', SENSHAGEN_MQTT_TLS_KEY: 'k.pem' }).broker.tls).toEqual({ certFile: 'c.pem', keyFile: 'k.pem', port: 8883, wsPort: 9443 })
   })
 
   it('is documented: the README configuration table names every variable', () => {
