@@ -62,7 +62,8 @@ cat <<'TXT'
   the researchers' API: http://127.0.0.1:8080/openapi.json, e.g.
     curl -s 'http://127.0.0.1:8080/api/v1/readings?neighbourhood=stadshagen&quantity=pm2_5&from=-6h&to=now&window=1h&format=csv'
   simulated gardens (sim-000 … sim-009, a reading every 10 s; air_temperature, relative_humidity,
-  air_pressure, pm2_5, pm10):
+  air_pressure, pm2_5, pm10; sim-009's owner did not consent, so it is stored but public nowhere: the page
+  shows 9 sensors):
     npx senshagen query --device sim-000 --quantity air_temperature --from -1h --to now
   the replayed archive (device sc-<sensor_id>; P1 is pm10, P2 is pm2_5; pressure in hPa):
     npx senshagen query --device sc-5331 --quantity pm10 --from 2017-10-07 --to 2017-10-08 --format csv
