@@ -19,6 +19,7 @@ import { loadConfig } from '../core/config.ts'
 import { createLogger } from '../core/logger.ts'
 import { openRegistryStore } from '../core/registry/open.ts'
 import type { RegistryStore } from '../core/registry/store.ts'
+import { publishHeader } from '../test/helpers/mqtt-raw.ts'
 import { readingsTopic } from '../core/topics.ts'
 import { startBroker } from '../services/broker/broker.ts'
 
@@ -85,8 +86,7 @@ async function login(port: number, secret: string): Promise<Socket> {
 async function bigPublish(socket: Socket): Promise<{ sent: number; closedEarly: boolean }> {
   let closed = false
   const gone = new Promise<void>((resolve) => socket.once('close', () => resolve((closed = true) && undefined)))
-  const topic = Buffer.from(readingsTopic(DEVICE))
-  socket.write(Buffer.concat([Buffer.from([0x30]), varint(2 + topic.length + PUBLISH_BYTES), Buffer.from([topic.length >> 8, topic.length & 0xff]), topic]))
+  socket.write(publishHeader(readingsTopic(DEVICE), PUBLISH_BYTES))
   const chunk = Buffer.alloc(64 * 1024, 0x20)
   let sent = 0
   while (!closed && sent < PUBLISH_BYTES) {
@@ -99,16 +99,6 @@ async function bigPublish(socket: Socket): Promise<{ sent: number; closedEarly: 
   return { sent, closedEarly }
 }
 
-function varint(value: number): Buffer {
-  const bytes: number[] = []
-  do {
-    let byte = value % 128
-    value = Math.floor(value / 128)
-    if (value > 0) byte |= 0x80
-    bytes.push(byte)
-  } while (value > 0)
-  return Buffer.from(bytes)
-}
 
 const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1)
 

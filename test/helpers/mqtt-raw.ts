@@ -112,3 +112,17 @@ export async function rawConnect(port: number, connect: Partial<IConnectPacket>)
   const connack = await client.next('connack')
   return { client, connack }
 }
+
+/** PUBLISH fixed header + topic for a QoS 0 packet announcing `payloadBytes` of payload [MQTT-2.2.3, 3.3]. */
+export function publishHeader(topic: string, payloadBytes: number): Buffer {
+  const topicField = Buffer.concat([Buffer.from([topic.length >> 8, topic.length & 0xff]), Buffer.from(topic)])
+  let remaining = topicField.length + payloadBytes
+  const length: number[] = []
+  do {
+    let byte = remaining % 128
+    remaining = Math.floor(remaining / 128)
+    if (remaining > 0) byte |= 0x80
+    length.push(byte)
+  } while (remaining > 0)
+  return Buffer.concat([Buffer.from([0x30, ...length]), topicField])
+}

@@ -10,7 +10,7 @@ import { createLogger } from '../../core/logger.ts'
 import { readingsTopic, statusTopic } from '../../core/topics.ts'
 import { DEFAULT_LIMITS, testBroker, type TestBroker } from '../helpers/broker.ts'
 import { uniqueId, waitFor } from '../helpers/env.ts'
-import { rawConnect } from '../helpers/mqtt-raw.ts'
+import { rawConnect, publishHeader } from '../helpers/mqtt-raw.ts'
 import { testRegistry, type TestRegistry } from '../helpers/registry.ts'
 
 /**
@@ -63,19 +63,6 @@ async function readingFlows(deviceId: string, topic = readingsTopic(deviceId)): 
   await device.endAsync()
 }
 
-/** PUBLISH fixed header + topic for a QoS 0 packet announcing `payloadBytes` of payload [MQTT-2.2.3, 3.3]. */
-function publishHeader(topic: string, payloadBytes: number): Buffer {
-  const topicField = Buffer.concat([Buffer.from([topic.length >> 8, topic.length & 0xff]), Buffer.from(topic)])
-  let remaining = topicField.length + payloadBytes
-  const length: number[] = []
-  do {
-    let byte = remaining % 128
-    remaining = Math.floor(remaining / 128)
-    if (remaining > 0) byte |= 0x80
-    length.push(byte)
-  } while (remaining > 0)
-  return Buffer.concat([Buffer.from([0x30, ...length]), topicField])
-}
 
 describe('maximum packet size (256 KiB)', () => {
   it('closes a 1 MB publish and a 100 MB one as soon as the header announces them; other devices are unaffected', async () => {
