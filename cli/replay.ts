@@ -71,9 +71,13 @@ export async function replayArchiveFiles(files: string[], options: ReplayOptions
   let giveUp: (error: Error) => void = () => undefined
   const gaveUp = new Promise<never>((_resolve, reject) => (giveUp = reject))
   gaveUp.catch(() => undefined)
-  // only a connection that was up counts: a broker that is down (refused reconnects) is waited for, not given up on
+  // only a connection the broker accepted counts: a broker that is down (refused reconnects) is waited for, not
+  // given up on. (mqtt.js emits `connect` only after resending its unacknowledged publishes, so a broker that
+  // closes the connection on the resent publish never causes a `connect` event: look at the CONNACK instead.)
   let connectedSinceClose = true
-  client.on('connect', () => void (connectedSinceClose = true))
+  client.on('packetreceive', (packet) => {
+    if (packet.cmd === 'connack' && (packet.returnCode ?? 0) === 0) connectedSinceClose = true
+  })
   client.on('close', () => {
     if (!connectedSinceClose) return
     connectedSinceClose = false
