@@ -30,7 +30,7 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_MQTT_PASSWORD: secret.describe('MQTT password that goes with SENSHAGEN_MQTT_USERNAME'),
   SENSHAGEN_INGEST_CLIENT_ID: z.string().min(1).default('senshagen-ingest').describe('MQTT client id; persistent session'),
   SENSHAGEN_MAX_PAYLOAD_BYTES: positiveInt.default(262_144),
-  SENSHAGEN_INGEST_BATCH_MS: z.coerce.number().int().min(0).max(1_000).default(5).describe('Kafka mode: longest a message waits for others to join its produce request (group commit), ms'),
+  SENSHAGEN_INGEST_BATCH_MS: z.coerce.number().int().min(0).max(1_000).default(0).describe('Kafka mode: longest a message waits for others to join its produce request when none is in flight, ms (0 = next tick; while one is in flight the next batch gathers anyway)'),
   SENSHAGEN_INGEST_BATCH_MESSAGES: positiveInt.default(500).describe('Kafka mode: most messages in one produce request; a full batch is sent at once'),
   SENSHAGEN_INGEST_MAX_BUFFERED: positiveInt.default(20_000).describe('Kafka mode: most records accepted and not yet acknowledged by Kafka; further messages wait (their PUBACK too)'),
   SENSHAGEN_MAX_FUTURE_MS: z.coerce.number().int().min(0).default(300_000).describe('observed time may lie this far ahead of receipt'),

@@ -9,7 +9,10 @@ export interface KafkaSinkOptions {
   readingsTopic: string
   rejectionsTopic: string
   eventsTopic: string
-  /** Longest an accepted message waits for others to join its produce request, ms (0 = next tick). */
+  /**
+   * Longest an accepted message waits for others to join its produce request when none is in flight, ms; 0 sends
+   * on the next turn of the event loop. While a request is in flight, what arrives forms the next batch anyway.
+   */
   batchMs: number
   /** Most messages (accept calls) in one produce request; a full batch is sent at once. */
   batchMessages: number
@@ -57,6 +60,7 @@ export class KafkaBatchSink extends EventEmitter implements IngestSink {
   private buffered = 0
   private sending = false
   private timer?: NodeJS.Timeout
+  private immediate?: NodeJS.Immediate
   private spaceWaiters: Array<() => void> = []
   private readonly abort = new AbortController()
 
@@ -96,6 +100,7 @@ export class KafkaBatchSink extends EventEmitter implements IngestSink {
   async close(): Promise<void> {
     this.abort.abort(new Error('Kafka sink is closed'))
     clearTimeout(this.timer)
+    if (this.immediate) clearImmediate(this.immediate)
     for (const entry of this.queue.splice(0)) entry.reject(new Error('Kafka sink closed before the message was acknowledged'))
     for (const wake of this.spaceWaiters.splice(0)) wake()
     await this.producer.disconnect()
@@ -106,12 +111,18 @@ export class KafkaBatchSink extends EventEmitter implements IngestSink {
     if (this.queue.length >= this.options.batchMessages) {
       clearTimeout(this.timer)
       this.timer = undefined
+      if (this.immediate) clearImmediate(this.immediate)
+      this.immediate = undefined
       void this.sendLoop()
-    } else if (!this.timer) {
-      this.timer = setTimeout(() => {
+    } else if (!this.timer && !this.immediate) {
+      const go = () => {
         this.timer = undefined
+        this.immediate = undefined
         void this.sendLoop()
-      }, this.options.batchMs)
+      }
+      // 0: no linger; what arrives while a request is in flight still forms the next batch
+      if (this.options.batchMs === 0) this.immediate = setImmediate(go)
+      else this.timer = setTimeout(go, this.options.batchMs)
     }
   }
 

@@ -42,13 +42,13 @@ function counting(producer: BusProducer) {
 
 /** Kafka mode's group commit (services/ingest/kafka-sink.ts) against the real single-node Kafka. */
 describe('Kafka batch sink (real broker)', () => {
-  it('sends 500 concurrent messages in far fewer produce requests, each record exactly once, resolving in order', async () => {
+  it.each([5, 0])('sends 500 concurrent messages in far fewer produce requests, each record exactly once, resolving in order (linger %i ms)', async (batchMs) => {
     const id = uniqueId('ksink')
     const bus = createKafkaBus({ brokers: KAFKA_BROKERS.split(','), clientId: id }, logger)
     const topics = { readingsTopic: `${id}.readings`, rejectionsTopic: `${id}.rejections`, eventsTopic: `${id}.events` }
     await bus.ensureTopics(Object.values(topics), 3)
     const counter = counting(await bus.producer())
-    const sink = new KafkaBatchSink(counter.producer, { ...topics, batchMs: 5, batchMessages: 100, maxBufferedRecords: 20_000 }, logger)
+    const sink = new KafkaBatchSink(counter.producer, { ...topics, batchMs, batchMessages: 100, maxBufferedRecords: 20_000 }, logger)
     const resolved: number[] = []
     await Promise.all(Array.from({ length: 500 }, (_, i) => sink.accept({ readings: [reading(`dev-${i % 7}`, i), reading(`dev-${i % 7}`, i + 100_000)], rejections: [] }).then(() => resolved.push(i))))
     expect(resolved).toEqual(Array.from({ length: 500 }, (_, i) => i))
@@ -77,7 +77,7 @@ describe('Kafka batch sink (real broker)', () => {
     const topics = { readingsTopic: `${id}.readings`, rejectionsTopic: `${id}.rejections`, eventsTopic: `${id}.events` }
     await bus.ensureTopics(Object.values(topics), 1)
     const counter = counting(await bus.producer())
-    const sink = new KafkaBatchSink(counter.producer, { ...topics, batchMs: 2, batchMessages: 10, maxBufferedRecords: 20, retry: { initialDelayMs: 20, maxDelayMs: 50 } }, logger)
+    const sink = new KafkaBatchSink(counter.producer, { ...topics, batchMs: 0, batchMessages: 10, maxBufferedRecords: 20, retry: { initialDelayMs: 20, maxDelayMs: 50 } }, logger)
     counter.failNext(2)
     let peak = 0
     const watch = setInterval(() => (peak = Math.max(peak, sink.bufferedCount)), 1)
