@@ -132,6 +132,25 @@ describe('in-broker ingest: PUBACK after the sink acknowledged', () => {
     expect(acked).toHaveLength(40)
   })
 
+  it('keeps the connection while the sink stalls for longer than the keepalive: PINGREQs are still answered', async () => {
+    const sink = new GatedSink()
+    broker = await brokerWith(sink)
+    const device = await broker.device('bi-a', { keepalive: 1 })
+    clients.push(device)
+    let closes = 0
+    let pingResponses = 0
+    device.on('close', () => closes++)
+    device.on('packetreceive', (p: Packet) => void (p.cmd === 'pingresp' && pingResponses++))
+    const ack = device.publishAsync(readingsTopic('bi-a'), payload(3), { qos: 1 })
+    await waitFor('message at the sink', () => sink.held.length === 1)
+    await pause(4_000) // 4 × the keepalive; aedes closes a client silent for 1.5 × [MQTT-3.1.2-24]
+    expect(await settled(ack)).toBe(false)
+    sink.held[0]!.release()
+    await ack
+    expect(closes).toBe(0)
+    expect(pingResponses).toBeGreaterThanOrEqual(2)
+  })
+
   it('ingests QoS 0 best effort without holding it, and counts and logs a failure', async () => {
     const sink = new GatedSink()
     broker = await brokerWith(sink)
