@@ -2,6 +2,9 @@
  * Ingest throughput: N native payloads (5 quantities each) published at QoS 1 into the embedded broker and
  * stored in InfluxDB, in direct mode and in Kafka mode, against a baseline measured in the same run: the same
  * messages through the same broker to a subscriber that does nothing but acknowledge.
+ * Each mode runs twice: with the ingest inside the broker (`senshagen up` and `senshagen broker`, every PUBACK
+ * after the store acknowledged; cli/front-door.ts), and with the ingest subscribed to the broker over MQTT
+ * (`senshagen ingest`, the path for external brokers), so the ratio between the two is measured in one run.
  *
  *   npm run infra:up && npx tsx bench/ingest-throughput.ts [messages=3000]
  *
@@ -18,6 +21,7 @@ import { openRegistryStore } from '../core/registry/open.ts'
 import { ensureServiceCredentials } from '../core/registry/service-credentials.ts'
 import { openInfluxStore } from '../core/store/influx.ts'
 import { readingsTopic } from '../core/topics.ts'
+import { startFrontDoor } from '../cli/front-door.ts'
 import { runBroker } from '../services/broker/main.ts'
 import { runIngest } from '../services/ingest/main.ts'
 import { runWriter } from '../services/writer/index.ts'
@@ -79,8 +83,8 @@ async function baseline(): Promise<number> {
   return seconds
 }
 
-async function pipeline(mode: 'direct' | 'kafka'): Promise<number> {
-  const id = `bench_${mode}_${Date.now().toString(36)}`
+async function pipeline(mode: 'direct' | 'kafka', ingestAt: 'in-broker' | 'subscribed'): Promise<number> {
+  const id = `bench_${mode}_${ingestAt === 'in-broker' ? 'inb' : 'sub'}_${Date.now().toString(36)}`
   const config = loadConfig({
     SENSHAGEN_LOG_LEVEL: 'warn',
     SENSHAGEN_INFLUX_DATABASE: id,
@@ -91,12 +95,26 @@ async function pipeline(mode: 'direct' | 'kafka'): Promise<number> {
     SENSHAGEN_MQTT_WS_PORT: '0',
     SENSHAGEN_HTTP_PORT: '0',
     ...registryEnv,
+    // the group commit's knobs may be tried from the command line (README "Configuration")
+    ...Object.fromEntries(['SENSHAGEN_INGEST_BATCH_MS', 'SENSHAGEN_INGEST_BATCH_MESSAGES'].flatMap((name) => (process.env[name] ? [[name, process.env[name]!]] : []))),
     ...(mode === 'kafka' ? { SENSHAGEN_KAFKA_BROKERS: process.env.SENSHAGEN_KAFKA_BROKERS ?? '127.0.0.1:9092' } : {}),
   })
-  const broker = await runBroker(config, logger, registry)
-  const url = `mqtt://127.0.0.1:${broker.port}`
+  let url: string
+  let stopFront: () => Promise<void>
+  if (ingestAt === 'in-broker') {
+    const frontDoor = await startFrontDoor(config, logger, registry)
+    url = `mqtt://127.0.0.1:${frontDoor.broker.port}`
+    stopFront = frontDoor.stop
+  } else {
+    const broker = await runBroker(config, logger, registry)
+    url = `mqtt://127.0.0.1:${broker.port}`
+    const ingest = await runIngest({ ...config, mqtt: { ...config.mqtt, url } }, logger)
+    stopFront = async () => {
+      await ingest.stop()
+      await broker.close()
+    }
+  }
   const withUrl = { ...config, mqtt: { ...config.mqtt, url } }
-  const ingest = await runIngest(withUrl, logger)
   const writer = mode === 'kafka' ? await runWriter(withUrl, logger) : undefined
   const store = await openInfluxStore(config.influx, logger)
   const publisher = await connectPublisher(url)
@@ -110,22 +128,29 @@ async function pipeline(mode: 'direct' | 'kafka'): Promise<number> {
   }
   const seconds = (performance.now() - t0) / 1000
   await publisher.endAsync()
-  await ingest.stop()
+  await stopFront()
   await writer?.stop()
-  await broker.close()
   await store.influxql(`DROP DATABASE "${id}"`)
   return seconds
 }
 
 const base = await baseline()
 console.log(`messages: ${MESSAGES} (5 readings each, QoS 1, ${DEVICES} devices)`)
-console.log(`baseline  broker -> acking subscriber : ${(MESSAGES / base).toFixed(0).padStart(6)} msg/s`)
+console.log(`${'baseline broker -> acking subscriber'.padEnd(58)}: ${(MESSAGES / base).toFixed(0).padStart(6)} msg/s`)
+const rates: Record<string, number> = {}
 for (const mode of ['direct', 'kafka'] as const) {
-  const seconds = await pipeline(mode)
-  console.log(
-    `${mode.padEnd(6)}    broker -> ingest -> ${mode === 'kafka' ? 'Kafka -> writer -> ' : ''}InfluxDB`.padEnd(39) +
-      `: ${(MESSAGES / seconds).toFixed(0).padStart(6)} msg/s, ${((MESSAGES * 5) / seconds).toFixed(0).padStart(6)} readings/s, ${(base / seconds).toFixed(3)} × baseline`,
-  )
+  for (const ingestAt of ['in-broker', 'subscribed'] as const) {
+    const seconds = await pipeline(mode, ingestAt)
+    rates[`${mode} ${ingestAt}`] = MESSAGES / seconds
+    const path = `${ingestAt === 'in-broker' ? 'broker+ingest' : 'broker -> MQTT -> ingest'} -> ${mode === 'kafka' ? 'Kafka -> writer -> ' : ''}InfluxDB`
+    console.log(
+      `${mode.padEnd(6)} ${path}`.padEnd(58) +
+        `: ${(MESSAGES / seconds).toFixed(0).padStart(6)} msg/s, ${((MESSAGES * 5) / seconds).toFixed(0).padStart(6)} readings/s, ${(base / seconds).toFixed(3)} × baseline`,
+    )
+  }
+}
+for (const mode of ['direct', 'kafka']) {
+  console.log(`${mode}: in-broker ingest ${(rates[`${mode} in-broker`]! / rates[`${mode} subscribed`]!).toFixed(2)} × the subscribed ingest`)
 }
 clearInterval(rssTimer)
 await registry.close()

@@ -26,6 +26,8 @@ export interface ReplayOptions {
    * unregistered devices anyway; asking first gives the operator a clear message instead of a closed connection).
    */
   allowDevice?: (deviceId: string) => Promise<boolean>
+  /** Called once per record the broker acknowledged (QoS 1 PUBACK) or that was written (QoS 0). */
+  onAcknowledged?: (record: ArchiveRecord) => void
 }
 
 export interface FileSummary {
@@ -69,7 +71,16 @@ export async function replayArchiveFiles(files: string[], options: ReplayOptions
   let giveUp: (error: Error) => void = () => undefined
   const gaveUp = new Promise<never>((_resolve, reject) => (giveUp = reject))
   gaveUp.catch(() => undefined)
+  // only a connection the broker accepted counts: a broker that is down (refused reconnects) is waited for, not
+  // given up on. (mqtt.js emits `connect` only after resending its unacknowledged publishes, so a broker that
+  // closes the connection on the resent publish never causes a `connect` event: look at the CONNACK instead.)
+  let connectedSinceClose = true
+  client.on('packetreceive', (packet) => {
+    if (packet.cmd === 'connack' && (packet.returnCode ?? 0) === 0) connectedSinceClose = true
+  })
   client.on('close', () => {
+    if (!connectedSinceClose) return
+    connectedSinceClose = false
     if (inFlight.size > 0 && ++closesWithoutAck >= CLOSES_WITHOUT_ACK) {
       giveUp(new UnavailableError(`${redactUrl(options.mqttUrl)} closed the connection ${closesWithoutAck} times without acknowledging a publish: is every device registered and not revoked, and are the importer's credentials right?`))
     }
@@ -87,7 +98,10 @@ export async function replayArchiveFiles(files: string[], options: ReplayOptions
       readings: record.readings as NativePayloadV1['readings'],
       ...(Object.keys(record.units).length ? { units: record.units as Record<string, string> } : {}),
     }
-    const sent = client.publishAsync(readingsTopic(record.deviceId), JSON.stringify(payload), { qos: options.qos }).then(() => void (closesWithoutAck = 0))
+    const sent = client.publishAsync(readingsTopic(record.deviceId), JSON.stringify(payload), { qos: options.qos }).then(() => {
+      closesWithoutAck = 0
+      options.onAcknowledged?.(record)
+    })
     inFlight.add(sent)
     void sent.finally(() => inFlight.delete(sent)).catch(() => undefined)
     return true

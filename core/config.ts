@@ -30,6 +30,9 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_MQTT_PASSWORD: secret.describe('MQTT password that goes with SENSHAGEN_MQTT_USERNAME'),
   SENSHAGEN_INGEST_CLIENT_ID: z.string().min(1).default('senshagen-ingest').describe('MQTT client id; persistent session'),
   SENSHAGEN_MAX_PAYLOAD_BYTES: positiveInt.default(262_144),
+  SENSHAGEN_INGEST_BATCH_MS: z.coerce.number().int().min(0).max(1_000).default(0).describe('Kafka mode: longest a message waits for others to join its produce request when none is in flight, ms (0 = next tick; while one is in flight the next batch gathers anyway)'),
+  SENSHAGEN_INGEST_BATCH_MESSAGES: positiveInt.default(500).describe('Kafka mode: most messages in one produce request; a full batch is sent at once'),
+  SENSHAGEN_INGEST_MAX_BUFFERED: positiveInt.default(20_000).describe('Kafka mode: most records accepted and not yet acknowledged by Kafka; further messages wait (their PUBACK too)'),
   SENSHAGEN_MAX_FUTURE_MS: z.coerce.number().int().min(0).default(300_000).describe('observed time may lie this far ahead of receipt'),
   SENSHAGEN_MAX_AGE_MS: z.coerce.number().int().min(0).default(7 * 86_400_000).describe('live device formats: observed time may lie this far before receipt'),
   SENSHAGEN_DEVICE_TIMEZONE: z
@@ -109,7 +112,18 @@ export interface Config {
     tls?: { certFile: string; keyFile: string; port: number; wsPort: number }
   }
   mqtt: { url: string; username?: string; password?: string; ingestClientId: string }
-  ingest: { maxPayloadBytes: number; maxFutureMs: number; maxAgeMs: number; deviceTimeZone: string; openSenseMapSensorsFile?: string }
+  ingest: {
+    maxPayloadBytes: number
+    maxFutureMs: number
+    maxAgeMs: number
+    deviceTimeZone: string
+    openSenseMapSensorsFile?: string
+    /** Kafka mode's group commit (services/ingest/kafka-sink.ts): wait at most batchMs, send at most batchMessages. */
+    batchMs: number
+    batchMessages: number
+    /** Records accepted and not yet acknowledged by Kafka before accepts wait (backpressure). */
+    maxBufferedRecords: number
+  }
   /** The HTTP ingest (airrohr "Send to own API" and sensor.community push format). */
   http: { bind: string; port: number }
   /** A second broker to subscribe to with its own credentials: The Things Stack (TTN v3). */
@@ -184,7 +198,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       password: e.SENSHAGEN_MQTT_PASSWORD,
       ingestClientId: e.SENSHAGEN_INGEST_CLIENT_ID,
     },
-    ingest: { maxPayloadBytes: e.SENSHAGEN_MAX_PAYLOAD_BYTES, maxFutureMs: e.SENSHAGEN_MAX_FUTURE_MS, maxAgeMs: e.SENSHAGEN_MAX_AGE_MS, deviceTimeZone: e.SENSHAGEN_DEVICE_TIMEZONE, openSenseMapSensorsFile: e.SENSHAGEN_OSEM_SENSORS_FILE },
+    ingest: {
+      maxPayloadBytes: e.SENSHAGEN_MAX_PAYLOAD_BYTES,
+      maxFutureMs: e.SENSHAGEN_MAX_FUTURE_MS,
+      maxAgeMs: e.SENSHAGEN_MAX_AGE_MS,
+      deviceTimeZone: e.SENSHAGEN_DEVICE_TIMEZONE,
+      openSenseMapSensorsFile: e.SENSHAGEN_OSEM_SENSORS_FILE,
+      batchMs: e.SENSHAGEN_INGEST_BATCH_MS,
+      batchMessages: e.SENSHAGEN_INGEST_BATCH_MESSAGES,
+      maxBufferedRecords: e.SENSHAGEN_INGEST_MAX_BUFFERED,
+    },
     http: { bind: e.SENSHAGEN_HTTP_BIND, port: e.SENSHAGEN_HTTP_PORT },
     ttn:
       e.SENSHAGEN_TTN_URL === undefined

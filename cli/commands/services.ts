@@ -1,20 +1,19 @@
 import type { Command } from 'commander'
-import { runBroker } from '../../services/broker/main.ts'
 import { runIngest } from '../../services/ingest/main.ts'
 import { runWriter } from '../../services/writer/main.ts'
 import { runCalibrationWorker } from '../../services/calibration/main.ts'
 import { runApi } from '../../services/api/main.ts'
 import { cliContext, fail, runUntilSignal } from '../context.ts'
+import { startFrontDoor } from '../front-door.ts'
 
 /** `up`, `broker`, `ingest`, `writer`: the long-running services, together or one per process. */
 export function registerServiceCommands(program: Command): void {
   program
     .command('up')
-    .description('run broker + ingest + writer + hourly calibration + API and residents\' page in one process (direct mode without SENSHAGEN_KAFKA_BROKERS)')
+    .description('run broker with its in-process ingest + writer + hourly calibration + API and residents\' page in one process (direct mode without SENSHAGEN_KAFKA_BROKERS)')
     .action(() =>
       serve(async (ctx) => {
-        const broker = await runBroker(ctx.config, ctx.logger)
-        const ingest = await runIngest(ctx.config, ctx.logger)
+        const { broker, ingest, stop: stopFrontDoor } = await startFrontDoor(ctx.config, ctx.logger)
         const writer = ctx.config.kafka ? await runWriter(ctx.config, ctx.logger) : undefined
         const calibration = await runCalibrationWorker(ctx.config, ctx.logger)
         const api = await runApi(ctx.config, ctx.logger)
@@ -27,19 +26,18 @@ export function registerServiceCommands(program: Command): void {
         return async () => {
           await api.stop()
           await calibration.stop()
-          await ingest.stop()
+          await stopFrontDoor()
           await writer?.stop()
-          await broker.close()
         }
       }),
     )
   program
     .command('broker')
-    .description('run the embedded MQTT broker (aedes) alone: registry logins, topic rights, limits; writes the service accounts\' secrets to SENSHAGEN_SERVICE_CREDENTIALS')
-    .action(() => serve(async (ctx) => (await runBroker(ctx.config, ctx.logger)).close))
+    .description('run the embedded MQTT broker (aedes) with the ingest in its process (every publish stored before its PUBACK) and the HTTP ingest: one process per instance; writes the service accounts\' secrets to SENSHAGEN_SERVICE_CREDENTIALS')
+    .action(() => serve(async (ctx) => (await startFrontDoor(ctx.config, ctx.logger)).stop))
   program
     .command('ingest')
-    .description('run the ingest service alone: MQTT -> Kafka (or -> InfluxDB in direct mode)')
+    .description('run the ingest service alone, subscribed to SENSHAGEN_MQTT_URL (an external broker such as Mosquitto): MQTT -> Kafka (or -> InfluxDB in direct mode)')
     .action(() => serve(async (ctx) => (await runIngest(ctx.config, ctx.logger)).stop))
   program
     .command('calibration')

@@ -4,6 +4,7 @@ import type { Logger } from '../../core/logger.ts'
 import type { DeviceRecord, Principal, RegistryStore } from '../../core/registry/store.ts'
 import { deviceRights, mayPublish, maySubscribe, nativeTopicDevice, serviceRights, type TopicRights } from '../../core/registry/topic-rights.ts'
 import { topicMatches } from '../../core/topics.ts'
+import { BrokerIngest, type InBrokerIngest } from './broker-ingest.ts'
 import { LoginThrottle } from './login-throttle.ts'
 import { RateLimiter } from './rate-limit.ts'
 import { RegistryWatch } from './registry-watch.ts'
@@ -19,6 +20,8 @@ export interface BrokerGuardOptions {
   registryPollMs: number
   /** Client ids owned by an account from the start (`{ 'senshagen-ingest': '_ingest' }`). */
   reservedClientIds?: Record<string, string>
+  /** The in-process ingest: publishes of devices and the importer are stored before their PUBACK (broker-ingest.ts). */
+  ingest?: InBrokerIngest
 }
 
 /** CONNACK return codes we send (MQTT 3.1.1 §3.2.2.3). */
@@ -46,6 +49,8 @@ const NOT_AUTHORIZED = 5
 export class BrokerGuard {
   readonly stats: BrokerSecurityStats
   readonly sessions: SessionTable
+  /** The in-broker ingest, when the broker runs with one. */
+  readonly ingest?: BrokerIngest
   private readonly throttle: LoginThrottle
   private readonly rate: RateLimiter
   private readonly watch: RegistryWatch
@@ -60,6 +65,7 @@ export class BrokerGuard {
   ) {
     this.stats = new BrokerSecurityStats(logger)
     this.sessions = new SessionTable(options.reservedClientIds)
+    this.ingest = options.ingest ? new BrokerIngest(options.ingest, logger.child({ component: 'in-broker-ingest' })) : undefined
     this.throttle = new LoginThrottle({ failures: options.limits.loginFailures, lockoutMs: options.limits.loginLockoutMs })
     this.rate = new RateLimiter({ ratePerS: options.limits.deviceRatePerS, burst: options.limits.deviceBurst })
     this.watch = new RegistryWatch(options.store, options.registryPollMs, (changed) => this.registryChanged(changed), logger)
@@ -167,32 +173,42 @@ export class BrokerGuard {
     const session = client ? this.sessions.get(client) : undefined
     // aedes delivers a will through this hook from Client#close, with the will itself as packet (lib/client.js)
     const isWill = client !== null && packet === (client as unknown as { will?: PublishPacket | null }).will
+    // with the in-broker ingest, the publish takes its client's turn now, as it arrives: it is stored and
+    // acknowledged in arrival order whatever the checks below take [MQTT-4.6.0-2]
+    const turn = this.ingest && client && !isWill ? this.ingest.arrive(client, packet, callback) : undefined
+    const fail = (error: Error) => (turn ? turn({ error }) : callback(error))
     const context: RefusalContext = { clientId: session?.clientId ?? client?.id, username: session?.principal.username, remote: session?.remote, topic: packet.topic }
     if (!session || !client) {
       // a will of a client of another broker instance (aedes `_clearWills`): we cannot tell whose it is
       this.stats.refuse(isWill ? 'will-refused' : 'publish-refused', context, 'publish without an authenticated session')
-      return callback(new Error('not authorized'))
+      return fail(new Error('not authorized'))
     }
     // a refusal earlier in the same socket read already closed the connection: refuse the rest unlogged
-    if (client.closed && !isWill) return callback(new Error('connection closed'))
+    if (client.closed && !isWill) return fail(new Error('connection closed'))
     if (isWill && session.closedBy) {
       this.stats.refuse('will-refused', context, `will of a connection closed because the device was ${session.closedBy === 'revoked' ? 'revoked' : 'changed'}`)
-      return callback(new Error('not authorized'))
+      return fail(new Error('not authorized'))
+    }
+    const pass = () => {
+      const ingest = this.ingest
+      if (!ingest || !ingestsFrom(session.principal) || !ingest.wants(packet.topic) || ingest.isRetainedClear(packet)) return turn ? turn({ ingest: false }) : callback(null)
+      if (isWill) return ingest.will(client, packet, callback)
+      turn!({ ingest: true })
     }
     this.publishRefusal(session, packet).then(
       (reason) => {
-        if (client.closed && !isWill) return callback(new Error('connection closed')) // closed while we checked
+        if (client.closed && !isWill) return fail(new Error('connection closed')) // closed while we checked
         if (reason) {
           this.stats.refuse(isWill ? 'will-refused' : reason, { ...context, retain: packet.retain }, isWill ? `will not delivered (${reason})` : publishMessage(reason))
-          return callback(new Error(`not authorized: ${reason}`))
+          return fail(new Error(`not authorized: ${reason}`))
         }
-        if (isWill || session.principal.kind !== 'device') return callback(null)
-        const now = this.rate.take(session.principal.device.id, () => callback(client.closed ? new Error('connection closed') : null))
+        if (isWill || session.principal.kind !== 'device') return pass()
+        const now = this.rate.take(session.principal.device.id, () => (client.closed ? fail(new Error('connection closed')) : pass()))
         if (!now) this.stats.rateLimited++
       },
       (error: unknown) => {
         this.logger.error({ err: error, ...context }, 'registry unavailable: publish refused')
-        callback(new Error('registry unavailable'))
+        fail(new Error('registry unavailable'))
       },
     )
   }
@@ -268,6 +284,11 @@ export class BrokerGuard {
       }
     }
   }
+}
+
+/** Whose publishes the in-broker ingest stores: devices' and the importer's (`replay`, `sim`). */
+function ingestsFrom(principal: Principal): boolean {
+  return principal.kind === 'device' || principal.role === 'importer'
 }
 
 function rightsOf(principal: Principal): TopicRights {

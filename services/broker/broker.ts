@@ -11,6 +11,7 @@ import { ConfigError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
 import { BrokerGuard } from './auth.ts'
+import type { BrokerIngestStats, InBrokerIngest } from './broker-ingest.ts'
 import { guardPacketSize } from './packet-guard.ts'
 import { markRedeliveriesDup } from './redelivery.ts'
 import type { BrokerSecurityStats } from './security-stats.ts'
@@ -23,6 +24,11 @@ export type BrokerOptions = Config['broker'] & {
   store: RegistryStore
   /** Client ids owned by an account from the start: `{ [config.mqtt.ingestClientId]: '_ingest' }`. */
   reservedClientIds?: Record<string, string>
+  /**
+   * The in-process ingest (`senshagen up`, `senshagen broker`): devices' and the importer's publishes are stored
+   * before their PUBACK (broker-ingest.ts). Without it the broker only relays, and an ingest subscribes.
+   */
+  ingest?: InBrokerIngest
 }
 
 export interface RunningBroker {
@@ -34,6 +40,8 @@ export interface RunningBroker {
   wssPort?: number
   /** Refusals by reason, rate-limited publishes, credential checks. */
   security: BrokerSecurityStats
+  /** What the in-broker ingest acknowledged, refused and dropped (only with options.ingest). */
+  ingest?: BrokerIngestStats
   /** Polls the registry for revoked or rotated devices now (the broker also does so every registryPollMs). */
   pollRegistry(): Promise<void>
   close(): Promise<void>
@@ -104,6 +112,7 @@ export async function startBroker(options: BrokerOptions, logger: Logger): Promi
     tlsPort,
     wssPort,
     security: guard.stats,
+    ingest: guard.ingest?.stats,
     pollRegistry: () => guard.pollRegistry(),
     async close() {
       await guard.close()

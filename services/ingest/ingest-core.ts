@@ -16,7 +16,8 @@ export interface IngestStats {
 }
 
 /**
- * The ingest shared by every way in (MQTT subscriptions, the HTTP endpoint): runs the pipeline on a message
+ * The ingest shared by every way in (the embedded broker's publish hook, MQTT subscriptions, the HTTP
+ * endpoint): runs the pipeline on a message
  * and resolves once the sink acknowledged what came out of it, so the caller may acknowledge the source
  * (MQTT PUBACK, HTTP 200). Events: `message` (IngestContext) after each acknowledged message.
  */

@@ -18,38 +18,50 @@ import { directSink, kafkaSink, type IngestSink } from './sinks.ts'
 export interface RunningIngest {
   core: IngestCore
   mode: 'kafka' | 'direct'
+  /** Every MQTT decoder's topic filters: what the ingest subscribes to, or what an in-broker ingest handles. */
+  mqttFilters: string[]
   httpPort: number
   /** HTTP pushes accepted and refused by reason (services/ingest/http-auth.ts). */
   httpAuth: Awaited<ReturnType<typeof startHttpIngest>>['stats']
   stop(): Promise<void>
 }
 
+export interface IngestRunOptions {
+  /**
+   * The embedded broker hands every publish to `core` itself (services/broker/broker-ingest.ts): do not
+   * subscribe to config.mqtt.url as well, which would store every message twice. TTN and HTTP stay.
+   */
+  inBroker?: boolean
+}
+
 /**
- * Ingest service: subscribes to config.mqtt.url (every MQTT decoder's topics), to The Things Stack when
+ * Ingest service: subscribes to config.mqtt.url (every MQTT decoder's topics; not with `inBroker`, when the
+ * embedded broker feeds `core` directly), to The Things Stack when
  * config.ttn is set (TTN topics only, its own credentials), and serves the HTTP ingest on config.http; sends
  * what it decodes to Kafka, or, with no Kafka configured (direct mode), straight to InfluxDB through an
  * in-process writer. HTTP pushes are authenticated against the device registry (config.registry, or `store` when
  * the caller opened it already, which the caller then closes).
  */
-export async function runIngest(config: Config, parentLogger: Logger, store?: RegistryStore): Promise<RunningIngest> {
+export async function runIngest(config: Config, parentLogger: Logger, store?: RegistryStore, options: IngestRunOptions = {}): Promise<RunningIngest> {
   const logger = parentLogger.child({ service: 'ingest' })
   // the HTTP ingest checks each firmware's credentials against the registry (services/ingest/http-auth.ts)
   const registry = store ?? (await openRegistryStore(config.registry))
-  const abort = new AbortController()
   let sink: IngestSink
   if (config.kafka) {
     const bus = createKafkaBus(config.kafka, logger)
     await bus.ensureTopics([config.kafka.readingsTopic, config.kafka.rejectionsTopic, config.kafka.eventsTopic], config.kafka.partitions)
-    sink = kafkaSink(await bus.producer(), config.kafka, abort.signal)
+    const { batchMs, batchMessages, maxBufferedRecords } = config.ingest
+    sink = kafkaSink(await bus.producer(), { ...config.kafka, batchMs, batchMessages, maxBufferedRecords }, logger)
   } else {
     sink = directSink((await openWriter(config, logger)).writer)
   }
   const decoders = createDecoders({ deviceTimeZone: config.ingest.deviceTimeZone, openSenseMapSensors: readSensorsFile(config.ingest.openSenseMapSensorsFile) })
   const core = new IngestCore({ ...config.ingest, decoders }, sink, logger)
   const mqttFilters = [...new Set(decoders.flatMap((d) => d.topicFilters).filter((f) => !f.startsWith('http/')))]
-  const sources = [
-    new MqttSource({ url: config.mqtt.url, clientId: config.mqtt.ingestClientId, ...ingestCredentials(config, logger), filters: mqttFilters }, core, logger),
-  ]
+  const sources: MqttSource[] = []
+  if (!options.inBroker) {
+    sources.push(new MqttSource({ url: config.mqtt.url, clientId: config.mqtt.ingestClientId, ...ingestCredentials(config, logger), filters: mqttFilters }, core, logger))
+  }
   if (config.ttn) {
     const ttnFilters = decoders.filter((d) => d.format === TTN_V3_FORMAT).flatMap((d) => d.topicFilters)
     sources.push(new MqttSource({ ...config.ttn, filters: ttnFilters }, core, logger.child({ source: 'ttn' })))
@@ -57,16 +69,16 @@ export async function runIngest(config: Config, parentLogger: Logger, store?: Re
   for (const source of sources) await source.start()
   const http = await startHttpIngest(core, HTTP_ROUTES, { ...config.http, bodyLimit: config.ingest.maxPayloadBytes * 4 }, logger, registry)
   const mode = config.kafka ? 'kafka' : 'direct'
-  logger.info({ mode, httpPort: http.port }, 'ingest running')
+  logger.info({ mode, httpPort: http.port, inBroker: options.inBroker ?? false }, 'ingest running')
   return {
     core,
     mode,
+    mqttFilters,
     httpPort: http.port,
     httpAuth: http.stats,
     async stop() {
       await http.close()
       for (const source of sources) await source.stop()
-      abort.abort(new Error('ingest stopping'))
       await core.close()
       if (!store) await registry.close()
     },

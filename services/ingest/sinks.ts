@@ -1,7 +1,8 @@
 import type { BusProducer } from '../../core/bus/bus.ts'
 import type { WriteBatch } from '../../core/store/store.ts'
-import { withRetry } from '../../core/retry.ts'
+import type { Logger } from '../../core/logger.ts'
 import type { ReadingWriter } from '../writer/index.ts'
+import { KafkaBatchSink, type KafkaSinkOptions } from './kafka-sink.ts'
 
 /**
  * Where the ingest hands what came out of one message. `accept` resolves only once the data is durable:
@@ -13,21 +14,9 @@ export interface IngestSink {
   close(): Promise<void>
 }
 
-/** Kafka mode: readings, rejections (the dead-letter topic) and device events to their topics, keyed by device. */
-export function kafkaSink(producer: BusProducer, topics: { readingsTopic: string; rejectionsTopic: string; eventsTopic: string }, signal: AbortSignal): IngestSink {
-  return {
-    accept: ({ readings, rejections, events = [] }) =>
-      withRetry(
-        () =>
-          producer.send([
-            { topic: topics.readingsTopic, records: readings.map((r) => ({ key: r.deviceId, value: JSON.stringify(r) })) },
-            { topic: topics.rejectionsTopic, records: rejections.map((r) => ({ key: r.deviceId, value: JSON.stringify(r) })) },
-            { topic: topics.eventsTopic, records: events.map((e) => ({ key: e.deviceId, value: JSON.stringify(e) })) },
-          ]),
-        { initialDelayMs: 200, maxDelayMs: 10_000, maxAttempts: Infinity, signal },
-      ),
-    close: () => producer.disconnect(),
-  }
+/** Kafka mode: readings, rejections (the dead-letter topic) and device events, group-committed (kafka-sink.ts). */
+export function kafkaSink(producer: BusProducer, options: KafkaSinkOptions, logger: Logger): KafkaBatchSink {
+  return new KafkaBatchSink(producer, options, logger)
 }
 
 /**

@@ -3,6 +3,7 @@ import { loadConfig, type Config } from '../../core/config.ts'
 import type { Logger } from '../../core/logger.ts'
 import { SERVICE_USERNAMES } from '../../core/registry/device-rules.ts'
 import { startBroker, type RunningBroker } from '../../services/broker/broker.ts'
+import type { InBrokerIngest } from '../../services/broker/broker-ingest.ts'
 import type { TestRegistry } from './registry.ts'
 
 /** The broker limits of the default configuration (README "Security"). */
@@ -19,12 +20,13 @@ export interface TestBroker extends RunningBroker {
 
 /**
  * The embedded broker on free ports of 127.0.0.1, authenticating against `registry`, with the default limits
- * unless overridden. `ingestClientId`, when given, is reserved for `_ingest` as runBroker does.
+ * unless overridden. `ingestClientId`, when given, is reserved for `_ingest` as runBroker does; `ingest` runs the
+ * in-broker ingest (services/broker/broker-ingest.ts).
  */
 export async function testBroker(
   registry: TestRegistry,
   logger: Logger,
-  overrides: { limits?: Partial<Config['broker']['limits']>; registryPollMs?: number; tls?: Config['broker']['tls']; ingestClientId?: string } = {},
+  overrides: { limits?: Partial<Config['broker']['limits']>; registryPollMs?: number; tls?: Config['broker']['tls']; ingestClientId?: string; ingest?: InBrokerIngest } = {},
 ): Promise<TestBroker> {
   const broker = await startBroker(
     {
@@ -36,6 +38,7 @@ export async function testBroker(
       tls: overrides.tls,
       store: registry.store,
       reservedClientIds: overrides.ingestClientId ? { [overrides.ingestClientId]: SERVICE_USERNAMES.ingest } : {},
+      ingest: overrides.ingest,
     },
     logger,
   )
