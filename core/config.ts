@@ -78,6 +78,7 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_MQTT_DEVICE_BURST: positiveInt.default(60).describe('messages one device may publish at once before the rate applies'),
   SENSHAGEN_MQTT_MAX_RETAINED_PER_CLIENT: positiveInt.default(16).describe('distinct topics one device account may hold retained messages on'),
   SENSHAGEN_MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT: positiveInt.default(32).describe('subscriptions one client may hold'),
+  SENSHAGEN_MQTT_MAX_PENDING_PER_CLIENT: positiveInt.default(1_000).describe('publishes one connection may have waiting for their PUBACK (rate limit, store); one more closes it'),
   SENSHAGEN_MQTT_LOGIN_FAILURES: positiveInt.default(5).describe('failed logins per address and username before further tries are refused unchecked'),
   SENSHAGEN_MQTT_LOGIN_LOCKOUT_MS: positiveInt.default(60_000).describe('how long such tries are refused (doubles while failures go on)'),
   SENSHAGEN_MQTT_REGISTRY_POLL_MS: positiveInt.default(2_000).describe('how often the broker checks the registry for revoked or rotated devices'),
@@ -104,6 +105,7 @@ export interface Config {
       deviceBurst: number
       maxRetainedPerClient: number
       maxSubscriptionsPerClient: number
+      maxPendingPerClient: number
       loginFailures: number
       loginLockoutMs: number
     }
@@ -183,6 +185,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         deviceBurst: e.SENSHAGEN_MQTT_DEVICE_BURST,
         maxRetainedPerClient: e.SENSHAGEN_MQTT_MAX_RETAINED_PER_CLIENT,
         maxSubscriptionsPerClient: e.SENSHAGEN_MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT,
+        maxPendingPerClient: e.SENSHAGEN_MQTT_MAX_PENDING_PER_CLIENT,
         loginFailures: e.SENSHAGEN_MQTT_LOGIN_FAILURES,
         loginLockoutMs: e.SENSHAGEN_MQTT_LOGIN_LOCKOUT_MS,
       },

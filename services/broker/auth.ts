@@ -56,6 +56,8 @@ export class BrokerGuard {
   private readonly watch: RegistryWatch
   /** Account → distinct topics it holds retained messages on (devices only). */
   private readonly retained = new Map<string, Set<string>>()
+  /** Publishes per connection whose authorization (and so PUBACK) has not been answered yet. */
+  private readonly pending = new WeakMap<Client, number>()
   /** Facts from CONNECT that aedes does not keep: the client id as sent, and the peer address. */
   private readonly connects = new WeakMap<Client, { clientId: string; clean: boolean; remote: string }>()
 
@@ -169,10 +171,25 @@ export class BrokerGuard {
     done(null, true)
   }
 
-  private authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
+  private authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
     const session = client ? this.sessions.get(client) : undefined
     // aedes delivers a will through this hook from Client#close, with the will itself as packet (lib/client.js)
     const isWill = client !== null && packet === (client as unknown as { will?: PublishPacket | null }).will
+    // aedes keeps reading a socket while its publishes wait (rate limit, store), so what one connection may have
+    // waiting is bounded here: a client that floods without waiting for PUBACKs is disconnected
+    let callback = done
+    if (client && !isWill) {
+      const pending = (this.pending.get(client) ?? 0) + 1
+      if (pending > this.options.limits.maxPendingPerClient) {
+        if (!client.closed) this.stats.refuse('pending-limit', { clientId: session?.clientId ?? client.id, username: session?.principal.username, remote: session?.remote, limit: this.options.limits.maxPendingPerClient }, 'too many publishes waiting for their PUBACK: connection closed')
+        return done(new Error('too many publishes waiting'))
+      }
+      this.pending.set(client, pending)
+      callback = (error) => {
+        this.pending.set(client, (this.pending.get(client) ?? 1) - 1)
+        done(error)
+      }
+    }
     // with the in-broker ingest, the publish takes its client's turn now, as it arrives: it is stored and
     // acknowledged in arrival order whatever the checks below take [MQTT-4.6.0-2]
     const turn = this.ingest && client && !isWill ? this.ingest.arrive(client, packet, callback) : undefined

@@ -8,7 +8,7 @@
  * A bucket holds up to `burst` tokens and refills at `ratePerS` tokens per second; each `take` spends one.
  * Waiters of one key run in the order they came (FIFO), so a device's PUBACKs keep its publish order
  * [MQTT-4.6.0-2]. Memory: one bucket per key seen (keys are registered device ids, so bounded by the
- * registry) and, per key, the waiters of the packets aedes has in flight for it (one socket read per client).
+ * registry) and, per key, the waiters of the packets aedes has in flight for it (bounded per connection by SENSHAGEN_MQTT_MAX_PENDING_PER_CLIENT, services/broker/auth.ts).
  */
 export interface RateLimitOptions {
   /** Sustained rate, tokens per second (> 0). */

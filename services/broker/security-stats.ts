@@ -19,6 +19,7 @@ import type { Logger } from '../../core/logger.ts'
  * | `subscription-limit` | one more subscription than a client may hold                         | SUBACK 0x80           |
  * | `forward-dropped`    | a message the client may not read reached its delivery (never sent)  | nothing               |
  * | `packet-too-large`   | fixed header announced more than maxPacketBytes                      | connection closed     |
+ * | `pending-limit`      | one more publish waiting for its PUBACK than maxPendingPerClient     | connection closed     |
  * | `revoked`            | registry poll: device revoked while connected                        | connection closed     |
  * | `credentials-changed`| registry poll: secret rotated or device edited after this login      | connection closed     |
  */
@@ -36,6 +37,7 @@ export const REFUSAL_REASONS = [
   'subscription-limit',
   'forward-dropped',
   'packet-too-large',
+  'pending-limit',
   'revoked',
   'credentials-changed',
 ] as const

@@ -91,6 +91,24 @@ describe('in-broker ingest: PUBACK after the sink acknowledged', () => {
     expect(broker.ingest).toMatchObject({ acknowledged: 3, refused: 0, dropped: 0 })
   })
 
+  it('disconnects a client that floods publishes without waiting for PUBACKs, and only that client', async () => {
+    const sink = new GatedSink()
+    broker = await brokerWith(sink, { maxPendingPerClient: 10, deviceBurst: 1_000 })
+    const flooder = await broker.device('bi-storm', { reconnectPeriod: 0 })
+    const quiet = await broker.device('bi-quiet')
+    clients.push(flooder, quiet)
+    const closed = new Promise<void>((resolve) => flooder.once('close', () => resolve()))
+    for (let i = 0; i < 30; i++) flooder.publish(readingsTopic('bi-storm'), payload(i), { qos: 1 })
+    await closed
+    expect(broker.security.refused['pending-limit']).toBeGreaterThanOrEqual(1)
+    // the sink saw at most the bound of the flooder's messages; the quiet device is served as before
+    expect(sink.accepted.filter((b) => b.readings[0]?.deviceId === 'bi-storm').length).toBeLessThanOrEqual(10)
+    sink.mode = 'pass'
+    for (const h of sink.held) h.release()
+    await quiet.publishAsync(readingsTopic('bi-quiet'), payload(1), { qos: 1 })
+    expect(sink.accepted.at(-1)!.readings[0]?.deviceId).toBe('bi-quiet')
+  })
+
   it('refuses a publish the sink cannot store: no PUBACK, the connection closes, and the resent message is stored', async () => {
     const sink = new GatedSink()
     broker = await brokerWith(sink)

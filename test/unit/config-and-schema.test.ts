@@ -15,7 +15,7 @@ describe('configuration', () => {
       bind: '127.0.0.1',
       port: 1883,
       wsPort: 9001,
-      limits: { maxPacketBytes: 262_144, deviceRatePerS: 5, deviceBurst: 60, maxRetainedPerClient: 16, maxSubscriptionsPerClient: 32, loginFailures: 5, loginLockoutMs: 60_000 },
+      limits: { maxPacketBytes: 262_144, deviceRatePerS: 5, deviceBurst: 60, maxRetainedPerClient: 16, maxSubscriptionsPerClient: 32, maxPendingPerClient: 1_000, loginFailures: 5, loginLockoutMs: 60_000 },
       registryPollMs: 2_000,
       tls: undefined,
     })
