@@ -39,7 +39,9 @@ const observed: Array<{ topic: string; payload: string }> = []
 
 beforeAll(async () => {
   registry = await testRegistry(DEVICES)
-  broker = await testBroker(registry, logger, { registryPollMs: POLL_MS })
+  // the floods below test one limit each (retained topics, subscriptions, rate); the bound on publishes waiting
+  // per connection would cut them off first, so it is lifted here and tested alone in broker-ingest.test.ts
+  broker = await testBroker(registry, logger, { registryPollMs: POLL_MS, limits: { maxPendingPerClient: 100_000 } })
   observer = await broker.service('ingest', { clientId: uniqueId('observer') })
   observer.on('message', (topic, payload) => observed.push({ topic, payload: payload.toString() }))
   await observer.subscribeAsync(['senshagen/v1/devices/+/readings', 'senshagen/v1/devices/+/status', 'tele/+/SENSOR'], { qos: 0 })
