@@ -1,5 +1,6 @@
 import type { Config } from '../core/config.ts'
 import type { Logger } from '../core/logger.ts'
+import { openRegistryStore } from '../core/registry/open.ts'
 import type { RegistryStore } from '../core/registry/store.ts'
 import type { RunningBroker } from '../services/broker/broker.ts'
 import { runBroker } from '../services/broker/main.ts'
@@ -16,23 +17,31 @@ export interface FrontDoor {
  * The embedded broker with the ingest in its process, as `senshagen up` and `senshagen broker` run them: every
  * device's and the importer's publish is stored (Kafka, or InfluxDB in direct mode) before its PUBACK
  * (services/broker/broker-ingest.ts). The ingest keeps the HTTP ingest and the TTN subscription but does not
- * subscribe to this broker, which would store every message twice. `store`: an open registry the caller closes.
+ * subscribe to this broker, which would store every message twice. Both share one registry connection: `store`
+ * when the caller opened it (the caller closes it), else one opened from config.registry and closed by `stop`.
  */
 export async function startFrontDoor(config: Config, logger: Logger, store?: RegistryStore): Promise<FrontDoor> {
-  const ingest = await runIngest(config, logger, store, { inBroker: true })
+  // one registry connection for the broker's logins and the HTTP ingest's, closed here when we opened it
+  const registry = store ?? (await openRegistryStore(config.registry))
+  const closeRegistry = () => (store ? Promise.resolve() : registry.close())
+  let ingest: RunningIngest | undefined
   try {
+    ingest = await runIngest(config, logger, registry, { inBroker: true })
     const core = ingest.core
-    const broker = await runBroker(config, logger, store, { ingest: { filters: ingest.mqttFilters, handle: (message) => core.handle(message) } })
+    const broker = await runBroker(config, logger, registry, { ingest: { filters: ingest.mqttFilters, handle: (message) => core.handle(message) } })
+    const running = ingest
     return {
       broker,
-      ingest,
+      ingest: running,
       async stop() {
         await broker.close()
-        await ingest.stop()
+        await running.stop()
+        await closeRegistry()
       },
     }
   } catch (error) {
-    await ingest.stop()
+    await ingest?.stop()
+    await closeRegistry()
     throw error
   }
 }
