@@ -86,8 +86,9 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_MQTT_TLS_KEY: optionalText.describe('PEM private key of SENSHAGEN_MQTT_TLS_CERT'),
   SENSHAGEN_MQTTS_PORT: port.default(8883).describe('MQTT over TLS, when a certificate is configured'),
   SENSHAGEN_MQTT_WSS_PORT: port.default(9443).describe('MQTT over secure WebSocket, when a certificate is configured'),
-  SENSHAGEN_WRITER_BATCH_SIZE: positiveInt.default(2000).describe('points per InfluxDB write'),
-  SENSHAGEN_WRITER_MAX_BUFFER: positiveInt.default(20_000).describe('readings held before producers are made to wait'),
+  SENSHAGEN_WRITER_BATCH_SIZE: positiveInt.default(5000).describe('most points (lines) per InfluxDB write request'),
+  SENSHAGEN_WRITER_IN_FLIGHT: z.coerce.number().int().min(1).max(64).default(2).describe('InfluxDB write requests in flight at once (writer service and direct mode)'),
+  SENSHAGEN_WRITER_MAX_BUFFER: positiveInt.default(20_000).describe('points accepted and not yet acknowledged by InfluxDB before producers are made to wait; at least batch size × in flight'),
 })
 
 export type Env = z.infer<typeof ENV_SCHEMA>
@@ -133,7 +134,8 @@ export interface Config {
   /** `undefined` = direct mode: ingest hands readings to the writer in-process. */
   kafka?: { brokers: string[]; clientId: string; readingsTopic: string; rejectionsTopic: string; eventsTopic: string; groupId: string; partitions: number }
   influx: { url: string; database: string; token?: string; org?: string; username?: string; password?: string }
-  writer: { batchSize: number; maxBufferedReadings: number }
+  /** The InfluxDB writer (core/store/reading-writer.ts): points per request, requests in flight, points held. */
+  writer: { batchSize: number; maxInFlight: number; maxBufferedReadings: number }
   /** The public HTTP API and residents' page (services/api). */
   api: { bind: string; port: number; livePollMs: number; liveHeartbeatMs: number }
   /** Device registry: neighbourhoods, devices with consent, exact positions and credentials, service accounts (config/README.md). */
@@ -157,8 +159,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`)
   }
   const e = parsed.data
-  if (e.SENSHAGEN_WRITER_BATCH_SIZE > e.SENSHAGEN_WRITER_MAX_BUFFER) {
-    throw new ConfigError('invalid configuration: SENSHAGEN_WRITER_BATCH_SIZE must not exceed SENSHAGEN_WRITER_MAX_BUFFER')
+  if (e.SENSHAGEN_WRITER_BATCH_SIZE * e.SENSHAGEN_WRITER_IN_FLIGHT > e.SENSHAGEN_WRITER_MAX_BUFFER) {
+    throw new ConfigError(
+      `invalid configuration: SENSHAGEN_WRITER_BATCH_SIZE × SENSHAGEN_WRITER_IN_FLIGHT (${e.SENSHAGEN_WRITER_BATCH_SIZE} × ${e.SENSHAGEN_WRITER_IN_FLIGHT}) must not exceed ` +
+        `SENSHAGEN_WRITER_MAX_BUFFER (${e.SENSHAGEN_WRITER_MAX_BUFFER}): the requests in flight could never all be full`,
+    )
   }
   if (e.SENSHAGEN_INFLUX_USERNAME !== undefined && e.SENSHAGEN_INFLUX_PASSWORD === undefined) {
     throw new ConfigError('invalid configuration: SENSHAGEN_INFLUX_USERNAME is set but SENSHAGEN_INFLUX_PASSWORD is not')
@@ -248,6 +253,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     writer: {
       batchSize: e.SENSHAGEN_WRITER_BATCH_SIZE,
+      maxInFlight: e.SENSHAGEN_WRITER_IN_FLIGHT,
       maxBufferedReadings: e.SENSHAGEN_WRITER_MAX_BUFFER,
     },
   }

@@ -34,9 +34,22 @@ export interface BusConsumer {
   stop(): Promise<void>
 }
 
+export interface ConsumerOptions {
+  groupId: string
+  topics: string[]
+  /**
+   * Partitions whose fetched batches are handled at the same time (default 1): with more, several handlers
+   * run at once, one per partition, so a slow handler (an InfluxDB write) overlaps with others. One
+   * partition's batches are still handled one after the other, in offset order.
+   */
+  concurrency?: number
+  /** Most bytes one fetch takes from one partition: the upper bound of a handled batch (default 1 MiB). */
+  maxBytesPerPartition?: number
+}
+
 export interface Bus {
   /** Creates topics that do not exist yet (replication factor 1 on a single-node broker). */
   ensureTopics(topics: string[], partitions: number): Promise<void>
   producer(): Promise<BusProducer>
-  consumer(options: { groupId: string; topics: string[] }): Promise<BusConsumer>
+  consumer(options: ConsumerOptions): Promise<BusConsumer>
 }

@@ -61,16 +61,27 @@ export function createKafkaBus(options: { brokers: string[]; clientId: string },
       }
     },
 
-    async consumer({ groupId, topics }): Promise<BusConsumer> {
+    async consumer({ groupId, topics, concurrency = 1, maxBytesPerPartition = 1024 * 1024 }): Promise<BusConsumer> {
       // A 10 s session (kafkajs default 30 s) lets the group notice a crashed writer sooner; heartbeats go out
-      // every second and during long writes (services/writer/kafka-writer.ts).
-      const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxBytes: 4 * 1024 * 1024, sessionTimeout: 10_000, heartbeatInterval: 1_000 })
+      // every second and during long writes (services/writer/kafka-writer.ts). kafkajs 2.x fetches from a broker,
+      // hands the partitions' batches to `concurrency` workers and fetches again only when all are handled
+      // (src/consumer/fetcher.js), so one fetch takes up to maxBytesPerPartition from every partition at once
+      // (maxBytes bounds the whole response).
+      const consumer = kafka.consumer({
+        groupId,
+        allowAutoTopicCreation: false,
+        maxBytesPerPartition,
+        maxBytes: Math.max(maxBytesPerPartition * Math.max(concurrency, 4), 4 * 1024 * 1024),
+        sessionTimeout: 10_000,
+        heartbeatInterval: 1_000,
+      })
       await consumer.connect()
       for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true })
       return {
         async run(handler) {
           await consumer.run({
             autoCommit: false,
+            partitionsConsumedConcurrently: concurrency,
             eachBatchAutoResolve: false,
             eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
               if (!isRunning() || isStale() || batch.messages.length === 0) return

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events'
 import type { BusProducer, BusRecord } from '../../core/bus/bus.ts'
+import { isRetriable } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
-import { withRetry } from '../../core/retry.ts'
+import { GroupCommit } from '../../core/store/group-commit.ts'
 import type { WriteBatch } from '../../core/store/store.ts'
 import type { IngestSink } from './sinks.ts'
 
@@ -33,36 +34,26 @@ export interface KafkaSinkStats {
   backpressureWaits: number
 }
 
-interface Entry {
-  records: Array<{ topic: string; record: BusRecord }>
-  resolve: () => void
-  reject: (error: unknown) => void
-}
+type Message = Array<{ topic: string; record: BusRecord }>
 
 /**
- * Kafka mode's group commit: concurrent `accept` calls gather for at most `batchMs` or `batchMessages` messages
- * and go to Kafka as one `sendBatch` (acks = all, core/bus/kafka.ts), readings, rejections (dead-letter topic) and
- * device events to their topics, keyed by device so one device's records stay in order on one partition.
+ * Kafka mode's group commit on the shared engine (core/store/group-commit.ts): concurrent `accept` calls gather
+ * for at most `batchMs` or `batchMessages` messages and go to Kafka as one `sendBatch` (acks = all,
+ * core/bus/kafka.ts), readings, rejections (dead-letter topic) and device events to their topics, keyed by device
+ * so one device's records stay in order on one partition.
  *
- * One produce request is in flight at a time; what arrives meanwhile forms the next batch. Batches are sent and
- * acknowledged in accept order, so every accept resolves in the order it was called (the broker's PUBACK order
- * rests on this, [MQTT-4.6.0-2]). A failed request is retried with backoff (withRetry, retriable errors) until
- * it succeeds or the sink is closed; nothing is dropped. Memory: at most `maxBufferedRecords` records wait
- * (a single message larger than that is let through alone); further accepts wait for room (backpressure,
- * counted in `stats.backpressureWaits`).
- * Errors: `accept` rejects only when the sink is closed before its batch was acknowledged.
+ * One produce request is in flight at a time (the engine's `maxInFlight` 1, on purpose: several concurrent
+ * sendBatch calls could reorder a partition's records when one is retried; see group-commit.ts "Ordering").
+ * So batches are sent and acknowledged in accept order and every accept resolves in the order it was called.
+ * A failed request is retried with backoff (retriable errors) until it succeeds or the sink is closed; nothing is
+ * dropped. Memory: at most `maxBufferedRecords` records wait (a single message larger than that is let through
+ * alone); further accepts wait in order for room (backpressure, counted in `stats.backpressureWaits`).
+ * Errors: `accept` rejects when the sink is closed before its batch was acknowledged, or when Kafka refused the
+ * batch for good (logged at error level; the message is not acknowledged and its source resends it).
  * Events: `retry` (error, attempt, delayMs), `batch` ({ messages, records, ms }).
  */
-export class KafkaBatchSink extends EventEmitter implements IngestSink {
-  readonly stats: KafkaSinkStats = { batches: 0, messages: 0, records: 0, retries: 0, backpressureWaits: 0 }
-  private queue: Entry[] = []
-  /** Records accepted and not yet acknowledged (queued and in flight). */
-  private buffered = 0
-  private sending = false
-  private timer?: NodeJS.Timeout
-  private immediate?: NodeJS.Immediate
-  private spaceWaiters: Array<() => void> = []
-  private readonly abort = new AbortController()
+export class KafkaBatchSink extends EventEmitter<{ retry: [error: unknown, attempt: number, delayMs: number]; batch: [{ messages: number; records: number; ms: number }] }> implements IngestSink {
+  private readonly engine: GroupCommit<Message>
 
   constructor(
     private readonly producer: BusProducer,
@@ -70,114 +61,68 @@ export class KafkaBatchSink extends EventEmitter implements IngestSink {
     private readonly logger: Logger,
   ) {
     super()
+    this.engine = new GroupCommit<Message>({
+      send: (messages) => this.send(messages),
+      sizeOf: (message) => message.length,
+      maxBatchSize: Infinity,
+      maxBatchItems: options.batchMessages,
+      lingerMs: options.batchMs,
+      maxInFlight: 1,
+      maxBuffered: options.maxBufferedRecords,
+      retry: options.retry,
+    })
+    this.engine.on('retry', (error, attempt, delayMs) => {
+      this.emit('retry', error, attempt, delayMs)
+      this.logger.warn({ err: error, attempt, delayMs }, 'Kafka produce failed, retrying')
+    })
+    this.engine.on('batch', ({ items, units, ms }) => this.emit('batch', { messages: items, records: units, ms }))
   }
 
-  async accept({ readings, rejections, events = [] }: WriteBatch): Promise<void> {
+  get stats(): KafkaSinkStats {
+    const { batches, items, units, retries, backpressureWaits } = this.engine.stats
+    return { batches, messages: items, records: units, retries, backpressureWaits }
+  }
+
+  /** Resolves once Kafka acknowledged every record of `batch` (acks = all); in accept order. */
+  accept({ readings, rejections, events = [] }: WriteBatch): Promise<void> {
+    if (this.engine.closed) return Promise.reject(new Error('Kafka sink is closed'))
     const { readingsTopic, rejectionsTopic, eventsTopic } = this.options
-    const records = [
+    // an empty message still queues, so it resolves after the messages accepted before it (ordering)
+    return this.engine.submit([
       ...readings.map((r) => ({ topic: readingsTopic, record: { key: r.deviceId, value: JSON.stringify(r) } })),
       ...rejections.map((r) => ({ topic: rejectionsTopic, record: { key: r.deviceId, value: JSON.stringify(r) } })),
       ...events.map((e) => ({ topic: eventsTopic, record: { key: e.deviceId, value: JSON.stringify(e) } })),
-    ]
-    // an empty message still queues, so it resolves after the messages accepted before it (ordering)
-    while (this.buffered > 0 && this.buffered + records.length > this.options.maxBufferedRecords && !this.abort.signal.aborted) {
-      this.stats.backpressureWaits++
-      await new Promise<void>((resolve) => this.spaceWaiters.push(resolve))
-    }
-    if (this.abort.signal.aborted) throw new Error('Kafka sink is closed')
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ records, resolve, reject })
-      this.buffered += records.length
-      this.schedule()
-    })
+    ])
   }
 
+  /** Records accepted and not yet acknowledged (queued and in flight; not those still waiting for room). */
   get bufferedCount(): number {
-    return this.buffered
+    return this.engine.bufferedCount
   }
 
   /** Stops retrying; messages not yet acknowledged are rejected (so their MQTT PUBACK is never sent). */
   async close(): Promise<void> {
-    this.abort.abort(new Error('Kafka sink is closed'))
-    clearTimeout(this.timer)
-    if (this.immediate) clearImmediate(this.immediate)
-    for (const entry of this.queue.splice(0)) entry.reject(new Error('Kafka sink closed before the message was acknowledged'))
-    for (const wake of this.spaceWaiters.splice(0)) wake()
+    this.engine.close()
     await this.producer.disconnect()
   }
 
-  private schedule(): void {
-    if (this.sending) return // the running loop takes the new entries after the request in flight
-    if (this.queue.length >= this.options.batchMessages) {
-      clearTimeout(this.timer)
-      this.timer = undefined
-      if (this.immediate) clearImmediate(this.immediate)
-      this.immediate = undefined
-      void this.sendLoop()
-    } else if (!this.timer && !this.immediate) {
-      const go = () => {
-        this.timer = undefined
-        this.immediate = undefined
-        void this.sendLoop()
-      }
-      // 0: no linger; what arrives while a request is in flight still forms the next batch
-      if (this.options.batchMs === 0) this.immediate = setImmediate(go)
-      else this.timer = setTimeout(go, this.options.batchMs)
-    }
-  }
-
-  private async sendLoop(): Promise<void> {
-    if (this.sending) return
-    this.sending = true
-    try {
-      while (this.queue.length > 0 && !this.abort.signal.aborted) {
-        const batch = this.queue.splice(0, this.options.batchMessages)
-        const size = batch.reduce((n, e) => n + e.records.length, 0)
-        const startedAt = Date.now()
-        try {
-          await this.send(batch)
-        } catch (error) {
-          // a close ends the retries (or a non-retriable error): the messages stay unacknowledged and their
-          // sources resend them
-          if (!this.abort.signal.aborted) this.logger.error({ err: error, messages: batch.length, records: size }, 'Kafka refused a batch: its messages are not acknowledged')
-          for (const entry of batch) entry.reject(error)
-          continue
-        } finally {
-          this.buffered -= size
-          for (const wake of this.spaceWaiters.splice(0)) wake()
-        }
-        this.stats.batches++
-        this.stats.messages += batch.length
-        this.stats.records += size
-        this.emit('batch', { messages: batch.length, records: size, ms: Date.now() - startedAt })
-        for (const entry of batch) entry.resolve()
-      }
-    } finally {
-      this.sending = false
-    }
-    if (this.queue.length > 0 && !this.abort.signal.aborted) this.schedule()
-  }
-
-  private send(batch: Entry[]): Promise<void> {
+  private async send(messages: Message[]): Promise<void> {
     const byTopic = new Map<string, BusRecord[]>()
-    for (const entry of batch) {
-      for (const { topic, record } of entry.records) {
+    for (const message of messages) {
+      for (const { topic, record } of message) {
         const records = byTopic.get(topic)
         if (records) records.push(record)
         else byTopic.set(topic, [record])
       }
     }
-    const batches = [...byTopic].map(([topic, records]) => ({ topic, records }))
-    return withRetry(() => this.producer.send(batches), {
-      initialDelayMs: this.options.retry?.initialDelayMs ?? 200,
-      maxDelayMs: this.options.retry?.maxDelayMs ?? 10_000,
-      maxAttempts: Infinity,
-      signal: this.abort.signal,
-      onRetry: (error, attempt, delayMs) => {
-        this.stats.retries++
-        this.emit('retry', error, attempt, delayMs)
-        this.logger.warn({ err: error, attempt, delayMs, messages: batch.length }, 'Kafka produce failed, retrying')
-      },
-    })
+    try {
+      await this.producer.send([...byTopic].map(([topic, records]) => ({ topic, records })))
+    } catch (error) {
+      if (!this.engine.closed && !isRetriable(error)) {
+        const records = messages.reduce((n, m) => n + m.length, 0)
+        this.logger.error({ err: error, messages: messages.length, records }, 'Kafka refused a batch: its messages are not acknowledged')
+      }
+      throw error
+    }
   }
 }

@@ -1,13 +1,15 @@
 import type { BusProducer } from '../../core/bus/bus.ts'
-import type { WriteBatch } from '../../core/store/store.ts'
 import type { Logger } from '../../core/logger.ts'
-import type { ReadingWriter } from '../writer/index.ts'
+import type { ReadingWriter } from '../../core/store/reading-writer.ts'
+import type { WriteBatch } from '../../core/store/store.ts'
 import { KafkaBatchSink, type KafkaSinkOptions } from './kafka-sink.ts'
 
 /**
  * Where the ingest hands what came out of one message. `accept` resolves only once the data is durable:
  * Kafka acknowledged it (acks = all), or, in direct mode, InfluxDB did. Only then is the MQTT message
  * acknowledged, so a crash before that point makes the broker deliver it again (at-least-once).
+ * Resolve order: the Kafka sink resolves in accept order; the direct sink, with several InfluxDB requests in
+ * flight, may not (core/store/group-commit.ts "Ordering"); callers that need order keep it themselves.
  */
 export interface IngestSink {
   accept(batch: WriteBatch): Promise<void>
@@ -20,8 +22,8 @@ export function kafkaSink(producer: BusProducer, options: KafkaSinkOptions, logg
 }
 
 /**
- * Direct mode (no Kafka): the writer stores readings and rejections in InfluxDB in-process; rejections are
- * durable there too (measurement `rejection`).
+ * Direct mode (no Kafka): the writer (core/store/reading-writer.ts) stores readings, rejections and events in
+ * InfluxDB in-process; rejections are durable there too (measurement `rejection`).
  */
 export function directSink(writer: ReadingWriter): IngestSink {
   return {

@@ -1,6 +1,5 @@
 /**
- * What other services may use of the writer: direct-mode ingest embeds a writer in its own process.
- * Everything else in this folder is the writer's own.
+ * What the rest of the project may start of the writer service (the CLI, the benchmark). Its engine, the
+ * ReadingWriter that direct-mode ingest embeds too, lives in core/store/reading-writer.ts.
  */
-export { openWriter, runWriter, type RunningWriter } from './main.ts'
-export { ReadingWriter, type WriterOptions, type WriterStats } from './reading-writer.ts'
+export { runWriter, type RunningWriter } from './main.ts'

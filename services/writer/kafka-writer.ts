@@ -1,7 +1,7 @@
 import type { Bus, BusConsumer, BusMessage } from '../../core/bus/bus.ts'
 import type { Logger } from '../../core/logger.ts'
 import { DeviceEventSchema, ReadingSchema, RejectionSchema, rawText, type DeviceEvent, type Reading, type Rejection } from '../../core/reading.ts'
-import type { ReadingWriter } from './reading-writer.ts'
+import type { ReadingWriter } from '../../core/store/reading-writer.ts'
 
 export interface KafkaWriterTopics {
   readingsTopic: string
@@ -10,14 +10,24 @@ export interface KafkaWriterTopics {
   groupId: string
 }
 
+export interface KafkaWriterFetch {
+  /** Partitions handled at once (core/bus/bus.ts ConsumerOptions.concurrency). */
+  concurrency: number
+  /** Most bytes one fetch takes from a partition. */
+  maxBytesPerPartition: number
+}
+
 /**
- * Consumes the readings, dead-letter and device-event topics in one consumer group and stores both through the writer.
- * A fetched batch's offsets are committed only after the writer resolved, i.e. after InfluxDB acknowledged
- * every point of it; after a crash the uncommitted batch is delivered again and overwrites the same points.
+ * Consumes the readings, dead-letter and device-event topics in one consumer group and stores them through the
+ * writer. Every partition's fetched batch is one `writer.write`, which the writer cuts into requests of its batch
+ * size, several in flight; the batches of `fetch.concurrency` partitions are handled at once, so their points
+ * meet in the same requests. A batch's offsets are committed only after its write resolved, i.e. after InfluxDB
+ * acknowledged every point of it, whatever order the requests finished in; after a crash the uncommitted batch
+ * is delivered again and overwrites the same points.
  * A record that does not parse (not JSON, or not a reading) is stored as a `bus_record_invalid` rejection.
  */
-export async function startKafkaWriter(bus: Bus, writer: ReadingWriter, topics: KafkaWriterTopics, logger: Logger): Promise<BusConsumer> {
-  const consumer = await bus.consumer({ groupId: topics.groupId, topics: [topics.readingsTopic, topics.rejectionsTopic, topics.eventsTopic] })
+export async function startKafkaWriter(bus: Bus, writer: ReadingWriter, topics: KafkaWriterTopics, fetch: KafkaWriterFetch, logger: Logger): Promise<BusConsumer> {
+  const consumer = await bus.consumer({ groupId: topics.groupId, topics: [topics.readingsTopic, topics.rejectionsTopic, topics.eventsTopic], ...fetch })
   await consumer.run(async (messages, heartbeat) => {
     const readings: Reading[] = []
     const rejections: Rejection[] = []

@@ -2,10 +2,10 @@ import { createKafkaBus } from '../../core/bus/kafka.ts'
 import type { Config } from '../../core/config.ts'
 import { ConfigError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
-import { openInfluxStore } from '../../core/store/influx.ts'
+import { openWriter } from '../../core/store/open.ts'
+import type { ReadingWriter } from '../../core/store/reading-writer.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
 import { startKafkaWriter } from './kafka-writer.ts'
-import { ReadingWriter } from './reading-writer.ts'
 
 export interface RunningWriter {
   writer: ReadingWriter
@@ -13,16 +13,9 @@ export interface RunningWriter {
   stop(): Promise<void>
 }
 
-/** Opens the store and a ReadingWriter on it (used by the writer service and by direct-mode ingest). */
-export async function openWriter(config: Config, logger: Logger): Promise<{ writer: ReadingWriter; store: ReadingStore }> {
-  const store = await openInfluxStore(config.influx, logger)
-  await store.ensureDatabase()
-  const writer = new ReadingWriter(store, { batchSize: config.writer.batchSize, maxBufferedReadings: config.writer.maxBufferedReadings }, logger)
-  return { writer, store }
-}
-
 /**
- * Writer service: Kafka consumer group → InfluxDB, offsets committed after InfluxDB acknowledged.
+ * Writer service: Kafka consumer group → InfluxDB in requests of config.writer.batchSize points,
+ * config.writer.maxInFlight at once; offsets committed after InfluxDB acknowledged.
  * Needs Kafka; in direct mode the ingest writes in-process and there is no separate writer.
  */
 export async function runWriter(config: Config, parentLogger: Logger): Promise<RunningWriter> {
@@ -33,7 +26,10 @@ export async function runWriter(config: Config, parentLogger: Logger): Promise<R
   const { writer, store } = await openWriter(config, logger)
   const bus = createKafkaBus(config.kafka, logger)
   await bus.ensureTopics([config.kafka.readingsTopic, config.kafka.rejectionsTopic, config.kafka.eventsTopic], config.kafka.partitions)
-  const consumer = await startKafkaWriter(bus, writer, config.kafka, logger)
+  // Every partition of the three topics handled at once; one fetch takes enough of a partition to fill the
+  // writer's requests in flight (a reading is ~250 bytes of JSON).
+  const fetch = { concurrency: 3 * config.kafka.partitions, maxBytesPerPartition: Math.max(1 << 20, config.writer.batchSize * config.writer.maxInFlight * 256) }
+  const consumer = await startKafkaWriter(bus, writer, config.kafka, fetch, logger)
   logger.info({ influx: config.influx.url, generation: store.generation, database: store.database, group: config.kafka.groupId }, 'writer running')
   return {
     writer,

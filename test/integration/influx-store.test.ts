@@ -4,7 +4,7 @@ import { createLogger } from '../../core/logger.ts'
 import type { Reading } from '../../core/reading.ts'
 import { detectGeneration, openInfluxStore } from '../../core/store/influx.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
-import { ReadingWriter } from '../../services/writer/reading-writer.ts'
+import { ReadingWriter } from '../../core/store/reading-writer.ts'
 import { INFLUX_URL, uniqueId } from '../helpers/env.ts'
 import { startTcpProxy } from '../helpers/tcp-proxy.ts'
 
@@ -62,6 +62,55 @@ describe('InfluxDB store (real server)', () => {
   })
 })
 
+/** The real store, watched: points per write request and how many requests were in flight at once. */
+function watched(store: ReadingStore) {
+  const requests: number[] = []
+  let inFlight = 0
+  let peak = 0
+  const proxy: ReadingStore = Object.create(store) as ReadingStore
+  proxy.write = async (batch) => {
+    peak = Math.max(peak, ++inFlight)
+    try {
+      await store.write(batch)
+      requests.push(batch.readings.length + batch.rejections.length + (batch.events?.length ?? 0))
+    } finally {
+      inFlight--
+    }
+  }
+  return { store: proxy, requests, peak: () => peak }
+}
+
+describe('ReadingWriter on a real InfluxDB: request size and requests in flight', () => {
+  it('stores 12,000 points as 5,000-line requests with two in flight, and each write resolves after its own requests', async () => {
+    const database = uniqueId('batches')
+    const store = await openInfluxStore({ url: INFLUX_URL, database }, logger)
+    await store.ensureDatabase()
+    const watch = watched(store)
+    const writer = new ReadingWriter(watch.store, { batchSize: 5000, maxInFlight: 2, maxBufferedReadings: 20_000 }, logger)
+    try {
+      // one write as large as a Kafka fetch, 100 devices × 120 seconds; then three writes of 4,000 at once
+      const big = Array.from({ length: 12_000 }, (_, i) => ({ ...base, deviceId: `batch-${i % 100}`, value: i, observedAt: base.observedAt + Math.floor(i / 100) * 1000 }))
+      await writer.write({ readings: big, rejections: [] })
+      expect(watch.requests).toEqual([5000, 5000, 2000])
+      expect(watch.peak()).toBe(2)
+      const count = await store.influxql('SELECT count("value") FROM reading')
+      expect(count[0]!.values[0]![1]).toBe(12_000)
+
+      watch.requests.length = 0
+      const later = big.map((r) => ({ ...r, observedAt: r.observedAt + 86_400_000 }))
+      await Promise.all([0, 1, 2].map((p) => writer.write({ readings: later.slice(p * 4000, (p + 1) * 4000), rejections: [] })))
+      // the three writes' quarter-batch parts fill 5,000-line requests
+      expect(watch.requests).toEqual([5000, 5000, 2000])
+      const stored = await store.queryReadings({ deviceId: 'batch-7', quantity: base.quantity, from: base.observedAt, to: base.observedAt + 2 * 86_400_000 })
+      expect(stored.map((r) => r.value)).toEqual([...Array.from({ length: 120 }, (_, i) => i * 100 + 7), ...Array.from({ length: 120 }, (_, i) => i * 100 + 7)])
+      expect(writer.stats).toMatchObject({ written: 24_000, requests: 6, retries: 0, refused: 0, lost: 0, peakInFlight: 2 })
+    } finally {
+      await writer.close()
+      await store.influxql(`DROP DATABASE "${database}"`)
+    }
+  })
+})
+
 describe('ReadingWriter against a real InfluxDB that goes away', () => {
   it('retries while the server is unreachable and acknowledges only after the write landed', async () => {
     const database = uniqueId('outage')
@@ -107,6 +156,13 @@ describe('ReadingWriter against a real InfluxDB that goes away', () => {
       expect(rejected.map((r) => [r.rule, r.path, r.value])).toEqual([['store_refused', 'readings.pm10', '2.5']])
       expect(rejected[0]!.message).toContain('field type conflict')
       expect(writer.stats).toMatchObject({ refused: 1, lost: 0, written: 1 })
+
+      // one large write (a Kafka fetch) with one conflicting reading among 40: only that one becomes a rejection
+      const many = Array.from({ length: 40 }, (_, i) => at(100 + i, i))
+      await writer.write({ readings: [...many.slice(0, 25), { ...conflicting, observedAt: monthAgo + 2000 }, ...many.slice(25)], rejections: [] })
+      expect((await store.queryReadings(day)).map((r) => r.value)).toEqual([7, ...Array.from({ length: 40 }, (_, i) => i)])
+      expect((await store.queryRejections({ deviceId: 'other' })).map((r) => r.rule)).toEqual(['store_refused', 'store_refused'])
+      expect(writer.stats).toMatchObject({ refused: 2, lost: 0, written: 41 })
     } finally {
       await writer.close()
       await store.influxql(`DROP DATABASE "${database}"`)

@@ -1,0 +1,19 @@
+import type { Config } from '../config.ts'
+import type { Logger } from '../logger.ts'
+import { openInfluxStore } from './influx.ts'
+import { ReadingWriter } from './reading-writer.ts'
+import type { ReadingStore } from './store.ts'
+
+/**
+ * Opens the InfluxDB store (config.influx; the database is created when missing) and a ReadingWriter on it
+ * with config.writer's batch size, requests in flight and buffer bound: the writer service's (Kafka mode) and
+ * direct-mode ingest's way to InfluxDB. The caller closes both. Errors: openInfluxStore's (UnavailableError
+ * when InfluxDB does not answer).
+ */
+export async function openWriter(config: Config, logger: Logger): Promise<{ writer: ReadingWriter; store: ReadingStore }> {
+  const store = await openInfluxStore(config.influx, logger)
+  await store.ensureDatabase()
+  const { batchSize, maxInFlight, maxBufferedReadings } = config.writer
+  const writer = new ReadingWriter(store, { batchSize, maxInFlight, maxBufferedReadings }, logger)
+  return { writer, store }
+}
