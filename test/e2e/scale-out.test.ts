@@ -210,9 +210,11 @@ describe('two senshagen up instances sharing Kafka, InfluxDB and a PostgreSQL re
       await store.close()
     })
     // both at once, on a registry without service secrets yet: one issues them, the other reads the file
-    const [a, b] = await Promise.all([startCli(['up'], envA, 'senshagen up:', 60_000), startCli(['up', '--no-calibration'], envB, 'senshagen up:', 60_000)])
-    const instances: CliProcess[] = [a, b]
+    const starts = await Promise.allSettled([startCli(['up'], envA, 'senshagen up:', 60_000), startCli(['up', '--no-calibration'], envB, 'senshagen up:', 60_000)])
+    const instances = starts.flatMap((start) => (start.status === 'fulfilled' ? [start.value] : []))
     cleanups.push(() => Promise.all(instances.map((p) => p.stop())).then(() => undefined))
+    for (const start of starts) if (start.status === 'rejected') throw start.reason
+    const [a, b] = instances as [CliProcess, CliProcess]
     const importer = readServiceCredentials(registryEnv.SENSHAGEN_SERVICE_CREDENTIALS, 'importer')!
     expect(await registry.authenticate(importer.username, importer.password)).toMatchObject({ kind: 'service', role: 'importer' })
     expect(a.stderr()).toContain('"calibration running"')
