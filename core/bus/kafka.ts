@@ -65,13 +65,13 @@ export function createKafkaBus(options: { brokers: string[]; clientId: string },
       // A 10 s session (kafkajs default 30 s) lets the group notice a crashed writer sooner; heartbeats go out
       // every second and during long writes (services/writer/kafka-writer.ts). kafkajs 2.x fetches from a broker,
       // hands the partitions' batches to `concurrency` workers and fetches again only when all are handled
-      // (src/consumer/fetcher.js), so one fetch takes up to maxBytesPerPartition from every partition at once
-      // (maxBytes bounds the whole response).
+      // (src/consumer/fetcher.js), so one fetch takes up to maxBytesPerPartition from each partition; the whole
+      // response (what is held in memory at once) is bounded to four partitions' worth, at least 4 MiB.
       const consumer = kafka.consumer({
         groupId,
         allowAutoTopicCreation: false,
         maxBytesPerPartition,
-        maxBytes: Math.max(maxBytesPerPartition * Math.max(concurrency, 4), 4 * 1024 * 1024),
+        maxBytes: Math.max(4 * maxBytesPerPartition, 4 * 1024 * 1024),
         sessionTimeout: 10_000,
         heartbeatInterval: 1_000,
       })

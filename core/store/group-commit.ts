@@ -32,18 +32,20 @@ import { withRetry } from '../retry.ts'
  * Ordering (what holds, and who relies on it):
  * - Batches are formed from the queue front and sent in submit order.
  * - `maxInFlight` 1: batches are acknowledged one after the other, so items resolve in submit order.
- *   services/ingest/kafka-sink.ts keeps 1: kafkajs with several concurrent `sendBatch` calls (acks = all) can
- *   reorder one partition's records when one request is retried, which would break "one device's records in
- *   order on its partition"; kafkajs' idempotent producer, which would make that safe, allows only one request
- *   in flight anyway.
+ *   services/ingest/kafka-sink.ts keeps 1 and promises accept order: with several concurrent `sendBatch`
+ *   calls (acks = all, no idempotence), a retried request lands after a later one, which would break "one
+ *   device's records in order on its partition"; an idempotent producer would make that safe, but kafkajs
+ *   follows KIP-98's one request in flight per connection for it (kafkajs issue #200), so it would not help.
  * - `maxInFlight` > 1: batches overlap, a later batch may be acknowledged (and its items resolved) before an
  *   earlier one, and a retried batch may land after later ones. Within one batch items resolve together.
- *   The InfluxDB writer accepts this: a reading is one point keyed by (device, quantity, observed time), so
- *   the same key in two batches in flight lands in either order. A redelivered message carries identical
- *   values, so either order stores the same point; two *different* values for one key (a conflicting resend)
- *   are issue 10's business. No caller relies on resolve order: the embedded broker chains each client's
- *   PUBACKs itself (services/broker/broker-ingest.ts), and the Kafka writer commits each partition's offsets
- *   after its own write resolved (services/writer/kafka-writer.ts).
+ *   The InfluxDB writer (core/store/reading-writer.ts) accepts this: a reading is one point keyed by (device,
+ *   quantity, observed time), so the same key in two batches in flight lands in either order. A redelivered
+ *   message carries identical values, so either order stores the same point; two *different* values for one
+ *   key (a conflicting resend) are issue 10's business. None of the writer's callers relies on resolve order:
+ *   the embedded broker chains each client's PUBACKs itself (services/broker/broker-ingest.ts), the subscribed
+ *   ingest hands over one message at a time (services/ingest/mqtt-ingest.ts), an HTTP push waits for its own,
+ *   and the Kafka writer commits each partition's offsets after its own write resolved
+ *   (services/writer/kafka-writer.ts).
  *
  * Errors: `submit` rejects when the engine is closed before the item was acknowledged, or with the refusal
  * when there is no `onRefused`. Events: `batch` ({ items, units, ms }) per acknowledged batch, `retry` (error,

@@ -1,3 +1,4 @@
+import { Kafka, logLevel } from 'kafkajs'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { BusConsumer, BusMessage } from '../../core/bus/bus.ts'
 import { createKafkaBus } from '../../core/bus/kafka.ts'
@@ -32,6 +33,49 @@ describe('Kafka bus (real broker)', () => {
       expect(mine).toEqual([...mine].sort((a, b) => a - b))
       expect(mine).toHaveLength(10)
       expect(new Set(received.filter((m) => m.key === key).map((m) => m.partition)).size).toBe(1)
+    }
+  })
+
+  it('with concurrency, handles several partitions\' batches at once and commits each partition after its own handler only', async () => {
+    const id = uniqueId('concurrent')
+    const bus = createKafkaBus({ brokers: KAFKA_BROKERS.split(','), clientId: id }, logger)
+    const topic = `${id}.readings`
+    await bus.ensureTopics([topic], 3)
+    const producer = await bus.producer()
+    await producer.send([{ topic, records: Array.from({ length: 60 }, (_, i) => ({ key: `dev-${i}`, value: String(i) })) }])
+    await producer.disconnect()
+
+    const gates = new Map<number, () => void>()
+    let active = 0
+    let peak = 0
+    const consumer = await bus.consumer({ groupId: `${id}-g`, topics: [topic], concurrency: 3 })
+    consumers.push(consumer)
+    await consumer.run(async (messages) => {
+      peak = Math.max(peak, ++active)
+      await new Promise<void>((resolve) => gates.set(messages[0]!.partition, resolve))
+      active--
+    })
+    // one handler per partition runs at the same time (with concurrency 1 the second would wait for the first)
+    await waitFor('three partitions in their handlers at once', () => active === 3, 30_000, 20)
+    const admin = new Kafka({ brokers: KAFKA_BROKERS.split(','), clientId: `${id}-admin`, logLevel: logLevel.NOTHING }).admin()
+    await admin.connect()
+    try {
+      const committed = async () => {
+        const [offsets] = await admin.fetchOffsets({ groupId: `${id}-g`, topics: [topic] })
+        return new Map(offsets!.partitions.map((p) => [p.partition, Number(p.offset)]))
+      }
+      expect([...(await committed()).values()]).toEqual([-1, -1, -1])
+      gates.get(1)!()
+      gates.get(2)!()
+      await waitFor('partitions 1 and 2 committed', async () => ((await committed()).get(2)! > 0 && (await committed()).get(1)! > 0 ? true : undefined), 10_000, 50)
+      expect((await committed()).get(0)).toBe(-1) // still in its handler: not committed
+      gates.get(0)!()
+      await waitFor('partition 0 committed', async () => ((await committed()).get(0)! > 0 ? true : undefined), 10_000, 50)
+      const offsets = await committed()
+      expect(offsets.get(0)! + offsets.get(1)! + offsets.get(2)!).toBe(60)
+      expect(peak).toBe(3)
+    } finally {
+      await admin.disconnect()
     }
   })
 

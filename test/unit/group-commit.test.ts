@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { RefusedError, UnavailableError } from '../../core/errors.ts'
 import { GroupCommit, type GroupCommitOptions } from '../../core/store/group-commit.ts'
@@ -302,6 +303,56 @@ describe('group-commit engine', () => {
     const commit = engine(receiver, { maxBatchSize: 100, maxBuffered: 10 })
     await Promise.all(['a', 'bx50', 'c'].map((item) => commit.submit(item)))
     expect(receiver.sent).toEqual([['a'], ['bx50'], ['c']])
+  })
+
+  it('resolves an item only once every unit of it was acknowledged, whatever the lanes, cuts, limits and retries', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          sizes: fc.array(fc.integer({ min: 0, max: 30 }), { minLength: 1, maxLength: 60 }),
+          maxInFlight: fc.integer({ min: 1, max: 4 }),
+          maxBatchSize: fc.integer({ min: 1, max: 40 }),
+          extraBuffer: fc.integer({ min: 0, max: 60 }),
+          withCut: fc.boolean(),
+          failures: fc.array(fc.boolean(), { maxLength: 20 }),
+        }),
+        async ({ sizes, maxInFlight, maxBatchSize, extraBuffer, withCut, failures }) => {
+          type Units = number[]
+          const acknowledged = new Set<number>()
+          let next = 0
+          let inFlight = 0
+          let peak = 0
+          const commit = new GroupCommit<Units>({
+            send: async (batch) => {
+              peak = Math.max(peak, ++inFlight)
+              await tick()
+              inFlight--
+              if (failures.shift()) throw new UnavailableError('flaky')
+              for (const units of batch) for (const unit of units) acknowledged.add(unit)
+            },
+            sizeOf: (units) => units.length,
+            cut: withCut ? (units, n) => [units.slice(0, n), units.slice(n)] : undefined,
+            maxBatchSize,
+            lingerMs: 0,
+            maxInFlight,
+            maxBuffered: maxBatchSize * maxInFlight + extraBuffer,
+            retry: { initialDelayMs: 1, maxDelayMs: 1 },
+          })
+          const early: number[] = []
+          await Promise.all(
+            sizes.map((size) => {
+              const units = Array.from({ length: size }, () => next++)
+              return commit.submit([...units]).then(() => early.push(...units.filter((u) => !acknowledged.has(u))))
+            }),
+          )
+          expect(early).toEqual([])
+          expect(acknowledged.size).toBe(next)
+          expect(peak).toBeLessThanOrEqual(maxInFlight)
+          expect(commit.bufferedCount).toBe(0)
+        },
+      ),
+      { numRuns: 150 },
+    )
   })
 
   it('close rejects what is queued or waiting, ends the retries of batches in flight, and refuses new submits', async () => {
