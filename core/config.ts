@@ -87,7 +87,7 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_MQTTS_PORT: port.default(8883).describe('MQTT over TLS, when a certificate is configured'),
   SENSHAGEN_MQTT_WSS_PORT: port.default(9443).describe('MQTT over secure WebSocket, when a certificate is configured'),
   SENSHAGEN_WRITER_BATCH_SIZE: positiveInt.default(5000).describe('most points (lines) per InfluxDB write request'),
-  SENSHAGEN_WRITER_IN_FLIGHT: z.coerce.number().int().min(1).max(64).default(2).describe('InfluxDB write requests in flight at once (writer service and direct mode)'),
+  SENSHAGEN_WRITER_IN_FLIGHT: z.coerce.number().int().min(1).max(64).default(4).describe('InfluxDB write requests in flight at once when full ones wait (writer service and direct mode)'),
   SENSHAGEN_WRITER_MAX_BUFFER: positiveInt.default(20_000).describe('points accepted and not yet acknowledged by InfluxDB before producers are made to wait; at least batch size × in flight'),
 })
 

@@ -13,9 +13,11 @@ import { withRetry } from '../retry.ts'
  * larger than `maxBatchSize` goes alone. A failed send is retried with backoff (core/retry.ts: retriable errors
  * only) until it succeeds or the engine is closed.
  *
- * When: the first item of an empty queue waits `lingerMs` (0 = the next turn of the event loop) for others;
- * a full batch goes at once; while every lane is busy, what arrives gathers and goes as soon as one frees, so
- * light load adds no latency and heavy load gets full batches.
+ * When: with nothing in flight, the first item waits `lingerMs` (0 = the next turn of the event loop) for
+ * others. A full batch goes at once into any free lane. A partial batch does not open a further lane while one
+ * is in flight: it gathers until a batch is acknowledged, then goes into the freed lane. So light and moderate
+ * load behave as one request at a time (no added latency, few requests), and only a backlog of full batches
+ * puts several in flight.
  *
  * Refused batches (an error that is not retriable): without `onRefused`, the batch's items are rejected with
  * the error. With it, the batch is halved until the refused items stand alone (then, with `split`, the item is
@@ -153,11 +155,6 @@ export class GroupCommit<T> extends EventEmitter<GroupCommitEvents<T>> {
     return this.buffered
   }
 
-  /** Submits waiting for room. */
-  get waitingCount(): number {
-    return this.waiting.length
-  }
-
   /**
    * Stops: retries end, items queued or waiting for room are rejected now, batches in flight reject unless
    * their current request is acknowledged. Their sources resend them (at-least-once).
@@ -186,11 +183,14 @@ export class GroupCommit<T> extends EventEmitter<GroupCommitEvents<T>> {
     this.pump(false)
   }
 
-  /** Starts batches while a lane is free: at once when `now` or a full batch waits, else after the linger. */
+  /**
+   * Starts batches while a lane is free: a full batch at once; a partial one when `now` (the linger ran out or
+   * a batch was acknowledged), else after the linger when nothing is in flight (see "When").
+   */
   private pump(now: boolean): void {
     while (this.inFlight < this.options.maxInFlight && this.queue.length > 0 && !this.abort.signal.aborted) {
       const full = this.queuedUnits >= this.options.maxBatchSize || this.queue.length >= (this.options.maxBatchItems ?? Infinity)
-      if (!now && !full) return this.arm()
+      if (!now && !full) return this.inFlight === 0 ? this.arm() : undefined
       this.launch(this.takeBatch())
     }
   }

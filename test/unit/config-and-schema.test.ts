@@ -22,7 +22,7 @@ describe('configuration', () => {
     expect(config.registry).toEqual({ url: 'data/registry.sqlite', neighbourhoodsFile: 'config/neighbourhoods.json', serviceCredentialsFile: 'data/service-accounts.json' })
     expect(config.mqtt.url).toBe('mqtt://127.0.0.1:1883')
     expect(config.influx).toMatchObject({ url: 'http://127.0.0.1:8086', database: 'senshagen' })
-    expect(config.writer).toEqual({ batchSize: 5000, maxInFlight: 2, maxBufferedReadings: 20_000 })
+    expect(config.writer).toEqual({ batchSize: 5000, maxInFlight: 4, maxBufferedReadings: 20_000 })
   })
 
   it('turns on Kafka mode with SENSHAGEN_KAFKA_BROKERS and derives topic names from the prefix', () => {
@@ -36,7 +36,7 @@ describe('configuration', () => {
     )
     expect(() => loadConfig({ SENSHAGEN_INFLUX_TOKEN: 'changeme' })).toThrow('SENSHAGEN_INFLUX_TOKEN: is a placeholder, not a real secret')
     expect(() => loadConfig({ SENSHAGEN_WRITER_BATCH_SIZE: '500', SENSHAGEN_WRITER_MAX_BUFFER: '100' })).toThrow(
-      'SENSHAGEN_WRITER_BATCH_SIZE × SENSHAGEN_WRITER_IN_FLIGHT (500 × 2) must not exceed SENSHAGEN_WRITER_MAX_BUFFER (100)',
+      'SENSHAGEN_WRITER_BATCH_SIZE × SENSHAGEN_WRITER_IN_FLIGHT (500 × 4) must not exceed SENSHAGEN_WRITER_MAX_BUFFER (100)',
     )
     expect(() => loadConfig({ SENSHAGEN_WRITER_IN_FLIGHT: '8' })).toThrow('(5000 × 8) must not exceed SENSHAGEN_WRITER_MAX_BUFFER (20000)')
     expect(() => loadConfig({ SENSHAGEN_WRITER_IN_FLIGHT: '0' })).toThrow(/SENSHAGEN_WRITER_IN_FLIGHT: Too small/)

@@ -153,6 +153,26 @@ describe('group-commit engine', () => {
     expect(commit.stats.peakInFlight).toBe(3)
   })
 
+  it('opens a further lane only for a full batch: a partial one waits for the batch in flight', async () => {
+    const receiver = gated()
+    const commit = engine(receiver, { maxBatchSize: 10, maxInFlight: 3 })
+    const all = [commit.submit('a')]
+    await tick()
+    expect(receiver.held.map((h) => h.items)).toEqual([['a']])
+    all.push(commit.submit('b'), commit.submit('c'))
+    await tick()
+    await tick()
+    expect(receiver.held).toHaveLength(1) // light load: one request at a time, the next one gathers
+    all.push(...items(10, 'f').map((item) => commit.submit(item)))
+    await tick()
+    expect(receiver.held.map((h) => h.items)).toEqual([['a'], ['b', 'c', 'f0', 'f1', 'f2', 'f3', 'f4', 'f5', 'f6', 'f7']])
+    receiver.held[0]!.release()
+    await tick()
+    expect(receiver.held.map((h) => h.items)[2]).toEqual(['f8', 'f9'])
+    for (const h of receiver.held) h.release()
+    await Promise.all(all)
+  })
+
   it('with maxInFlight 1 sends one batch at a time and resolves in submit order', async () => {
     const receiver = gated()
     const commit = engine(receiver, { maxBatchSize: 3 })
