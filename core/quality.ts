@@ -65,11 +65,10 @@ export class QualityFlagger {
 
   flag(readings: Reading[]): void {
     for (const r of readings) {
-      const add = (flag: string) => r.flags.includes(flag) || r.flags.push(flag)
       const [low, high] = QUANTITIES[r.quantity].plausible
-      if (r.value < low || r.value > high) add(FLAGS.implausible)
-      if (r.quantity === 'relative_humidity' && r.value > 100) add(FLAGS.rhAbove100)
-      this.history(r, add)
+      if (r.value < low || r.value > high) addFlag(r, FLAGS.implausible)
+      if (r.quantity === 'relative_humidity' && r.value > 100) addFlag(r, FLAGS.rhAbove100)
+      this.history(r)
     }
     for (const pm25 of readings.filter((r) => r.quantity === 'pm2_5')) {
       const pm10 = readings.find((r) => r.quantity === 'pm10' && r.deviceId === pm25.deviceId && r.observedAt === pm25.observedAt)
@@ -80,7 +79,7 @@ export class QualityFlagger {
     for (const r of readings) r.flags.sort()
   }
 
-  private history(r: Reading, add: (flag: string) => void): void {
+  private history(r: Reading): void {
     const key = `${r.deviceId}|${r.quantity}`
     const state = this.series.get(key)
     this.series.delete(key)
@@ -93,13 +92,13 @@ export class QualityFlagger {
     }
     const step = SPIKE.step[r.quantity]
     if (r.observedAt - state.lastAt <= SPIKE.maxGapMs) {
-      if (step !== undefined && Math.abs(r.value - state.last) > step) add(FLAGS.spike)
-      if (PM.has(r.quantity) && r.value >= SPIKE.pmMin && r.value > SPIKE.pmFactor * Math.max(state.last, 1)) add(FLAGS.spike)
+      if (step !== undefined && Math.abs(r.value - state.last) > step) addFlag(r, FLAGS.spike)
+      if (PM.has(r.quantity) && r.value >= SPIKE.pmMin && r.value > SPIKE.pmFactor * Math.max(state.last, 1)) addFlag(r, FLAGS.spike)
     }
     if (r.value === state.runValue) {
       state.runCount++
       const stuckable = STUCK_QUANTITIES.has(r.quantity) && !(PM.has(r.quantity) && r.value === 0)
-      if (stuckable && state.runCount >= STUCK.minReadings && r.observedAt - state.runStart >= STUCK.minSpanMs) add(FLAGS.stuck)
+      if (stuckable && state.runCount >= STUCK.minReadings && r.observedAt - state.runStart >= STUCK.minSpanMs) addFlag(r, FLAGS.stuck)
     } else {
       state.runValue = r.value
       state.runStart = r.observedAt
@@ -113,4 +112,8 @@ export class QualityFlagger {
   private evict(): void {
     while (this.series.size > this.maxSeries) this.series.delete(this.series.keys().next().value!)
   }
+}
+
+function addFlag(reading: Reading, flag: string): void {
+  if (!reading.flags.includes(flag)) reading.flags.push(flag)
 }

@@ -11,21 +11,23 @@ export function registerServiceCommands(program: Command): void {
   program
     .command('up')
     .description('run broker with its in-process ingest + writer + hourly calibration + API and residents\' page in one process (direct mode without SENSHAGEN_KAFKA_BROKERS)')
-    .action(() =>
+    // several instances sharing one InfluxDB need the hourly recalculation once, not once each (README "Scaling out")
+    .option('--no-calibration', 'do not run the hourly calibration worker here (another instance or `senshagen calibration` runs it)')
+    .action((options: { calibration: boolean }) =>
       serve(async (ctx) => {
         const { broker, ingest, stop: stopFrontDoor } = await startFrontDoor(ctx.config, ctx.logger)
         const writer = ctx.config.kafka ? await runWriter(ctx.config, ctx.logger) : undefined
-        const calibration = await runCalibrationWorker(ctx.config, ctx.logger)
+        const calibration = options.calibration ? await runCalibrationWorker(ctx.config, ctx.logger) : undefined
         const api = await runApi(ctx.config, ctx.logger)
         process.stderr.write(
           `senshagen up: MQTT on ${ctx.config.broker.bind}:${broker.port} (WebSocket ${broker.wsPort}${broker.tlsPort === undefined ? '' : `, MQTTS ${broker.tlsPort}, WSS ${broker.wssPort}`}; ` +
             `devices log in with their id and secret, service accounts from ${ctx.config.registry.serviceCredentialsFile}), ` +
             `HTTP ingest :${ingest.httpPort}, ${ingest.mode} mode, InfluxDB ${ctx.config.influx.url} database ${ctx.config.influx.database}, ` +
-            `residents' page and API http://${ctx.config.api.bind}:${api.port}/\n`,
+            `residents' page and API http://${ctx.config.api.bind}:${api.port}/${calibration ? '' : ', calibration not here (--no-calibration)'}\n`,
         )
         return async () => {
           await api.stop()
-          await calibration.stop()
+          await calibration?.stop()
           await stopFrontDoor()
           await writer?.stop()
         }

@@ -175,6 +175,33 @@ export class SqlRegistryStore implements RegistryStore {
     return { id: role, username: SERVICE_USERNAMES[role], secret }
   }
 
+  /**
+   * One multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING`: PostgreSQL makes a second inserter wait on the
+   * first one's uncommitted rows and then skips them, SQLite has one writer at a time, so concurrent callers
+   * asking for the same roles in the same order never split them.
+   */
+  async issueServiceSecrets(roles: readonly ServiceRole[]): Promise<IssuedCredentials[]> {
+    const unknown = roles.find((role) => !SERVICE_ROLES.includes(role))
+    if (unknown !== undefined) throw new RegistryError(`no service role '${String(unknown)}' (roles: ${SERVICE_ROLES.join(', ')})`)
+    const wanted = SERVICE_ROLES.filter((role) => roles.includes(role)) // one order for every caller
+    if (wanted.length === 0) return []
+    const now = this.now()
+    const issued = await Promise.all(
+      wanted.map(async (role) => {
+        const secret = newSecret()
+        const [credentialHash, mqttHash] = await Promise.all([hashSecret(secret), mosquittoHash(secret)])
+        return { role, secret, params: [role, credentialHash, mqttHash, now] }
+      }),
+    )
+    const inserted = await this.db.all<{ role: ServiceRole }>(
+      `INSERT INTO service_accounts (role, credential_hash, mosquitto_hash, updated_at) VALUES ${issued.map(() => '(?, ?, ?, ?)').join(', ')}
+       ON CONFLICT (role) DO NOTHING RETURNING role`,
+      issued.flatMap((i) => i.params),
+    )
+    const won = new Set(inserted.map((row) => row.role))
+    return issued.filter((i) => won.has(i.role)).map((i) => ({ id: i.role, username: SERVICE_USERNAMES[i.role], secret: i.secret }))
+  }
+
   async serviceRoles(): Promise<ServiceRole[]> {
     const rows = await this.db.all<{ role: ServiceRole }>('SELECT role FROM service_accounts')
     const present = new Set(rows.map((r) => r.role))

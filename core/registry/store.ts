@@ -10,7 +10,7 @@ import type { LatLon } from './coarsen.ts'
  *
  * Secrets are never stored: only a scrypt hash (core/registry/credentials.ts) and, for operators who run
  * Mosquitto instead of our broker, a PBKDF2-SHA512 hash in Mosquitto's own `$7$` password-file format.
- * A secret is returned exactly once, by `addDevice`, `rotateSecret` and `setServiceSecret`.
+ * A secret is returned exactly once, by `addDevice`, `rotateSecret`, `setServiceSecret` and `issueServiceSecrets`.
  */
 
 /** How a device's data arrives; decides its MQTT topics (core/registry/topic-rights.ts) and its HTTP mechanism. */
@@ -112,6 +112,13 @@ export interface RegistryStore {
 
   /** Sets (or replaces) a service account's secret and returns it (once). */
   setServiceSecret(role: ServiceRole): Promise<IssuedCredentials>
+  /**
+   * Gives a secret to each of `roles` that has none yet, in one statement, and returns the ones it issued (once).
+   * A role that already has a secret keeps it and is left out: when instances sharing the registry start at the
+   * same moment, one of them issues every role and the others issue none (they cannot learn those secrets here;
+   * core/registry/service-credentials.ts has them read the issuer's file). Errors: RegistryError (unknown role).
+   */
+  issueServiceSecrets(roles: readonly ServiceRole[]): Promise<IssuedCredentials[]>
   /** The roles that have a secret. */
   serviceRoles(): Promise<ServiceRole[]>
 

@@ -80,25 +80,25 @@ class InfluxStore implements ReadingStore {
 
   async writeLines(lines: readonly string[]): Promise<void> {
     if (lines.length === 0) return
-    // One WriteApi per call: its batch size is above the line count, so it never sends on its own and
-    // flush() covers every line; maxRetries 0 leaves retrying to the caller (core/retry.ts), which only then
-    // acknowledges upstream (MQTT PUBACK, Kafka offset).
-    const writeApi = this.client.getWriteApi(this.config.org ?? '', this.database, 'ms', {
-      batchSize: lines.length + 1,
-      maxBatchBytes: Number.MAX_SAFE_INTEGER,
-      flushInterval: 0,
-      maxRetries: 0,
-      gzipThreshold: 64 * 1024,
-    })
-    if (this.generation === 1) writeApi.path = `/write?${this.params({ precision: 'ms' })}`
-    writeApi.writeRecords([...lines])
+    // One request through the client's transport, the same request its WriteApi sends (POST, text/plain, gzip
+    // above 64 KiB) without WriteApi's per-line buffering, which cost as much as building the lines. No retry
+    // here: the caller retries (core/retry.ts) and only then acknowledges upstream (MQTT PUBACK, Kafka offset).
     try {
-      await writeApi.flush()
+      await this.transport.request(this.writePath, lines.join('\n'), {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain; charset=utf-8' },
+        gzipThreshold: 64 * 1024,
+      })
     } catch (error) {
       throw this.classify(error, 'write')
-    } finally {
-      writeApi.dispose()
     }
+  }
+
+  /** The write endpoint, ms precision: v1 `/write` (database, credentials), else the v2 API (org, bucket; token header). */
+  private get writePath(): string {
+    if (this.generation === 1) return `/write?${this.params({ precision: 'ms' })}`
+    const org = encodeURIComponent(this.config.org ?? '')
+    return `/api/v2/write?org=${org}&bucket=${encodeURIComponent(this.database)}&precision=ms`
   }
 
   async queryReadings(query: ReadingQuery): Promise<StoredReading[]> {

@@ -39,6 +39,7 @@ export interface PipelineOptions {
 export function createPipeline(options: PipelineOptions): Array<[name: string, step: IngestStep]> {
   const flagger = new QualityFlagger()
   const drift = new SchemaDriftTracker()
+  const decoderFor = topicCache((topic) => decoderForTopic(topic, options.decoders))
   const reject = (ctx: IngestContext, rule: string, message: string, payload = ctx.message) =>
     ctx.rejections.push(wholeMessageRejection(payload, { deviceId: UNKNOWN_DEVICE, sourceFormat: 'unknown', path: '$', rule, message }))
   return [
@@ -55,7 +56,7 @@ export function createPipeline(options: PipelineOptions): Array<[name: string, s
       'decode',
       (ctx) => {
         if (ctx.rejections.length) return
-        ctx.decoder = decoderForTopic(ctx.message.topic, options.decoders)
+        ctx.decoder = decoderFor(ctx.message.topic)
         if (!ctx.decoder) return void reject(ctx, RULES.noDecoder, `no decoder for topic '${ctx.message.topic}'`)
         const decoded = ctx.decoder.decode(ctx.message)
         ctx.candidates.push(...decoded.candidates)
@@ -78,6 +79,21 @@ export function createPipeline(options: PipelineOptions): Array<[name: string, s
     ['quality', (ctx) => flagger.flag(ctx.readings)],
     ['drift', (ctx) => ctx.events.push(...drift.observe({ candidates: ctx.candidates, ignored: ctx.ignored }, ctx.message.topic, ctx.message.receivedAt, ctx.decoder?.format))],
   ]
+}
+
+/**
+ * `find` remembered per topic: a topic's decoder never changes, and a device sends on the same few topics, so
+ * the filters are matched once per topic instead of once per message. At most `max` topics are kept (topics
+ * come from authorized publishers only, bounded by the registry; past the bound new topics are just not kept).
+ */
+function topicCache<T>(find: (topic: string) => T, max = 100_000): (topic: string) => T {
+  const known = new Map<string, T>()
+  return (topic) => {
+    if (known.has(topic)) return known.get(topic)!
+    const found = find(topic)
+    if (known.size < max) known.set(topic, found)
+    return found
+  }
 }
 
 /** Runs every step on one message; never throws for bad input. */

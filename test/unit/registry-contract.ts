@@ -281,6 +281,22 @@ export function registryContract(name: string, open: (options: StoreOptions) => 
       expect(await refusal(() => store.setServiceSecret('admin' as never))).toBe("no service role 'admin' (roles: ingest, importer, operator)")
     })
 
+    it('issues service secrets only to roles without one, and returns just those', async () => {
+      const ingest = await store.setServiceSecret('ingest')
+      const issued = await store.issueServiceSecrets(['operator', 'ingest', 'importer'])
+      expect(issued).toEqual([
+        { id: 'importer', username: '_importer', secret: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) },
+        { id: 'operator', username: '_operator', secret: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) },
+      ])
+      expect(await store.authenticate('_ingest', ingest.secret)).toStrictEqual({ kind: 'service', username: '_ingest', role: 'ingest' })
+      expect(await store.authenticate('_importer', issued[0]!.secret)).toStrictEqual({ kind: 'service', username: '_importer', role: 'importer' })
+      expect(await store.authenticate('_operator', issued[1]!.secret)).toStrictEqual({ kind: 'service', username: '_operator', role: 'operator' })
+      expect(await store.issueServiceSecrets(['ingest', 'importer', 'operator'])).toEqual([])
+      expect(await store.issueServiceSecrets([])).toEqual([])
+      expect(await store.authenticate('_importer', issued[0]!.secret)).toStrictEqual({ kind: 'service', username: '_importer', role: 'importer' })
+      expect(await refusal(() => store.issueServiceSecrets(['importer', 'admin' as never]))).toBe("no service role 'admin' (roles: ingest, importer, operator)")
+    })
+
     it('gives Mosquitto password lines for active devices and service accounts that verify with PBKDF2-SHA512', async () => {
       const shed = await store.addDevice(garden({ id: 'tasmota-shed' }))
       await store.addDevice(garden({ id: 'sim-009' })) // revoked below: no line

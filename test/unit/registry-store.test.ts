@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process'
 import { pbkdf2Sync } from 'node:crypto'
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import mqtt from 'mqtt'
 import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -137,6 +137,44 @@ describe.skipIf(pgSkip !== undefined)(`PostgreSQL registry${pgSkip === undefined
     await again.close()
   })
 
+  it('issues each service secret once when instances ask at the same moment', async () => {
+    const url = await (await postgres()).createDatabase()
+    const stores = await Promise.all([openPostgresRegistry(url), openPostgresRegistry(url), openPostgresRegistry(url)])
+    const issued = await Promise.all(stores.map((store) => store.issueServiceSecrets(['ingest', 'importer', 'operator'])))
+    expect(issued.map((list) => list.length).sort()).toEqual([0, 0, 3]) // one instance issued all three, none split them
+    for (const { username, secret } of issued.flat()) expect(await stores[0]!.authenticate(username, secret)).toMatchObject({ kind: 'service', username })
+    await Promise.all(stores.map((store) => store.close()))
+  })
+
+  it('service credentials: instances starting at once with one file agree; one with a file of its own is refused, never replaces the secrets', async () => {
+    const url = await (await postgres()).createDatabase()
+    const folder = tmp()
+    const shared = join(folder, 'shared', 'service-accounts.json')
+    const [a, b] = await Promise.all([openPostgresRegistry(url), openPostgresRegistry(url)])
+    const [first, second] = await Promise.all([ensureServiceCredentials(a, shared), ensureServiceCredentials(b, shared)])
+    expect(second).toEqual(first)
+    expect(readServiceCredentials(shared, 'importer')).toEqual(first.importer)
+    for (const role of ['ingest', 'importer', 'operator'] as const) {
+      expect(await a.authenticate(first[role].username, first[role].password)).toStrictEqual({ kind: 'service', username: `_${role}`, role })
+    }
+    // a second machine that did not get the file: refused with what to do, and the first machine's secrets still work
+    const own = join(folder, 'own', 'service-accounts.json')
+    const refused = await ensureServiceCredentials(b, own, { waitMs: 200 }).catch((error: unknown) => error)
+    expect(refused).toBeInstanceOf(ConfigError)
+    expect((refused as Error).message).toBe(
+      `the shared registry ${b.source} holds secrets of _ingest, _importer, _operator that ${own} (SENSHAGEN_SERVICE_CREDENTIALS) does not have: another instance issued them. ` +
+        'Every instance sharing a registry needs the same file: copy it from that instance or point SENSHAGEN_SERVICE_CREDENTIALS at shared storage. ' +
+        'Issuing new ones here would lock out every client using the current ones; to replace them on purpose, run DELETE FROM service_accounts in the registry database, start one instance and give its file to the others.',
+    )
+    expect(existsSync(own)).toBe(false)
+    expect(await a.authenticate('_importer', first.importer.password)).toMatchObject({ kind: 'service', role: 'importer' })
+    // with a copy of the file it starts and changes nothing
+    mkdirSync(dirname(own))
+    copyFileSync(shared, own)
+    expect(await ensureServiceCredentials(b, own)).toEqual(first)
+    await Promise.all([a.close(), b.close()])
+  })
+
   it('reports an unreachable server as retriable', async () => {
     const c = await postgres()
     const closedPort = c.url('x').replace(/:\d+\//, ':9/')
@@ -211,7 +249,8 @@ describe('service credentials file', () => {
     expect(await ensureServiceCredentials(store, file)).toEqual(first)
     expect(readFileSync(file, 'utf8')).toBe(written)
     expect(statSync(file).mtimeMs).toBe(mtime)
-    // a secret replaced in the registry (another machine, a manual rotation): only that role is issued anew
+    // a secret replaced in the registry (a manual rotation): with SQLite, which only this machine opens, only that
+    // role is issued anew (a shared PostgreSQL registry refuses instead: see the PostgreSQL tests)
     await store.setServiceSecret('importer')
     chmodSync(file, 0o644)
     const second = await ensureServiceCredentials(store, file)
