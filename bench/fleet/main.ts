@@ -17,7 +17,7 @@ import { evaluateTargets, formatRow, ratioLines, TABLE_HEADER, type StackResult 
 import { stopAllChildren, TsChild } from './stacks/child.ts'
 import { startStack, STACK_LABELS, type StackContext, type StackId } from './stacks/index.ts'
 import { MOSQUITTO_LIMITS } from './stacks/mosquitto.ts'
-import { coolDown, runStep, type StepSettings } from './step.ts'
+import { coolDown, recount, runStep, type StepSettings } from './step.ts'
 
 const say = (text: string) => console.log(`[bench] ${text}`)
 const WARMUP = { rate: 200, durationMs: 1_000 }
@@ -109,7 +109,9 @@ async function runStack(id: StackId, o: BenchOptions, base: Omit<StackContext, '
     const connected = await generator.next('connected', 120_000)
     say(`${id}: ${o.devices} devices connected and logged in in ${(connected.ms / 1000).toFixed(1)} s`)
     const deps = { generator, generatorPid: generator.pid, influxdPid, stack, influx }
-    const settings = (step: number, rate: number, durationMs: number): StepSettings => ({ step, rate, durationMs, window: o.window, devices: o.devices, pollMs: o.pollMs, settleMs: o.settleS * 1000, maxDrainMs: o.maxDrainS * 1000 })
+    const probes = { ids: [] as string[], indices: [] as number[] }
+    for (const [i, d] of ctx.fleet.devices.entries()) if (i % 10 === 0) probes.ids.push(d.id), probes.indices.push(i)
+    const settings = (step: number, rate: number, durationMs: number): StepSettings => ({ step, rate, durationMs, window: o.window, probes, pubackMeansStored: id === 'direct' || id === 'kafka', pollMs: o.pollMs, settleMs: o.settleS * 1000, maxDrainMs: o.maxDrainS * 1000 })
     const warm = await runStep(deps, settings(0, WARMUP.rate, WARMUP.durationMs))
     if (warm.storedReadings === 0) throw new Error(`nothing of the warm-up (${warm.published} messages) became queryable; see the logs in ${ctx.dir}`)
     say(`${id}: warm-up ${WARMUP.rate} msg/s for ${WARMUP.durationMs / 1000} s: ${warm.storedReadings}/${warm.expectedReadings} readings stored`)
@@ -118,10 +120,10 @@ async function runStack(id: StackId, o: BenchOptions, base: Omit<StackContext, '
       const step = await runStep(deps, settings(i + 1, rate, o.durationS * 1000))
       result.steps.push(step)
       console.log(formatRow(id, step))
-      if (i === o.rates.length - 1) break
       const cool = await coolDown(stack, o.maxDrainS * 1000)
       if (cool.waitedS > 1.5) say(`${id}: waited ${cool.waitedS.toFixed(0)} s for the stack to idle${cool.idle ? '' : ' (still busy: the next rate starts on its backlog)'}`)
     }
+    await recount(influx, result.steps)
   } catch (error) {
     result.error = (error as Error).message
     say(`${id}: FAILED: ${result.error}`)

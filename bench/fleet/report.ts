@@ -102,11 +102,11 @@ export function evaluateTargets(results: StackResult[]): Target[] {
       targets.push({ name, status: 'n/a', detail: stack?.error ?? `needs ${id}` })
       continue
     }
-    const lost = stack.steps.filter((s) => s.storedReadings < s.expectedReadings || s.ackedNotStored > 0)
+    const lost = stack.steps.filter((s) => s.loss > 0 || s.ackedNotStored > 0)
     targets.push({
       name,
       status: lost.length === 0 ? 'PASS' : 'FAIL',
-      detail: lost.length === 0 ? 'every published reading stored' : lost.map((s) => `${num(s.rate)} msg/s: ${num(s.expectedReadings - s.storedReadings)} missing, ${num(s.ackedNotStored)} acknowledged ones`).join('; '),
+      detail: lost.length === 0 ? 'every published reading stored' : lost.map((s) => `${num(s.rate)} msg/s: ${num(s.expectedReadings - s.storedReadings - s.storedLater)} never stored${s.ackedNotStored > 0 ? `, ${num(s.ackedNotStored)} acknowledged but not stored` : ''}`).join('; '),
     })
   }
   return targets

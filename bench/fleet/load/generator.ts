@@ -59,7 +59,7 @@ async function connectAll(host: string, port: number, logins: DeviceLogin[], con
 }
 
 function publishStep(step: number, rate: number, durationMs: number, window: number): Promise<PublishedReport> {
-  const report: PublishedReport = { type: 'published', step, published: 0, windowFull: 0, disconnected: 0, firstObservedMs: 0, lastObservedMs: 0, spanMs: 0, bumped: 0, maxTickGapMs: 0 }
+  const report: PublishedReport = { type: 'published', step, published: 0, publishedPerDevice: new Array<number>(devices.length).fill(0), windowFull: 0, disconnected: 0, firstObservedMs: 0, lastObservedMs: 0, spanMs: 0, bumped: 0, maxTickGapMs: 0 }
   acks.set(step, [])
   const start = performance.now()
   let due = 0
@@ -73,7 +73,8 @@ function publishStep(step: number, rate: number, durationMs: number, window: num
       const target = Math.floor((rate * elapsed) / 1000)
       const touched = new Set<Device>()
       for (; due < target; due++) {
-        const device = devices[next]!
+        const index = next
+        const device = devices[index]!
         next = (next + 1) % devices.length
         if (device.client.closed) {
           report.disconnected++
@@ -90,6 +91,7 @@ function publishStep(step: number, rate: number, durationMs: number, window: num
           continue
         }
         device.lastObserved = observed
+        report.publishedPerDevice[index]!++
         if (report.published++ === 0) report.firstObservedMs = observed
         report.lastObservedMs = Math.max(report.lastObservedMs, observed)
         touched.add(device)

@@ -16,6 +16,8 @@ export interface PublishedReport {
   step: number
   /** Messages written to a socket (each one QoS 1 PUBLISH with five readings). */
   published: number
+  /** The same per device, in the order of the `connect` message's devices. */
+  publishedPerDevice: number[]
   /** Messages due by the schedule but not sent: their device's in-flight window was full. */
   windowFull: number
   /** Messages due for a device whose connection had closed. */

@@ -17,6 +17,18 @@ interface QueryBody {
   error?: string
 }
 
+/** A restriction to one quantity and/or some devices (ids are the benchmark's own: [a-z0-9-] only). */
+export interface Only {
+  quantity?: string
+  devices?: readonly string[]
+}
+
+/** `Only` as the start of a WHERE clause, each condition followed by AND. */
+function where(only: Only): string {
+  const devices = only.devices?.length ? `(${only.devices.map((d) => `"device" = '${d}'`).join(' OR ')}) AND ` : ''
+  return `${only.quantity === undefined ? '' : `"quantity" = '${only.quantity}' AND `}${devices}`
+}
+
 export class InfluxBench {
   constructor(
     readonly url: string,
@@ -37,21 +49,21 @@ export class InfluxBench {
     await this.query(`DROP DATABASE "${this.database}"`)
   }
 
-  /** Readings stored with observed time in [fromMs, toMs] (all quantities). */
-  async count(fromMs: number, toMs: number): Promise<number> {
-    const series = await this.query(`SELECT count("value") FROM "reading" WHERE time >= ${fromMs}ms AND time <= ${toMs}ms`)
+  /** Readings stored with observed time in [fromMs, toMs]; all of them, or those of `only` (quantity, devices). */
+  async count(fromMs: number, toMs: number, only: Only = {}): Promise<number> {
+    const series = await this.query(`SELECT count("value") FROM "reading" WHERE ${where(only)}time >= ${fromMs}ms AND time <= ${toMs}ms`)
     return Number(series[0]?.values[0]?.[1] ?? 0)
   }
 
-  /** Per device, the newest observed time (ms) of `quantity` at or after `fromMs`. */
-  async newestPerDevice(quantity: string, fromMs: number): Promise<Map<string, number>> {
-    const series = await this.query(`SELECT last("value") FROM "reading" WHERE "quantity" = '${quantity}' AND time >= ${fromMs}ms GROUP BY "device"`)
+  /** Per device (of `only.devices`), the newest observed time (ms) of `only.quantity` at or after `fromMs`. */
+  async newestPerDevice(only: Only, fromMs: number): Promise<Map<string, number>> {
+    const series = await this.query(`SELECT last("value") FROM "reading" WHERE ${where(only)}time >= ${fromMs}ms GROUP BY "device"`)
     return new Map(series.map((s) => [s.tags?.device ?? '', Number(s.values[0]?.[0])]))
   }
 
-  /** Per device, every observed time (ms) of `quantity` in [fromMs, toMs], ascending. Chunked: may be 100k+ rows. */
-  async observedTimes(quantity: string, fromMs: number, toMs: number): Promise<Map<string, number[]>> {
-    const bodies = await this.request(`SELECT "value" FROM "reading" WHERE "quantity" = '${quantity}' AND time >= ${fromMs}ms AND time <= ${toMs}ms GROUP BY "device"`, true)
+  /** Per device (of `only.devices`), every observed time (ms) in [fromMs, toMs], ascending. Chunked: may be 100k+ rows. */
+  async observedTimes(only: Only, fromMs: number, toMs: number): Promise<Map<string, number[]>> {
+    const bodies = await this.request(`SELECT "value" FROM "reading" WHERE ${where(only)}time >= ${fromMs}ms AND time <= ${toMs}ms GROUP BY "device"`, true)
     const times = new Map<string, number[]>()
     for (const body of bodies) {
       for (const s of body.results?.[0]?.series ?? []) {

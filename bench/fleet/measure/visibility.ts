@@ -1,10 +1,10 @@
-import type { InfluxBench } from './influx.ts'
+import type { InfluxBench, Only } from './influx.ts'
 
 /**
  * Publish → queryable latency. The generator puts the publish time into each message as its observed time
  * (bench/fleet/load/generator.ts), so a stored point carries its own publish time. Every poll (~100 ms) asks
- * InfluxDB for each device's newest observed time of one quantity (`last(value) … GROUP BY device`, only over
- * the part of the step not yet seen). A point of device d with time t counts as queryable at the start of the
+ * InfluxDB for each probe device's newest observed time of one quantity (`last(value) … GROUP BY device`, only
+ * over the part of the step not yet seen; a tenth of the devices, so that the polling costs InfluxDB little). A point of device d with time t counts as queryable at the start of the
  * first poll whose newest time for d was ≥ t. After the step, the stored times of that quantity are read, and
  * each one's latency is that poll time − t. Lost messages (never stored) thus get none.
  *
@@ -21,14 +21,14 @@ export class VisibilityTracker {
 
   constructor(
     private readonly influx: InfluxBench,
-    private readonly quantity: string,
+    /** The quantity and the probe devices followed. */
+    private readonly probe: Required<Only>,
     private readonly fromMs: number,
-    private readonly devices: number,
   ) {}
 
   async poll(): Promise<void> {
     const at = Date.now()
-    const newest = await this.influx.newestPerDevice(this.quantity, this.windowStart())
+    const newest = await this.influx.newestPerDevice(this.probe, this.windowStart())
     this.queries++
     this.queryMs += Date.now() - at
     for (const [device, time] of newest) {
@@ -78,7 +78,7 @@ export class VisibilityTracker {
    * discovered (assuming publish order, above); the step's start while some device has not been seen yet.
    */
   private windowStart(): number {
-    if (this.seen.size < this.devices) return this.fromMs
+    if (this.seen.size < this.probe.devices.length) return this.fromMs
     let start = Infinity
     for (const entry of this.seen.values()) start = Math.min(start, entry.newest.at(-1)!)
     return Math.max(this.fromMs, start)

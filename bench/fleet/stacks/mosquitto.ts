@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs'
-import { createServer, connect } from 'node:net'
+import { connect } from 'node:net'
 import { join } from 'node:path'
+import { freePort } from '../../../test/helpers/processes.ts'
 import type { Fleet } from '../fleet-setup.ts'
 import { spawnLogged, stopProcess } from './child.ts'
 
@@ -44,7 +45,8 @@ export async function startMosquitto(fleet: Fleet, dir: string, logFile: string)
       'log_dest stderr',
       'log_type error',
       'log_type warning',
-      'connection_messages false',
+      'log_type notice',
+      'connection_messages true',
       '',
     ].join('\n'),
   )
@@ -56,18 +58,6 @@ export async function startMosquitto(fleet: Fleet, dir: string, logFile: string)
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
   return { port, url: `mqtt://127.0.0.1:${port}`, pid: child.pid!, stop: () => stopProcess(child) }
-}
-
-/** A loopback port nobody listens on right now (the OS's choice). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 function accepts(port: number): Promise<boolean> {

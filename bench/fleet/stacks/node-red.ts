@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { QUANTITIES } from '../../../core/quantities.ts'
 import { READINGS_FILTER } from '../../../core/topics.ts'
+import { freePort } from '../../../test/helpers/processes.ts'
 import { spawnLogged, stopProcess } from './child.ts'
-import { freePort } from './mosquitto.ts'
 
 /**
  * Node-RED as a citizen-science group would set it up: Node-RED 4.x and node-red-contrib-influxdb, a default flow
