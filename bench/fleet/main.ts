@@ -13,7 +13,7 @@ import type { FromGenerator, ToGenerator } from './load/messages.ts'
 import { InfluxBench } from './measure/influx.ts'
 import { findProcess, loadAverage } from './measure/procs.ts'
 import { parseOptions, USAGE, type BenchOptions } from './options.ts'
-import { evaluateTargets, formatRow, ratioLines, TABLE_HEADER, type StackResult } from './report.ts'
+import { evaluateTargets, formatRow, markdownReport, ratioLines, TABLE_HEADER, type StackResult } from './report.ts'
 import { stopAllChildren, TsChild } from './stacks/child.ts'
 import { startStack, STACK_LABELS, type StackContext, type StackId } from './stacks/index.ts'
 import { MOSQUITTO_LIMITS } from './stacks/mosquitto.ts'
@@ -88,7 +88,9 @@ async function main(): Promise<void> {
 
   const out = o.out ?? join('reports', `bench-${stamp}.json`)
   writeFileSync(out, JSON.stringify({ ...header, stacks: results, targets, logDir }, null, 2))
-  say(`results: ${out}`)
+  const markdown = out.replace(/\.json$/, '') + '.md'
+  writeFileSync(markdown, markdownReport(results, o.rates, targets, `Run of ${header.date} (${header.load.devices} devices, ${o.durationS} s per rate, load average at start ${header.machine.loadAverageAtStart.join(' ')})${o.note ? `: ${o.note}` : ''}`))
+  say(`results: ${out} and ${markdown}`)
   if (o.cpuProf) printProfiles(join(logDir, 'profiles'))
 }
 
@@ -115,15 +117,16 @@ async function runStack(id: StackId, o: BenchOptions, base: Omit<StackContext, '
     const warm = await runStep(deps, settings(0, WARMUP.rate, WARMUP.durationMs))
     if (warm.storedReadings === 0) throw new Error(`nothing of the warm-up (${warm.published} messages) became queryable; see the logs in ${ctx.dir}`)
     say(`${id}: warm-up ${WARMUP.rate} msg/s for ${WARMUP.durationMs / 1000} s: ${warm.storedReadings}/${warm.expectedReadings} readings stored`)
+    let cool = { waitedS: 0, idle: true }
     for (const [i, rate] of o.rates.entries()) {
       say(`${id}: ${rate.toLocaleString('en-US')} msg/s for ${o.durationS} s ...`)
       const step = await runStep(deps, settings(i + 1, rate, o.durationS * 1000))
       result.steps.push(step)
       console.log(formatRow(id, step))
-      const cool = await coolDown(stack, o.maxDrainS * 1000)
+      cool = await coolDown(stack, o.maxDrainS * 1000)
       if (cool.waitedS > 1.5) say(`${id}: waited ${cool.waitedS.toFixed(0)} s for the stack to idle${cool.idle ? '' : ' (still busy: the next rate starts on its backlog)'}`)
     }
-    await recount(influx, result.steps)
+    await recount(influx, result.steps, cool.idle)
   } catch (error) {
     result.error = (error as Error).message
     say(`${id}: FAILED: ${result.error}`)

@@ -111,3 +111,26 @@ export function evaluateTargets(results: StackResult[]): Target[] {
   }
   return targets
 }
+
+/** The results as Markdown (docs/benchmarks.md quotes it): one table row per stack and rate, ratios, targets. */
+export function markdownReport(results: StackResult[], rates: number[], targets: Target[], header: string): string {
+  const lines = [
+    header,
+    '',
+    '| stack | offered msg/s (of) | readings/s stored | loss | p50 / p99 ms | PUBACK p99 ms | CPU s / 1k readings | peak RSS MB | notes |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
+  ]
+  for (const stack of results) {
+    if (stack.error) lines.push(`| ${stack.id} | | | | | | | | failed: ${stack.error} |`)
+    for (const r of stack.steps) {
+      const jvm = r.others.find((p) => p.name.includes('JVM'))
+      const notes = [...(jvm ? [`JVM apart: ${(jvm.cpuS / (r.storedReadings / 1000 || 1)).toFixed(3)} CPU s/1k, ${num(jvm.peakRssBytes / MB)} MB`] : []), ...r.notes].join('; ')
+      lines.push(
+        `| ${stack.id} | ${num(r.offeredPerS)} (${num(r.rate)}) | ${num(r.storedPerS)} | ${(100 * r.loss).toFixed(1)} % | ${num(r.latencyMs.p50)} / ${num(r.latencyMs.p99)} | ${num(r.pubackMs.p99)} | ${r.cpuSPer1kReadings.toFixed(3)} | ${num(r.peakRssBytes / MB)} | ${notes} |`,
+      )
+    }
+  }
+  lines.push('', '```', ...ratioLines(results, rates), '```', '', '| target | result | |', '|---|---|---|')
+  for (const t of targets) lines.push(`| ${t.name} | ${t.status} | ${t.detail} |`)
+  return `${lines.join('\n')}\n`
+}

@@ -210,14 +210,16 @@ function notesFor(r: StepResult, s: StepSettings): string[] {
 }
 
 /**
- * After a stack's last step: counts each step's readings again. What became queryable after its step ended
- * (a backlog that outlived the step, stored during the next ones) is storedLater; the loss is what never did.
+ * After a stack's last step and its cool-down: counts each step's readings again. What became queryable after
+ * its step ended (a backlog that outlived the step, stored during the next ones) is storedLater; the loss is what
+ * never did while the stack ran (`stackIdle` false: it was still working when the cool-down gave up).
  */
-export async function recount(influx: InfluxBench, steps: StepResult[]): Promise<void> {
+export async function recount(influx: InfluxBench, steps: StepResult[], stackIdle: boolean): Promise<void> {
   for (const step of steps) {
     step.storedLater = Math.max(0, (await influx.count(step.observedFromMs, step.observedToMs)) - step.storedReadings)
     step.loss = step.expectedReadings === 0 ? 0 : 1 - (step.storedReadings + step.storedLater) / step.expectedReadings
     if (step.storedLater > 0) step.notes.push(`${step.storedLater} readings became queryable only after the step ended (not in its readings/s)`)
+    if (step.loss > 0 && !stackIdle) step.notes.push('the stack was still busy when it was stopped: some of the loss may be a backlog it had not stored yet')
   }
 }
 
