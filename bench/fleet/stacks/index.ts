@@ -4,7 +4,7 @@ import type { Fleet } from '../fleet-setup.ts'
 import { findProcess, type ProcessRef } from '../measure/procs.ts'
 import type { CeilingStart } from './ceiling-subscriber.ts'
 import { TsChild } from './child.ts'
-import { startMosquitto } from './mosquitto.ts'
+import { MOSQUITTO_LIMITS, startMosquitto } from './mosquitto.ts'
 import { ensureNodeRed, NODE_RED_INFLUXDB_VERSION, NODE_RED_VERSION, startNodeRed } from './node-red.ts'
 import type { SensHagenMode, SensHagenStart } from './senshagen-server.ts'
 
@@ -17,7 +17,7 @@ export const STACK_LABELS: Record<StackId, string> = {
   'node-red': `Node-RED ${NODE_RED_VERSION} (mqtt in → function → influxdb out ${NODE_RED_INFLUXDB_VERSION})`,
   direct: 'SensHagen embedded, direct mode (broker + ingest → InfluxDB)',
   kafka: 'SensHagen embedded, Kafka mode (broker + ingest → Kafka → writer)',
-  subscribed: 'SensHagen ingest subscribed to Mosquitto (direct mode)',
+  subscribed: 'SensHagen ingest subscribed to Mosquitto (direct mode, window = Mosquitto max_inflight_messages)',
 }
 
 export interface StackContext {
@@ -64,7 +64,9 @@ export async function startStack(id: StackId, ctx: StackContext): Promise<Runnin
       })
     case 'subscribed':
       return withMosquitto(ctx, 'subscribed', async (mqttPort) => {
-        const server = await startSensHagen(ctx, 'subscribed', { SENSHAGEN_MQTT_URL: `mqtt://127.0.0.1:${mqttPort}` })
+        // the subscribed ingest's window matches the broker's in-flight limit (core/registry/mosquitto.ts says why)
+        const window = ctx.senshagenEnv.SENSHAGEN_INGEST_WINDOW ?? String(MOSQUITTO_LIMITS.maxInflightMessages)
+        const server = await startSensHagen(ctx, 'subscribed', { SENSHAGEN_MQTT_URL: `mqtt://127.0.0.1:${mqttPort}`, SENSHAGEN_INGEST_WINDOW: window })
         return { process: server.process, stop: server.stop }
       })
     case 'direct':
