@@ -113,7 +113,7 @@ async function runStack(id: StackId, o: BenchOptions, base: Omit<StackContext, '
     const deps = { generator, generatorPid: generator.pid, influxdPid, stack, influx }
     const probes = { ids: [] as string[], indices: [] as number[] }
     for (const [i, d] of ctx.fleet.devices.entries()) if (i % 10 === 0) probes.ids.push(d.id), probes.indices.push(i)
-    const settings = (step: number, rate: number, durationMs: number): StepSettings => ({ step, rate, durationMs, window: o.window, probes, pubackMeansStored: id === 'direct' || id === 'kafka', pollMs: o.pollMs, settleMs: o.settleS * 1000, maxDrainMs: o.maxDrainS * 1000 })
+    const settings = (step: number, rate: number, durationMs: number): StepSettings => ({ step, rate, durationMs, window: o.window, probes, pubackMeansDurable: id === 'direct' || id === 'kafka', pollMs: o.pollMs, settleMs: o.settleS * 1000, maxDrainMs: o.maxDrainS * 1000 })
     const warm = await runStep(deps, settings(0, WARMUP.rate, WARMUP.durationMs))
     if (warm.storedReadings === 0) throw new Error(`nothing of the warm-up (${warm.published} messages) became queryable; see the logs in ${ctx.dir}`)
     say(`${id}: warm-up ${WARMUP.rate} msg/s for ${WARMUP.durationMs / 1000} s: ${warm.storedReadings}/${warm.expectedReadings} readings stored`)

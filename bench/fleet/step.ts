@@ -16,8 +16,8 @@ export interface StepSettings {
   window: number
   /** Every tenth device: their pm10 points are followed for the latency and the drain (device ids, and their index in the fleet). */
   probes: { ids: string[]; indices: number[] }
-  /** The stack's PUBACK means "stored" (SensHagen's embedded broker), not just "the broker has it" (Mosquitto). */
-  pubackMeansStored: boolean
+  /** The stack's PUBACK means "durable" (SensHagen's embedded broker: stored, or in Kafka), not just "the broker has it" (Mosquitto). */
+  pubackMeansDurable: boolean
   pollMs: number
   settleMs: number
   maxDrainMs: number
@@ -43,11 +43,13 @@ export interface StepResult {
   storedLater: number
   /** 1 − (stored + storedLater) / (published × 5): what never became queryable while the stack ran. */
   loss: number
-  /** Embedded SensHagen: readings whose PUBACK the device had but that were not queryable at the step's end (must be 0). */
+  /** Embedded SensHagen: readings whose PUBACK the device had but that were never stored (must be 0); set by `recount`. */
   ackedNotStored: number
-  /** Stored readings ÷ seconds from the first publish until the last stored reading was queryable. */
+  /** Whether a PUBACK meant durable here (StepSettings.pubackMeansDurable). */
+  pubackMeansDurable: boolean
+  /** Stored readings ÷ seconds from the first publish until the last probe reading was queryable. */
   storedPerS: number
-  /** Seconds from the end of the publishing until the last stored reading was queryable. */
+  /** Seconds from the end of the publishing until the last probe reading was queryable. */
   drainS: number
   drainTimedOut: boolean
   latencyMs: { p50: number; p99: number; max: number; samples: number }
@@ -171,7 +173,8 @@ export async function runStep(deps: StepDeps, s: StepSettings): Promise<StepResu
     storedReadings: stored,
     storedLater: 0,
     loss: expected === 0 ? 0 : 1 - stored / expected,
-    ackedNotStored: s.pubackMeansStored ? Math.max(0, ackedCount * READINGS_PER_MESSAGE - stored) : 0,
+    ackedNotStored: 0,
+    pubackMeansDurable: s.pubackMeansDurable,
     storedPerS: stored / (Math.max(lastVisibleMs - p.firstObservedMs, p.spanMs) / 1000),
     drainS: Math.max(0, (lastVisibleMs - (startWall + p.spanMs)) / 1000),
     drainTimedOut,
@@ -203,7 +206,6 @@ function notesFor(r: StepResult, s: StepSettings): string[] {
   if (r.maxTickGapMs > 100) notes.push(`load generator stalled up to ${r.maxTickGapMs.toFixed(0)} ms (publishes went out in bursts)`)
   if (r.drainTimedOut) notes.push(`still not all stored ${s.maxDrainMs / 1000} s after the publishing ended`)
   if (r.unacked > 0) notes.push(`${r.unacked} messages never acknowledged`)
-  if (r.ackedNotStored > 0) notes.push(`${r.ackedNotStored} readings acknowledged but not stored`)
   const closed = Object.entries(r.closedConnections)
   if (closed.length > 0) notes.push(`connections closed: ${closed.map(([why, n]) => `${n} ${why}`).join(', ')}`)
   return notes
@@ -218,6 +220,8 @@ export async function recount(influx: InfluxBench, steps: StepResult[], stackIdl
   for (const step of steps) {
     step.storedLater = Math.max(0, (await influx.count(step.observedFromMs, step.observedToMs)) - step.storedReadings)
     step.loss = step.expectedReadings === 0 ? 0 : 1 - (step.storedReadings + step.storedLater) / step.expectedReadings
+    if (step.pubackMeansDurable) step.ackedNotStored = Math.max(0, step.acked * READINGS_PER_MESSAGE - step.storedReadings - step.storedLater)
+    if (step.ackedNotStored > 0) step.notes.push(`${step.ackedNotStored} readings acknowledged (PUBACK) but never stored`)
     if (step.storedLater > 0) step.notes.push(`${step.storedLater} readings became queryable only after the step ended (not in its readings/s)`)
     if (step.loss > 0 && !stackIdle) step.notes.push('the stack was still busy when it was stopped: some of the loss may be a backlog it had not stored yet')
   }
