@@ -20,6 +20,15 @@ const secret = optionalText.refine((text) => text === undefined || !PLACEHOLDER_
   message: 'is a placeholder, not a real secret',
 })
 
+/**
+ * The subscribed ingest's default window: Mosquitto 2.0's default `max_inflight_messages`, the most
+ * unacknowledged QoS 1 messages it sends one client (EMQX: 32), so that a larger window would not be filled.
+ */
+export const DEFAULT_INGEST_WINDOW = 20
+
+/** A share group name: one topic level, no wildcard [MQTT 5.0 §4.8.2, which 3.1.1 brokers such as Mosquitto follow]. */
+const shareGroup = optionalText.refine((text) => text === undefined || /^[^/+#]+$/.test(text), { message: 'must be one topic level without / + or #' })
+
 export const ENV_SCHEMA = z.object({
   SENSHAGEN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SENSHAGEN_MQTT_BIND: z.string().default('127.0.0.1').describe('address the embedded broker listens on'),
@@ -29,6 +38,8 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_MQTT_USERNAME: optionalText.describe('MQTT username of this command (ingest, replay, sim); default: its service account from SENSHAGEN_SERVICE_CREDENTIALS'),
   SENSHAGEN_MQTT_PASSWORD: secret.describe('MQTT password that goes with SENSHAGEN_MQTT_USERNAME'),
   SENSHAGEN_INGEST_CLIENT_ID: z.string().min(1).default('senshagen-ingest').describe('MQTT client id; persistent session'),
+  SENSHAGEN_INGEST_WINDOW: z.coerce.number().int().min(1).max(65_535).default(DEFAULT_INGEST_WINDOW).describe('subscribed ingest: most QoS 1 messages handed to the ingest and not yet acknowledged at once (PUBACKs go out in arrival order); a broker with an in-flight limit (Mosquitto max_inflight_messages, default 20) sends no more than that'),
+  SENSHAGEN_INGEST_SHARE_GROUP: shareGroup.describe('subscribed ingest: subscribe $share/<group>/<filter> so that instances in one group split the messages (Mosquitto, EMQX, HiveMQ; not aedes); each instance needs its own SENSHAGEN_INGEST_CLIENT_ID'),
   SENSHAGEN_MAX_PAYLOAD_BYTES: positiveInt.default(262_144),
   SENSHAGEN_INGEST_BATCH_MS: z.coerce.number().int().min(0).max(1_000).default(0).describe('Kafka mode: longest a message waits for others to join its produce request when none is in flight, ms (0 = next tick; while one is in flight the next batch gathers anyway)'),
   SENSHAGEN_INGEST_BATCH_MESSAGES: positiveInt.default(500).describe('Kafka mode: most messages in one produce request; a full batch is sent at once'),
@@ -114,7 +125,14 @@ export interface Config {
     /** MQTTS and WSS listeners, when a certificate is configured. */
     tls?: { certFile: string; keyFile: string; port: number; wsPort: number }
   }
-  mqtt: { url: string; username?: string; password?: string; ingestClientId: string }
+  mqtt: {
+    url: string
+    username?: string
+    password?: string
+    ingestClientId: string
+    /** Subscribe `$share/<group>/<filter>` (several ingest instances split one subscription). */
+    shareGroup?: string
+  }
   ingest: {
     maxPayloadBytes: number
     maxFutureMs: number
@@ -126,6 +144,8 @@ export interface Config {
     batchMessages: number
     /** Records accepted and not yet acknowledged by Kafka before accepts wait (backpressure). */
     maxBufferedRecords: number
+    /** MQTT subscriptions (SENSHAGEN_MQTT_URL, TTN): messages handled at once and not yet acknowledged. */
+    window: number
   }
   /** The HTTP ingest (airrohr "Send to own API" and sensor.community push format). */
   http: { bind: string; port: number }
@@ -205,6 +225,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       username: e.SENSHAGEN_MQTT_USERNAME,
       password: e.SENSHAGEN_MQTT_PASSWORD,
       ingestClientId: e.SENSHAGEN_INGEST_CLIENT_ID,
+      shareGroup: e.SENSHAGEN_INGEST_SHARE_GROUP,
     },
     ingest: {
       maxPayloadBytes: e.SENSHAGEN_MAX_PAYLOAD_BYTES,
@@ -215,6 +236,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       batchMs: e.SENSHAGEN_INGEST_BATCH_MS,
       batchMessages: e.SENSHAGEN_INGEST_BATCH_MESSAGES,
       maxBufferedRecords: e.SENSHAGEN_INGEST_MAX_BUFFERED,
+      window: e.SENSHAGEN_INGEST_WINDOW,
     },
     http: { bind: e.SENSHAGEN_HTTP_BIND, port: e.SENSHAGEN_HTTP_PORT },
     ttn:

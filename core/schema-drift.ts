@@ -36,6 +36,7 @@ export class SchemaDriftTracker {
 
   /** Schema-change events for what this message shows, given its topic and receipt time. */
   observe(decoded: Pick<DecodeResult, 'candidates' | 'ignored'>, topic: string, receivedAt: number, format = 'unknown'): DeviceEvent[] {
+    if (this.unchanged(decoded)) return []
     const byDevice = new Map<string, { keys: Map<string, string>; models: Set<string>; format: string }>()
     const entry = (deviceId: string, format: string) => {
       let e = byDevice.get(deviceId)
@@ -78,6 +79,25 @@ export class SchemaDriftTracker {
     }
     while (this.devices.size > this.maxDevices) this.devices.delete(this.devices.keys().next().value!)
     return events
+  }
+
+  /**
+   * The common case, answered without building anything: one device's message with no ignored keys whose every
+   * key, type and sensor model is already known. Marks the device recently seen, as `observe` would.
+   */
+  private unchanged(decoded: Pick<DecodeResult, 'candidates' | 'ignored'>): boolean {
+    const first = decoded.candidates[0]
+    if (first === undefined || decoded.ignored?.length) return false
+    const schema = this.devices.get(first.deviceId)
+    if (schema === undefined) return false
+    for (const c of decoded.candidates) {
+      if (c.deviceId !== first.deviceId || (c.sensorModel && !schema.models.has(c.sensorModel))) return false
+      const type = describe(c)
+      if (!(type.startsWith('null') || type.startsWith('undefined')) && schema.keys.get(c.path) !== type) return false
+    }
+    this.devices.delete(first.deviceId)
+    this.devices.set(first.deviceId, schema)
+    return true
   }
 }
 

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { QUANTITIES, type Quantity } from '../quantities.ts'
 import { formatIsoMs } from '../time.ts'
@@ -120,8 +120,18 @@ export async function writeReport(
     scatter: join(deviceDir, `${base}-scatter.svg`),
     timeseries: join(deviceDir, `${base}-timeseries.svg`),
   }
-  await writeFile(paths.json, `${JSON.stringify(report, null, 2)}\n`)
-  await writeFile(paths.scatter, svg.scatter)
-  await writeFile(paths.timeseries, svg.timeseries)
+  await replaceFile(paths.json, `${JSON.stringify(report, null, 2)}\n`)
+  await replaceFile(paths.scatter, svg.scatter)
+  await replaceFile(paths.timeseries, svg.timeseries)
   return paths
+}
+
+/**
+ * Writes `text` to a temporary file beside `path` and renames it over `path` (atomic on one file system), so a
+ * reader, or a second calibration worker writing the same report (README "Scaling out"), never sees half a file.
+ */
+async function replaceFile(path: string, text: string): Promise<void> {
+  const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
+  await writeFile(temporary, text)
+  await rename(temporary, path)
 }

@@ -144,6 +144,12 @@ autosave_interval 100
 # x one message every 10 s (${MESSAGES_PER_DEVICE_HOUR}/h) x ${QUEUE_HOURS} h = ${options.activeDevices * MESSAGES_PER_DEVICE_HOUR * QUEUE_HOURS} (at least ${MOSQUITTO_DEFAULT_QUEUE}). A native message is
 # under 1 KiB, so the queue holds at most about ${Math.ceil(queue / 1024)} MiB. Regenerate when the fleet grows.
 max_queued_messages ${queue}
+
+# QoS 1 messages Mosquitto sends a client before it waits for their PUBACKs (default 20). The ingest keeps that
+# many in flight and acknowledges each once it is stored (SENSHAGEN_INGEST_WINDOW; a window above this limit is
+# never filled). Raise both together: one store round trip then carries more messages (README, "Subscribed
+# ingest"). Set SENSHAGEN_INGEST_WINDOW=100 to match this file.
+max_inflight_messages 100
 `
 }
 

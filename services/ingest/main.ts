@@ -60,11 +60,12 @@ export async function runIngest(config: Config, parentLogger: Logger, store?: Re
   const mqttFilters = [...new Set(decoders.flatMap((d) => d.topicFilters).filter((f) => !f.startsWith('http/')))]
   const sources: MqttSource[] = []
   if (!options.inBroker) {
-    sources.push(new MqttSource({ url: config.mqtt.url, clientId: config.mqtt.ingestClientId, ...ingestCredentials(config, logger), filters: mqttFilters }, core, logger))
+    const { url, ingestClientId: clientId, shareGroup } = config.mqtt
+    sources.push(new MqttSource({ url, clientId, shareGroup, ...ingestCredentials(config, logger), filters: mqttFilters, window: config.ingest.window }, core, logger))
   }
   if (config.ttn) {
     const ttnFilters = decoders.filter((d) => d.format === TTN_V3_FORMAT).flatMap((d) => d.topicFilters)
-    sources.push(new MqttSource({ ...config.ttn, filters: ttnFilters }, core, logger.child({ source: 'ttn' })))
+    sources.push(new MqttSource({ ...config.ttn, filters: ttnFilters, window: config.ingest.window }, core, logger.child({ source: 'ttn' })))
   }
   for (const source of sources) await source.start()
   const http = await startHttpIngest(core, HTTP_ROUTES, { ...config.http, bodyLimit: config.ingest.maxPayloadBytes * 4 }, logger, registry)

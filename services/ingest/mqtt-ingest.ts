@@ -1,77 +1,264 @@
-import mqtt, { type MqttClient } from 'mqtt'
+import type { IPublishPacket } from 'mqtt-packet'
+import { DEFAULT_INGEST_WINDOW } from '../../core/config.ts'
+import type { InboundMessage } from '../../core/decoders/index.ts'
+import { UnavailableError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
-import type { IngestCore } from './ingest-core.ts'
 import { redactUrl } from '../../core/redact.ts'
+import { sleep, withRetry } from '../../core/retry.ts'
+import { AckWindow } from './mqtt-ack-window.ts'
+import { MqttConnection, type MqttConnectionOptions } from './mqtt-connection.ts'
 
 export interface MqttSourceOptions {
+  /** `mqtt://host:port` or `mqtts://host:port` (TTN: mqtts://eu1.cloud.thethings.network:8883). */
   url: string
+  /** Fixed: the persistent session lives under it. Instances sharing a subscription each need their own. */
   clientId: string
   username?: string
   password?: string
-  /** Topic filters to subscribe to (QoS 1; a broker such as TTN's may grant only QoS 0). */
+  /** Topic filters to subscribe to at QoS 1 (a broker such as TTN's may grant only QoS 0). */
   filters: string[]
+  /** Most messages handed to the ingest and not yet acknowledged at once (default DEFAULT_INGEST_WINDOW). */
+  window?: number
+  /** Subscribe `$share/<group>/<filter>` instead, so instances in one group split the messages (not aedes). */
+  shareGroup?: string
+  /** Seconds (default 60). */
+  keepaliveS?: number
+  /** Reconnect backoff: first delay and ceiling, ms (defaults 500 and 30,000). */
+  reconnect?: { initialDelayMs: number; maxDelayMs: number }
+  /** A private CA or client certificate for mqtts:// (tests; TTN needs none). */
+  tls?: MqttConnectionOptions['tls']
 }
 
 /**
- * One MQTT 3.1.1 broker the ingest subscribes to (our aedes broker, Mosquitto, TTN's broker, …); every
- * message goes through the IngestCore.
+ * What the subscription hands each message to (IngestCore fits): `handle` resolves once what came out of the
+ * message is durable (Kafka acks = all, or InfluxDB) and rejects when it cannot be (the sink is closing).
+ */
+export interface MessageHandler {
+  handle(message: InboundMessage): Promise<unknown>
+}
+
+export interface MqttSourceStats {
+  /** Successful connects (CONNACK 0 and SUBACK granted); more than 1 means it reconnected. */
+  connections: number
+  /** PUBLISH packets received (redeliveries included). */
+  received: number
+  /** PUBACKs sent, each after its message's handle() resolved. */
+  acknowledged: number
+  /** QoS 0 messages handed to the ingest. */
+  bestEffort: number
+  /** QoS 0 messages lost: the sink failed, or the connection closed while they waited for a slot. */
+  dropped: number
+  /** QoS 1 messages the sink failed: not acknowledged, the connection is reopened and the broker redelivers. */
+  refused: number
+  /** Most messages in the window at once (handed over and not yet acknowledged). */
+  maxInFlight: number
+}
+
+/**
+ * One MQTT 3.1.1 broker the ingest subscribes to (Mosquitto, EMQX, TTN's broker); every message goes through
+ * the IngestCore (any MessageHandler). Built on MqttConnection (mqtt-connection.ts: mqtt-packet over `net`/`tls`), because mqtt.js
+ * cannot release acknowledgements out of its one-message-at-a-time loop (its `handleMessage` callback), which
+ * serialised every message on a sink round trip and starved keepalive (mqtt.js #1935).
  *
- * At-least-once: the session is persistent (clean = false, fixed client id) and the filters are subscribed
- * at QoS 1. mqtt.js sends the PUBACK only when `handleMessage`'s callback runs, and we run it only after the
- * sink acknowledged; until then the broker keeps the message and redelivers it after a crash [MQTT-4.3.2],
- * and while offline the broker queues QoS 1 messages for the session [MQTT-3.1.2-5]. Messages are handled
- * one at a time in arrival order, which is also the backpressure towards the broker.
+ * At-least-once: the session is persistent (clean = false, fixed client id) and the filters are subscribed at
+ * QoS 1, so the broker keeps what is unacknowledged, redelivers it after a reconnect [MQTT-4.4.0-1], and queues
+ * what arrives while we are away [MQTT-3.1.2-5].
+ *
+ * Window: up to `window` messages are handed to `IngestCore.handle` at once, so the sink's group commit
+ * gathers many. A QoS 1 message's PUBACK is sent once its handle() resolved and every message before it was
+ * acknowledged: strictly in arrival order [MQTT-4.6.0-2] (AckWindow, mqtt-ack-window.ts). Messages beyond a
+ * full window wait, unhandled, and the socket is paused until the window drains (backpressure: memory holds
+ * the window and what one socket read brought at most); a broker with
+ * an in-flight limit (Mosquitto's `max_inflight_messages`, 20 by default) never sends more than that, so size
+ * the window to it. The socket is otherwise read all the time: keepalive does not wait for the sink.
+ *
+ * QoS 0 messages are handled too, best effort (a failure is counted in `dropped` and logged at error level).
+ * A handle() rejection of a QoS 1 message (the sink closing, or refusing for good) leaves it, and everything
+ * after it, unacknowledged; unless we are stopping, the connection is then closed and reopened after a
+ * growing delay so that the broker redelivers them, instead of the window staying blocked until a restart.
+ * A lost connection is reopened with exponential backoff and logged at warn level. `stop()` disconnects
+ * without acknowledging what is still in the window: the broker redelivers it to the next session.
  */
 export class MqttSource {
-  private client?: MqttClient
+  readonly stats: MqttSourceStats = { connections: 0, received: 0, acknowledged: 0, bestEffort: 0, dropped: 0, refused: 0, maxInFlight: 0 }
+  private current: Session | undefined
+  private stopping = false
+  private readonly abort = new AbortController()
+  private reconnecting: Promise<void> | undefined
+  /** Connections closed in a row because the sink refused a message; reset by the next PUBACK. */
+  private refusals = 0
+  private readonly logger: Logger
 
   constructor(
     private readonly options: MqttSourceOptions,
-    private readonly core: IngestCore,
-    private readonly logger: Logger,
-  ) {}
-
-  /** Connects and subscribes; resolves once the subscription is granted. */
-  async start(): Promise<void> {
-    const client = mqtt.connect(this.options.url, {
-      clientId: this.options.clientId,
-      clean: false,
-      protocolVersion: 4,
-      reconnectPeriod: 1_000,
-      connectTimeout: 10_000,
-      username: this.options.username,
-      password: this.options.password,
-    })
-    this.client = client
-    client.handleMessage = (packet, done) => {
-      const message = {
-        topic: packet.topic,
-        payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
-        receivedAt: Date.now(),
-        qos: packet.qos,
-        retain: packet.retain,
-      }
-      this.core.handle(message).then(
-        () => done(),
-        (error: unknown) => {
-          // The sink only fails when it is being closed: leave the message unacknowledged for redelivery.
-          this.logger.warn({ err: error, topic: packet.topic }, 'message not acknowledged; the broker will redeliver it')
-          done(error as Error)
-        },
-      )
-    }
-    client.on('error', (error) => this.logger.error({ err: error, url: redactUrl(this.options.url) }, 'mqtt error'))
-    client.on('reconnect', () => this.logger.info({ url: redactUrl(this.options.url) }, 'mqtt reconnecting'))
-    await new Promise<void>((resolve, reject) => {
-      client.once('connect', () => resolve())
-      client.once('error', reject)
-    })
-    await client.subscribeAsync(Object.fromEntries(this.options.filters.map((topic) => [topic, { qos: 1 as const }])))
-    this.logger.info({ url: redactUrl(this.options.url), clientId: this.options.clientId, filters: this.options.filters }, 'ingest subscribed')
+    private readonly core: MessageHandler,
+    logger: Logger,
+  ) {
+    this.logger = logger.child({ url: redactUrl(options.url), clientId: options.clientId })
   }
 
+  /** The filters as subscribed: `$share/<group>/<filter>` with a share group. */
+  get subscriptions(): string[] {
+    const group = this.options.shareGroup
+    return group === undefined ? this.options.filters : this.options.filters.map((filter) => `$share/${group}/${filter}`)
+  }
+
+  /** Connects and subscribes; resolves once the subscription is granted, rejects if that first attempt fails. */
+  async start(): Promise<void> {
+    await this.connect()
+    this.logger.info({ filters: this.subscriptions, window: this.window }, 'ingest subscribed')
+  }
+
+  /** Disconnects without acknowledging what is still being handled (the broker redelivers it). */
   async stop(): Promise<void> {
-    await this.client?.endAsync(true)
+    this.stopping = true
+    this.abort.abort(new Error('MQTT source stopped'))
+    await this.reconnecting?.catch(() => undefined)
+    await this.current?.connection.close()
+  }
+
+  private get window(): number {
+    return this.options.window ?? DEFAULT_INGEST_WINDOW
+  }
+
+  /** One connection: CONNECT, SUBSCRIBE; closes it again and throws when either fails. */
+  private async connect(): Promise<void> {
+    const connection = new MqttConnection(
+      {
+        url: this.options.url,
+        clientId: this.options.clientId,
+        username: this.options.username,
+        password: this.options.password,
+        clean: false,
+        keepaliveS: this.options.keepaliveS ?? 60,
+        responseTimeoutMs: 10_000,
+        tls: this.options.tls,
+      },
+      {
+        publish: (packet) => this.receive(session, packet),
+        closed: (error) => this.closed(session, error),
+      },
+    )
+    const session: Session = { connection, window: new AckWindow(this.window, (ids) => this.acknowledge(session, ids)), waiting: [], gone: false }
+    try {
+      const { sessionPresent } = await connection.handshake()
+      const granted = await connection.subscribe(this.subscriptions, 1)
+      if (granted.some((qos) => qos < 1)) {
+        this.logger.warn({ filters: this.subscriptions, granted }, 'broker granted QoS 0: those messages are delivered at most once')
+      }
+      this.logger.debug({ sessionPresent }, 'connected')
+    } catch (error) {
+      connection.destroy(error as Error)
+      throw error
+    }
+    this.stats.connections++
+    this.current = session
+  }
+
+  private receive(session: Session, packet: IPublishPacket): void {
+    this.stats.received++
+    if (session.window.full || session.waiting.length > 0) {
+      // beyond the window: wait, unhandled, and stop reading until the window drains
+      session.waiting.push(packet)
+      session.connection.pause()
+      return
+    }
+    this.dispatch(session, packet)
+  }
+
+  private dispatch(session: Session, packet: IPublishPacket): void {
+    const slot = session.window.enter(packet.qos === 0 ? undefined : packet.messageId)
+    this.stats.maxInFlight = Math.max(this.stats.maxInFlight, session.window.inFlight)
+    if (packet.qos === 0) this.stats.bestEffort++
+    this.core.handle(toMessage(packet)).then(
+      () => slot.done(),
+      (error: unknown) => {
+        if (packet.qos === 0) {
+          this.stats.dropped++
+          this.logger.error({ err: error, topic: packet.topic }, 'QoS 0 message not stored: lost')
+          return slot.done()
+        }
+        slot.fail()
+        this.refuse(session, packet, error)
+      },
+    )
+  }
+
+  /** Called by the window when messages left it, with the ids now due in arrival order; then lets waiting ones in. */
+  private acknowledge(session: Session, messageIds: number[]): void {
+    if (messageIds.length > 0) {
+      session.connection.puback(messageIds)
+      this.stats.acknowledged += messageIds.length
+      this.refusals = 0
+    }
+    this.drain(session)
+  }
+
+  private drain(session: Session): void {
+    while (session.waiting.length > 0 && !session.window.full) this.dispatch(session, session.waiting.shift()!)
+    if (session.waiting.length === 0) session.connection.resume()
+  }
+
+  private refuse(session: Session, packet: IPublishPacket, error: unknown): void {
+    this.stats.refused++
+    if (session.gone || this.stopping) return
+    this.refusals++
+    this.logger.warn({ err: error, topic: packet.topic, messageId: packet.messageId }, 'ingest could not store a QoS 1 message: not acknowledged; reconnecting so that the broker redelivers it and the ones after it')
+    void session.connection.close(new Error('the ingest could not store a message'))
+  }
+
+  private closed(session: Session, error: Error | undefined): void {
+    if (session.gone) return
+    session.gone = true
+    session.window.close()
+    this.stats.dropped += session.waiting.filter((p) => p.qos === 0).length
+    session.waiting.length = 0
+    if (this.stopping || this.current !== session) return
+    this.current = undefined
+    this.logger.warn({ err: error }, 'connection to the broker lost: reconnecting (unacknowledged messages come again)')
+    this.reconnecting = this.reconnect().finally(() => (this.reconnecting = undefined))
+  }
+
+  /** After a lost connection: waits (longer after each refusal in a row), then connects with backoff until it works. */
+  private async reconnect(): Promise<void> {
+    const { initialDelayMs, maxDelayMs } = this.options.reconnect ?? { initialDelayMs: 500, maxDelayMs: 30_000 }
+    try {
+      await sleep(Math.min(maxDelayMs, initialDelayMs * 2 ** this.refusals), this.abort.signal)
+      await withRetry(
+        () =>
+          this.connect().catch((cause: unknown) => {
+            throw new UnavailableError(cause instanceof Error ? cause.message : String(cause), { cause })
+          }),
+        {
+          initialDelayMs,
+          maxDelayMs,
+          maxAttempts: Infinity,
+          signal: this.abort.signal,
+          onRetry: (error, attempt, delayMs) => this.logger.warn({ err: error, attempt, delayMs }, 'reconnect failed: trying again'),
+        },
+      )
+      if (this.stopping) return void (await this.current?.connection.close())
+      this.logger.info({ filters: this.subscriptions }, 'reconnected and subscribed')
+    } catch (error) {
+      if (!this.stopping) this.logger.error({ err: error }, 'gave up reconnecting')
+    }
   }
 }
 
+/** One connection with its window and the messages waiting for a slot. */
+interface Session {
+  connection: MqttConnection
+  window: AckWindow
+  waiting: IPublishPacket[]
+  gone: boolean
+}
+
+function toMessage(packet: IPublishPacket): InboundMessage {
+  return {
+    topic: packet.topic,
+    payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
+    receivedAt: Date.now(),
+    qos: packet.qos,
+    retain: packet.retain,
+  }
+}

@@ -29,7 +29,15 @@ export async function rawSocket(port: number, host = '127.0.0.1'): Promise<RawCl
     socket.once('connect', resolve)
     socket.once('error', reject)
   })
-  socket.on('error', () => undefined) // a reset by the broker shows as `closed`
+  return rawPeer(socket)
+}
+
+/**
+ * The same on a socket that is already connected: either end of MQTT, e.g. a connection a test server
+ * accepted, where the test plays the broker (`received` then holds what the client sent).
+ */
+export function rawPeer(socket: Socket): RawClient {
+  socket.on('error', () => undefined) // a reset by the peer shows as `closed`
   const received: Packet[] = []
   const taken = new Set<Packet>()
   const waiters = new Set<() => void>()

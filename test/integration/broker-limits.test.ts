@@ -1,8 +1,4 @@
-import { execFileSync } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
 import * as mqttPacket from 'mqtt-packet'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -12,6 +8,7 @@ import { DEFAULT_LIMITS, testBroker, type TestBroker } from '../helpers/broker.t
 import { uniqueId, waitFor } from '../helpers/env.ts'
 import { rawConnect, publishHeader } from '../helpers/mqtt-raw.ts'
 import { testRegistry, type TestRegistry } from '../helpers/registry.ts'
+import { OPENSSL, selfSignedCertificate } from '../helpers/tls.ts'
 
 /**
  * Issue 8's resource attacks on the embedded broker (real aedes over TCP/WebSocket/TLS, real SQLite registry):
@@ -226,23 +223,10 @@ describe('registry changes while connected', () => {
 })
 
 describe('TLS listeners', () => {
-  const openssl = (() => {
-    try {
-      execFileSync('openssl', ['version'], { stdio: 'ignore' })
-      return true
-    } catch {
-      return false
-    }
-  })()
-
-  it.skipIf(!openssl)('accepts MQTTS and WSS with a self-signed certificate (skipped without openssl)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'senshagen-tls-'))
-    const certFile = join(dir, 'cert.pem')
-    const keyFile = join(dir, 'key.pem')
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' })
+  it.skipIf(!OPENSSL)('accepts MQTTS and WSS with a self-signed certificate (skipped without openssl)', async () => {
+    const { certFile, keyFile, ca, remove } = selfSignedCertificate()
     const tlsBroker = await testBroker(registry, logger, { tls: { certFile, keyFile, port: 0, wsPort: 0 } })
     try {
-      const ca = (await import('node:fs')).readFileSync(certFile)
       const secure = { protocolVersion: 4 as const, reconnectPeriod: 0, username: 'lim-a', password: registry.secrets.get('lim-a'), ca, rejectUnauthorized: true }
       const reader = await mqtt.connectAsync(`mqtts://127.0.0.1:${tlsBroker.tlsPort}`, { ...secure, username: registry.service.ingest.username, password: registry.service.ingest.password })
       const got: string[] = []
@@ -260,7 +244,7 @@ describe('TLS listeners', () => {
       await Promise.all([reader.endAsync(), mqtts.endAsync(), wss.endAsync()])
     } finally {
       await tlsBroker.close()
-      rmSync(dir, { recursive: true, force: true })
+      remove()
     }
   })
 })
