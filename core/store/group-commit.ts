@@ -45,8 +45,8 @@ import { withRetry } from '../retry.ts'
  *   message carries identical values, so either order stores the same point; two *different* values for one
  *   key (a conflicting resend) are issue 10's business. None of the writer's callers relies on resolve order:
  *   the embedded broker chains each client's PUBACKs itself (services/broker/broker-ingest.ts), the subscribed
- *   ingest hands over one message at a time (services/ingest/mqtt-ingest.ts), an HTTP push waits for its own,
- *   and the Kafka writer commits each partition's offsets after its own write resolved
+ *   ingest's window releases PUBACKs in arrival order itself (services/ingest/mqtt-ack-window.ts), an HTTP push
+ *   waits for its own, and the Kafka writer commits each partition's offsets after its own write resolved
  *   (services/writer/kafka-writer.ts).
  *
  * Errors: `submit` rejects when the engine is closed before the item was acknowledged, or with the refusal

@@ -62,7 +62,7 @@ describe('InfluxDB store (real server)', () => {
   })
 })
 
-/** The real store, watched: points per write request and how many requests were in flight at once. */
+/** The real store, watched: points per write request (in the order sent) and how many were in flight at once. */
 function watched(store: ReadingStore) {
   const requests: number[] = []
   let inFlight = 0
@@ -70,9 +70,9 @@ function watched(store: ReadingStore) {
   const proxy: ReadingStore = Object.create(store) as ReadingStore
   proxy.write = async (batch) => {
     peak = Math.max(peak, ++inFlight)
+    requests.push(batch.readings.length + batch.rejections.length + (batch.events?.length ?? 0)) // in sending order
     try {
       await store.write(batch)
-      requests.push(batch.readings.length + batch.rejections.length + (batch.events?.length ?? 0))
     } finally {
       inFlight--
     }
