@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import type { BusProducer, BusRecord } from '../../core/bus/bus.ts'
 import { isRetriable } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
+import type { Reading } from '../../core/reading.ts'
 import { GroupCommit } from '../../core/store/group-commit.ts'
 import type { WriteBatch } from '../../core/store/store.ts'
 import type { IngestSink } from './sinks.ts'
@@ -41,6 +42,12 @@ type Message = Array<{ topic: string; record: BusRecord }>
  * for at most `batchMs` or `batchMessages` messages and go to Kafka as one `sendBatch` (acks = all,
  * core/bus/kafka.ts), readings, rejections (dead-letter topic) and device events to their topics, keyed by device
  * so one device's records stay in order on one partition.
+ *
+ * Records: a message's readings go as one record per device, its value a JSON array of readings (the five
+ * readings of a typical message are one record, not five: Kafka's per-record work, partitioning, CRC and
+ * framing, was the larger part of Kafka mode's cost); each rejection and each event is a record of its own.
+ * The writer (services/writer/kafka-writer.ts) also reads a single reading object, as records written before
+ * this layout hold.
  *
  * One produce request is in flight at a time (the engine's `maxInFlight` 1, on purpose: several concurrent
  * sendBatch calls could reorder a partition's records when one is retried; see group-commit.ts "Ordering").
@@ -89,7 +96,7 @@ export class KafkaBatchSink extends EventEmitter<{ retry: [error: unknown, attem
     const { readingsTopic, rejectionsTopic, eventsTopic } = this.options
     // an empty message still queues, so it resolves after the messages accepted before it (ordering)
     return this.engine.submit([
-      ...readings.map((r) => ({ topic: readingsTopic, record: { key: r.deviceId, value: JSON.stringify(r) } })),
+      ...readingsByDevice(readings).map(([deviceId, ofDevice]) => ({ topic: readingsTopic, record: { key: deviceId, value: JSON.stringify(ofDevice) } })),
       ...rejections.map((r) => ({ topic: rejectionsTopic, record: { key: r.deviceId, value: JSON.stringify(r) } })),
       ...events.map((e) => ({ topic: eventsTopic, record: { key: e.deviceId, value: JSON.stringify(e) } })),
     ])
@@ -125,4 +132,15 @@ export class KafkaBatchSink extends EventEmitter<{ retry: [error: unknown, attem
       throw error
     }
   }
+}
+
+/** A message's readings per device id, in message order (a Tasmota message may hold sub-devices). */
+function readingsByDevice(readings: readonly Reading[]): Array<[string, Reading[]]> {
+  const byDevice = new Map<string, Reading[]>()
+  for (const reading of readings) {
+    const ofDevice = byDevice.get(reading.deviceId)
+    if (ofDevice) ofDevice.push(reading)
+    else byDevice.set(reading.deviceId, [reading])
+  }
+  return [...byDevice]
 }

@@ -32,12 +32,7 @@ export async function startKafkaWriter(bus: Bus, writer: ReadingWriter, topics: 
     const readings: Reading[] = []
     const rejections: Rejection[] = []
     const events: DeviceEvent[] = []
-    for (const message of messages) {
-      const decoded = decodeRecord(message, topics)
-      if ('reading' in decoded) readings.push(decoded.reading)
-      else if ('event' in decoded) events.push(decoded.event)
-      else rejections.push(decoded.rejection)
-    }
+    for (const message of messages) decodeRecord(message, topics, { readings, rejections, events })
     const beat = setInterval(() => void heartbeat().catch(() => undefined), 3_000)
     try {
       await writer.write({ readings, rejections, events })
@@ -49,37 +44,53 @@ export async function startKafkaWriter(bus: Bus, writer: ReadingWriter, topics: 
   return consumer
 }
 
-function decodeRecord(message: BusMessage, topics: KafkaWriterTopics): { reading: Reading } | { rejection: Rejection } | { event: DeviceEvent } {
+type Decoded = { readings: Reading[]; rejections: Rejection[]; events: DeviceEvent[] }
+
+/**
+ * One record into `into`. A readings record holds a JSON array of one device's readings (one record per device
+ * and message, services/ingest/kafka-sink.ts) or, as older records do, one reading object; each reading is
+ * checked on its own, so one invalid reading in an array becomes one rejection (its index in `path`) and the
+ * others are stored. Rejection and event records hold one object each.
+ */
+function decodeRecord(message: BusMessage, topics: KafkaWriterTopics, into: Decoded): void {
   let json: unknown
   try {
     json = JSON.parse(message.value)
   } catch {
-    json = undefined
+    return void into.rejections.push(invalidRecord(message, undefined, 'not JSON'))
   }
-  let issue: { path: PropertyKey[]; message: string } | undefined
   if (message.topic === topics.eventsTopic) {
     const parsed = DeviceEventSchema.safeParse(json)
-    if (parsed.success) return { event: parsed.data }
-    issue = parsed.error.issues[0]
+    if (parsed.success) into.events.push(parsed.data)
+    else into.rejections.push(invalidRecord(message, parsed.error.issues[0]))
   } else if (message.topic === topics.rejectionsTopic) {
     const parsed = RejectionSchema.safeParse(json)
-    if (parsed.success) return { rejection: parsed.data }
-    issue = parsed.error.issues[0]
+    if (parsed.success) into.rejections.push(parsed.data)
+    else into.rejections.push(invalidRecord(message, parsed.error.issues[0]))
+  } else if (Array.isArray(json)) {
+    json.forEach((element: unknown, index) => {
+      const parsed = ReadingSchema.safeParse(element)
+      if (parsed.success) into.readings.push(parsed.data)
+      else into.rejections.push(invalidRecord(message, parsed.error.issues[0], undefined, index))
+    })
   } else {
     const parsed = ReadingSchema.safeParse(json)
-    if (parsed.success) return { reading: parsed.data }
-    issue = parsed.error.issues[0]
+    if (parsed.success) into.readings.push(parsed.data)
+    else into.rejections.push(invalidRecord(message, parsed.error.issues[0]))
   }
+}
+
+/** A `bus_record_invalid` rejection for a record (or the `index`th reading of an array record) that does not parse. */
+function invalidRecord(message: BusMessage, issue: { path: PropertyKey[]; message: string } | undefined, text?: string, index?: number): Rejection {
+  const path = [...(index === undefined ? [] : [index]), ...(issue?.path ?? [])].join('.')
   return {
-    rejection: {
-      deviceId: 'unknown',
-      topic: `kafka:${message.topic}/${message.partition}@${message.offset}`,
-      sourceFormat: 'bus',
-      receivedAt: Date.now(),
-      path: issue?.path.join('.') || '$',
-      rule: 'bus_record_invalid',
-      message: json === undefined ? 'not JSON' : (issue?.message ?? 'invalid'),
-      raw: rawText(Buffer.from(message.value, 'utf8')),
-    },
+    deviceId: 'unknown',
+    topic: `kafka:${message.topic}/${message.partition}@${message.offset}`,
+    sourceFormat: 'bus',
+    receivedAt: Date.now(),
+    path: path || '$',
+    rule: 'bus_record_invalid',
+    message: text ?? issue?.message ?? 'invalid',
+    raw: rawText(Buffer.from(message.value, 'utf8')),
   }
 }

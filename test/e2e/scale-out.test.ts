@@ -259,7 +259,9 @@ describe('two senshagen up instances sharing Kafka, InfluxDB and a PostgreSQL re
     expect(wrong).toEqual([])
 
     // Kafka: each device on one partition, its messages in the order it sent them; repeats only as resends
-    const records = (await readTopic(`${id}.readings`)).map((r) => ({ ...r, reading: JSON.parse(r.value) as { deviceId: string; quantity: string; observedAt: number } }))
+    // one record per device and message, holding that message's readings (services/ingest/kafka-sink.ts)
+    type Stored = { deviceId: string; quantity: string; observedAt: number }
+    const records = (await readTopic(`${id}.readings`)).flatMap((r) => (JSON.parse(r.value) as Stored[]).map((reading) => ({ ...r, reading })))
     const byDevice = new Map<string, typeof records>()
     for (const r of records) byDevice.set(r.key, [...(byDevice.get(r.key) ?? []), r])
     expect([...byDevice.keys()].sort()).toEqual(devices.map((d) => d.id))

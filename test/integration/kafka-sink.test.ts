@@ -42,7 +42,7 @@ function counting(producer: BusProducer) {
 
 /** Kafka mode's group commit (services/ingest/kafka-sink.ts) against the real single-node Kafka. */
 describe('Kafka batch sink (real broker)', () => {
-  it.each([5, 0])('sends 500 concurrent messages in far fewer produce requests, each record exactly once, resolving in order (linger %i ms)', async (batchMs) => {
+  it.each([5, 0])('sends 500 concurrent messages in far fewer produce requests, one record per device and message, each reading exactly once, resolving in order (linger %i ms)', async (batchMs) => {
     const id = uniqueId('ksink')
     const bus = createKafkaBus({ brokers: KAFKA_BROKERS.split(','), clientId: id }, logger)
     const topics = { readingsTopic: `${id}.readings`, rejectionsTopic: `${id}.rejections`, eventsTopic: `${id}.events` }
@@ -50,7 +50,9 @@ describe('Kafka batch sink (real broker)', () => {
     const counter = counting(await bus.producer())
     const sink = new KafkaBatchSink(counter.producer, { ...topics, batchMs, batchMessages: 100, maxBufferedRecords: 20_000 }, logger)
     const resolved: number[] = []
-    await Promise.all(Array.from({ length: 500 }, (_, i) => sink.accept({ readings: [reading(`dev-${i % 7}`, i), reading(`dev-${i % 7}`, i + 100_000)], rejections: [] }).then(() => resolved.push(i))))
+    // each message: two readings of its device and one of a sub-device (as a Tasmota message with two sensors)
+    const message = (i: number) => ({ readings: [reading(`dev-${i % 7}`, i), reading(`dev-${i % 7}`, i + 100_000), reading(`dev-${i % 7}.sub`, i)], rejections: [] })
+    await Promise.all(Array.from({ length: 500 }, (_, i) => sink.accept(message(i)).then(() => resolved.push(i))))
     expect(resolved).toEqual(Array.from({ length: 500 }, (_, i) => i))
     // 500 messages, at most 100 per request: 5 requests when every accept came in one tick (never 500)
     expect(counter.sends.length).toBeLessThanOrEqual(10)
@@ -64,11 +66,19 @@ describe('Kafka batch sink (real broker)', () => {
     await consumer.run(async (messages) => void received.push(...messages))
     await waitFor('1000 records', () => received.length >= 1000, 30_000)
     await new Promise((resolve) => setTimeout(resolve, 1_000))
-    const values = received.map((m) => (JSON.parse(m.value) as { value: number }).value).sort((a, b) => a - b)
+    expect(received).toHaveLength(1000)
+    const arrays = received.map((m) => ({ key: m.key, readings: JSON.parse(m.value) as Array<{ deviceId: string; value: number }> }))
+    // every record holds the readings of its key's device only: two for a device, one for its sub-device
+    for (const { key, readings } of arrays) {
+      expect(readings.every((r) => r.deviceId === key)).toBe(true)
+      expect(readings).toHaveLength(key!.endsWith('.sub') ? 1 : 2)
+    }
+    const values = arrays.filter((a) => !a.key!.endsWith('.sub')).flatMap((a) => a.readings.map((r) => r.value)).sort((a, b) => a - b)
     expect(values).toEqual([...Array.from({ length: 500 }, (_, i) => i), ...Array.from({ length: 500 }, (_, i) => i + 100_000)])
     // one device's records stay in accept order on its partition
-    const dev0 = received.filter((m) => m.key === 'dev-0').map((m) => (JSON.parse(m.value) as { value: number }).value)
-    expect(dev0.filter((v) => v < 100_000)).toEqual(dev0.filter((v) => v < 100_000).sort((a, b) => a - b))
+    const dev0 = arrays.filter((a) => a.key === 'dev-0').map((a) => a.readings[0]!.value)
+    expect(dev0).toEqual([...dev0].sort((a, b) => a - b))
+    expect(dev0).toHaveLength(72)
   })
 
   it('retries a failed produce request, bounds what waits, and rejects what is unacknowledged at close', async () => {

@@ -1,0 +1,59 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { createKafkaBus } from '../../core/bus/kafka.ts'
+import { createLogger } from '../../core/logger.ts'
+import type { Reading } from '../../core/reading.ts'
+import { runWriter, type RunningWriter } from '../../services/writer/index.ts'
+import { KAFKA_BROKERS, isolatedConfig, uniqueId, waitFor } from '../helpers/env.ts'
+
+const logger = createLogger('silent')
+const writers: RunningWriter[] = []
+afterEach(async () => {
+  for (const writer of writers.splice(0)) {
+    await writer.store.influxql(`DROP DATABASE "${writer.store.database}"`)
+    await writer.stop()
+  }
+})
+
+function reading(deviceId: string, value: number, second: number): Reading {
+  return { deviceId, quantity: 'pm10', value, unit: 'µg/m³', observedAt: Date.UTC(2026, 0, 1) + second * 1000, receivedAt: Date.UTC(2026, 0, 1, 1), timeSource: 'device', sourceFormat: 'senshagen-v1', flags: [] }
+}
+
+/** The Kafka-mode writer (services/writer/kafka-writer.ts) reading what the readings topic can hold, real Kafka and InfluxDB. */
+describe('Kafka writer: readings records', () => {
+  it('stores an array record reading by reading, still reads a single-reading record, and rejects only what does not parse', async () => {
+    const id = uniqueId('kwriter')
+    const config = isolatedConfig(id, { SENSHAGEN_KAFKA_BROKERS: KAFKA_BROKERS })
+    const kafka = config.kafka!
+    const bus = createKafkaBus(kafka, logger)
+    await bus.ensureTopics([kafka.readingsTopic, kafka.rejectionsTopic, kafka.eventsTopic], 1)
+    const producer = await bus.producer()
+    const invalid = { ...reading('kw-a', 3, 3), value: 'three' }
+    await producer.send([
+      {
+        topic: kafka.readingsTopic,
+        records: [
+          // one message's readings as the ingest sends them: one record per device, a JSON array
+          { key: 'kw-a', value: JSON.stringify([reading('kw-a', 1, 1), reading('kw-a', 2, 2), invalid, reading('kw-a', 4, 4)]) },
+          // a record as written before that layout: one reading object
+          { key: 'kw-b', value: JSON.stringify(reading('kw-b', 5, 1)) },
+          { key: 'kw-c', value: 'not json' },
+        ],
+      },
+    ])
+    await producer.disconnect()
+
+    const writer = await runWriter(config, logger)
+    writers.push(writer)
+    const stored = await waitFor('4 readings and 2 rejections', async () => {
+      const values = (await writer.store.influxql('SELECT "value", "device" FROM reading ORDER BY time ASC'))[0]?.values ?? []
+      const rejections = await writer.store.queryRejections({})
+      return values.length === 4 && rejections.length === 2 ? { values, rejections } : undefined
+    })
+    expect(stored.values.map(([, value, device]) => `${device}=${value}`).sort()).toEqual(['kw-a=1', 'kw-a=2', 'kw-a=4', 'kw-b=5'])
+    const byPath = Object.fromEntries(stored.rejections.map((r) => [r.path, r]))
+    // the third element of the array, field value; the unparseable record as a whole
+    expect(byPath['2.value']).toMatchObject({ rule: 'bus_record_invalid', deviceId: 'unknown' })
+    expect(byPath['2.value']!.topic).toMatch(new RegExp(`^kafka:${kafka.readingsTopic}/0@\\d+$`))
+    expect(byPath.$).toMatchObject({ rule: 'bus_record_invalid', message: 'not JSON', raw: 'not json' })
+  })
+})
