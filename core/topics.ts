@@ -42,3 +42,19 @@ export function topicMatches(filter: string, topic: string): boolean {
   }
   return f.length === t.length
 }
+
+/**
+ * `find` remembered per topic, for answers that depend on the topic alone (which decoder, whether the ingest
+ * handles it): the filters are matched once per topic instead of once per message. At most `max` topics are
+ * kept; past the bound new topics are answered without being kept. Topics come from authorized publishers
+ * (and the HTTP ingest's fixed routes), so the bound is rarely reached.
+ */
+export function memoByTopic<T>(find: (topic: string) => T, max = 100_000): (topic: string) => T {
+  const known = new Map<string, T>()
+  return (topic) => {
+    if (known.has(topic)) return known.get(topic)!
+    const found = find(topic)
+    if (known.size < max) known.set(topic, found)
+    return found
+  }
+}

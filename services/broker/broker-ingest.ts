@@ -1,7 +1,7 @@
 import type { Client, PublishPacket } from 'aedes'
 import type { InboundMessage } from '../../core/decoders/index.ts'
 import type { Logger } from '../../core/logger.ts'
-import { topicMatches } from '../../core/topics.ts'
+import { memoByTopic, topicMatches } from '../../core/topics.ts'
 
 /**
  * What the broker needs of an ingest running in its process (services/ingest IngestCore fits): the topic
@@ -59,7 +59,7 @@ interface ClientTurn {
 export class BrokerIngest {
   readonly stats: BrokerIngestStats = { acknowledged: 0, bestEffort: 0, dropped: 0, refused: 0, wills: 0, retainedClears: 0 }
   private readonly turns = new WeakMap<Client, ClientTurn>()
-  private readonly wanted = new Map<string, boolean>()
+  private readonly handles = memoByTopic((topic) => this.ingest.filters.some((filter) => topicMatches(filter, topic)))
 
   constructor(
     private readonly ingest: InBrokerIngest,
@@ -68,12 +68,7 @@ export class BrokerIngest {
 
   /** True when some decoder handles `topic` (cached per topic; topics are bounded by the registry's devices). */
   wants(topic: string): boolean {
-    let wanted = this.wanted.get(topic)
-    if (wanted === undefined) {
-      wanted = this.ingest.filters.some((filter) => topicMatches(filter, topic))
-      if (this.wanted.size < 100_000) this.wanted.set(topic, wanted)
-    }
-    return wanted
+    return this.handles(topic)
   }
 
   /**

@@ -2,6 +2,7 @@ import { decoderForTopic, wholeMessageRejection, type Candidate, type Decoder, t
 import { QualityFlagger } from '../../core/quality.ts'
 import { RULES, UNKNOWN_DEVICE, type DeviceEvent, type Reading, type Rejection } from '../../core/reading.ts'
 import { SchemaDriftTracker } from '../../core/schema-drift.ts'
+import { memoByTopic } from '../../core/topics.ts'
 import { validateCandidates } from '../../core/validate.ts'
 
 /** What flows through the ingest steps for one message. */
@@ -39,7 +40,7 @@ export interface PipelineOptions {
 export function createPipeline(options: PipelineOptions): Array<[name: string, step: IngestStep]> {
   const flagger = new QualityFlagger()
   const drift = new SchemaDriftTracker()
-  const decoderFor = topicCache((topic) => decoderForTopic(topic, options.decoders))
+  const decoderFor = memoByTopic((topic) => decoderForTopic(topic, options.decoders))
   const reject = (ctx: IngestContext, rule: string, message: string, payload = ctx.message) =>
     ctx.rejections.push(wholeMessageRejection(payload, { deviceId: UNKNOWN_DEVICE, sourceFormat: 'unknown', path: '$', rule, message }))
   return [
@@ -79,21 +80,6 @@ export function createPipeline(options: PipelineOptions): Array<[name: string, s
     ['quality', (ctx) => flagger.flag(ctx.readings)],
     ['drift', (ctx) => ctx.events.push(...drift.observe({ candidates: ctx.candidates, ignored: ctx.ignored }, ctx.message.topic, ctx.message.receivedAt, ctx.decoder?.format))],
   ]
-}
-
-/**
- * `find` remembered per topic: a topic's decoder never changes, and a device sends on the same few topics, so
- * the filters are matched once per topic instead of once per message. At most `max` topics are kept (topics
- * come from authorized publishers only, bounded by the registry; past the bound new topics are just not kept).
- */
-function topicCache<T>(find: (topic: string) => T, max = 100_000): (topic: string) => T {
-  const known = new Map<string, T>()
-  return (topic) => {
-    if (known.has(topic)) return known.get(topic)!
-    const found = find(topic)
-    if (known.size < max) known.set(topic, found)
-    return found
-  }
 }
 
 /** Runs every step on one message; never throws for bad input. */
