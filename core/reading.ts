@@ -117,11 +117,12 @@ export function rawText(payload: Uint8Array): string {
 /**
  * Something that happened to a device that is not a reading: availability (`online`/`offline`, from
  * Tasmota LWT, ESPHome status, our status topic), a TTN `join`, a `schema_change` (keys, value types or sensor
- * model changed; core/schema-drift.ts), or `ignored` metadata keys. Stored in measurement `device_event`.
+ * model changed; core/schema-drift.ts), a `conflict` (a resend replaced a stored value; core/store/conflicts.ts), or
+ * `ignored` metadata keys. Stored in measurement `device_event`.
  */
 export const DeviceEventSchema = z.object({
   deviceId: z.string(),
-  kind: z.enum(['online', 'offline', 'join', 'schema_change']),
+  kind: z.enum(['online', 'offline', 'join', 'schema_change', 'conflict']),
   at: EpochMsSchema,
   topic: z.string(),
   sourceFormat: z.string(),

@@ -66,14 +66,8 @@ class InfluxStore implements ReadingStore {
   }
 
   async write(batch: WriteBatch): Promise<void> {
-    const seqs = new Map<string, number>()
     const lines = batch.readings.map(readingToLine)
-    for (const rejection of batch.rejections) {
-      const key = `${rejection.deviceId}|${rejection.rule}|${rejection.observedAt ?? rejection.receivedAt}`
-      const seq = seqs.get(key) ?? 0
-      seqs.set(key, seq + 1)
-      lines.push(rejectionToLine(rejection, seq))
-    }
+    for (const rejection of batch.rejections) lines.push(rejectionToLine(rejection))
     for (const event of batch.events ?? []) lines.push(eventToLine(event))
     await this.writeLines(lines)
   }

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import { isRetriable } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Rejection } from '../reading.ts'
+import { ConflictDetector, conflictEvents, type Conflict } from './conflicts.ts'
 import { GroupCommit, type GroupCommitStats } from './group-commit.ts'
 import type { ReadingStore, WriteBatch } from './store.ts'
 
@@ -13,6 +14,8 @@ export interface WriterOptions {
   /** Most points held in memory; `write()` waits (backpressure) while it is full. */
   maxBufferedReadings: number
   retry?: { initialDelayMs: number; maxDelayMs: number }
+  /** Distinct (device, quantity, observed time) keys remembered for conflict detection (core/store/conflicts.ts); default 50,000. */
+  conflictWindow?: number
 }
 
 /** The engine's request counters (group-commit.ts), and what was stored, refused and lost by kind. */
@@ -23,6 +26,8 @@ export interface WriterStats extends Pick<GroupCommitStats, 'requests' | 'retrie
   refused: number
   /** Readings and rejections that could be stored neither as they were nor as rejections; each logged at error level. */
   lost: number
+  /** Readings that replaced another value of the same device, quantity and time (conflicting resends); each logged at warn level. */
+  conflicts: number
 }
 
 /**
@@ -33,17 +38,30 @@ export interface WriterStats extends Pick<GroupCommitStats, 'requests' | 'retrie
  * backoff until it succeeds or the writer is closed, and only then does the caller's promise settle.
  *
  * A write that does not fit a request whole (a Kafka partition's fetched batch) is cut between its readings, so
- * requests are full; its rejections and events stay together in its last part (InfluxStore numbers a message's
- * rejections within one request). It resolves when every part is acknowledged. A request InfluxDB refuses for good is halved until the refused points stand
+ * requests are full; its rejections and events stay together in its last part. It resolves when every part is
+ * acknowledged. A request InfluxDB refuses for good is halved until the refused points stand
  * alone; a refused reading is stored as a `store_refused` rejection instead, so nothing disappears silently; a
  * refused rejection or event is logged at error level as LOST and counted.
  *
+ *
+ * Last write wins: a reading is written whole over whatever its point held (core/store/schema.ts). A reading
+ * that replaces another value of the same device, quantity and observed time within the detection window
+ * (core/store/conflicts.ts: the last `conflictWindow` keys this writer wrote) is a conflicting resend: it is
+ * still written, and a `conflict` device event holding both values goes into the same write (stored before
+ * the write resolves), counted in `stats.conflicts`, logged at warn level and emitted as `conflict`.
+ *
  * Errors: `write` rejects only when the writer is closed first. Events: `retry` (error, attempt, delayMs),
- * `written` ({ readings, rejections }) per acknowledged request.
+ * `written` ({ readings, rejections }) per acknowledged request, `conflict` (Conflict) per conflicting reading
+ * when its write is submitted.
  */
-export class ReadingWriter extends EventEmitter<{ retry: [error: unknown, attempt: number, delayMs: number]; written: [{ readings: number; rejections: number }] }> {
-  private readonly counts = { written: 0, rejectionsWritten: 0, refused: 0, lost: 0 }
+export class ReadingWriter extends EventEmitter<{
+  retry: [error: unknown, attempt: number, delayMs: number]
+  written: [{ readings: number; rejections: number }]
+  conflict: [Conflict]
+}> {
+  private readonly counts = { written: 0, rejectionsWritten: 0, refused: 0, lost: 0, conflicts: 0 }
   private readonly engine: GroupCommit<WriteBatch>
+  private readonly conflictDetector: ConflictDetector
 
   constructor(
     private readonly store: ReadingStore,
@@ -51,6 +69,7 @@ export class ReadingWriter extends EventEmitter<{ retry: [error: unknown, attemp
     private readonly logger: Logger,
   ) {
     super()
+    this.conflictDetector = new ConflictDetector(options.conflictWindow)
     this.engine = new GroupCommit<WriteBatch>({
       send: (parts) => this.send(parts),
       sizeOf,
@@ -82,7 +101,19 @@ export class ReadingWriter extends EventEmitter<{ retry: [error: unknown, attemp
   async write(batch: WriteBatch): Promise<void> {
     if (sizeOf(batch) === 0) return
     if (this.engine.closed) throw new Error('writer is closed')
-    await this.engine.submit(batch)
+    const conflicts = this.conflictDetector.observe(batch.readings)
+    await this.engine.submit(conflicts.length === 0 ? batch : this.withConflictEvents(batch, conflicts))
+  }
+
+  /** `batch` with a `conflict` device event per device and receipt time among `conflicts`; counts and logs them. */
+  private withConflictEvents(batch: WriteBatch, conflicts: Conflict[]): WriteBatch {
+    const events = conflictEvents(conflicts)
+    this.counts.conflicts += conflicts.length
+    for (const conflict of conflicts) this.emit('conflict', conflict)
+    for (const event of events) {
+      this.logger.warn({ deviceId: event.deviceId, detail: event.detail }, 'conflicting resend: a stored value was replaced by another (last write wins)')
+    }
+    return { ...batch, events: [...(batch.events ?? []), ...events] }
   }
 
   /** Stops retrying; writes not yet acknowledged are rejected (their upstream acks are never sent). */

@@ -1,26 +1,38 @@
+import { createHash } from 'node:crypto'
 import { Point, escape } from '@influxdata/influxdb-client'
 import type { DeviceEvent, Reading, Rejection } from '../reading.ts'
 
 /**
  * The InfluxDB schema (README "InfluxDB schema" shows it with example queries).
  *
- * measurement `reading` — one point per (device, quantity, observed time):
+ * measurement `reading` — one point per (device, quantity, observed time), always written whole:
  *   tags   device, quantity
- *   fields value (float, canonical unit), unit (string), source (string: decoder), sensor (string, when
+ *   fields value (float, canonical unit), unit (string), source (string: decoder), sensor (string, "" when not
  *          known), time_source (string: device|receipt), received_ms (integer: receipt time, epoch ms),
  *          flags (string: comma-separated quality flags, "" when none; core/quality.ts),
- *          raw_value (float) and source_unit (string) when the source sent another unit
+ *          raw_value (float: the value as sent; equals value when no conversion happened),
+ *          source_unit (string: the unit the source sent when it was converted, "" when it was not)
  *   time   observed time, ms precision
  * Only device and quantity are tags, so the point key never depends on anything that may change between two
- * deliveries of the same reading: a redelivered reading overwrites itself.
+ * deliveries of the same reading: a redelivered reading overwrites itself. InfluxDB 1.x merges the fields of
+ * two writes of one series and time and has no null, so every one of these fields is written every time (the
+ * "" and raw_value = value above stand for "absent"): no field of an earlier write of the point survives a
+ * later one, and each field keeps one type. Last write wins; a different value for a key written before is
+ * recorded as a `conflict` device event (core/store/conflicts.ts). The calibration worker adds `calibrated`,
+ * `calibration_method` and `calibration_version` to the same point later (services/calibration); a reading
+ * write does not touch them, so after a conflicting resend they describe the old value until that period is
+ * calibrated again.
  *
  * measurement `rejection` — one point per rejected message or value:
- *   tags   device (`unknown` when the message named none), rule, seq (index within its message)
- *   fields path, message, value (JSON text), topic, source, raw (original payload text)
+ *   tags   device (`unknown` when the message named none), rule, digest (rejectionDigest: hex content hash of
+ *          the message's topic and raw payload and the rejection's path, rule and value)
+ *   fields path, message, value (JSON text), topic, source, raw (original payload text), received_ms
  *   time   observed time when known, else receipt time
+ * The key names the message, not the write: the same rejection delivered again overwrites itself, two
+ * different ones never share a point, whatever request they arrive in.
  *
  * measurement `device_event` — availability, joins and schema changes of a device:
- *   tags   device, kind (online|offline|join|schema_change)
+ *   tags   device, kind (online|offline|join|schema_change|conflict)
  *   fields detail (JSON text), topic, source
  *   time   when it happened (receipt time)
  */
@@ -33,6 +45,9 @@ export const EVENT_MEASUREMENT = 'device_event'
  * protocol numbers without an `i` suffix are floats, so a whole value like 20 cannot create an integer field
  * that would make the next 20.1 a field type conflict.
  *
+ * Every field is written, absent ones as "" (sensor, source_unit) or as value (raw_value), so the line
+ * replaces the whole point (see the schema above).
+ *
  * This is the ingest's hot path (one line per reading), so the line is assembled here with the client
  * library's own escapers (`escape.tag`, `escape.quoted`) in the order Point.toLineProtocol would give (tags and
  * fields sorted by key): the output is byte for byte Point's (test/unit/line-protocol.test.ts checks that on
@@ -40,14 +55,14 @@ export const EVENT_MEASUREMENT = 'device_event'
  * Throws, as Point.floatField does, for a value that is not a finite number.
  */
 export function readingToLine(reading: Reading): string {
-  let fields = `flags=${escape.quoted(reading.flags.join(','))}`
-  if (reading.rawValue !== undefined) fields += `,raw_value=${floatText('raw_value', reading.rawValue)}`
-  fields += `,received_ms=${intText('received_ms', reading.receivedAt)}`
-  if (reading.sensorModel !== undefined) fields += `,sensor=${escape.quoted(reading.sensorModel)}`
-  fields += `,source=${escape.quoted(reading.sourceFormat)}`
-  if (reading.sourceUnit !== undefined) fields += `,source_unit=${escape.quoted(reading.sourceUnit)}`
-  fields += `,time_source=${escape.quoted(reading.timeSource)},unit=${escape.quoted(reading.unit)},value=${floatText('value', reading.value)}`
-  return `${READING_MEASUREMENT},device=${escape.tag(reading.deviceId)},quantity=${escape.tag(reading.quantity)} ${fields} ${reading.observedAt}`
+  const value = floatText('value', reading.value)
+  const raw = reading.rawValue === undefined ? value : floatText('raw_value', reading.rawValue)
+  return (
+    `${READING_MEASUREMENT},device=${escape.tag(reading.deviceId)},quantity=${escape.tag(reading.quantity)} flags=${escape.quoted(reading.flags.join(','))}` +
+    `,raw_value=${raw},received_ms=${intText('received_ms', reading.receivedAt)},sensor=${escape.quoted(reading.sensorModel ?? '')}` +
+    `,source=${escape.quoted(reading.sourceFormat)},source_unit=${escape.quoted(reading.sourceUnit ?? '')}` +
+    `,time_source=${escape.quoted(reading.timeSource)},unit=${escape.quoted(reading.unit)},value=${value} ${reading.observedAt}`
+  )
 }
 
 /** A float field's text as Point.floatField writes it (String(n)); throws for NaN and ±Infinity like it does. */
@@ -62,11 +77,22 @@ function intText(field: string, value: number): string {
   return `${Math.floor(value)}i`
 }
 
-export function rejectionToLine(rejection: Rejection, seq: number): string {
+/**
+ * The rejection's key tag: the first 16 hex digits (64 bits) of the SHA-1 of its message's topic and raw payload
+ * and its own path, rule and value (`valueJson`, its JSON text), NUL-separated. Two rejections share it only when they say the same
+ * thing about the same message bytes; the message text is left out, as it may carry a changing error text.
+ */
+function rejectionDigest(rejection: Rejection, valueJson: string | undefined): string {
+  return createHash('sha1').update(`${rejection.topic}\0${rejection.raw}\0${rejection.path}\0${rejection.rule}\0${valueJson ?? ''}`).digest('hex').slice(0, 16)
+}
+
+/** One rejection as a line-protocol line with ms timestamp, keyed by device, rule and rejectionDigest. */
+export function rejectionToLine(rejection: Rejection): string {
+  const valueJson = rejection.value === undefined ? undefined : JSON.stringify(rejection.value)
   const point = new Point(REJECTION_MEASUREMENT)
     .tag('device', rejection.deviceId)
     .tag('rule', rejection.rule)
-    .tag('seq', String(seq))
+    .tag('digest', rejectionDigest(rejection, valueJson))
     .stringField('path', rejection.path)
     .stringField('message', rejection.message)
     .stringField('topic', rejection.topic)
@@ -74,7 +100,7 @@ export function rejectionToLine(rejection: Rejection, seq: number): string {
     .stringField('raw', rejection.raw)
     .intField('received_ms', rejection.receivedAt)
     .timestamp(String(rejection.observedAt ?? rejection.receivedAt))
-  if (rejection.value !== undefined) point.stringField('value', JSON.stringify(rejection.value))
+  if (valueJson !== undefined) point.stringField('value', valueJson)
   return point.toLineProtocol()!
 }
 

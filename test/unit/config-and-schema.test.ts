@@ -59,14 +59,15 @@ describe('InfluxDB schema', () => {
 
   it('writes every value as a float field, also a whole one, with a ms timestamp', () => {
     expect(readingToLine(reading)).toBe(
-      'reading,device=sc-5331,quantity=pm10 flags="",received_ms=1795975200000i,sensor="SDS011",source="senshagen-v1",time_source="device",unit="µg/m³",value=20 1507379391000',
+      'reading,device=sc-5331,quantity=pm10 flags="",raw_value=20,received_ms=1795975200000i,sensor="SDS011",source="senshagen-v1",source_unit="",time_source="device",unit="µg/m³",value=20 1507379391000',
     )
     expect(readingToLine({ ...reading, value: 20.1 })).toContain(',value=20.1 ')
   })
 
   it('escapes rejection text so any payload can be kept', () => {
-    const line = rejectionToLine({ deviceId: 'unknown', topic: 'a b', sourceFormat: 'senshagen-v1', receivedAt: 1, path: '$', rule: 'json', message: 'bad "x"', raw: 'line1\nline2 \\ "q"' }, 0)
-    expect(line).toBe('rejection,device=unknown,rule=json,seq=0 message="bad \\"x\\"",path="$",raw="line1\nline2 \\\\ \\"q\\"",received_ms=1i,source="senshagen-v1",topic="a b" 1')
+    const line = rejectionToLine({ deviceId: 'unknown', topic: 'a b', sourceFormat: 'senshagen-v1', receivedAt: 1, path: '$', rule: 'json', message: 'bad "x"', raw: 'line1\nline2 \\ "q"' })
+    // digest: the first 16 hex digits of `printf 'a b\0line1\nline2 \\ "q"\0$\0json\0' | sha1sum` (topic, raw, path, rule, no value)
+    expect(line).toBe('rejection,device=unknown,digest=11e19ead2d226d7e,rule=json message="bad \\"x\\"",path="$",raw="line1\nline2 \\\\ \\"q\\"",received_ms=1i,source="senshagen-v1",topic="a b" 1')
   })
 
   it('quotes InfluxQL string literals', () => {

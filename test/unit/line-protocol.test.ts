@@ -5,9 +5,12 @@ import { QUANTITIES, type Quantity } from '../../core/quantities.ts'
 import type { Reading } from '../../core/reading.ts'
 import { readingToLine } from '../../core/store/schema.ts'
 
-/** The reading as @influxdata/influxdb-client's Point writes it: the oracle readingToLine must match byte for byte. */
+/**
+ * The reading as @influxdata/influxdb-client's Point writes it: the oracle readingToLine must match byte for byte.
+ * Every field is present (the point is written whole): sensor and source_unit "" and raw_value = value when absent.
+ */
 function viaPoint(reading: Reading): string {
-  const point = new Point('reading')
+  return new Point('reading')
     .tag('device', reading.deviceId)
     .tag('quantity', reading.quantity)
     .floatField('value', reading.value)
@@ -16,11 +19,11 @@ function viaPoint(reading: Reading): string {
     .stringField('time_source', reading.timeSource)
     .intField('received_ms', reading.receivedAt)
     .stringField('flags', reading.flags.join(','))
+    .stringField('sensor', reading.sensorModel ?? '')
+    .stringField('source_unit', reading.sourceUnit ?? '')
+    .floatField('raw_value', reading.rawValue ?? reading.value)
     .timestamp(String(reading.observedAt))
-  if (reading.sensorModel !== undefined) point.stringField('sensor', reading.sensorModel)
-  if (reading.sourceUnit !== undefined) point.stringField('source_unit', reading.sourceUnit)
-  if (reading.rawValue !== undefined) point.floatField('raw_value', reading.rawValue)
-  return point.toLineProtocol()!
+    .toLineProtocol()!
 }
 
 // text with everything line protocol must escape: quotes, backslashes, commas, equals signs, spaces, line breaks
@@ -56,5 +59,12 @@ describe('readingToLine (the hot path’s line protocol)', () => {
     expect(() => readingToLine({ ...base, value: Number.NaN })).toThrow("invalid float value for field 'value'")
     expect(() => readingToLine({ ...base, rawValue: Number.POSITIVE_INFINITY })).toThrow("invalid float value for field 'raw_value'")
     expect(() => viaPoint({ ...base, value: Number.NaN })).toThrow("invalid float value for field 'value'")
+  })
+
+  it('writes every field, absent ones explicitly empty, so a later write leaves nothing of an earlier one', () => {
+    const converted: Reading = { deviceId: 'd-1', quantity: 'air_pressure', value: 1013, unit: 'hPa', observedAt: 1, receivedAt: 2, timeSource: 'device', sourceFormat: 'x', sensorModel: 'BME280', sourceUnit: 'Pa', rawValue: 101300, flags: [] }
+    expect(readingToLine(converted)).toBe('reading,device=d-1,quantity=air_pressure flags="",raw_value=101300,received_ms=2i,sensor="BME280",source="x",source_unit="Pa",time_source="device",unit="hPa",value=1013 1')
+    const { sensorModel, sourceUnit, rawValue, ...bare } = converted
+    expect(readingToLine({ ...bare, value: 1012 })).toBe('reading,device=d-1,quantity=air_pressure flags="",raw_value=1012,received_ms=2i,sensor="",source="x",source_unit="",time_source="device",unit="hPa",value=1012 1')
   })
 })
