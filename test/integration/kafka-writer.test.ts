@@ -57,3 +57,49 @@ describe('Kafka writer: readings records', () => {
     expect(byPath.$).toMatchObject({ rule: 'bus_record_invalid', message: 'not JSON', raw: 'not json' })
   })
 })
+
+/** Kafka mode: the writer service's ReadingWriter sees every record, so it detects a conflicting resend as direct mode does. */
+describe('Kafka writer: conflicting resends', () => {
+  it('stores the resent value whole and a conflict event holding both values; an identical resend adds nothing', async () => {
+    const id = uniqueId('kconflict')
+    const config = isolatedConfig(id, { SENSHAGEN_KAFKA_BROKERS: KAFKA_BROKERS })
+    const kafka = config.kafka!
+    const bus = createKafkaBus(kafka, logger)
+    await bus.ensureTopics([kafka.readingsTopic, kafka.rejectionsTopic, kafka.eventsTopic], 1)
+    const producer = await bus.producer()
+    const writer = await runWriter(config, logger)
+    writers.push(writer)
+    const send = (readings: Reading[]) => producer.send([{ topic: kafka.readingsTopic, records: [{ key: 'kc-a', value: JSON.stringify(readings) }] }])
+    const point = async () => (await writer.store.influxql(`SELECT "value", "raw_value", "source_unit", "sensor" FROM reading WHERE "device" = 'kc-a'`))[0]?.values ?? []
+    const first: Reading = { ...reading('kc-a', 28, 1), sensorModel: 'SDS011' }
+    try {
+      await send([first])
+      await waitFor('the first value', async () => (await point())[0]?.[1] === 28)
+      await send([first]) // identical: redelivery
+      await send([{ ...reading('kc-a', 31.5, 1), receivedAt: first.receivedAt + 60_000 }])
+      await waitFor('the resent value', async () => (await point())[0]?.[1] === 31.5)
+    } finally {
+      await producer.disconnect()
+    }
+    expect(await point()).toEqual([[Date.UTC(2026, 0, 1) + 1000, 31.5, 31.5, '', '']])
+    const events = (await writer.store.influxql(`SELECT "kind", "detail" FROM device_event WHERE "device" = 'kc-a'`))[0]?.values ?? []
+    expect(events.map(([time, kind, detail]) => [time, kind, JSON.parse(detail as string)])).toEqual([
+      [
+        Date.UTC(2026, 0, 1, 1) + 60_000,
+        'conflict',
+        {
+          conflicts: [
+            {
+              quantity: 'pm10',
+              observed_at: '2026-01-01T00:00:01.000Z',
+              unit: 'µg/m³',
+              previous: { value: 28, raw_value: 28, source_unit: '', sensor: 'SDS011', source: 'senshagen-v1', received_ms: Date.UTC(2026, 0, 1, 1) },
+              current: { value: 31.5, raw_value: 31.5, source_unit: '', sensor: '', source: 'senshagen-v1', received_ms: Date.UTC(2026, 0, 1, 1) + 60_000 },
+            },
+          ],
+        },
+      ],
+    ])
+    expect(writer.writer.stats.conflicts).toBe(1)
+  })
+})

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest'
+import type { Reading } from '../../core/reading.ts'
+import { ConflictDetector } from '../../core/store/conflicts.ts'
+
+const reading = (deviceId: string, second: number, value: number): Reading => ({
+  deviceId,
+  quantity: 'pm10',
+  value,
+  unit: 'µg/m³',
+  observedAt: Date.UTC(2026, 0, 1) + second * 1000,
+  receivedAt: Date.UTC(2026, 0, 1, 1),
+  timeSource: 'device',
+  sourceFormat: 'senshagen-v1',
+  flags: [],
+})
+const pairs = (detector: ConflictDetector, readings: Reading[]) => detector.observe(readings).map((c) => [c.previous.value, c.current.value])
+
+describe('ConflictDetector (the writer’s window of recent keys)', () => {
+  it('reports another value for a key written before, also within one write, and not an identical one', () => {
+    const detector = new ConflictDetector(10)
+    expect(pairs(detector, [reading('a', 1, 5), reading('a', 2, 6), reading('a', 1, 5)])).toEqual([])
+    expect(pairs(detector, [reading('a', 1, 7), reading('a', 1, 8), reading('b', 1, 9)])).toEqual([
+      [5, 7],
+      [7, 8],
+    ])
+    expect(pairs(detector, [{ ...reading('a', 1, 8), sensorModel: 'SDS011', receivedAt: 0, flags: ['spike'] }])).toEqual([])
+  })
+
+  it('remembers only the last `window` distinct keys; writing a key again makes it the newest', () => {
+    const detector = new ConflictDetector(2)
+    detector.observe([reading('a', 1, 1), reading('b', 1, 1)])
+    detector.observe([reading('a', 1, 1)]) // a is now newer than b
+    detector.observe([reading('c', 1, 1)]) // forgets b
+    expect(pairs(detector, [reading('b', 1, 2)])).toEqual([]) // forgotten: not detected (and forgets a)
+    expect(pairs(detector, [reading('c', 1, 3)])).toEqual([[1, 3]])
+    expect(pairs(detector, [reading('a', 1, 4)])).toEqual([])
+  })
+
+  it('refuses a window below one key', () => {
+    expect(() => new ConflictDetector(0)).toThrow('conflict window must be at least 1 reading, got 0')
+  })
+})
