@@ -114,10 +114,10 @@ describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () =
     // "Time":"2018-10-31T11:57:31" device-local, Europe/Amsterdam (CET, +01:00) = 10:57:31Z
     const at = Date.UTC(2018, 9, 31, 10, 57, 31)
     // indexed sensor keys become sub-devices, so the three SI7021 never collide (core/decoders/tasmota.ts)
-    expect(await values('tasmota-shed.si7021-00', 'air_temperature')).toEqual([[at, 17.1, '', null]])
-    expect(await values('tasmota-shed.si7021-00', 'relative_humidity')).toEqual([[at, 70, '', null]])
-    expect(await values('tasmota-shed.si7021-04', 'air_temperature')).toEqual([[at, 10, '', null]])
-    expect(await values('tasmota-shed.si7021-04', 'relative_humidity')).toEqual([[at, 59.7, '', null]])
+    expect(await values('tasmota-shed.si7021-00', 'air_temperature')).toEqual([[at, 17.1, '', '']])
+    expect(await values('tasmota-shed.si7021-00', 'relative_humidity')).toEqual([[at, 70, '', '']])
+    expect(await values('tasmota-shed.si7021-04', 'air_temperature')).toEqual([[at, 10, '', '']])
+    expect(await values('tasmota-shed.si7021-04', 'relative_humidity')).toEqual([[at, 59.7, '', '']])
     const dead = await store.queryRejections({ deviceId: 'tasmota-shed.si7021-02' })
     expect(dead.map((r) => [r.time, r.path, r.rule, r.value]).sort()).toEqual([
       [at, 'SI7021-02.Humidity', 'not_finite', '"nan"'],
@@ -139,9 +139,9 @@ describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () =
     // the last state of the fixture with a rejection: once it is stored, every earlier one is too
     await waitFor('esphome rejections', async () => (await rejections('esphome-weather-node')).some(([path]) => path === 'dht22_temperature'), 15_000)
     const [temperature] = await values('esphome-weather-node', 'air_temperature')
-    expect(temperature!.slice(1)).toEqual([8.4, '', null])
+    expect(temperature!.slice(1)).toEqual([8.4, '', ''])
     const [pm25] = await values('esphome-weather-node', 'pm2_5')
-    expect(pm25!.slice(1)).toEqual([6, '', null])
+    expect(pm25!.slice(1)).toEqual([6, '', ''])
     // no discovery config for these in the fixture: the unit is unknown, so the value is not guessed
     const rejected = await rejections('esphome-weather-node')
     expect(rejected).toEqual(
@@ -174,10 +174,10 @@ describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () =
     ])
     const latest = async (device: string, quantity: string) => (await values(device, quantity)).at(-1)?.slice(1, 4)
     expect(await latest('airrohr-esp8266-3141592', 'air_pressure')).toEqual([1012.6352, '', 'Pa']) // 101263.52 Pa
-    expect(await latest('airrohr-esp8266-3141592', 'pm10')).toEqual([11.83, '', null]) // SDS_P1 / P1 is PM10
-    expect(await latest('airrohr-esp8266-3141593', 'relative_humidity')).toEqual([99.9, '', null])
-    expect(await latest('airrohr-esp8266-3141594', 'air_pressure')).toEqual([1012.6, '', null]) // a number in hPa
-    expect(await latest('airrohr-esp32-cf12d3e5f6', 'air_temperature')).toEqual([6.71, '', null])
+    expect(await latest('airrohr-esp8266-3141592', 'pm10')).toEqual([11.83, '', '']) // SDS_P1 / P1 is PM10
+    expect(await latest('airrohr-esp8266-3141593', 'relative_humidity')).toEqual([99.9, '', ''])
+    expect(await latest('airrohr-esp8266-3141594', 'air_pressure')).toEqual([1012.6, '', '']) // a number in hPa
+    expect(await latest('airrohr-esp32-cf12d3e5f6', 'air_temperature')).toEqual([6.71, '', ''])
     expect((await rejections('airrohr-esp32-cf12d3e5f6')).map(([path, rule]) => `${path}:${rule}`).sort()).toEqual([
       'SPS30_P0:not_finite',
       'SPS30_P1:not_finite',
@@ -223,7 +223,7 @@ describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () =
     const body = readFileSync(`${FIXTURES}opensensemap/written_post-boxes-data_luftdaten-format.json`, 'utf8')
     const response = await fetch(`http://127.0.0.1:${ingest.httpPort}/boxes/${box}/data?luftdaten=1`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: secret(`osem-${box}`) }, body })
     expect(response.status).toBe(200)
-    expect((await values(`osem-${box}`, 'pm10')).at(-1)?.slice(1, 4)).toEqual([11.83, '', null])
+    expect((await values(`osem-${box}`, 'pm10')).at(-1)?.slice(1, 4)).toEqual([11.83, '', ''])
     expect((await values(`osem-${box}`, 'air_pressure')).at(-1)?.slice(1, 4)).toEqual([1012.6352, '', 'Pa'])
 
     // legacy TTN v2 (Meet je Stad forwarder): port 10 bits decode to 8.25 °C and 81.5 %; station 0x7F9 = 2041
@@ -231,8 +231,8 @@ describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () =
     await publishAll([{ topic: 'meet-je-stad/devices/mjs-2041/up', payload: uplink, retain: false }])
     await waitFor('Meet je Stad reading', async () => (await values('mjs-2041', 'air_temperature')).length === 1, 15_000)
     const at = Date.UTC(2019, 10, 2, 14, 15, 7, 123)
-    expect(await values('mjs-2041', 'air_temperature')).toEqual([[at, 8.25, '', null]])
-    expect(await values('mjs-2041', 'relative_humidity')).toEqual([[at, 81.5, '', null]])
+    expect(await values('mjs-2041', 'air_temperature')).toEqual([[at, 8.25, '', '']])
+    expect(await values('mjs-2041', 'relative_humidity')).toEqual([[at, 81.5, '', '']])
   })
 
   it('TTN v3: an uplink with decoded_payload from the TTN broker (own credentials) is stored; simulated and undecoded ones are dead-lettered', async () => {
@@ -244,10 +244,10 @@ describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () =
     await waitFor('ttn rejections', async () => (await rejections('ttn:senshagen:senshagen-node-08')).length === 1, 15_000)
     // received_at 2024-01-15T10:28:31.412955231Z, kept to the millisecond
     const at = Date.UTC(2024, 0, 15, 10, 28, 31, 412)
-    expect(await values(device, 'pm2_5')).toEqual([[at, 6, '', null]])
-    expect(await values(device, 'pm10')).toEqual([[at, 12.3, '', null]])
-    expect(await values(device, 'air_temperature')).toEqual([[at, 8.2, '', null]])
-    expect(await values(device, 'air_pressure')).toEqual([[at, 1012.6, '', null]])
+    expect(await values(device, 'pm2_5')).toEqual([[at, 6, '', '']])
+    expect(await values(device, 'pm10')).toEqual([[at, 12.3, '', '']])
+    expect(await values(device, 'air_temperature')).toEqual([[at, 8.2, '', '']])
+    expect(await values(device, 'air_pressure')).toEqual([[at, 1012.6, '', '']])
     expect(await rejections('ttn:senshagen:senshagen-node-08')).toEqual([['decoded_payload', 'no_decoded_payload']])
   })
 
