@@ -93,7 +93,7 @@ describe('InfluxDB 2.x request shapes (recording server)', () => {
       ])
       expect(JSON.parse(requests[3]!.body)).toEqual({ orgID: 'org1', name: 'senshagen', retentionRules: [] })
       expect(JSON.parse(requests[5]!.body)).toEqual({ orgID: 'org1', bucketID: 'bucket1', database: 'senshagen', retention_policy: 'autogen', default: true })
-      expect(requests[6]!.body).toBe('reading,device=garden-002,quantity=air_temperature flags="",received_ms=1795953601000i,source="senshagen-v1",time_source="device",unit="°C",value=20 1795953600000')
+      expect(requests[6]!.body).toBe('reading,device=garden-002,quantity=air_temperature flags="",raw_value=20,received_ms=1795953601000i,sensor="",source="senshagen-v1",source_unit="",time_source="device",unit="°C",value=20 1795953600000')
       await expect(openInfluxStore({ url, database: 'senshagen' }, logger)).rejects.toThrow('needs SENSHAGEN_INFLUX_TOKEN')
     } finally {
       server.close()

@@ -27,9 +27,9 @@ const BATCH_MS = 20
 const MAX_WRITES_IN_FLIGHT = 4
 const UNITS = Object.fromEntries(Object.entries(QUANTITIES).map(([name, q]) => [name, q.unit])) as Record<string, string>
 
-/** One reading as SensHagen writes it, without building a Point: fields in the order Point sorts them. */
+/** One reading as SensHagen writes it (whole: raw_value = value, source_unit "" when not converted), without building a Point: fields in the order Point sorts them. */
 function line(device: string, quantity: string, value: number, unit: string, sensor: string, observedMs: number, receivedMs: number): string {
-  return `reading,device=${device},quantity=${quantity} flags="",received_ms=${receivedMs}i,sensor="${sensor}",source="senshagen-v1",time_source="device",unit="${unit}",value=${value} ${observedMs}`
+  return `reading,device=${device},quantity=${quantity} flags="",raw_value=${value},received_ms=${receivedMs}i,sensor="${sensor}",source="senshagen-v1",source_unit="",time_source="device",unit="${unit}",value=${value} ${observedMs}`
 }
 
 function checkSameLineProtocol(): void {
