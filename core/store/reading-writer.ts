@@ -14,7 +14,7 @@ export interface WriterOptions {
   /** Most points held in memory; `write()` waits (backpressure) while it is full. */
   maxBufferedReadings: number
   retry?: { initialDelayMs: number; maxDelayMs: number }
-  /** Distinct (device, quantity, observed time) keys remembered for conflict detection (core/store/conflicts.ts); default 50,000. */
+  /** Distinct (device, quantity, observed time) keys per generation of conflict detection (core/store/conflicts.ts: two are kept); default 25,000. */
   conflictWindow?: number
 }
 
@@ -46,7 +46,7 @@ export interface WriterStats extends Pick<GroupCommitStats, 'requests' | 'retrie
  *
  * Last write wins: a reading is written whole over whatever its point held (core/store/schema.ts). A reading
  * that replaces another value of the same device, quantity and observed time within the detection window
- * (core/store/conflicts.ts: the last `conflictWindow` keys this writer wrote) is a conflicting resend: it is
+ * (core/store/conflicts.ts: at least the last `conflictWindow` distinct keys this writer wrote, at most twice as many) is a conflicting resend: it is
  * still written, and a `conflict` device event holding both values goes into the same write (stored before
  * the write resolves), counted in `stats.conflicts`, logged at warn level and emitted as `conflict`.
  *

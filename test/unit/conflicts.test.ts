@@ -26,14 +26,18 @@ describe('ConflictDetector (the writer’s window of recent keys)', () => {
     expect(pairs(detector, [{ ...reading('a', 1, 8), sensorModel: 'SDS011', receivedAt: 0, flags: ['spike'] }])).toEqual([])
   })
 
-  it('remembers only the last `window` distinct keys; writing a key again makes it the newest', () => {
+  it('remembers at least the last `window` and at most 2 × `window` distinct keys', () => {
     const detector = new ConflictDetector(2)
     detector.observe([reading('a', 1, 1), reading('b', 1, 1)])
-    detector.observe([reading('a', 1, 1)]) // a is now newer than b
-    detector.observe([reading('c', 1, 1)]) // forgets b
-    expect(pairs(detector, [reading('b', 1, 2)])).toEqual([]) // forgotten: not detected (and forgets a)
-    expect(pairs(detector, [reading('c', 1, 3)])).toEqual([[1, 3]])
-    expect(pairs(detector, [reading('a', 1, 4)])).toEqual([])
+    detector.observe([reading('a', 1, 1)]) // a key it holds: no new generation
+    detector.observe([reading('c', 1, 1)]) // a third key: a new generation; a and b still remembered
+    expect(pairs(detector, [reading('b', 1, 2)])).toEqual([[1, 2]])
+    detector.observe([reading('d', 1, 1)]) // generation full (c, b): a new one, and a is forgotten
+    expect(pairs(detector, [reading('c', 1, 3), reading('b', 1, 4)])).toEqual([
+      [1, 3],
+      [2, 4],
+    ])
+    expect(pairs(detector, [reading('a', 1, 5)])).toEqual([])
   })
 
   it('refuses a window below one key', () => {
