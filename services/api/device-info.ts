@@ -23,8 +23,8 @@ export interface DeviceInfo {
 
 /**
  * DeviceInfo for each of `devices` (public ones only: callers take them from the registry), in their order.
- * Two InfluxQL statements over all time: last(value) and last(sensor), last(calibration_method) per device
- * and quantity. Errors: those of store.influxql.
+ * Three InfluxQL statements over all time, per device and quantity: last(value), the last sensor named
+ * (last(sensor) where not ""), last(calibration_method). Errors: those of store.influxql.
  */
 export async function deviceInfos(store: Pick<ReadingStore, 'influxql'>, devices: readonly PublicDevice[]): Promise<DeviceInfo[]> {
   const activity = new Map<string, { quantities: Set<Quantity>; models: Set<string>; lastSeen: number | null; methods: Partial<Record<Quantity, string>> }>()
@@ -39,16 +39,17 @@ export async function deviceInfos(store: Pick<ReadingStore, 'influxql'>, devices
       a.quantities.add(quantity)
       a.lastSeen = Math.max(a.lastSeen ?? time, time)
     }
-    for (const s of await store.influxql(`SELECT last("sensor") AS "sensor", last("calibration_method") AS "method" FROM ${READING_MEASUREMENT}${where}`)) {
+    // `sensor` is "" on readings whose source named none (core/store/schema.ts): the last model named, not the last reading's
+    const sensorWhere = ` WHERE ${devicesCondition(devices.map((d) => d.id))} AND "sensor" != '' GROUP BY "device", "quantity"`
+    for (const s of await store.influxql(`SELECT last("sensor") FROM ${READING_MEASUREMENT}${sensorWhere}`)) {
+      const sensor = s.values[0]?.[1]
+      if (typeof sensor === 'string' && sensor !== '') activity.get(s.tags?.device ?? '')?.models.add(sensor)
+    }
+    for (const s of await store.influxql(`SELECT last("calibration_method") FROM ${READING_MEASUREMENT}${where}`)) {
       const a = activity.get(s.tags?.device ?? '')
       const quantity = s.tags?.quantity ?? ''
-      if (!a || !isQuantity(quantity)) continue
-      const columns = s.columns
-      const row = s.values[0] ?? []
-      const sensor = row[columns.indexOf('sensor')]
-      const method = row[columns.indexOf('method')]
-      if (typeof sensor === 'string' && sensor !== '') a.models.add(sensor)
-      if (typeof method === 'string' && method !== '') a.methods[quantity] = method
+      const method = s.values[0]?.[1]
+      if (a && isQuantity(quantity) && typeof method === 'string' && method !== '') a.methods[quantity] = method
     }
   }
   return devices.map((d) => {

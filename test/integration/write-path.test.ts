@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../../core/logger.ts'
+import { deviceInfos } from '../../services/api/device-info.ts'
 import type { Reading, Rejection } from '../../core/reading.ts'
 import type { Conflict } from '../../core/store/conflicts.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
@@ -117,6 +118,14 @@ describe('one write path that cannot contradict itself (real InfluxDB)', () => {
       ['air_pressure', 1012, 1011.5],
     ])
     expect(await events('trial-4')).toEqual([])
+  })
+
+  it('readers of sensor still see the last model named when the newest reading names none (API device info)', async () => {
+    await writer.write({ readings: [{ ...fromBme280, deviceId: 'trial-5', observedAt: T - 60_000 }, { ...resend, deviceId: 'trial-5' }], rejections: [] })
+    expect((await points('trial-5', 'air_pressure')).map((p) => p.sensor)).toEqual(['BME280', ''])
+    const device = { id: 'trial-5', neighbourhood: 'stadshagen', location: { lat: 52.53, lon: 6.06, precisionM: 500 }, coarsen: 'grid' as const }
+    const [info] = await deviceInfos(store, [device])
+    expect(info).toMatchObject({ sensorModels: ['BME280'], quantities: ['air_pressure'], lastSeen: '2026-11-29T12:00:00.000Z' })
   })
 })
 
