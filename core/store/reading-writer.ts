@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { isRetriable } from '../errors.ts'
 import type { Logger } from '../logger.ts'
-import type { Rejection } from '../reading.ts'
+import type { Reading, Rejection } from '../reading.ts'
 import { ConflictDetector, conflictEvents, type Conflict } from './conflicts.ts'
 import { GroupCommit, type GroupCommitStats } from './group-commit.ts'
 import type { ReadingStore, WriteBatch } from './store.ts'
@@ -48,7 +48,9 @@ export interface WriterStats extends Pick<GroupCommitStats, 'requests' | 'retrie
  * that replaces another value of the same device, quantity and observed time within the detection window
  * (core/store/conflicts.ts: at least the last `conflictWindow` distinct keys this writer wrote, at most twice as many) is a conflicting resend: it is
  * still written, and a `conflict` device event holding both values goes into the same write (stored before
- * the write resolves), counted in `stats.conflicts`, logged at warn level and emitted as `conflict`.
+ * the write resolves), counted in `stats.conflicts`, logged at warn level and emitted as `conflict`. So that
+ * the store's last write is the one the event calls current, a write holding a conflict waits for every
+ * earlier write to settle first (conflicts are rare; other writes overlap as configured).
  *
  * Errors: `write` rejects only when the writer is closed first. Events: `retry` (error, attempt, delayMs),
  * `written` ({ readings, rejections }) per acknowledged request, `conflict` (Conflict) per conflicting reading
@@ -62,6 +64,8 @@ export class ReadingWriter extends EventEmitter<{
   private readonly counts = { written: 0, rejectionsWritten: 0, refused: 0, lost: 0, conflicts: 0 }
   private readonly engine: GroupCommit<WriteBatch>
   private readonly conflictDetector: ConflictDetector
+  /** Writes submitted and not yet settled: a conflicting resend is written only after them (writeAfter). */
+  private readonly unacknowledged = new Set<Promise<void>>()
 
   constructor(
     private readonly store: ReadingStore,
@@ -98,11 +102,38 @@ export class ReadingWriter extends EventEmitter<{
   }
 
   /** Resolves once all of `batch` is acknowledged by the store. Rejects only when the writer is closed first. */
-  async write(batch: WriteBatch): Promise<void> {
-    if (sizeOf(batch) === 0) return
-    if (this.engine.closed) throw new Error('writer is closed')
+  write(batch: WriteBatch): Promise<void> {
+    if (sizeOf(batch) === 0) return Promise.resolve()
+    if (this.engine.closed) return Promise.reject(new Error('writer is closed'))
     const conflicts = this.conflictDetector.observe(batch.readings)
-    await this.engine.submit(conflicts.length === 0 ? batch : this.withConflictEvents(batch, conflicts))
+    const written = conflicts.length === 0 ? this.engine.submit(batch) : this.writeAfter([...this.unacknowledged], this.withConflictEvents(batch, conflicts))
+    this.unacknowledged.add(written)
+    const forget = () => void this.unacknowledged.delete(written)
+    written.then(forget, forget)
+    return written
+  }
+
+  /**
+   * Writes a batch holding a conflicting resend so that the store's last write is the one the conflict event
+   * calls current: only after every earlier write (`earlier`, which may hold the value it replaces) settled, and
+   * with a reading whose key an earlier reading of the same batch has in a later request than that one (the
+   * engine may cut one batch into requests in flight at once, and retry one after another landed).
+   */
+  private async writeAfter(earlier: Array<Promise<void>>, batch: WriteBatch): Promise<void> {
+    await Promise.allSettled(earlier)
+    const segments: Reading[][] = [[]]
+    let keys = new Set<string>()
+    for (const reading of batch.readings) {
+      const key = `${reading.deviceId}\0${reading.quantity}\0${reading.observedAt}`
+      if (keys.has(key)) {
+        segments.push([])
+        keys = new Set()
+      }
+      keys.add(key)
+      segments.at(-1)!.push(reading)
+    }
+    for (const readings of segments.slice(0, -1)) await this.engine.submit({ readings, rejections: [] })
+    await this.engine.submit({ ...batch, readings: segments.at(-1)! })
   }
 
   /** `batch` with a `conflict` device event per device and receipt time among `conflicts`; counts and logs them. */

@@ -129,6 +129,57 @@ describe('one write path that cannot contradict itself (real InfluxDB)', () => {
   })
 })
 
+describe('a conflicting resend is the last write, whatever requests overlap (real InfluxDB)', () => {
+  const database = uniqueId('writeorder')
+  let store: ReadingStore
+  beforeAll(async () => {
+    store = await openInfluxStore({ url: INFLUX_URL, database }, logger)
+    await store.ensureDatabase()
+  })
+  afterAll(async () => {
+    await store.influxql(`DROP DATABASE "${database}"`)
+  })
+
+  /** The real store, except that a request holding a reading of `value` 1 is sent 300 ms late (a slow or retried request). */
+  const slowForOnes = (): ReadingStore => {
+    const slow = Object.create(store) as ReadingStore
+    slow.write = async (batch) => {
+      if (batch.readings.some((r) => r.value === 1)) await new Promise((resolve) => setTimeout(resolve, 300))
+      await store.write(batch)
+    }
+    return slow
+  }
+  const stored = async (deviceId: string) => ((await store.influxql(`SELECT "value" FROM reading WHERE "device" = '${deviceId}'`))[0]?.values ?? []).map(([, value]) => value)
+
+  it('waits for the write it replaces, when that is still in flight in another request', async () => {
+    // batchSize 1: every write is a full request, which the engine sends while another is in flight
+    const writer = new ReadingWriter(slowForOnes(), { batchSize: 1, maxInFlight: 2, maxBufferedReadings: 100 }, logger)
+    try {
+      const first = writer.write({ readings: [{ ...resend, deviceId: 'order-1', value: 1 }], rejections: [] })
+      await new Promise((resolve) => setTimeout(resolve, 50)) // the first request is on its way (and late)
+      await writer.write({ readings: [{ ...resend, deviceId: 'order-1', value: 2, receivedAt: RECEIVED + 1 }], rejections: [] })
+      await first
+      expect(await stored('order-1')).toEqual([2])
+      expect(writer.stats).toMatchObject({ conflicts: 1, written: 2 })
+    } finally {
+      await writer.close()
+    }
+  })
+
+  it('writes a key repeated within one write (a Kafka fetch) in a later request than the value it replaces', async () => {
+    const writer = new ReadingWriter(slowForOnes(), { batchSize: 2, maxInFlight: 2, maxBufferedReadings: 100 }, logger)
+    try {
+      const other = (n: number): Reading => ({ ...resend, deviceId: 'order-other', observedAt: T + n * 1000, value: 1000 + n })
+      await writer.write({ readings: [other(1), other(2), { ...resend, deviceId: 'order-2', value: 1 }, other(3), { ...resend, deviceId: 'order-2', value: 2 }, other(4)], rejections: [] })
+      expect(await stored('order-2')).toEqual([2])
+      expect(await stored('order-other')).toEqual([1001, 1002, 1003, 1004])
+      expect(writer.stats).toMatchObject({ conflicts: 1, written: 6 })
+    } finally {
+      await writer.close()
+    }
+  })
+})
+
 describe('rejection keys name the message, not the write (real InfluxDB)', () => {
   const database = uniqueId('rejkeys')
   let store: ReadingStore
