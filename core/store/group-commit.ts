@@ -43,7 +43,7 @@ import { withRetry } from '../retry.ts'
  *   The InfluxDB writer (core/store/reading-writer.ts) accepts this: a reading is one point keyed by (device,
  *   quantity, observed time), so the same key in two batches in flight lands in either order. A redelivered
  *   message carries identical values, so either order stores the same point; two *different* values for one
- *   key (a conflicting resend) are issue 10's business. None of the writer's callers relies on resolve order:
+ *   key (a conflicting resend) are ordered by the writer itself (ReadingWriter.writeAfter). None of the writer's callers relies on resolve order:
  *   the embedded broker chains each client's PUBACKs itself (services/broker/broker-ingest.ts), the subscribed
  *   ingest's window releases PUBACKs in arrival order itself (services/ingest/mqtt-ack-window.ts), an HTTP push
  *   waits for its own, and the Kafka writer commits each partition's offsets after its own write resolved

@@ -53,8 +53,10 @@ export interface InfluxSeries {
 
 /**
  * Where readings and rejections are kept. Writes resolve only once the server acknowledged them, and are
- * idempotent: a reading is one point keyed by (device, quantity, observed time), so writing it again
- * overwrites it instead of adding a second one.
+ * idempotent: a reading is one point keyed by (device, quantity, observed time), written whole, so writing it
+ * again replaces it (every field, none of the earlier write survives) instead of adding a second one; a
+ * rejection is keyed by device, rule and a content digest of its message (core/store/schema.ts), so the same
+ * rejection written again is the same point and different ones never share one.
  *
  * Errors: UnavailableError (retriable: server down, 5xx, 429, timeout) or RefusedError (not retriable:
  * 4xx such as a field type conflict or bad credentials), from core/errors.ts.
