@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { UnavailableError } from '../../core/errors.ts'
 import { createLogger } from '../../core/logger.ts'
 import type { Reading } from '../../core/reading.ts'
@@ -6,6 +6,7 @@ import { detectGeneration, openInfluxStore } from '../../core/store/influx.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
 import { ReadingWriter } from '../../core/store/reading-writer.ts'
 import { INFLUX_URL, uniqueId } from '../helpers/env.ts'
+import { throwawayDatabase } from '../helpers/influx-database.ts'
 import { startTcpProxy } from '../helpers/tcp-proxy.ts'
 
 const logger = createLogger('silent')
@@ -15,15 +16,10 @@ const day = { deviceId: base.deviceId, quantity: base.quantity, from: base.obser
 
 /** The store against the real InfluxDB that `npm run infra:up` runs (Debian's 1.6.7: v1 API only). */
 describe('InfluxDB store (real server)', () => {
-  const database = uniqueId('store')
+  const db = throwawayDatabase('store', logger)
   let store: ReadingStore
-
-  beforeAll(async () => {
-    store = await openInfluxStore({ url: INFLUX_URL, database }, logger)
-    await store.ensureDatabase()
-  })
-  afterAll(async () => {
-    await store.influxql(`DROP DATABASE "${database}"`)
+  beforeAll(() => {
+    store = db.store
   })
 
   it('detects the server generation from /ping', async () => {

@@ -18,15 +18,19 @@ function reading(deviceId: string, value: number, second: number): Reading {
   return { deviceId, quantity: 'pm10', value, unit: 'µg/m³', observedAt: Date.UTC(2026, 0, 1) + second * 1000, receivedAt: Date.UTC(2026, 0, 1, 1), timeSource: 'device', sourceFormat: 'senshagen-v1', flags: [] }
 }
 
+/** A config of its own (database, topics, group) with its three topics created, and a producer on them. */
+async function isolatedKafka(prefix: string) {
+  const config = isolatedConfig(uniqueId(prefix), { SENSHAGEN_KAFKA_BROKERS: KAFKA_BROKERS })
+  const kafka = config.kafka!
+  const bus = createKafkaBus(kafka, logger)
+  await bus.ensureTopics([kafka.readingsTopic, kafka.rejectionsTopic, kafka.eventsTopic], 1)
+  return { config, kafka, producer: await bus.producer() }
+}
+
 /** The Kafka-mode writer (services/writer/kafka-writer.ts) reading what the readings topic can hold, real Kafka and InfluxDB. */
 describe('Kafka writer: readings records', () => {
   it('stores an array record reading by reading, still reads a single-reading record, and rejects only what does not parse', async () => {
-    const id = uniqueId('kwriter')
-    const config = isolatedConfig(id, { SENSHAGEN_KAFKA_BROKERS: KAFKA_BROKERS })
-    const kafka = config.kafka!
-    const bus = createKafkaBus(kafka, logger)
-    await bus.ensureTopics([kafka.readingsTopic, kafka.rejectionsTopic, kafka.eventsTopic], 1)
-    const producer = await bus.producer()
+    const { config, kafka, producer } = await isolatedKafka('kwriter')
     const invalid = { ...reading('kw-a', 3, 3), value: 'three' }
     await producer.send([
       {
@@ -61,12 +65,7 @@ describe('Kafka writer: readings records', () => {
 /** Kafka mode: the writer service's ReadingWriter sees every record, so it detects a conflicting resend as direct mode does. */
 describe('Kafka writer: conflicting resends', () => {
   it('stores the resent value whole and a conflict event holding both values; an identical resend adds nothing', async () => {
-    const id = uniqueId('kconflict')
-    const config = isolatedConfig(id, { SENSHAGEN_KAFKA_BROKERS: KAFKA_BROKERS })
-    const kafka = config.kafka!
-    const bus = createKafkaBus(kafka, logger)
-    await bus.ensureTopics([kafka.readingsTopic, kafka.rejectionsTopic, kafka.eventsTopic], 1)
-    const producer = await bus.producer()
+    const { config, kafka, producer } = await isolatedKafka('kconflict')
     const writer = await runWriter(config, logger)
     writers.push(writer)
     const send = (readings: Reading[]) => producer.send([{ topic: kafka.readingsTopic, records: [{ key: 'kc-a', value: JSON.stringify(readings) }] }])

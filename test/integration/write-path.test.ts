@@ -3,10 +3,9 @@ import { createLogger } from '../../core/logger.ts'
 import { deviceInfos } from '../../services/api/device-info.ts'
 import type { Reading, Rejection } from '../../core/reading.ts'
 import type { Conflict } from '../../core/store/conflicts.ts'
-import { openInfluxStore } from '../../core/store/influx.ts'
 import { ReadingWriter } from '../../core/store/reading-writer.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
-import { INFLUX_URL, uniqueId } from '../helpers/env.ts'
+import { throwawayDatabase } from '../helpers/influx-database.ts'
 
 const logger = createLogger('silent')
 const T = Date.UTC(2026, 10, 29, 12)
@@ -32,21 +31,17 @@ const resend: Reading = { deviceId: 'trial-1', quantity: 'air_pressure', value: 
 
 /** The write path (ReadingWriter → InfluxStore) against the real InfluxDB 1.6.7: whole points, conflicts, rejection keys. */
 describe('one write path that cannot contradict itself (real InfluxDB)', () => {
-  const database = uniqueId('writepath')
+  const db = throwawayDatabase('writepath', logger)
   let store: ReadingStore
   let writer: ReadingWriter
   const conflicts: Conflict[] = []
 
-  beforeAll(async () => {
-    store = await openInfluxStore({ url: INFLUX_URL, database }, logger)
-    await store.ensureDatabase()
+  beforeAll(() => {
+    store = db.store
     writer = new ReadingWriter(store, { batchSize: 500, maxInFlight: 2, maxBufferedReadings: 5_000 }, logger)
     writer.on('conflict', (conflict) => conflicts.push(conflict))
   })
-  afterAll(async () => {
-    await writer.close()
-    await store.influxql(`DROP DATABASE "${database}"`)
-  })
+  afterAll(() => writer.close())
 
   /** Every field of the device's points of one quantity, as InfluxDB returns them, keyed by column name. */
   const points = async (deviceId: string, quantity: string) => {
@@ -130,26 +125,18 @@ describe('one write path that cannot contradict itself (real InfluxDB)', () => {
 })
 
 describe('a conflicting resend is the last write, whatever requests overlap (real InfluxDB)', () => {
-  const database = uniqueId('writeorder')
-  let store: ReadingStore
-  beforeAll(async () => {
-    store = await openInfluxStore({ url: INFLUX_URL, database }, logger)
-    await store.ensureDatabase()
-  })
-  afterAll(async () => {
-    await store.influxql(`DROP DATABASE "${database}"`)
-  })
+  const db = throwawayDatabase('writeorder', logger)
 
   /** The real store, except that a request holding a reading of `value` 1 is sent 300 ms late (a slow or retried request). */
   const slowForOnes = (): ReadingStore => {
-    const slow = Object.create(store) as ReadingStore
+    const slow = Object.create(db.store) as ReadingStore
     slow.write = async (batch) => {
       if (batch.readings.some((r) => r.value === 1)) await new Promise((resolve) => setTimeout(resolve, 300))
-      await store.write(batch)
+      await db.store.write(batch)
     }
     return slow
   }
-  const stored = async (deviceId: string) => ((await store.influxql(`SELECT "value" FROM reading WHERE "device" = '${deviceId}'`))[0]?.values ?? []).map(([, value]) => value)
+  const stored = async (deviceId: string) => ((await db.store.influxql(`SELECT "value" FROM reading WHERE "device" = '${deviceId}'`))[0]?.values ?? []).map(([, value]) => value)
 
   it('waits for the write it replaces, when that is still in flight in another request', async () => {
     // batchSize 1: every write is a full request, which the engine sends while another is in flight
@@ -181,19 +168,15 @@ describe('a conflicting resend is the last write, whatever requests overlap (rea
 })
 
 describe('rejection keys name the message, not the write (real InfluxDB)', () => {
-  const database = uniqueId('rejkeys')
+  const db = throwawayDatabase('rejkeys', logger)
   let store: ReadingStore
   let writer: ReadingWriter
 
-  beforeAll(async () => {
-    store = await openInfluxStore({ url: INFLUX_URL, database }, logger)
-    await store.ensureDatabase()
+  beforeAll(() => {
+    store = db.store
     writer = new ReadingWriter(store, { batchSize: 500, maxInFlight: 2, maxBufferedReadings: 5_000 }, logger)
   })
-  afterAll(async () => {
-    await writer.close()
-    await store.influxql(`DROP DATABASE "${database}"`)
-  })
+  afterAll(() => writer.close())
 
   const count = async (deviceId: string) => {
     const [series] = await store.influxql(`SELECT count("raw") FROM rejection WHERE "device" = '${deviceId}'`)
