@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { isRetriable } from '../errors.ts'
 import type { Logger } from '../logger.ts'
+import { countDropped, countRejections, observeBatch, trackBuffer } from '../metrics.ts'
 import type { Rejection } from '../reading.ts'
 import { GroupCommit, type GroupCommitStats } from './group-commit.ts'
 import type { ReadingStore, WriteBatch } from './store.ts'
@@ -44,6 +45,7 @@ export interface WriterStats extends Pick<GroupCommitStats, 'requests' | 'retrie
 export class ReadingWriter extends EventEmitter<{ retry: [error: unknown, attempt: number, delayMs: number]; written: [{ readings: number; rejections: number }] }> {
   private readonly counts = { written: 0, rejectionsWritten: 0, refused: 0, lost: 0 }
   private readonly engine: GroupCommit<WriteBatch>
+  private readonly untrack: () => void
 
   constructor(
     private readonly store: ReadingStore,
@@ -67,8 +69,11 @@ export class ReadingWriter extends EventEmitter<{ retry: [error: unknown, attemp
       this.emit('retry', error, attempt, delayMs)
       this.logger.warn({ err: error, attempt, delayMs, retriable: isRetriable(error) }, 'InfluxDB write failed, retrying')
     })
+    this.engine.on('batch', (batch) => observeBatch('influxdb', batch))
+    this.untrack = trackBuffer({ engine: 'influxdb_writer', held: () => this.engine.bufferedCount, limit: options.maxBufferedReadings })
     this.engine.on('lost', (batch, error) => {
       this.counts.lost += batch.readings.length + batch.rejections.length
+      countDropped('store_lost', batch.readings.length + batch.rejections.length)
       this.logger.error({ err: error, entry: { readings: batch.readings, rejections: batch.rejections, events: batch.events } }, 'LOST: could not store entry nor its rejections')
     })
   }
@@ -88,6 +93,7 @@ export class ReadingWriter extends EventEmitter<{ retry: [error: unknown, attemp
   /** Stops retrying; writes not yet acknowledged are rejected (their upstream acks are never sent). */
   async close(): Promise<void> {
     this.engine.close()
+    this.untrack()
   }
 
   /** Points accepted and not yet acknowledged (queued and in flight; not those still waiting for room). */
@@ -120,6 +126,7 @@ export class ReadingWriter extends EventEmitter<{ retry: [error: unknown, attemp
       value: r.value,
       raw: JSON.stringify(r),
     }))
+    countRejections(asRejections)
     return { readings: [], rejections: [...batch.rejections, ...asRejections], events: batch.events }
   }
 }
