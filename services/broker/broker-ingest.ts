@@ -110,7 +110,7 @@ export class BrokerIngest {
         stored.then(
           () => after(previous?.done, () => {
             this.stats.acknowledged++
-            observeAck('mqtt', arrivedAt)
+            if (!client.closed) observeAck('mqtt', arrivedAt)
             finish(client.closed ? new Error('connection closed') : null)
           }),
           (error: unknown) => after(previous?.done, () => {
