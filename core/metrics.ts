@@ -4,11 +4,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  * Every Prometheus metric of a SensHagen process, defined once (prom-client 15; served as text exposition
  * format 0.0.4 by core/metrics-http.ts on /metrics). Names follow the Prometheus naming guide
  * (https://prometheus.io/docs/practices/naming/): `senshagen_` prefix, snake_case, base units (seconds), `_total`
- * on counters; `promtool check metrics` lints them in test/integration/metrics.test.ts.
+ * on counters; `promtool check metrics` lints them in test/e2e/prometheus-metrics.test.ts.
  *
  * One registry per process (`metricsRegistry`), not prom-client's global one: whatever runs in the process
- * (`senshagen up` runs broker, ingest, writer, calibration and API together) reports into it, and every /metrics
- * endpoint of the process serves all of it. Instances that come and go (a writer, a broker) register what they
+ * (`senshagen up` runs broker, ingest, writer, calibration and API together) reports into it, and the process's one /metrics
+ * listener serves all of it. Instances that come and go (a writer, a broker) register what they
  * report at scrape time with the `track*` functions below and unregister on close.
  *
  * Privacy and cardinality: no label carries a device id, position, topic or address. Label values come from
