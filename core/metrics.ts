@@ -134,7 +134,8 @@ export function recordIngest(outcome: IngestOutcome, refused = false): void {
   if (readings.length > 0) ingestReadings.inc({ format }, readings.length)
   countRejections(rejected)
   const now = Date.now()
-  for (const reading of readings) noteSeen(reading.deviceId, now)
+  let previous: string | undefined
+  for (const { deviceId } of readings) if (deviceId !== previous) noteSeen((previous = deviceId), now)
 }
 
 /** Counts rejections by rule (ingest pipeline, the writer's bus_record_invalid and store_refused). */

@@ -47,7 +47,7 @@ describe('/metrics of senshagen up', () => {
       { id: 'prom-b', neighbourhood: 'stadshagen', consent: true },
     ])
     const [mqttPort, metricsPort] = [await freePort(), await freePort()]
-    const staleAfterMs = 4_000
+    const staleAfterMs = 6_000
     const env = isolatedEnv(id, {
       ...registry.env,
       SENSHAGEN_MQTT_PORT: String(mqttPort),
