@@ -100,6 +100,9 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_WRITER_BATCH_SIZE: positiveInt.default(5000).describe('most points (lines) per InfluxDB write request'),
   SENSHAGEN_WRITER_IN_FLIGHT: z.coerce.number().int().min(1).max(64).default(4).describe('InfluxDB write requests in flight at once when full ones wait (writer service and direct mode)'),
   SENSHAGEN_WRITER_MAX_BUFFER: positiveInt.default(20_000).describe('points accepted and not yet acknowledged by InfluxDB before producers are made to wait; at least batch size × in flight'),
+  SENSHAGEN_METRICS_BIND: z.string().default('127.0.0.1').describe('address of the /metrics listener of processes without an HTTP server (writer, calibration); no authentication'),
+  SENSHAGEN_METRICS_PORT: port.default(9464).describe('port of that /metrics listener (the API and the HTTP ingest serve /metrics on their own ports)'),
+  SENSHAGEN_STALE_AFTER_MS: positiveInt.default(3_600_000).describe('a registered device with no reading for this long counts as stale (senshagen_devices{state="stale"})'),
 })
 
 export type Env = z.infer<typeof ENV_SCHEMA>
@@ -169,6 +172,8 @@ export interface Config {
     completeness: number
     reportsDir: string
   }
+  /** Prometheus metrics (core/metrics.ts): the listener of processes without an HTTP server, device staleness. */
+  metrics: { bind: string; port: number; staleAfterMs: number }
 }
 
 /** Parses `env` (default `process.env`) into a Config; throws ConfigError naming every bad variable. */
@@ -278,5 +283,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxInFlight: e.SENSHAGEN_WRITER_IN_FLIGHT,
       maxBufferedReadings: e.SENSHAGEN_WRITER_MAX_BUFFER,
     },
+    metrics: { bind: e.SENSHAGEN_METRICS_BIND, port: e.SENSHAGEN_METRICS_PORT, staleAfterMs: e.SENSHAGEN_STALE_AFTER_MS },
   }
 }

@@ -237,4 +237,9 @@ else
   say chromium "installed in $(since "$t") s"
 fi
 
+# promtool: test/e2e/prometheus-metrics.test.ts lints every /metrics exposition with `promtool check metrics`.
+# Debian ships it in the `prometheus` package, whose postinst would start a Prometheus server (invoke-rc.d):
+# apt_install's policy-rc.d forbids that, so only the binaries arrive.
+command -v promtool >/dev/null || apt_install prometheus
+
 say ready "influxdb :$INFLUX_PORT, kafka :$KAFKA_PORT, mosquitto :$MOSQUITTO_PORT (total $(since "$T0") s)"

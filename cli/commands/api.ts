@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { serveProcessMetrics } from '../../core/metrics-http.ts'
 import { runApi } from '../../services/api/main.ts'
 import { cliContext, fail, runUntilSignal } from '../context.ts'
 
@@ -17,9 +18,13 @@ export function registerApiCommand(program: Command): void {
       const ctx = cliContext()
       try {
         const { config } = ctx
+        const closeMetrics = await serveProcessMetrics(config.metrics, ctx.logger)
         const api = await runApi(config, ctx.logger)
         process.stderr.write(`senshagen api: http://${config.api.bind}:${api.port}/ (OpenAPI: /openapi.json)\n`)
-        runUntilSignal(ctx.logger, api.stop)
+        runUntilSignal(ctx.logger, async () => {
+          await api.stop()
+          await closeMetrics()
+        })
       } catch (error) {
         fail((error as Error).message)
       }

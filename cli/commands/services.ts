@@ -3,6 +3,7 @@ import { runIngest } from '../../services/ingest/main.ts'
 import { runWriter } from '../../services/writer/main.ts'
 import { runCalibrationWorker } from '../../services/calibration/main.ts'
 import { runApi } from '../../services/api/main.ts'
+import { serveProcessMetrics } from '../../core/metrics-http.ts'
 import { cliContext, fail, runUntilSignal } from '../context.ts'
 import { startFrontDoor } from '../front-door.ts'
 
@@ -54,8 +55,13 @@ export function registerServiceCommands(program: Command): void {
 async function serve(start: (ctx: ReturnType<typeof cliContext>) => Promise<() => Promise<void>>): Promise<void> {
   const ctx = cliContext()
   try {
+    // one /metrics listener per process, serving every service in it (core/metrics-http.ts)
+    const closeMetrics = await serveProcessMetrics(ctx.config.metrics, ctx.logger)
     const stop = await start(ctx)
-    runUntilSignal(ctx.logger, stop)
+    runUntilSignal(ctx.logger, async () => {
+      await stop()
+      await closeMetrics()
+    })
   } catch (error) {
     fail((error as Error).message)
   }

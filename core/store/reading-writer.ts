@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { isRetriable } from '../errors.ts'
 import type { Logger } from '../logger.ts'
+import { countDropped, countRejections, observeBatch, trackBuffer } from '../metrics.ts'
 import type { Reading, Rejection } from '../reading.ts'
 import { ConflictDetector, conflictEvents, type Conflict } from './conflicts.ts'
 import { GroupCommit, type GroupCommitStats } from './group-commit.ts'
@@ -66,6 +67,7 @@ export class ReadingWriter extends EventEmitter<{
   private readonly conflictDetector: ConflictDetector
   /** Writes submitted and not yet settled: a conflicting resend is written only after them (writeAfter). */
   private readonly unacknowledged = new Set<Promise<void>>()
+  private readonly untrack: () => void
 
   constructor(
     private readonly store: ReadingStore,
@@ -90,8 +92,11 @@ export class ReadingWriter extends EventEmitter<{
       this.emit('retry', error, attempt, delayMs)
       this.logger.warn({ err: error, attempt, delayMs, retriable: isRetriable(error) }, 'InfluxDB write failed, retrying')
     })
+    this.engine.on('batch', (batch) => observeBatch('influxdb', batch))
+    this.untrack = trackBuffer({ engine: 'influxdb_writer', held: () => this.engine.bufferedCount, limit: options.maxBufferedReadings })
     this.engine.on('lost', (batch, error) => {
       this.counts.lost += batch.readings.length + batch.rejections.length
+      countDropped('store_lost', batch.readings.length + batch.rejections.length)
       this.logger.error({ err: error, entry: { readings: batch.readings, rejections: batch.rejections, events: batch.events } }, 'LOST: could not store entry nor its rejections')
     })
   }
@@ -150,6 +155,7 @@ export class ReadingWriter extends EventEmitter<{
   /** Stops retrying; writes not yet acknowledged are rejected (their upstream acks are never sent). */
   async close(): Promise<void> {
     this.engine.close()
+    this.untrack()
   }
 
   /** Points accepted and not yet acknowledged (queued and in flight; not those still waiting for room). */
@@ -182,6 +188,7 @@ export class ReadingWriter extends EventEmitter<{
       value: r.value,
       raw: JSON.stringify(r),
     }))
+    countRejections(asRejections)
     return { readings: [], rejections: [...batch.rejections, ...asRejections], events: batch.events }
   }
 }

@@ -1,6 +1,7 @@
 import type { Aedes, AedesOptions, AedesPublishPacket, AuthenticateError, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
 import type { Config } from '../../core/config.ts'
 import type { Logger } from '../../core/logger.ts'
+import { brokerRateLimited } from '../../core/metrics.ts'
 import type { DeviceRecord, Principal, RegistryStore } from '../../core/registry/store.ts'
 import { deviceRights, mayPublish, maySubscribe, nativeTopicDevice, serviceRights, type TopicRights } from '../../core/registry/topic-rights.ts'
 import { topicMatches } from '../../core/topics.ts'
@@ -222,6 +223,7 @@ export class BrokerGuard {
         if (isWill || session.principal.kind !== 'device') return pass()
         const now = this.rate.take(session.principal.device.id, () => (client.closed ? fail(new Error('connection closed')) : pass()))
         if (!now) this.stats.rateLimited++
+        if (!now) brokerRateLimited.inc()
       },
       (error: unknown) => {
         this.logger.error({ err: error, ...context }, 'registry unavailable: publish refused')

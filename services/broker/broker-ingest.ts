@@ -1,6 +1,7 @@
 import type { Client, PublishPacket } from 'aedes'
 import type { InboundMessage } from '../../core/decoders/index.ts'
 import type { Logger } from '../../core/logger.ts'
+import { countDropped, observeAck } from '../../core/metrics.ts'
 import { memoByTopic, topicMatches } from '../../core/topics.ts'
 
 /**
@@ -77,6 +78,7 @@ export class BrokerIngest {
    * (error): it hands the message over in turn and calls `callback` in turn.
    */
   arrive(client: Client, packet: PublishPacket, callback: Callback): (outcome: { error: Error } | { ingest: boolean }) => void {
+    const arrivedAt = performance.now()
     const previous = this.turns.get(client)
     let handed!: () => void
     let done!: () => void
@@ -108,6 +110,7 @@ export class BrokerIngest {
         stored.then(
           () => after(previous?.done, () => {
             this.stats.acknowledged++
+            if (!client.closed) observeAck('mqtt', arrivedAt)
             finish(client.closed ? new Error('connection closed') : null)
           }),
           (error: unknown) => after(previous?.done, () => {
@@ -142,6 +145,7 @@ export class BrokerIngest {
 
   private drop(error: unknown, client: Client, packet: PublishPacket, what: string): void {
     this.stats.dropped++
+    countDropped(what === 'will' ? 'will_not_stored' : 'qos0_not_stored')
     this.logger.error({ err: error, clientId: client.id, topic: packet.topic, qos: packet.qos, dropped: this.stats.dropped }, `LOST: ingest could not store a ${what}`)
   }
 }

@@ -9,6 +9,7 @@ import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { Config } from '../../core/config.ts'
 import { ConfigError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
+import { trackBroker } from '../../core/metrics.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
 import { BrokerGuard } from './auth.ts'
 import type { BrokerIngestStats, InBrokerIngest } from './broker-ingest.ts'
@@ -103,6 +104,7 @@ export async function startBroker(options: BrokerOptions, logger: Logger): Promi
     tlsPort = await listen(mqtts, options.tls.port, options.bind)
     wssPort = await listen(https, options.tls.wsPort, options.bind)
   }
+  const untrack = trackBroker({ connections: () => aedes.connectedClients, devicesOnline: () => guard.sessions.connectedDeviceIds(), devicesRegistered: cachedActiveDevices(options.store) })
   logger.info({ bind: options.bind, port, wsPort, tlsPort, wssPort, registry: options.store.source, limits: options.limits }, 'mqtt broker listening')
 
   return {
@@ -115,12 +117,27 @@ export async function startBroker(options: BrokerOptions, logger: Logger): Promi
     ingest: guard.ingest?.stats,
     pollRegistry: () => guard.pollRegistry(),
     async close() {
+      untrack()
       await guard.close()
       // aedes first: it disconnects its clients, so the servers have no open connections left to wait for
       await new Promise<void>((resolve) => aedes.close(() => resolve()))
       for (const wss of sockets) for (const client of wss.clients) client.terminate()
       await Promise.all(servers.map(closeServer))
     },
+  }
+}
+
+/** Registered, not revoked device ids for the device gauges (core/metrics.ts), read at most every DEVICES_CACHE_MS. */
+const DEVICES_CACHE_MS = 30_000
+function cachedActiveDevices(store: RegistryStore): () => Promise<string[]> {
+  let cached: { at: number; ids: Promise<string[]> } | undefined
+  return () => {
+    if (!cached || Date.now() - cached.at > DEVICES_CACHE_MS) {
+      const ids = store.devices().then((devices) => devices.filter((d) => d.revokedAt === undefined).map((d) => d.id))
+      cached = { at: Date.now(), ids }
+      ids.catch(() => (cached = undefined))
+    }
+    return cached.ids
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Logger } from '../../core/logger.ts'
+import { brokerRefusals } from '../../core/metrics.ts'
 
 /**
  * Why the broker refused something. Each reason is one counter in BrokerSecurityStats and one `reason` value in
@@ -81,6 +82,7 @@ export class BrokerSecurityStats {
    */
   refuse(reason: RefusalReason, context: RefusalContext, message: string): void {
     this.refused[reason]++
+    brokerRefusals.inc({ reason })
     const key = `${reason}|${context.username ?? context.remote ?? '?'}`
     const n = (this.seen.get(key) ?? 0) + 1
     if (this.seen.size >= LOG_KEYS) this.seen.clear()

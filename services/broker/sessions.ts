@@ -82,6 +82,11 @@ export class SessionTable {
     return [...(this.byDevice.get(deviceId) ?? [])]
   }
 
+  /** Ids of the devices with at least one open connection. */
+  connectedDeviceIds(): IterableIterator<string> {
+    return this.byDevice.keys()
+  }
+
   /** Client ids owned right now (connected or holding a persistent session). */
   get ownedClientIds(): number {
     return this.owners.size

@@ -1,5 +1,6 @@
 import type { Config } from '../../core/config.ts'
 import type { Logger } from '../../core/logger.ts'
+import { calibrationSucceeded } from '../../core/metrics.ts'
 import { openRegistryStore } from '../../core/registry/open.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
@@ -46,7 +47,10 @@ export async function runCalibrationWorker(config: Config, parentLogger: Logger,
     const to = Math.floor(Date.now() / HOUR) * HOUR
     const from = to - config.calibration.windowHours * HOUR
     running = calibratePeriod(store, registry, options, { from, to }, logger).then(
-      (results) => logger.info({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), series: results.length }, 'calibration run done'),
+      (results) => {
+        calibrationSucceeded()
+        logger.info({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), series: results.length }, 'calibration run done')
+      },
       (error: unknown) => logger.error({ err: error }, 'calibration run failed; the next run retries'),
     )
     const next = (Math.floor(Date.now() / HOUR) + 1) * HOUR + 5 * 60_000

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { AUTHENTICATED_DEVICE_HEADER, type InboundMessage } from '../../core/decoders/decoder.ts'
 import type { Logger } from '../../core/logger.ts'
+import { httpIngestRefusals, observeAck } from '../../core/metrics.ts'
 import { DEFAULT_AUTH_THROTTLE, HttpAuthenticator, type AuthOutcome, type AuthRequest, type AuthThrottleOptions, type HttpAuthMechanism, type HttpAuthStats, type HttpRegistry } from './http-auth.ts'
 import { redactSecrets } from './http-redact.ts'
 import type { IngestCore } from './ingest-core.ts'
@@ -80,6 +81,7 @@ export async function startHttpIngest(core: IngestCore, routes: readonly HttpRou
         if (route.prepare) message = route.prepare(message)
         try {
           const ctx = await core.handle(message)
+          observeAck('http', message.receivedAt, Date.now)
           return reply.code(200).send({ readings: ctx.readings.length, rejections: ctx.rejections.length })
         } catch (error) {
           logger.warn({ err: error, route: route.url, deviceId: outcome.device.id }, 'HTTP push not stored')
@@ -100,6 +102,7 @@ export async function startHttpIngest(core: IngestCore, routes: readonly HttpRou
 /** 401/429 with a problem document; one log line (throttled repeats only at debug, so a flood does not flood the log). */
 function refuse(reply: FastifyReply, route: HttpRoute, outcome: Extract<AuthOutcome, { ok: false }>, remoteAddress: string, logger: Logger): FastifyReply {
   const status = outcome.reason === 'throttled' ? 429 : 401
+  httpIngestRefusals.inc({ reason: outcome.reason })
   const fields = { route: route.url, mechanism: route.auth.name, reason: outcome.reason, identity: loggableIdentity(outcome.identity), remoteAddress, ...(outcome.blockedForS === undefined ? {} : { blockedForS: outcome.blockedForS }) }
   if (outcome.reason === 'throttled') logger.debug(fields, 'HTTP push refused')
   else logger.warn(fields, 'HTTP push refused')

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type { InboundMessage } from '../../core/decoders/index.ts'
 import type { Logger } from '../../core/logger.ts'
+import { recordIngest } from '../../core/metrics.ts'
 import { createPipeline, runPipeline, type IngestContext, type PipelineOptions } from './pipeline.ts'
 import type { IngestSink } from './sinks.ts'
 
@@ -36,7 +37,11 @@ export class IngestCore extends EventEmitter {
 
   async handle(message: InboundMessage): Promise<IngestContext> {
     const ctx = runPipeline(this.steps, message)
-    await this.sink.accept({ readings: ctx.readings, rejections: ctx.rejections, events: ctx.events })
+    await this.sink.accept({ readings: ctx.readings, rejections: ctx.rejections, events: ctx.events }).catch((error: unknown) => {
+      recordIngest(ctx, true)
+      throw error
+    })
+    recordIngest(ctx)
     this.stats.messages++
     this.stats.readings += ctx.readings.length
     this.stats.rejections += ctx.rejections.length

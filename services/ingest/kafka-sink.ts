@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import type { BusProducer, BusRecord } from '../../core/bus/bus.ts'
 import { isRetriable } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
+import { observeBatch, trackBuffer } from '../../core/metrics.ts'
 import type { Reading } from '../../core/reading.ts'
 import { GroupCommit } from '../../core/store/group-commit.ts'
 import type { WriteBatch } from '../../core/store/store.ts'
@@ -61,6 +62,7 @@ type Message = Array<{ topic: string; record: BusRecord }>
  */
 export class KafkaBatchSink extends EventEmitter<{ retry: [error: unknown, attempt: number, delayMs: number]; batch: [{ messages: number; records: number; ms: number }] }> implements IngestSink {
   private readonly engine: GroupCommit<Message>
+  private readonly untrack: () => void
 
   constructor(
     private readonly producer: BusProducer,
@@ -83,6 +85,8 @@ export class KafkaBatchSink extends EventEmitter<{ retry: [error: unknown, attem
       this.logger.warn({ err: error, attempt, delayMs }, 'Kafka produce failed, retrying')
     })
     this.engine.on('batch', ({ items, units, ms }) => this.emit('batch', { messages: items, records: units, ms }))
+    this.engine.on('batch', (batch) => observeBatch('kafka', batch))
+    this.untrack = trackBuffer({ engine: 'kafka_sink', held: () => this.engine.bufferedCount, limit: options.maxBufferedRecords })
   }
 
   get stats(): KafkaSinkStats {
@@ -110,6 +114,7 @@ export class KafkaBatchSink extends EventEmitter<{ retry: [error: unknown, attem
   /** Stops retrying; messages not yet acknowledged are rejected (so their MQTT PUBACK is never sent). */
   async close(): Promise<void> {
     this.engine.close()
+    this.untrack()
     await this.producer.disconnect()
   }
 

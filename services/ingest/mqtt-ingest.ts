@@ -3,6 +3,7 @@ import { DEFAULT_INGEST_WINDOW } from '../../core/config.ts'
 import type { InboundMessage } from '../../core/decoders/index.ts'
 import { UnavailableError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
+import { countDropped, observeAck } from '../../core/metrics.ts'
 import { redactUrl } from '../../core/redact.ts'
 import { sleep, withRetry } from '../../core/retry.ts'
 import { AckWindow } from './mqtt-ack-window.ts'
@@ -170,11 +171,16 @@ export class MqttSource {
     const slot = session.window.enter(packet.qos === 0 ? undefined : packet.messageId)
     this.stats.maxInFlight = Math.max(this.stats.maxInFlight, session.window.inFlight)
     if (packet.qos === 0) this.stats.bestEffort++
+    const arrivedAt = performance.now()
     this.core.handle(toMessage(packet)).then(
-      () => slot.done(),
+      () => {
+        slot.done()
+        if (packet.qos > 0) observeAck('mqtt_subscribed', arrivedAt)
+      },
       (error: unknown) => {
         if (packet.qos === 0) {
           this.stats.dropped++
+          countDropped('qos0_not_stored')
           this.logger.error({ err: error, topic: packet.topic }, 'QoS 0 message not stored: lost')
           return slot.done()
         }
@@ -211,7 +217,10 @@ export class MqttSource {
     if (session.gone) return
     session.gone = true
     session.window.close()
-    this.stats.dropped += session.waiting.filter((p) => p.qos === 0).length
+    const lostQos0 = session.waiting.filter((p) => p.qos === 0).length
+    this.stats.dropped += lostQos0
+    countDropped('qos0_connection_lost', lostQos0)
+    if (lostQos0 > 0) this.logger.error({ dropped: lostQos0 }, 'LOST: QoS 0 messages waiting for the ingest window when the connection closed')
     session.waiting.length = 0
     if (this.stopping || this.current !== session) return
     this.current = undefined

@@ -1,5 +1,6 @@
 import type { Bus, BusConsumer, BusMessage } from '../../core/bus/bus.ts'
 import type { Logger } from '../../core/logger.ts'
+import { countRejections } from '../../core/metrics.ts'
 import { DeviceEventSchema, ReadingSchema, RejectionSchema, rawText, type DeviceEvent, type Reading, type Rejection } from '../../core/reading.ts'
 import type { ReadingWriter } from '../../core/store/reading-writer.ts'
 
@@ -33,6 +34,7 @@ export async function startKafkaWriter(bus: Bus, writer: ReadingWriter, topics: 
     const rejections: Rejection[] = []
     const events: DeviceEvent[] = []
     for (const message of messages) decodeRecord(message, topics, { readings, rejections, events })
+    reportInvalid(rejections, logger)
     const beat = setInterval(() => void heartbeat().catch(() => undefined), 3_000)
     try {
       await writer.write({ readings, rejections, events })
@@ -42,6 +44,14 @@ export async function startKafkaWriter(bus: Bus, writer: ReadingWriter, topics: 
     logger.debug({ topic: messages[0]?.topic, partition: messages[0]?.partition, count: messages.length }, 'batch stored')
   })
   return consumer
+}
+
+/** Records that do not parse are kept as rejections, but they mean a producer wrote what no reader can read: counted and logged at error level. */
+function reportInvalid(rejections: Rejection[], logger: Logger): void {
+  const invalid = rejections.filter((r) => r.rule === 'bus_record_invalid')
+  if (invalid.length === 0) return
+  countRejections(invalid)
+  logger.error({ count: invalid.length, first: invalid[0]!.topic, reason: invalid[0]!.message }, 'Kafka records that do not parse: kept as bus_record_invalid rejections')
 }
 
 type Decoded = { readings: Reading[]; rejections: Rejection[]; events: DeviceEvent[] }

@@ -1,7 +1,9 @@
 import { createKafkaBus } from '../../core/bus/kafka.ts'
+import { kafkaConsumerLag } from '../../core/bus/kafka-lag.ts'
 import type { Config } from '../../core/config.ts'
 import { ConfigError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
+import { trackConsumerLag } from '../../core/metrics.ts'
 import { openWriter } from '../../core/store/open.ts'
 import type { ReadingWriter } from '../../core/store/reading-writer.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
@@ -30,11 +32,15 @@ export async function runWriter(config: Config, parentLogger: Logger): Promise<R
   // writer's requests in flight (a reading is ~250 bytes of JSON).
   const fetch = { concurrency: 3 * config.kafka.partitions, maxBytesPerPartition: Math.max(1 << 20, config.writer.batchSize * config.writer.maxInFlight * 256) }
   const consumer = await startKafkaWriter(bus, writer, config.kafka, fetch, logger)
+  const lag = kafkaConsumerLag(config.kafka, config.kafka.groupId, [config.kafka.readingsTopic, config.kafka.rejectionsTopic, config.kafka.eventsTopic], logger)
+  const untrackLag = trackConsumerLag(lag.sample)
   logger.info({ influx: config.influx.url, generation: store.generation, database: store.database, group: config.kafka.groupId }, 'writer running')
   return {
     writer,
     store,
     async stop() {
+      untrackLag()
+      await lag.close()
       await consumer.stop()
       await writer.close()
       await store.close()

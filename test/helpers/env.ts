@@ -27,6 +27,7 @@ export function isolatedEnv(id: string, overrides: Record<string, string> = {}):
     SENSHAGEN_MQTT_PORT: '0',
     SENSHAGEN_MQTT_WS_PORT: '0',
     SENSHAGEN_HTTP_PORT: '0',
+    SENSHAGEN_METRICS_PORT: '0',
     ...overrides,
   }
 }
