@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import { isRetriable } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Rejection } from '../reading.ts'
+import { OutageLog } from '../retry.ts'
 import { GroupCommit, type GroupCommitStats } from './group-commit.ts'
 import type { ReadingStore, WriteBatch } from './store.ts'
 
@@ -63,10 +64,12 @@ export class ReadingWriter extends EventEmitter<{ retry: [error: unknown, attemp
       split: halve,
       onRefused: (batch, error) => this.asRejections(batch, error),
     })
+    const outage = new OutageLog(this.logger, 'InfluxDB write') // one warning per outage, not one per retry
     this.engine.on('retry', (error, attempt, delayMs) => {
       this.emit('retry', error, attempt, delayMs)
-      this.logger.warn({ err: error, attempt, delayMs, retriable: isRetriable(error) }, 'InfluxDB write failed, retrying')
+      outage.failed({ err: error, attempt, delayMs, retriable: isRetriable(error) }, 'InfluxDB write failed, retrying')
     })
+    this.engine.on('batch', () => outage.recovered())
     this.engine.on('lost', (batch, error) => {
       this.counts.lost += batch.readings.length + batch.rejections.length
       this.logger.error({ err: error, entry: { readings: batch.readings, rejections: batch.rejections, events: batch.events } }, 'LOST: could not store entry nor its rejections')
