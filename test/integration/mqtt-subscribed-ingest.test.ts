@@ -16,7 +16,7 @@ import { OPENSSL, selfSignedCertificate } from '../helpers/tls.ts'
 /**
  * The subscribed ingest (services/ingest/mqtt-ingest.ts: windowed, PUBACKs in arrival order) on real brokers:
  * the embedded aedes broker (no in-flight limit, so the client's window is what bounds) and the Mosquitto 2.0
- * of infra/up.sh on :1884 (anonymous, in-memory persistence, max_inflight_messages 20). Every test subscribes to
+ * of infra/up.sh on :1884 (anonymous, persistent, max_inflight_messages 20). Every test subscribes to
  * its own device's topic only, with its own client ids, and removes its persistent sessions afterwards.
  */
 const logger = createLogger('silent')
