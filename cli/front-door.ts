@@ -19,6 +19,12 @@ export interface FrontDoor {
  * (services/broker/broker-ingest.ts). The ingest keeps the HTTP ingest and the TTN subscription but does not
  * subscribe to this broker, which would store every message twice. Both share one registry connection: `store`
  * when the caller opened it (the caller closes it), else one opened from config.registry and closed by `stop`.
+ *
+ * Start order, so that no device publish arrives before it can be stored: the ingest first (its sink ready:
+ * Kafka producer connected and topics present, or InfluxDB answering /ping with the database created), then the
+ * broker, whose listeners open last and with the ingest already attached. A store that does not answer fails
+ * the start (UnavailableError) before anything listens: an early device is refused at the socket and retries.
+ * Later outages hold PUBACKs until the write succeeds. test/integration/front-door-readiness.test.ts proves both.
  */
 export async function startFrontDoor(config: Config, logger: Logger, store?: RegistryStore): Promise<FrontDoor> {
   // one registry connection for the broker's logins and the HTTP ingest's, closed here when we opened it
@@ -26,6 +32,7 @@ export async function startFrontDoor(config: Config, logger: Logger, store?: Reg
   const closeRegistry = () => (store ? Promise.resolve() : registry.close())
   let ingest: RunningIngest | undefined
   try {
+    // the order matters (above): the ingest and its sink are ready before the broker listens
     ingest = await runIngest(config, logger, registry, { inBroker: true })
     const core = ingest.core
     const broker = await runBroker(config, logger, registry, { ingest: { filters: ingest.mqttFilters, handle: (message) => core.handle(message) } })

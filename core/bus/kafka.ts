@@ -1,6 +1,7 @@
 import { Kafka, Partitioners, logLevel as KafkaLogLevel, type LogEntry } from 'kafkajs'
 import { UnavailableError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
+import { OutageLog } from '../retry.ts'
 import type { Bus, BusConsumer, BusProducer } from './bus.ts'
 
 /**
@@ -9,17 +10,18 @@ import type { Bus, BusConsumer, BusProducer } from './bus.ts'
  */
 export function createKafkaBus(options: { brokers: string[]; clientId: string }, logger: Logger): Bus {
   const log = logger.child({ component: 'kafka' })
+  // a broker restart, a rebalance or a topic's leader not elected yet: kafkajs retries them itself
+  const outage = new OutageLog(log, 'Kafka')
   const kafka = new Kafka({
     clientId: options.clientId,
     brokers: options.brokers,
     logLevel: KafkaLogLevel.WARN,
     logCreator: () => (entry: LogEntry) => {
       const { message, ...extra } = entry.log
-      // kafkajs logs retriable trouble it then retries (e.g. "group coordinator not available" right after a
-      // broker start) at ERROR with a retryCount: that is a warning until the retries run out.
-      const retrying = 'retryCount' in extra
-      const level = entry.level <= KafkaLogLevel.ERROR && !retrying ? 'error' : entry.level <= KafkaLogLevel.WARN ? 'warn' : 'debug'
-      log[level]({ namespace: entry.namespace, ...extra }, message)
+      const fields = { namespace: entry.namespace, ...extra }
+      if (entry.level > KafkaLogLevel.WARN || message.startsWith('Crash: ')) return log.debug(fields, message) // crashes: the CRASH event below
+      if (isSelfHealing(message, extra)) return outage.failed(fields, message)
+      log[entry.level <= KafkaLogLevel.ERROR ? 'error' : 'warn'](fields, message)
     },
     retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 10_000 },
   })
@@ -45,6 +47,7 @@ export function createKafkaBus(options: { brokers: string[]; clientId: string },
     async producer(): Promise<BusProducer> {
       const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
       await producer.connect()
+      outage.recovered()
       return {
         async send(batches) {
           const topicMessages = batches
@@ -53,6 +56,7 @@ export function createKafkaBus(options: { brokers: string[]; clientId: string },
           if (topicMessages.length === 0) return
           try {
             await producer.sendBatch({ topicMessages, acks: -1 })
+            outage.recovered()
           } catch (cause) {
             throw new UnavailableError(`Kafka produce failed: ${(cause as Error).message}`, { cause })
           }
@@ -75,6 +79,13 @@ export function createKafkaBus(options: { brokers: string[]; clientId: string },
         sessionTimeout: 10_000,
         heartbeatInterval: 1_000,
       })
+      // a crash the consumer restarts from is part of an outage; one it does not restart from is a failure
+      consumer.on(consumer.events.CRASH, ({ payload }) => {
+        const fields = { groupId: payload.groupId, err: payload.error }
+        if (payload.restart) outage.failed(fields, `Kafka consumer crashed, restarting: ${payload.error.message}`)
+        else log.error(fields, `Kafka consumer crashed and does not restart: ${payload.error.message}`)
+      })
+      consumer.on(consumer.events.GROUP_JOIN, () => outage.recovered())
       await consumer.connect()
       for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true })
       return {
@@ -97,6 +108,7 @@ export function createKafkaBus(options: { brokers: string[]; clientId: string },
               resolveOffset(batch.lastOffset())
               const next = (BigInt(batch.lastOffset()) + 1n).toString()
               await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }])
+              outage.recovered()
             },
           })
         },
@@ -105,3 +117,23 @@ export function createKafkaBus(options: { brokers: string[]; clientId: string },
     },
   }
 }
+
+/**
+ * What kafkajs 2.2 logs at ERROR and then retries or heals by itself: connection trouble (network/connection.js,
+ * cluster/brokerPool.js), a retry in progress (`retryCount` set), a rebalance or a lost coordinator
+ * (consumer/runner.js), a consumer restart (consumer/index.js), and the race of a topic just created (its leader
+ * not yet elected, or created by another instance at the same moment). Anything else stays an error.
+ */
+export function isSelfHealing(message: string, extra: Record<string, unknown>): boolean {
+  return extra.retryCount !== undefined || SELF_HEALING.test(message) || (typeof extra.error === 'string' && SELF_HEALING.test(extra.error))
+}
+
+const SELF_HEALING = new RegExp(
+  [
+    'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'Connection (error|timeout)', 'Closed connection', 'connection (was )?closed',
+    'Failed to connect to (seed )?broker', 'reconnecting', 'Restarting the consumer', 'rebalanc', 're-joining the group',
+    'coordinator (is )?not (available|aware)', 'not the correct coordinator', 'leader(ship)? (is )?not available',
+    'not the leader for that topic-partition', 'does not host this topic-partition', 'already exists',
+  ].join('|'),
+  'i',
+)

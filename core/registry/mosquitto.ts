@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { formatIsoMs } from '../time.ts'
@@ -24,6 +25,7 @@ import { deviceRights, mayPublish, serviceRights, type TopicRights } from './top
 const MESSAGES_PER_DEVICE_HOUR = 360 // one message every 10 s: `senshagen sim`'s default, faster than any firmware default
 const QUEUE_HOURS = 2
 const MOSQUITTO_DEFAULT_QUEUE = 1000
+const DURABILITY_TEMPLATE = new URL('../../infra/mosquitto/durability.conf.in', import.meta.url)
 
 /** Why `username` cannot be a Mosquitto account, or undefined when it can. */
 export function mosquittoUsernameProblem(username: string): string | undefined {
@@ -131,26 +133,23 @@ use_username_as_clientid true
 # Larger packets close the connection (256 KiB, SENSHAGEN_MQTT_MAX_PACKET_BYTES of our broker).
 max_packet_size 262144
 
-# The ingest subscribes with a persistent session at QoS 1: while it is down or restarting, Mosquitto keeps the
-# readings for it. Keep them on disk too: without autosave_on_changes Mosquitto saves only at shutdown and every
-# 1800 s, so a crash would lose the queue; with it, a save after every 100 changes (each save rewrites the file).
-persistence true
-persistence_location /var/lib/mosquitto/
-autosave_on_changes true
-autosave_interval 100
+# The queue below is sized for ${QUEUE_HOURS} h of ingest outage: ${options.activeDevices} active device(s) x one message every 10 s
+# (${MESSAGES_PER_DEVICE_HOUR}/h) x ${QUEUE_HOURS} h = ${options.activeDevices * MESSAGES_PER_DEVICE_HOUR * QUEUE_HOURS} (at least ${MOSQUITTO_DEFAULT_QUEUE}). A native message is under 1 KiB, so the
+# queue holds at most about ${Math.ceil(queue / 1024)} MiB. Regenerate when the fleet grows. In flight: 100, so set
+# SENSHAGEN_INGEST_WINDOW=100 (a window above max_inflight_messages is never filled; README "Subscribed ingest").
+${mosquittoDurability({ persistenceLocation: '/var/lib/mosquitto/', maxQueuedMessages: queue, maxInflightMessages: 100 })}`
+}
 
-# Beyond max_queued_messages Mosquitto drops readings for the ingest, noted only in its own log (default 1000:
-# under 2 minutes of a 100-device fleet). Sized here for ${QUEUE_HOURS} h of ingest outage: ${options.activeDevices} active device(s)
-# x one message every 10 s (${MESSAGES_PER_DEVICE_HOUR}/h) x ${QUEUE_HOURS} h = ${options.activeDevices * MESSAGES_PER_DEVICE_HOUR * QUEUE_HOURS} (at least ${MOSQUITTO_DEFAULT_QUEUE}). A native message is
-# under 1 KiB, so the queue holds at most about ${Math.ceil(queue / 1024)} MiB. Regenerate when the fleet grows.
-max_queued_messages ${queue}
-
-# QoS 1 messages Mosquitto sends a client before it waits for their PUBACKs (default 20). The ingest keeps that
-# many in flight and acknowledges each once it is stored (SENSHAGEN_INGEST_WINDOW; a window above this limit is
-# never filled). Raise both together: one store round trip then carries more messages (README, "Subscribed
-# ingest"). Set SENSHAGEN_INGEST_WINDOW=100 to match this file.
-max_inflight_messages 100
-`
+/**
+ * The durability block of every Mosquitto configuration we ship (persistence saved after every change, queue and
+ * in-flight limits), from infra/mosquitto/durability.conf.in: the template infra/mosquitto/conf.sh fills for
+ * infra/up.sh and docker-compose.yml. Errors: the file-system error when the template is missing.
+ */
+export function mosquittoDurability(options: { persistenceLocation: string; maxQueuedMessages: number; maxInflightMessages: number }): string {
+  return readFileSync(DURABILITY_TEMPLATE, 'utf8')
+    .replace('@PERSISTENCE_LOCATION@', options.persistenceLocation)
+    .replace('@MAX_QUEUED_MESSAGES@', String(options.maxQueuedMessages))
+    .replace('@MAX_INFLIGHT_MESSAGES@', String(options.maxInflightMessages))
 }
 
 /** What `writeMosquittoFiles` wrote. */

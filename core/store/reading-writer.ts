@@ -3,6 +3,7 @@ import { isRetriable } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { countDropped, countRejections, observeBatch, trackBuffer } from '../metrics.ts'
 import type { Reading, Rejection } from '../reading.ts'
+import { OutageLog } from '../retry.ts'
 import { ConflictDetector, conflictEvents, type Conflict } from './conflicts.ts'
 import { GroupCommit, type GroupCommitStats } from './group-commit.ts'
 import type { ReadingStore, WriteBatch } from './store.ts'
@@ -88,11 +89,15 @@ export class ReadingWriter extends EventEmitter<{
       split: halve,
       onRefused: (batch, error) => this.asRejections(batch, error),
     })
+    const outage = new OutageLog(this.logger, 'InfluxDB write') // one warning per outage, not one per retry
     this.engine.on('retry', (error, attempt, delayMs) => {
       this.emit('retry', error, attempt, delayMs)
-      this.logger.warn({ err: error, attempt, delayMs, retriable: isRetriable(error) }, 'InfluxDB write failed, retrying')
+      outage.failed({ err: error, attempt, delayMs, retriable: isRetriable(error) }, 'InfluxDB write failed, retrying')
     })
-    this.engine.on('batch', (batch) => observeBatch('influxdb', batch))
+    this.engine.on('batch', (batch) => {
+      outage.recovered()
+      observeBatch('influxdb', batch)
+    })
     this.untrack = trackBuffer({ engine: 'influxdb_writer', held: () => this.engine.bufferedCount, limit: options.maxBufferedReadings })
     this.engine.on('lost', (batch, error) => {
       this.counts.lost += batch.readings.length + batch.rejections.length

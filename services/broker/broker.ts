@@ -53,8 +53,9 @@ export interface RunningBroker {
  * queueing, all in memory) on TCP and WebSocket, and on MQTTS and WSS when a certificate is configured. Every
  * client authenticates against the registry and may use only its own topics (services/broker/auth.ts); packets
  * larger than limits.maxPacketBytes close the connection before they are buffered (packet-guard.ts).
- * State is lost when the process stops; devices resend, and a producer that needs the broker to survive
- * restarts should point at Mosquitto instead (README "Security" has the matching Mosquitto configuration).
+ * With `options.ingest` a PUBACK means stored, so a crash loses nothing acknowledged; sessions, subscriptions,
+ * retained messages and QoS 0 messages not yet stored live in memory and are lost when the process stops
+ * (README "Brokers and crashes"). The listeners open last, with the ingest already attached.
  * Errors: ConfigError when the TLS files cannot be read; the listen error when a port is taken.
  */
 export async function startBroker(options: BrokerOptions, logger: Logger): Promise<RunningBroker> {

@@ -4,6 +4,7 @@ import { isRetriable } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { observeBatch, trackBuffer } from '../../core/metrics.ts'
 import type { Reading } from '../../core/reading.ts'
+import { OutageLog } from '../../core/retry.ts'
 import { GroupCommit } from '../../core/store/group-commit.ts'
 import type { WriteBatch } from '../../core/store/store.ts'
 import type { IngestSink } from './sinks.ts'
@@ -80,11 +81,15 @@ export class KafkaBatchSink extends EventEmitter<{ retry: [error: unknown, attem
       maxBuffered: options.maxBufferedRecords,
       retry: options.retry,
     })
+    const outage = new OutageLog(this.logger, 'Kafka produce') // one warning per outage, not one per retry
     this.engine.on('retry', (error, attempt, delayMs) => {
       this.emit('retry', error, attempt, delayMs)
-      this.logger.warn({ err: error, attempt, delayMs }, 'Kafka produce failed, retrying')
+      outage.failed({ err: error, attempt, delayMs }, 'Kafka produce failed, retrying')
     })
-    this.engine.on('batch', ({ items, units, ms }) => this.emit('batch', { messages: items, records: units, ms }))
+    this.engine.on('batch', ({ items, units, ms }) => {
+      outage.recovered()
+      this.emit('batch', { messages: items, records: units, ms })
+    })
     this.engine.on('batch', (batch) => observeBatch('kafka', batch))
     this.untrack = trackBuffer({ engine: 'kafka_sink', held: () => this.engine.bufferedCount, limit: options.maxBufferedRecords })
   }

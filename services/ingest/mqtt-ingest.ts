@@ -5,7 +5,7 @@ import { UnavailableError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { countDropped, observeAck } from '../../core/metrics.ts'
 import { redactUrl } from '../../core/redact.ts'
-import { sleep, withRetry } from '../../core/retry.ts'
+import { OutageLog, sleep, withRetry } from '../../core/retry.ts'
 import { AckWindow } from './mqtt-ack-window.ts'
 import { MqttConnection, type MqttConnectionOptions } from './mqtt-connection.ts'
 
@@ -77,7 +77,9 @@ export interface MqttSourceStats {
  * A handle() rejection of a QoS 1 message (the sink closing, or refusing for good) leaves it, and everything
  * after it, unacknowledged; unless we are stopping, the connection is then closed and reopened after a
  * growing delay so that the broker redelivers them, instead of the window staying blocked until a restart.
- * A lost connection is reopened with exponential backoff and logged at warn level. `stop()` disconnects
+ * A lost connection is reopened with exponential backoff, logged once per outage: a warning when it is lost,
+ * the failed attempts at debug, one info line once resubscribed (OutageLog; a sink refusing is its own
+ * outage, ended by the next PUBACK). `stop()` disconnects
  * without acknowledging what is still in the window: the broker redelivers it to the next session.
  */
 export class MqttSource {
@@ -89,6 +91,10 @@ export class MqttSource {
   /** Connections closed in a row because the sink refused a message; reset by the next PUBACK. */
   private refusals = 0
   private readonly logger: Logger
+  /** Lost connection until resubscribed: one warning, then one info line (core/retry.ts OutageLog). */
+  readonly connectionOutage: OutageLog
+  /** The sink refusing QoS 1 messages until the next PUBACK: likewise. */
+  readonly sinkOutage: OutageLog
 
   constructor(
     private readonly options: MqttSourceOptions,
@@ -96,6 +102,8 @@ export class MqttSource {
     logger: Logger,
   ) {
     this.logger = logger.child({ url: redactUrl(options.url), clientId: options.clientId })
+    this.connectionOutage = new OutageLog(this.logger, 'MQTT broker connection')
+    this.sinkOutage = new OutageLog(this.logger, 'ingest sink')
   }
 
   /** The filters as subscribed: `$share/<group>/<filter>` with a share group. */
@@ -196,6 +204,7 @@ export class MqttSource {
       session.connection.puback(messageIds)
       this.stats.acknowledged += messageIds.length
       this.refusals = 0
+      this.sinkOutage.recovered()
     }
     this.drain(session)
   }
@@ -209,7 +218,7 @@ export class MqttSource {
     this.stats.refused++
     if (session.gone || this.stopping) return
     this.refusals++
-    this.logger.warn({ err: error, topic: packet.topic, messageId: packet.messageId }, 'ingest could not store a QoS 1 message: not acknowledged; reconnecting so that the broker redelivers it and the ones after it')
+    this.sinkOutage.failed({ err: error, topic: packet.topic, messageId: packet.messageId }, 'ingest could not store a QoS 1 message: not acknowledged; reconnecting so that the broker redelivers it and the ones after it')
     void session.connection.close(new Error('the ingest could not store a message'))
   }
 
@@ -224,7 +233,8 @@ export class MqttSource {
     session.waiting.length = 0
     if (this.stopping || this.current !== session) return
     this.current = undefined
-    this.logger.warn({ err: error }, 'connection to the broker lost: reconnecting (unacknowledged messages come again)')
+    // a reconnect the sink asked for (refuse) is the sink's outage, already logged
+    if (!this.sinkOutage.failing) this.connectionOutage.failed({ err: error }, 'connection to the broker lost: reconnecting (unacknowledged messages come again)')
     this.reconnecting = this.reconnect().finally(() => (this.reconnecting = undefined))
   }
 
@@ -243,11 +253,12 @@ export class MqttSource {
           maxDelayMs,
           maxAttempts: Infinity,
           signal: this.abort.signal,
-          onRetry: (error, attempt, delayMs) => this.logger.warn({ err: error, attempt, delayMs }, 'reconnect failed: trying again'),
+          onRetry: (error, attempt, delayMs) => this.connectionOutage.failed({ err: error, attempt, delayMs }, 'reconnect failed: trying again'),
         },
       )
       if (this.stopping) return void (await this.current?.connection.close())
-      this.logger.info({ filters: this.subscriptions }, 'reconnected and subscribed')
+      if (this.connectionOutage.failing) this.connectionOutage.recovered({ filters: this.subscriptions })
+      else this.logger.debug({ filters: this.subscriptions }, 'reconnected and subscribed')
     } catch (error) {
       if (!this.stopping) this.logger.error({ err: error }, 'gave up reconnecting')
     }

@@ -7,9 +7,11 @@ import { createConnection, createServer, type Socket } from 'node:net'
 export async function startTcpProxy(target: { host: string; port: number }) {
   let forwarding = true
   const sockets = new Set<Socket>()
-  const server = createServer((client) => {
+  // half-open on both sides, as a real network is: a client's FIN reaches the server after its last bytes, and the
+  // client's socket closes only once the server has answered with its own (MQTT DISCONNECT, then close)
+  const server = createServer({ allowHalfOpen: true }, (client) => {
     if (!forwarding) return client.destroy()
-    const upstream = createConnection(target)
+    const upstream = createConnection({ ...target, allowHalfOpen: true })
     for (const s of [client, upstream]) {
       sockets.add(s)
       s.on('close', () => sockets.delete(s))
