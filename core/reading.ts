@@ -101,6 +101,8 @@ export const RULES = {
   simulated: 'simulated', // TTN console-simulated uplink: not a measurement
   noDecodedPayload: 'no_decoded_payload', // TTN uplink without decoded_payload / normalized_payload
   ambiguous: 'ambiguous', // a key that could mean more than one quantity
+  duplicateTime: 'duplicate_time', // a second value of one device and quantity at one observed time in one message
+  tooDeep: 'too_deep', // JSON nested deeper than MAX_JSON_DEPTH (core/lenient-json.ts)
 } as const
 
 export function canonicalUnit(quantity: Quantity): string {

@@ -30,13 +30,26 @@ export interface ValidateResult {
  *    outside the physical range (DS18B20 85 °C);
  * 5. otherwise within the quantity's physical range, inclusive (`range`: catches a value converted twice or
  *    not at all, e.g. pressure in Pa sent as hPa);
- * 6. observed time within [max(2000-01-01, receipt − maxAgeMs), receipt + maxFutureMs] (`time_past`, `time_future`).
+ * 6. observed time within [max(2000-01-01, receipt − maxAgeMs), receipt + maxFutureMs] (`time_past`, `time_future`);
+ * 7. one value per device, quantity and observed time in the message (`duplicate_time`): InfluxDB keeps one point
+ *    per (device, quantity, time), so a second valid value would silently overwrite the first (three openSenseMap
+ *    values without `createdAt`, TTN normalized_payload entries without `time`). The first valid one is stored, the
+ *    others are dead-lettered with their path and value. Every decoder's candidates pass here, so no decoder needs
+ *    its own check.
  */
 export function validateCandidates(message: InboundMessage, candidates: Candidate[], options: ValidateOptions): ValidateResult {
   const readings: Reading[] = []
   const rejections: Rejection[] = []
+  // path of the stored value per `${deviceId} ${quantity} ${observedAt}`; device ids and quantities hold no space
+  const stored = new Map<string, string>()
   for (const c of candidates) {
-    const checked = checkCandidate(c, message.receivedAt, options)
+    let checked = checkCandidate(c, message.receivedAt, options)
+    if ('reading' in checked) {
+      const key = `${c.deviceId} ${checked.reading.quantity} ${c.observedAt}`
+      const first = stored.get(key)
+      if (first === undefined) stored.set(key, c.path)
+      else checked = { rule: RULES.duplicateTime, message: `${c.deviceId} already has a ${checked.reading.quantity} value at ${new Date(c.observedAt).toISOString()} in this message (${first}); only the first is stored` }
+    }
     if ('rule' in checked) {
       rejections.push({
         deviceId: c.deviceId,
