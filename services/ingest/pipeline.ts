@@ -1,3 +1,4 @@
+import { AUTHENTICATED_DEVICE_HEADER } from '../../core/decoders/decoder.ts'
 import { decoderForTopic, wholeMessageRejection, type Candidate, type Decoder, type InboundMessage } from '../../core/decoders/index.ts'
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../core/lenient-json.ts'
 import { QualityFlagger } from '../../core/quality.ts'
@@ -45,14 +46,18 @@ export interface PipelineOptions {
  *   drift    → schema-change events per device (core/schema-drift.ts); keeps per-device key types
  *   seal     → every rejection's `value` is one the store can JSON.stringify; one that is not (cannot happen after
  *              `depth`; a defence for decoders to come) is dropped with a note in `message`, the raw bytes stay
- * A whole-message rejection (too_large, too_deep, no_decoder) stops the steps after it from reading the payload.
+ * A whole-message rejection (too_large, too_deep, no_decoder) stops the steps after it from reading the payload; it
+ * names the device the HTTP layer authenticated (`:device` header), else `unknown`.
  */
 export function createPipeline(options: PipelineOptions): Array<[name: string, step: IngestStep]> {
   const flagger = new QualityFlagger()
   const drift = options.drift ?? new SchemaDriftTracker()
   const decoderFor = memoByTopic((topic) => decoderForTopic(topic, options.decoders))
-  const reject = (ctx: IngestContext, rule: string, message: string, payload = ctx.message) =>
-    ctx.rejections.push(wholeMessageRejection(payload, { deviceId: UNKNOWN_DEVICE, sourceFormat: 'unknown', path: '$', rule, message }))
+  // before decoding, the device is known only when the HTTP layer authenticated it
+  const reject = (ctx: IngestContext, rule: string, message: string, payload = ctx.message) => {
+    const deviceId = ctx.message.headers?.[AUTHENTICATED_DEVICE_HEADER] ?? UNKNOWN_DEVICE
+    ctx.rejections.push(wholeMessageRejection(payload, { deviceId, sourceFormat: 'unknown', path: '$', rule, message }))
+  }
   return [
     [
       'limit',
