@@ -1,11 +1,14 @@
+import { writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openInfluxStore } from '../../core/store/influx.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
 import { readingsTopic } from '../../core/topics.ts'
 import { runIngest, type RunningIngest } from '../../services/ingest/main.ts'
+import { runWriter } from '../../services/writer/main.ts'
 import { testBroker, type TestBroker } from '../helpers/broker.ts'
-import { isolatedConfig, uniqueId, waitFor } from '../helpers/env.ts'
+import { KAFKA_BROKERS, isolatedConfig, uniqueId, waitFor } from '../helpers/env.ts'
 import { testRegistry, type TestRegistry } from '../helpers/registry.ts'
 
 const BOX = '5a8d1c8ebc2d41001927c3c3'
@@ -47,8 +50,7 @@ describe('held-back trials (real HTTP, embedded broker and InfluxDB)', () => {
       { id: OSEM, neighbourhood: 'stadshagen', consent: true },
       { id: MQTT_DEVICE, neighbourhood: 'stadshagen', consent: true },
     ])
-    const { writeFileSync } = await import('node:fs')
-    sensorsFile = `${registry.neighbourhoodsFile.replace(/[^/]*$/, '')}osem-sensors.json`
+    sensorsFile = join(dirname(registry.url), 'osem-sensors.json') // the registry's temporary folder, removed with it
     writeFileSync(sensorsFile, JSON.stringify({ [PM25_SENSOR]: { quantity: 'pm2_5', model: 'SDS011' } }))
     await start()
     store = await openInfluxStore(config().influx, logger)
@@ -141,4 +143,68 @@ describe('held-back trials (real HTTP, embedded broker and InfluxDB)', () => {
     await publish(payload({ air_temperature: 5.4, relative_humidity: 93, air_pressure: 1010 }, 3))
     expect(await changes()).toMatchObject([{ first: true }, { first: false, added: ['readings.air_pressure:number'], changed: [] }])
   })
+})
+
+/**
+ * The restart trial in Kafka mode: the ingest keeps the schema-drift state there too and reads it back from InfluxDB
+ * (where the writer stores the events) on start. Events reach InfluxDB through Kafka and the writer, so each step
+ * waits for what it expects to be stored.
+ */
+describe('held-back trial: restart without a false schema_change (Kafka mode, real Kafka and InfluxDB)', () => {
+  const id = uniqueId('trials_kafka')
+  const logger = pino({ level: 'warn' })
+  const DEVICE = 'trial-kafka-1'
+  let registry: TestRegistry
+  let ingest: RunningIngest
+  let broker: TestBroker
+  let store: ReadingStore
+  let stopWriter: () => Promise<void>
+  const config = () => isolatedConfig(id, { SENSHAGEN_MAX_AGE_MS: String(20 * 365 * 86_400_000), SENSHAGEN_KAFKA_BROKERS: KAFKA_BROKERS, ...registry.env })
+  const start = async () => {
+    ingest = await runIngest(config(), logger, registry.store, { inBroker: true })
+    broker = await testBroker(registry, logger, { ingest: { filters: ingest.mqttFilters, handle: (message) => ingest.core.handle(message) } })
+  }
+  const stop = async () => {
+    await broker.close()
+    await ingest.stop()
+  }
+
+  beforeAll(async () => {
+    registry = await testRegistry([{ id: DEVICE, neighbourhood: 'stadshagen', consent: true }])
+    const writer = await runWriter(config(), logger)
+    stopWriter = () => writer.stop()
+    await start()
+    store = await openInfluxStore(config().influx, logger)
+  }, 90_000)
+
+  afterAll(async () => {
+    await stop()
+    await stopWriter?.()
+    await store?.influxql(`DROP DATABASE "${id}"`)
+    await store?.close()
+    await registry?.close()
+  })
+
+  it('the same shape after a restart records no schema_change; a changed one records one', async () => {
+    const rows = async (statement: string) => (await store.influxql(statement))[0]?.values ?? []
+    const publish = async (readings: Record<string, number>, minute: number) => {
+      const client = await broker.device(DEVICE)
+      await client.publishAsync(readingsTopic(DEVICE), JSON.stringify({ v: 1, time: new Date(Date.UTC(2026, 10, 30, 10, minute)).toISOString(), readings }), { qos: 1 })
+      await client.endAsync()
+    }
+    const stored = async (n: number) => waitFor(`${n} readings of ${DEVICE}`, async () => (await rows(`SELECT "value" FROM reading WHERE device = '${DEVICE}' AND quantity = 'pm10'`)).length === n, 30_000)
+    const changes = async () => (await rows(`SELECT "detail" FROM device_event WHERE device = '${DEVICE}' AND kind = 'schema_change'`)).map((r) => JSON.parse(String(r[1])) as Record<string, unknown>)
+
+    await publish({ pm10: 11, pm2_5: 6 }, 0)
+    await stored(1)
+    await waitFor('the first schema_change stored', async () => (await changes()).length === 1, 30_000)
+
+    await stop()
+    await start()
+    await publish({ pm10: 12, pm2_5: 7 }, 1)
+    await publish({ pm10: 13, pm2_5: 8, air_temperature: 3.5 }, 2)
+    await stored(3)
+    await waitFor('the second schema_change stored', async () => (await changes()).length >= 2, 30_000)
+    expect(await changes()).toMatchObject([{ first: true, added: ['readings.pm10:number', 'readings.pm2_5:number'] }, { first: false, added: ['readings.air_temperature:number'] }])
+  }, 120_000)
 })
