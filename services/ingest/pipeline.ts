@@ -45,7 +45,10 @@ export interface PipelineOptions {
  *   quality  → quality flags on the readings (core/quality.ts); keeps per-series history
  *   drift    → schema-change events per device (core/schema-drift.ts); keeps per-device key types
  *   seal     → every rejection's `value` is one the store can JSON.stringify; one that is not (cannot happen after
- *              `depth`; a defence for decoders to come) is dropped with a note in `message`, the raw bytes stay
+ *              `depth`; a defence for decoders to come) is dropped with a note in `message`, the raw bytes stay.
+ *              More than MAX_REJECTIONS_PER_MESSAGE rejections become one `too_many_rejections` rejection listing
+ *              each as [path, rule, value]: every rejection stores the raw payload, so 20,000 rejected values of a
+ *              250 KB message would write 5 GB; the readings of the message are stored as usual
  * A whole-message rejection (too_large, too_deep, no_decoder) stops the steps after it from reading the payload; it
  * names the device the HTTP layer authenticated (`:device` header), else `unknown`.
  */
@@ -101,8 +104,37 @@ export function createPipeline(options: PipelineOptions): Array<[name: string, s
     ],
     ['quality', (ctx) => flagger.flag(ctx.readings)],
     ['drift', (ctx) => ctx.events.push(...drift.observe({ candidates: ctx.candidates, ignored: ctx.ignored }, ctx.message.topic, ctx.message.receivedAt, ctx.decoder?.format))],
-    ['seal', (ctx) => ctx.rejections.forEach((rejection, i) => (ctx.rejections[i] = sealed(rejection)))],
+    [
+      'seal',
+      (ctx) => {
+        ctx.rejections.forEach((rejection, i) => (ctx.rejections[i] = sealed(rejection)))
+        if (ctx.rejections.length > MAX_REJECTIONS_PER_MESSAGE) ctx.rejections.splice(0, Infinity, summarised(ctx.rejections))
+      },
+    ],
   ]
+}
+
+/**
+ * The most rejections one message keeps one by one: 100, four times the most values a real message carries (an
+ * airrohr push with every sensor: about 25). Only a pathological or misconfigured message exceeds it, e.g. an
+ * openSenseMap batch (up to 2,500 values) from a box whose sensors are not configured.
+ */
+export const MAX_REJECTIONS_PER_MESSAGE = 100
+
+/** One rejection standing for many of one message: their count per rule in `message`, each as [path, rule, value] in `value`. */
+function summarised(rejections: Rejection[]): Rejection {
+  const first = rejections[0]!
+  const rules = new Map<string, number>()
+  for (const r of rejections) rules.set(r.rule, (rules.get(r.rule) ?? 0) + 1)
+  const counts = [...rules].map(([rule, n]) => `${rule} ${n}`).join(', ')
+  const { observedAt: _observedAt, ...base } = first
+  return {
+    ...base,
+    path: '$',
+    rule: RULES.tooManyRejections,
+    message: `${rejections.length} values rejected (${counts}), more than ${MAX_REJECTIONS_PER_MESSAGE}: value lists each as [path, rule, value]; raw holds the message`,
+    value: rejections.map((r) => [r.path, r.rule, r.value ?? null]),
+  }
 }
 
 /** The rejection itself when its value JSON.stringifies; else the same without value, saying why. */

@@ -252,3 +252,38 @@ describe('ingest pipeline: pathological payloads (too_deep)', () => {
     expect(() => rejectionToLine(ctx.rejections[0]!, 0)).not.toThrow()
   })
 })
+
+describe('ingest pipeline: many rejected values in one message (too_many_rejections)', () => {
+  const bigSteps = createPipeline({ maxPayloadBytes: 262_144, maxFutureMs: 300_000, decoders: createDecoders() })
+  const native = (readings: Record<string, unknown>) =>
+    runPipeline(bigSteps, { topic: TOPIC, payload: Buffer.from(JSON.stringify({ v: 1, readings })), receivedAt: RECEIVED })
+
+  it('keeps up to 100 rejections one by one, sharing one raw text', () => {
+    const ctx = native(Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`q${i}`, i])))
+    expect(ctx.rejections).toHaveLength(100)
+    expect(new Set(ctx.rejections.map((r) => r.rule))).toEqual(new Set(['unknown_quantity']))
+    expect(ctx.rejections.every((r) => r.raw === ctx.rejections[0]!.raw)).toBe(true)
+  })
+
+  it('turns 15,000 rejected values into one rejection listing each, and still stores the good value beside them', () => {
+    const readings: Record<string, unknown> = { pm10: 12 }
+    for (let i = 0; i < 15_000; i++) readings[`q${i}`] = i
+    readings.pm2_5 = 'x'
+    const ctx = native(readings)
+    expect(ctx.readings.map((r) => [r.quantity, r.value])).toEqual([['pm10', 12]])
+    expect(ctx.rejections).toHaveLength(1)
+    const [summary] = ctx.rejections
+    expect([summary!.deviceId, summary!.path, summary!.rule, summary!.message]).toEqual([
+      'garden-017',
+      '$',
+      'too_many_rejections',
+      '15001 values rejected (unknown_quantity 15000, schema 1), more than 100: value lists each as [path, rule, value]; raw holds the message',
+    ])
+    const listed = summary!.value as unknown[][]
+    expect(listed).toHaveLength(15_001)
+    expect(listed[0]).toEqual(['readings.q0', 'unknown_quantity', 0])
+    expect(listed[15_000]).toEqual(['readings.pm2_5', 'schema', 'x'])
+    expect(summary!.raw).toBe(JSON.stringify({ v: 1, readings }))
+    expect(RejectionSchema.safeParse(summary).success).toBe(true)
+  })
+})
