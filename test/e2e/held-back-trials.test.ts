@@ -2,6 +2,8 @@ import { writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Config } from '../../core/config.ts'
+import type { Logger } from '../../core/logger.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
 import { readingsTopic } from '../../core/topics.ts'
@@ -19,6 +21,20 @@ const MQTT_DEVICE = 'trial-node-1'
 /** `{"a":{"a":…1…}}`, `depth` levels: the held-back trial's pathological payload at 5,000. */
 const nested = (depth: number) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`
 
+/** The production ingest (runIngest) with the embedded broker handing it every publish, as `senshagen up` runs them. */
+async function frontDoor(config: Config, registry: TestRegistry, logger: Logger): Promise<{ ingest: RunningIngest; broker: TestBroker; stop(): Promise<void> }> {
+  const ingest = await runIngest(config, logger, registry.store, { inBroker: true })
+  const broker = await testBroker(registry, logger, { ingest: { filters: ingest.mqttFilters, handle: (message) => ingest.core.handle(message) } })
+  return {
+    ingest,
+    broker,
+    async stop() {
+      await broker.close()
+      await ingest.stop()
+    },
+  }
+}
+
 /**
  * The held-back trials of issue 10 against the production ingest (runIngest, direct mode: HTTP routes, pipeline,
  * writer) on the real InfluxDB, with the embedded broker's in-broker ingest for MQTT: same-time values in one
@@ -32,18 +48,12 @@ describe('held-back trials (real HTTP, embedded broker and InfluxDB)', () => {
   let registry: TestRegistry
   let ingest: RunningIngest
   let broker: TestBroker
+  let stop: () => Promise<void>
   let store: ReadingStore
   let sensorsFile: string
   const config = () =>
     isolatedConfig(id, { SENSHAGEN_MAX_AGE_MS: String(20 * 365 * 86_400_000), SENSHAGEN_OSEM_SENSORS_FILE: sensorsFile, ...registry.env })
-  const start = async () => {
-    ingest = await runIngest(config(), logger, registry.store, { inBroker: true })
-    broker = await testBroker(registry, logger, { ingest: { filters: ingest.mqttFilters, handle: (message) => ingest.core.handle(message) } })
-  }
-  const stop = async () => {
-    await broker.close()
-    await ingest.stop()
-  }
+  const start = async () => void ({ ingest, broker, stop } = await frontDoor(config(), registry, logger))
 
   beforeAll(async () => {
     registry = await testRegistry([
@@ -57,7 +67,7 @@ describe('held-back trials (real HTTP, embedded broker and InfluxDB)', () => {
   }, 60_000)
 
   afterAll(async () => {
-    await stop()
+    await stop?.()
     await store?.influxql(`DROP DATABASE "${id}"`)
     await store?.close()
     await registry?.close()
@@ -155,19 +165,12 @@ describe('held-back trial: restart without a false schema_change (Kafka mode, re
   const logger = pino({ level: 'warn' })
   const DEVICE = 'trial-kafka-1'
   let registry: TestRegistry
-  let ingest: RunningIngest
   let broker: TestBroker
+  let stop: () => Promise<void>
   let store: ReadingStore
   let stopWriter: () => Promise<void>
   const config = () => isolatedConfig(id, { SENSHAGEN_MAX_AGE_MS: String(20 * 365 * 86_400_000), SENSHAGEN_KAFKA_BROKERS: KAFKA_BROKERS, ...registry.env })
-  const start = async () => {
-    ingest = await runIngest(config(), logger, registry.store, { inBroker: true })
-    broker = await testBroker(registry, logger, { ingest: { filters: ingest.mqttFilters, handle: (message) => ingest.core.handle(message) } })
-  }
-  const stop = async () => {
-    await broker.close()
-    await ingest.stop()
-  }
+  const start = async () => void ({ broker, stop } = await frontDoor(config(), registry, logger))
 
   beforeAll(async () => {
     registry = await testRegistry([{ id: DEVICE, neighbourhood: 'stadshagen', consent: true }])
@@ -178,7 +181,7 @@ describe('held-back trial: restart without a false schema_change (Kafka mode, re
   }, 90_000)
 
   afterAll(async () => {
-    await stop()
+    await stop?.()
     await stopWriter?.()
     await store?.influxql(`DROP DATABASE "${id}"`)
     await store?.close()
