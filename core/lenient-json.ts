@@ -7,13 +7,60 @@
  * `not_finite` (core/number.ts), so the dead sensor is dead-lettered with that reason and the others are stored. The original bytes are kept by
  * the caller for the rejection record.
  *
- * Returns the parsed value and whether a repair was needed, or the JSON.parse error message.
+ * Returns the parsed value and whether a repair was needed, or the JSON.parse error message. Text nested deeper than
+ * MAX_JSON_DEPTH is not parsed (`tooDeep`), so no caller walks a value that could overflow the stack.
  */
-export type LenientJsonResult = { ok: true; value: unknown; repaired: boolean } | { ok: false; message: string }
+export type LenientJsonResult = { ok: true; value: unknown; repaired: boolean } | { ok: false; message: string; tooDeep?: true }
+
+/**
+ * The deepest JSON nesting (objects and arrays) any decoder reads: 64. RFC 8259 §9 lets a parser limit nesting depth;
+ * 64 is .NET System.Text.Json's default MaxDepth. The deepest real payload we know, a TTN v3 uplink
+ * (`uplink_message.normalized_payload[0].air.temperature`, user formatters' `decoded_payload` objects), nests about
+ * 6 levels; 64 leaves room for any formatter while keeping every recursive walk (JSON.stringify of a rejection's
+ * value, the position and secret redaction, zod) thousands of frames away from a stack overflow. Deeper payloads
+ * are dead-lettered whole with rule `too_deep` by the ingest pipeline (services/ingest/pipeline.ts).
+ */
+export const MAX_JSON_DEPTH = 64
+
+/**
+ * Whether `text` (a string, or UTF-8 bytes) nests brackets `[`/`{` deeper than `maxDepth` outside string literals.
+ * One iterative pass that stops at the first level too deep; works on any text, JSON or not (a query string or CSV
+ * line never nests). UTF-8 multi-byte sequences hold no ASCII byte, so bytes and characters give the same answer.
+ */
+export function nestsDeeperThan(text: string | Uint8Array, maxDepth = MAX_JSON_DEPTH): boolean {
+  const QUOTE = 34, BACKSLASH = 92, OPEN_BRACKET = 91, OPEN_BRACE = 123, CLOSE_BRACKET = 93, CLOSE_BRACE = 125
+  if (openingsAtMost(text, maxDepth)) return false // the common case, found by the engine's native indexOf
+  // latin1 maps each byte to one character, so bytes scan as the same codes (one monomorphic loop: ~7 ns a byte)
+  const chars = typeof text === 'string' ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('latin1')
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars.charCodeAt(i)
+    if (inString) {
+      if (c === BACKSLASH) i++
+      else if (c === QUOTE) inString = false
+    } else if (c === QUOTE) inString = true
+    else if (c === OPEN_BRACKET || c === OPEN_BRACE) {
+      if (++depth > maxDepth) return true
+    } else if ((c === CLOSE_BRACKET || c === CLOSE_BRACE) && depth > 0) depth--
+  }
+  return false
+}
 
 const BARE_NON_FINITE = /^(-?(?:nan|inf(?:inity)?))\b/i
 
+/** Whether `text` holds at most `limit` opening brackets `[`/`{` (inside strings or not): then it cannot nest deeper. */
+function openingsAtMost(text: string | Uint8Array, limit: number): boolean {
+  let n = 0
+  for (const [char, byte] of [['{', 123], ['[', 91]] as const) {
+    const next = (from: number) => (typeof text === 'string' ? text.indexOf(char, from) : text.indexOf(byte, from))
+    for (let i = next(0); i >= 0; i = next(i + 1)) if (++n > limit) return false
+  }
+  return true
+}
+
 export function parseLenientJson(text: string): LenientJsonResult {
+  if (nestsDeeperThan(text)) return { ok: false, message: `nested deeper than ${MAX_JSON_DEPTH} levels`, tooDeep: true }
   try {
     return { ok: true, value: JSON.parse(text), repaired: false }
   } catch (error) {

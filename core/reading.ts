@@ -7,9 +7,14 @@ import { QUANTITIES, QUANTITY_NAMES, type Quantity } from './quantities.ts'
  * It is used as an MQTT topic level, a Kafka key and an InfluxDB tag value, so MQTT wildcards (`+`, `#`),
  * the level separator `/` and whitespace are excluded [MQTT-4.7.1].
  */
-export const DeviceIdSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/, 'device id must be 1-100 chars of [A-Za-z0-9_.:-], starting alphanumeric')
+export const DeviceIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/, 'device id must be 1-100 chars of [A-Za-z0-9_.:-], starting alphanumeric')
+
+/** DeviceIdSchema's rule as a plain test, for hot paths (a decoder checking each sub-device id): about 50× cheaper than safeParse. */
+export function isDeviceId(id: string): boolean {
+  return DEVICE_ID.test(id)
+}
+
+const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/
 
 export const QuantitySchema = z.enum(QUANTITY_NAMES)
 
@@ -101,18 +106,29 @@ export const RULES = {
   simulated: 'simulated', // TTN console-simulated uplink: not a measurement
   noDecodedPayload: 'no_decoded_payload', // TTN uplink without decoded_payload / normalized_payload
   ambiguous: 'ambiguous', // a key that could mean more than one quantity
+  duplicateTime: 'duplicate_time', // a second value of one device and quantity at one observed time in one message
+  tooDeep: 'too_deep', // JSON nested deeper than MAX_JSON_DEPTH (core/lenient-json.ts)
+  tooManyRejections: 'too_many_rejections', // more rejected values in one message than the pipeline keeps one by one
 } as const
 
 export function canonicalUnit(quantity: Quantity): string {
   return QUANTITIES[quantity].unit
 }
 
-/** Encodes message bytes for `Rejection.raw`: UTF-8 text when valid, else `base64:` + base64. */
+/**
+ * Encodes message bytes for `Rejection.raw`: UTF-8 text when valid, else `base64:` + base64. The last payload's text
+ * is kept, so the many rejections of one message share one string instead of one copy each (a 250 KB message with
+ * 20,000 rejected values would otherwise hold 5 GB).
+ */
 export function rawText(payload: Uint8Array): string {
-  const buf = Buffer.from(payload)
+  if (payload === lastRaw.payload) return lastRaw.text
+  const buf = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
   const text = buf.toString('utf8')
-  return Buffer.from(text, 'utf8').equals(buf) ? text : `base64:${buf.toString('base64')}`
+  lastRaw = { payload, text: Buffer.from(text, 'utf8').equals(buf) ? text : `base64:${buf.toString('base64')}` }
+  return lastRaw.text
 }
+
+let lastRaw: { payload?: Uint8Array; text: string } = { text: '' }
 
 /**
  * Something that happened to a device that is not a reading: availability (`online`/`offline`, from

@@ -10,6 +10,11 @@ import type { DeviceEvent } from './reading.ts'
  *
  * Removed keys are not reported: formats such as ESPHome send one key per message, so absence means nothing.
  * Memory: at most `maxDevices` devices (least recently seen dropped) and 200 keys per device.
+ *
+ * Restarts: the state is what the stored `schema_change` events say. Each event's detail carries the device's whole
+ * schema after the change (`schema: {keys: {path: type}, models: [...]}`), and `seed` reads the events back (oldest
+ * first; loadSchemaHistory), so a restarted ingest records no change a device did not make. Events written before
+ * `schema` existed are folded (`first` resets, `added`/`changed`/`models.added` apply).
  */
 export type ValueType = 'number' | 'numeric-string' | 'string' | 'null' | 'boolean' | 'object' | 'array' | 'undefined'
 
@@ -29,10 +34,57 @@ interface DeviceSchema {
 
 const MAX_KEYS = 200
 
+/** One stored `schema_change` event as read back: device id and detail JSON text (DeviceEvent.detail). */
+export interface SchemaChangeRecord {
+  deviceId: string
+  detail: string
+}
+
+/** What a schema_change detail holds (JSON); `schema` is absent on events written before restarts were seeded. */
+interface SchemaChangeDetail {
+  first?: boolean
+  added?: string[]
+  changed?: Array<{ key: string; to: string }>
+  models?: { added?: string[] }
+  schema?: { keys: Record<string, string>; models: string[] }
+}
+
 export class SchemaDriftTracker {
   private readonly devices = new Map<string, DeviceSchema>()
 
   constructor(private readonly maxDevices = 100_000) {}
+
+  /**
+   * Takes the state stored `schema_change` events describe, oldest first per device (how InfluxQL returns them).
+   * A detail that is not JSON is skipped. Returns the number of devices known afterwards.
+   */
+  seed(records: Iterable<SchemaChangeRecord>): number {
+    for (const { deviceId, detail: text } of records) {
+      let detail: SchemaChangeDetail
+      try {
+        detail = JSON.parse(text) as SchemaChangeDetail
+      } catch {
+        continue
+      }
+      if (detail.schema) {
+        this.devices.delete(deviceId)
+        this.devices.set(deviceId, { keys: new Map(Object.entries(detail.schema.keys)), models: new Set(detail.schema.models) })
+        continue
+      }
+      const known = detail.first ? undefined : this.devices.get(deviceId)
+      const schema = known ?? { keys: new Map<string, string>(), models: new Set<string>() }
+      for (const entry of detail.added ?? []) {
+        const colon = entry.lastIndexOf(':') // `key:type`; types and units hold no colon
+        if (colon > 0 && schema.keys.size < MAX_KEYS) schema.keys.set(entry.slice(0, colon), entry.slice(colon + 1))
+      }
+      for (const { key, to } of detail.changed ?? []) schema.keys.set(key, to)
+      for (const model of detail.models?.added ?? []) schema.models.add(model)
+      this.devices.delete(deviceId)
+      this.devices.set(deviceId, schema)
+    }
+    while (this.devices.size > this.maxDevices) this.devices.delete(this.devices.keys().next().value!)
+    return this.devices.size
+  }
 
   /** Schema-change events for what this message shows, given its topic and receipt time. */
   observe(decoded: Pick<DecodeResult, 'candidates' | 'ignored'>, topic: string, receivedAt: number, format = 'unknown'): DeviceEvent[] {
@@ -73,7 +125,13 @@ export class SchemaDriftTracker {
       for (const m of newModels) schema.models.add(m)
       this.devices.set(deviceId, schema)
       if (added.length || changed.length || newModels.length) {
-        const detail = { first: known === undefined, added, changed, models: { before: previousModels, added: newModels } }
+        const detail = {
+          first: known === undefined,
+          added,
+          changed,
+          models: { before: previousModels, added: newModels },
+          schema: { keys: Object.fromEntries(schema.keys), models: [...schema.models] },
+        }
         events.push({ deviceId, kind: 'schema_change', at: receivedAt, topic, sourceFormat: seen.format, detail: JSON.stringify(detail) })
       }
     }

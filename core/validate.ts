@@ -30,13 +30,35 @@ export interface ValidateResult {
  *    outside the physical range (DS18B20 85 °C);
  * 5. otherwise within the quantity's physical range, inclusive (`range`: catches a value converted twice or
  *    not at all, e.g. pressure in Pa sent as hPa);
- * 6. observed time within [max(2000-01-01, receipt − maxAgeMs), receipt + maxFutureMs] (`time_past`, `time_future`).
+ * 6. observed time within [max(2000-01-01, receipt − maxAgeMs), receipt + maxFutureMs] (`time_past`, `time_future`);
+ * 7. one value per device, quantity and observed time in the message (`duplicate_time`): InfluxDB keeps one point
+ *    per (device, quantity, time), so a second valid value would silently overwrite the first (three openSenseMap
+ *    values without `createdAt`, TTN normalized_payload entries without `time`). The first valid one is stored, the
+ *    others are dead-lettered with their path and value. Where several values share one path (one openSenseMap
+ *    sensor's entries), the path becomes `<path>[n]`, n counting that path's values in the message from 0, so each
+ *    rejection names its own value. Every decoder's candidates pass here, so no decoder needs its own check.
  */
 export function validateCandidates(message: InboundMessage, candidates: Candidate[], options: ValidateOptions): ValidateResult {
   const readings: Reading[] = []
   const rejections: Rejection[] = []
+  // the stored value's path per `${deviceId} ${quantity} ${observedAt}` (device ids and quantities hold no space)
+  const stored = new Map<string, string>()
+  // how many candidates came under each path so far (openSenseMap entries of one sensor share it)
+  const perPath = new Map<string, number>()
   for (const c of candidates) {
-    const checked = checkCandidate(c, message.receivedAt, options)
+    let checked = checkCandidate(c, message.receivedAt, options)
+    const n = perPath.get(c.path) ?? 0
+    perPath.set(c.path, n + 1)
+    let path = c.path
+    if ('reading' in checked) {
+      const key = `${c.deviceId} ${checked.reading.quantity} ${c.observedAt}`
+      const first = stored.get(key)
+      if (first === undefined) stored.set(key, c.path)
+      else {
+        if (n > 0) path = `${c.path}[${n}]`
+        checked = { rule: RULES.duplicateTime, message: `${c.deviceId} already has a ${checked.reading.quantity} value at ${new Date(c.observedAt).toISOString()} in this message (${first}); only the first is stored` }
+      }
+    }
     if ('rule' in checked) {
       rejections.push({
         deviceId: c.deviceId,
@@ -44,7 +66,7 @@ export function validateCandidates(message: InboundMessage, candidates: Candidat
         sourceFormat: c.sourceFormat,
         receivedAt: message.receivedAt,
         observedAt: c.observedAt,
-        path: c.path,
+        path,
         rule: checked.rule,
         message: checked.message,
         ...(c.value === undefined ? {} : { value: c.value }),

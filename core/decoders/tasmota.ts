@@ -1,7 +1,7 @@
 import { parseLenientJson } from '../lenient-json.ts'
 import { parseNumber } from '../number.ts'
 import type { Quantity } from '../quantities.ts'
-import { DeviceIdSchema, RULES, UNKNOWN_DEVICE, rawText, type DeviceEvent, type Rejection } from '../reading.ts'
+import { DeviceIdSchema, RULES, UNKNOWN_DEVICE, isDeviceId, rawText, type DeviceEvent, type Rejection } from '../reading.ts'
 import { valueType } from '../schema-drift.ts'
 import { parseLocalTimestamp } from '../time.ts'
 import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type DecoderFactory, type InboundMessage } from './decoder.ts'
@@ -18,7 +18,7 @@ import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder,
  * - `tele/<topic>/LWT`: `Online` / `Offline` (retained; `Offline` is the broker-published last will) →
  *   DeviceEvent `online` / `offline` at receipt time, detail `{}` or `{"retain":true}`, `skipped: 'lwt'`.
  *
- * Device id: `tasmota-<topic>` with the topic level lowercased; a level that makes no valid DeviceId
+ * Device id: `tasmota-<topic>` (availability; its sensors are sub-devices, below) with the topic level lowercased; a level that makes no valid DeviceId
  * (core/reading.ts) rejects the whole message (`schema`, path `topic`).
  *
  * Time: `Time` is device-local wall time without an offset (SetOption52 1 appends one, e.g. `+02:00`), read in
@@ -36,14 +36,15 @@ import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder,
  * Key = driver name, optionally with an index suffix: `DS18B20-1`, `SI7021-02`, `AHT1X-0x38`, `DS18B20_1`
  * (SetOption64 switches `-` to `_`). `sensorModel` is the driver name without the suffix (`RG-15` is a name).
  *
- * Sub-devices (InfluxDB keys a point by device + quantity + time, so two sensors of one quantity in one
- * message must not share a device id):
- * - a key with an index suffix → `<base>.<key lowercased>` (`tasmota-shed.si7021-04`, `tasmota-garden.aht1x-0x38`);
- * - an unsuffixed key → `<base>`, unless an earlier unsuffixed sensor of this message already gave one of its
- *   quantities to `<base>`: then `<base>.<key lowercased>` (STATUS8 with DHT11 then SHT3X: DHT11 → `tasmota-attic`,
- *   SHT3X → `tasmota-attic.sht3x`). The order is the order of keys in the payload (the firmware's driver order).
- * - a sub-device id that is no valid DeviceId (over 64 chars, odd characters) rejects that sensor (`schema`).
- *
+ * Sub-devices: every sensor object is its own device `<base>.<key lowercased>` (`tasmota-shed.bme280`,
+ * `tasmota-shed.si7021-04`, `tasmota-garden.aht1x-0x38`), whatever else the message holds. InfluxDB keys a point by
+ * device + quantity + time, so two sensors of one quantity in one message must not share a device id; and a
+ * physical sensor must keep one id, so its series never mixes with another sensor's. (The earlier rule gave the
+ * first unsuffixed sensor `<base>` and a later one of the same quantity a sub-device: a BME280 hopped between
+ * `tasmota-X` and `tasmota-X.bme280` as an AM2301 beside it came and went; issue 10.) `<base>` itself keeps the
+ * availability events (LWT). Store queries for `<base>` include its sub-devices (core/store/schema.ts
+ * deviceAndSubDevices). A sub-device id that is no valid DeviceId (over 100 chars, odd characters) rejects that
+ * sensor (`schema`).
  * Fields of a sensor object, each exactly one of:
  * - a candidate: `Temperature` → air_temperature (unit `°F` when TempUnit is F; C or absent → canonical °C),
  *   `Humidity` → relative_humidity (%), `Pressure` → air_pressure (station level, in PressureUnit: hPa
@@ -148,7 +149,6 @@ function decodeTasmota(message: InboundMessage, zone: string): DecodeResult {
 
   const units = { temperature: temperatureUnit(body.TempUnit), pressure: pressureUnit(body.PressureUnit) }
   const result: Required<Pick<DecodeResult, 'candidates' | 'rejections' | 'ignored'>> = { candidates: [], rejections: [], ignored: [] }
-  const baseQuantities = new Set<Quantity>()
   const fieldRejection = (device: string, path: string, rule: string, text: string, value: unknown): Rejection => ({
     deviceId: device,
     topic: message.topic,
@@ -163,19 +163,11 @@ function decodeTasmota(message: InboundMessage, zone: string): DecodeResult {
   })
 
   for (const [key, fields] of sensors) {
-    const { model, indexed } = splitKey(key)
-    const quantities = Object.keys(fields)
-      .map((field) => quantityOf(model, field))
-      .filter((q): q is Quantity => q !== undefined)
-    let sensorDevice = deviceId
-    if (indexed || quantities.some((q) => baseQuantities.has(q))) {
-      sensorDevice = `${deviceId}.${key.toLowerCase()}`
-      if (!DeviceIdSchema.safeParse(sensorDevice).success) {
-        result.rejections.push(fieldRejection(deviceId, key, RULES.schema, `sensor key '${key}' gives no valid device id '${sensorDevice}'`, undefined))
-        continue
-      }
-    } else {
-      for (const q of quantities) baseQuantities.add(q)
+    const { model } = splitKey(key)
+    const sensorDevice = `${deviceId}.${key.toLowerCase()}`
+    if (!isDeviceId(sensorDevice)) {
+      result.rejections.push(fieldRejection(deviceId, key, RULES.schema, `sensor key '${key}' gives no valid device id '${sensorDevice}'`, undefined))
+      continue
     }
     for (const [field, value] of Object.entries(fields)) {
       const path = `${key}.${field}`

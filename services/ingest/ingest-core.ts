@@ -2,6 +2,10 @@ import { EventEmitter } from 'node:events'
 import type { InboundMessage } from '../../core/decoders/index.ts'
 import type { Logger } from '../../core/logger.ts'
 import { recordIngest } from '../../core/metrics.ts'
+import { RULES } from '../../core/reading.ts'
+import { SchemaDriftTracker, type SchemaChangeRecord } from '../../core/schema-drift.ts'
+import { EVENT_MEASUREMENT } from '../../core/store/schema.ts'
+import type { ReadingStore } from '../../core/store/store.ts'
 import { createPipeline, runPipeline, type IngestContext, type PipelineOptions } from './pipeline.ts'
 import type { IngestSink } from './sinks.ts'
 
@@ -21,27 +25,40 @@ export interface IngestStats {
  * endpoint): runs the pipeline on a message
  * and resolves once the sink acknowledged what came out of it, so the caller may acknowledge the source
  * (MQTT PUBACK, HTTP 200). Events: `message` (IngestContext) after each acknowledged message.
+ *
+ * `history`, when given, reads the stored `schema_change` events back (loadSchemaHistory) before the first message is
+ * handled, so a restarted ingest does not record every device's schema again (core/schema-drift.ts). If it fails,
+ * one warn line says so and the ingest starts without history (each device's next message records `first: true`).
+ * A message dead-lettered whole for its shape (`too_large`, `too_deep`) logs one warn line: topic, rule and size,
+ * never the payload (a dead letter is kept, not lost).
  */
 export class IngestCore extends EventEmitter {
   readonly stats: IngestStats = { messages: 0, readings: 0, rejections: 0, events: 0, skipped: {}, ignoredKeys: {} }
   private readonly steps
+  private readonly ready: Promise<void>
 
   constructor(
     readonly options: PipelineOptions,
     private readonly sink: IngestSink,
     private readonly logger: Logger,
+    history?: () => Promise<Iterable<SchemaChangeRecord>>,
   ) {
     super()
-    this.steps = createPipeline(options)
+    const drift = options.drift ?? new SchemaDriftTracker()
+    this.steps = createPipeline({ ...options, drift })
+    this.ready = history === undefined ? Promise.resolve() : this.seed(drift, history)
   }
 
   async handle(message: InboundMessage): Promise<IngestContext> {
+    await this.ready
     const ctx = runPipeline(this.steps, message)
     await this.sink.accept({ readings: ctx.readings, rejections: ctx.rejections, events: ctx.events }).catch((error: unknown) => {
       recordIngest(ctx, true)
       throw error
     })
     recordIngest(ctx)
+    const whole = ctx.rejections.find((r) => r.rule === RULES.tooDeep || r.rule === RULES.tooLarge)
+    if (whole) this.logger.warn({ topic: message.topic, rule: whole.rule, bytes: message.payload.length }, 'message dead-lettered whole')
     this.stats.messages++
     this.stats.readings += ctx.readings.length
     this.stats.rejections += ctx.rejections.length
@@ -58,4 +75,22 @@ export class IngestCore extends EventEmitter {
   close(): Promise<void> {
     return this.sink.close()
   }
+
+  private async seed(drift: SchemaDriftTracker, history: () => Promise<Iterable<SchemaChangeRecord>>): Promise<void> {
+    try {
+      const devices = drift.seed(await history())
+      this.logger.info({ devices }, 'schema drift state read back from the store')
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not read schema drift state back: every device records its schema again')
+    }
+  }
+}
+
+/**
+ * Every stored `schema_change` event (measurement device_event), oldest first per device, for SchemaDriftTracker.seed.
+ * One InfluxQL query at start; a device has one event per actual change, so this stays small.
+ */
+export async function loadSchemaHistory(store: Pick<ReadingStore, 'influxql'>): Promise<SchemaChangeRecord[]> {
+  const series = await store.influxql(`SELECT "detail" FROM "${EVENT_MEASUREMENT}" WHERE "kind" = 'schema_change' GROUP BY "device"`)
+  return series.flatMap((s) => (s.tags?.device === undefined ? [] : s.values.map((row) => ({ deviceId: s.tags!.device!, detail: String(row[1]) }))))
 }

@@ -8,10 +8,11 @@ import type { Logger } from '../../core/logger.ts'
 import { openRegistryStore } from '../../core/registry/open.ts'
 import { clientCredentials } from '../../core/registry/service-credentials.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
+import { openInfluxStore } from '../../core/store/influx.ts'
 import { openWriter } from '../../core/store/open.ts'
 import { startHttpIngest } from './http-ingest.ts'
 import { HTTP_ROUTES } from './http-routes.ts'
-import { IngestCore } from './ingest-core.ts'
+import { IngestCore, loadSchemaHistory } from './ingest-core.ts'
 import { MqttSource } from './mqtt-ingest.ts'
 import { directSink, kafkaSink, type IngestSink } from './sinks.ts'
 
@@ -47,16 +48,28 @@ export async function runIngest(config: Config, parentLogger: Logger, store?: Re
   // the HTTP ingest checks each firmware's credentials against the registry (services/ingest/http-auth.ts)
   const registry = store ?? (await openRegistryStore(config.registry))
   let sink: IngestSink
+  // where the schema-drift state is read back from on start (both modes: the ingest keeps that state)
+  let history: () => ReturnType<typeof loadSchemaHistory>
   if (config.kafka) {
+    history = async () => {
+      const store = await openInfluxStore(config.influx, logger)
+      try {
+        return await loadSchemaHistory(store)
+      } finally {
+        await store.close()
+      }
+    }
     const bus = createKafkaBus(config.kafka, logger)
     await bus.ensureTopics([config.kafka.readingsTopic, config.kafka.rejectionsTopic, config.kafka.eventsTopic], config.kafka.partitions)
     const { batchMs, batchMessages, maxBufferedRecords } = config.ingest
     sink = kafkaSink(await bus.producer(), { ...config.kafka, batchMs, batchMessages, maxBufferedRecords }, logger)
   } else {
-    sink = directSink((await openWriter(config, logger)).writer)
+    const { writer, store } = await openWriter(config, logger)
+    sink = directSink(writer)
+    history = () => loadSchemaHistory(store)
   }
   const decoders = createDecoders({ deviceTimeZone: config.ingest.deviceTimeZone, openSenseMapSensors: readSensorsFile(config.ingest.openSenseMapSensorsFile) })
-  const core = new IngestCore({ ...config.ingest, decoders }, sink, logger)
+  const core = new IngestCore({ ...config.ingest, decoders }, sink, logger, history)
   const mqttFilters = [...new Set(decoders.flatMap((d) => d.topicFilters).filter((f) => !f.startsWith('http/')))]
   const sources: MqttSource[] = []
   if (!options.inBroker) {

@@ -125,7 +125,7 @@ describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () =
     ])
     expect(dead[0]!.raw).toContain('"Temperature":nan') // the original bytes, before the repair
     // Fahrenheit from STATUS8 stored in °C with its source unit: 78.8 °F = 26 °C
-    expect(await values('tasmota-attic', 'air_temperature')).toEqual([[Date.UTC(2018, 1, 7, 19, 16, 19), 26, '', '°F']])
+    expect(await values('tasmota-attic.dht11', 'air_temperature')).toEqual([[Date.UTC(2018, 1, 7, 19, 16, 19), 26, '', '°F']])
     // LWT Online/Offline recorded as device events
     const events = await store.influxql(`SELECT "detail", "kind" FROM device_event WHERE device = 'tasmota-tasmota_5f1fd6' AND (kind = 'online' OR kind = 'offline')`)
     expect(events[0]!.values.map((v) => v[2])).toEqual(['online', 'offline'])
@@ -276,19 +276,19 @@ describe('senshagen devices and rejects (CLI on the stored data)', () => {
         await client.publishAsync(line.topic, line.payload, { qos: 1 })
       }
       await client.endAsync()
-      // the shed's own DHT11 and its sub-device SI7021-02 (both with nan values): 2 + 2 rejections
+      // the shed's DHT11 and its SI7021-02 (both with nan values), each its own sub-device: 2 + 2 rejections
       await waitFor('shed rejections', async () => (await store.queryRejections({ deviceId: 'tasmota-shed' })).length === 4, 15_000)
       const env = { ...process.env, SENSHAGEN_INFLUX_DATABASE: id, SENSHAGEN_LOG_LEVEL: 'warn' }
       const run = promisify(execFile)
       const devices = JSON.parse((await run('node', ['bin/senshagen.js', 'devices', 'status', '--format', 'json'], { env })).stdout) as Array<Record<string, unknown>>
-      const shed = devices.find((d) => d.device === 'tasmota-shed')
+      const shed = devices.find((d) => d.device === 'tasmota-shed.dht11')
       // DHT11 with both values nan: two not_finite rejections, no reading; its first message records its schema
-      expect(shed).toMatchObject({ device: 'tasmota-shed', readings: 0, rejections: { not_finite: 2 }, schemaChanges: 1 })
+      expect(shed).toMatchObject({ device: 'tasmota-shed.dht11', readings: 0, rejections: { not_finite: 2 }, schemaChanges: 1 })
       expect(devices.find((d) => d.device === 'tasmota-shed.si7021-04')).toMatchObject({ readings: 2, schemaChanges: 1 })
       const text = (await run('node', ['bin/senshagen.js', 'rejects', '--device', 'tasmota-shed'], { env })).stdout
       expect(text).toBe(
-        '2018-10-23T21:47:58.000Z tasmota-shed DHT11.Humidity: not_finite: \'nan\' is not a finite number value="nan"\n' +
-          '2018-10-23T21:47:58.000Z tasmota-shed DHT11.Temperature: not_finite: \'nan\' is not a finite number value="nan"\n' +
+        '2018-10-23T21:47:58.000Z tasmota-shed.dht11 DHT11.Humidity: not_finite: \'nan\' is not a finite number value="nan"\n' +
+          '2018-10-23T21:47:58.000Z tasmota-shed.dht11 DHT11.Temperature: not_finite: \'nan\' is not a finite number value="nan"\n' +
           '2018-10-31T10:57:31.000Z tasmota-shed.si7021-02 SI7021-02.Humidity: not_finite: \'nan\' is not a finite number value="nan"\n' +
           '2018-10-31T10:57:31.000Z tasmota-shed.si7021-02 SI7021-02.Temperature: not_finite: \'nan\' is not a finite number value="nan"\n',
       )

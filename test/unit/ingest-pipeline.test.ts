@@ -2,6 +2,8 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { ReadingSchema, RejectionSchema } from '../../core/reading.ts'
 import { createDecoders } from '../../core/decoders/index.ts'
+import { parseLenientJson, nestsDeeperThan } from '../../core/lenient-json.ts'
+import { rejectionToLine } from '../../core/store/schema.ts'
 import { createPipeline, runPipeline } from '../../services/ingest/pipeline.ts'
 
 const steps = createPipeline({ maxPayloadBytes: 4096, maxFutureMs: 300_000, decoders: createDecoders() })
@@ -116,5 +118,172 @@ describe('ingest pipeline on native payload v1', () => {
       }),
       { numRuns: 500 },
     )
+  })
+})
+
+describe('ingest pipeline: several values of one device, quantity and time in one message (duplicate_time)', () => {
+  const BOX = '5a1b2c3d4e5f60718293a4b0'
+  const PM25 = '5a1b2c3d4e5f60718293a4b4'
+  const osemSteps = createPipeline({
+    maxPayloadBytes: 65_536,
+    maxFutureMs: 300_000,
+    decoders: createDecoders({ deviceTimeZone: 'Europe/Amsterdam', openSenseMapSensors: { [PM25]: { quantity: 'pm2_5', model: 'SDS011' } } }),
+  })
+  const osem = (body: unknown) =>
+    runPipeline(osemSteps, {
+      topic: 'http/opensensemap',
+      payload: Buffer.from(JSON.stringify(body)),
+      receivedAt: RECEIVED,
+      headers: { ':path': `/boxes/${BOX}/data`, ':query': '', ':device': `osem-${BOX}`, 'content-type': 'application/json' },
+    })
+
+  it('openSenseMap values without createdAt: the first is stored, the others dead-lettered with their values', () => {
+    const ctx = osem([{ sensor: PM25, value: '8.4' }, { sensor: PM25, value: '9.1' }, { sensor: PM25, value: '7.7' }])
+    expect(ctx.readings.map((r) => [r.deviceId, r.quantity, r.value, r.observedAt])).toEqual([[`osem-${BOX}`, 'pm2_5', 8.4, RECEIVED]])
+    expect(ctx.rejections.map((r) => [r.deviceId, r.path, r.rule, r.value, r.observedAt])).toEqual([
+      [`osem-${BOX}`, `${PM25}[1]`, 'duplicate_time', '9.1', RECEIVED],
+      [`osem-${BOX}`, `${PM25}[2]`, 'duplicate_time', '7.7', RECEIVED],
+    ])
+    expect(ctx.rejections[0]!.message).toBe(`osem-${BOX} already has a pm2_5 value at 2026-11-29T18:00:05.000Z in this message (${PM25}); only the first is stored`)
+  })
+
+  it('openSenseMap values with distinct createdAt are all stored', () => {
+    const ctx = osem([
+      { sensor: PM25, value: '8.4', createdAt: '2026-11-29T17:58:00Z' },
+      { sensor: PM25, value: '9.1', createdAt: '2026-11-29T17:59:00Z' },
+    ])
+    expect(ctx.readings.map((r) => r.value)).toEqual([8.4, 9.1])
+    expect(ctx.rejections).toEqual([])
+  })
+
+  it('keeps the first valid value: an invalid first value does not make the valid second one a duplicate', () => {
+    const ctx = osem([{ sensor: PM25, value: 'broken' }, { sensor: PM25, value: '9.1' }, { sensor: PM25, value: '9.3' }])
+    expect(ctx.readings.map((r) => r.value)).toEqual([9.1])
+    expect(ctx.rejections.map((r) => [r.path, r.rule])).toEqual([
+      [PM25, 'schema'],
+      [`${PM25}[2]`, 'duplicate_time'],
+    ])
+  })
+
+  it('TTN normalized_payload entries without time: the first per quantity is stored, the others dead-lettered', () => {
+    const uplink = {
+      end_device_ids: { device_id: 'node-9', application_ids: { application_id: 'senshagen' } },
+      received_at: '2026-11-29T18:00:00Z',
+      uplink_message: { f_port: 1, normalized_payload: [{ air: { temperature: 7.1, relativeHumidity: 80 } }, { air: { temperature: 7.3 } }, { air: { temperature: 7.2, relativeHumidity: 81 } }] },
+    }
+    const ctx = ingest(uplink, 'v3/senshagen@ttn/devices/node-9/up')
+    const at = Date.UTC(2026, 10, 29, 18)
+    expect(ctx.readings.map((r) => [r.deviceId, r.quantity, r.value, r.observedAt])).toEqual([
+      ['ttn:senshagen:node-9', 'air_temperature', 7.1, at],
+      ['ttn:senshagen:node-9', 'relative_humidity', 80, at],
+    ])
+    expect(ctx.rejections.map((r) => [r.path, r.rule, r.value])).toEqual([
+      ['normalized_payload[1].air.temperature', 'duplicate_time', 7.3],
+      ['normalized_payload[2].air.temperature', 'duplicate_time', 7.2],
+      ['normalized_payload[2].air.relativeHumidity', 'duplicate_time', 81],
+    ])
+  })
+
+  it('never stores two readings of one device, quantity and time from one message (property over native, openSenseMap and TTN)', () => {
+    const value = fc.oneof(fc.double({ min: 0, max: 100, noNaN: true }), fc.constant('x'))
+    const bodies = fc.oneof(
+      fc.array(fc.record({ sensor: fc.constant(PM25), value: value.map(String), createdAt: fc.option(fc.constantFrom('2026-11-29T17:59:00Z', '2026-11-29T18:00:00Z'), { nil: undefined }) }), { maxLength: 8 }).map((b) => osem(b)),
+      fc.array(fc.record({ time: fc.option(fc.constantFrom('2026-11-29T17:59:00Z'), { nil: undefined }), air: fc.record({ temperature: value }) }), { maxLength: 8 }).map((normalized) =>
+        ingest({ end_device_ids: { device_id: 'n', application_ids: { application_id: 'a' } }, uplink_message: { f_port: 1, normalized_payload: normalized } }, 'v3/a@ttn/devices/n/up'),
+      ),
+    )
+    fc.assert(
+      fc.property(bodies, (ctx) => {
+        const keys = ctx.readings.map((r) => `${r.deviceId} ${r.quantity} ${r.observedAt}`)
+        expect(new Set(keys).size).toBe(keys.length)
+        const paths = ctx.rejections.filter((r) => r.rule === 'duplicate_time').map((r) => r.path)
+        expect(new Set(paths).size).toBe(paths.length)
+      }),
+      { numRuns: 300 },
+    )
+  })
+})
+
+describe('ingest pipeline: pathological payloads (too_deep)', () => {
+  const deepSteps = createPipeline({ maxPayloadBytes: 262_144, maxFutureMs: 300_000, decoders: createDecoders() })
+  const nested = (depth: number, open = '{"a":', close = '}') => `${open.repeat(depth)}1${close.repeat(depth)}`
+
+  it('dead-letters a 5,000-deep payload on every format\'s topic, raw kept, no value, nothing thrown', () => {
+    const topics = [TOPIC, 'tele/shed/SENSOR', 'v3/senshagen@ttn/devices/node-9/up', 'weather-node/sensor/temp/state', 'meetjestad/up', 'http/airrohr', 'http/opensensemap', 'http/weather-station']
+    for (const topic of topics) {
+      for (const payload of [nested(5000), nested(5000, '[', ']'), `{"v":1,"readings":{"pm10":${nested(5000, '[', ']')}}}`]) {
+        const ctx = runPipeline(deepSteps, { topic, payload: Buffer.from(payload), receivedAt: RECEIVED, ...(topic.startsWith('http/') ? { headers: { ':path': '/boxes/b/data', ':device': 'osem-b' } } : {}) })
+        expect(ctx.readings, topic).toEqual([])
+        // an HTTP push names its authenticated device; an MQTT message's device is not known before decoding
+        expect(ctx.rejections.map((r) => [r.deviceId, r.path, r.rule, r.message, 'value' in r]), topic).toEqual([
+          [topic.startsWith('http/') ? 'osem-b' : 'unknown', '$', 'too_deep', 'payload nests objects or arrays deeper than 64 levels; raw holds it', false],
+        ])
+        expect(ctx.rejections[0]!.raw).toBe(payload)
+        // what the store does with it (core/store/schema.ts) must not overflow either
+        expect(rejectionToLine(ctx.rejections[0]!, 0)).toContain('rule=too_deep')
+      }
+    }
+  })
+
+  it('reads 64 levels and refuses 65; brackets inside strings do not count', () => {
+    const at = (depth: number) => ingest(`{"v":1,"readings":{"pm10":4},"x":${nested(depth - 1)}}`)
+    expect(at(64).rejections).toEqual([])
+    expect(at(64).readings).toHaveLength(1)
+    expect(at(65).rejections.map((r) => r.rule)).toEqual(['too_deep'])
+    expect(nestsDeeperThan(JSON.stringify({ note: `${'[{'.repeat(100)}"\\`, deep: [[[1]]] }), 4)).toBe(false)
+    expect(nestsDeeperThan(JSON.stringify({ note: `${'[{'.repeat(100)}"\\`, deep: [[[1]]] }), 3)).toBe(true)
+    expect(nestsDeeperThan('"\\"[[[', 2)).toBe(false)
+    expect(nestsDeeperThan(Buffer.from('{"é":[[['), 3)).toBe(true)
+  })
+
+  it('parseLenientJson refuses what nests too deep, so no caller (redaction, positions) walks it', () => {
+    expect(parseLenientJson(nested(5000))).toEqual({ ok: false, message: 'nested deeper than 64 levels', tooDeep: true })
+    expect(parseLenientJson(nested(64, '[', ']'))).toMatchObject({ ok: true })
+  })
+
+  it('seals rejection values the store could not JSON.stringify (a decoder bug must not lose the message)', () => {
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
+    const buggy = { format: 'buggy', topicFilters: ['buggy/#'], decode: (m: { topic: string; receivedAt: number }) => ({ candidates: [], rejections: [{ deviceId: 'd', topic: m.topic, sourceFormat: 'buggy', receivedAt: m.receivedAt, path: 'x', rule: 'schema', message: 'bad x', value: cyclic, raw: '{}' }] }) }
+    const ctx = runPipeline(createPipeline({ maxPayloadBytes: 100, maxFutureMs: 0, decoders: [buggy] }), { topic: 'buggy/1', payload: Buffer.from('{}'), receivedAt: RECEIVED })
+    expect(ctx.rejections).toHaveLength(1)
+    expect('value' in ctx.rejections[0]!).toBe(false)
+    expect(ctx.rejections[0]!.message).toMatch(/^bad x \(value not kept: Converting circular structure to JSON.*; raw holds it\)$/s)
+    expect(() => rejectionToLine(ctx.rejections[0]!, 0)).not.toThrow()
+  })
+})
+
+describe('ingest pipeline: many rejected values in one message (too_many_rejections)', () => {
+  const bigSteps = createPipeline({ maxPayloadBytes: 262_144, maxFutureMs: 300_000, decoders: createDecoders() })
+  const native = (readings: Record<string, unknown>) =>
+    runPipeline(bigSteps, { topic: TOPIC, payload: Buffer.from(JSON.stringify({ v: 1, readings })), receivedAt: RECEIVED })
+
+  it('keeps up to 100 rejections one by one, sharing one raw text', () => {
+    const ctx = native(Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`q${i}`, i])))
+    expect(ctx.rejections).toHaveLength(100)
+    expect(new Set(ctx.rejections.map((r) => r.rule))).toEqual(new Set(['unknown_quantity']))
+    expect(ctx.rejections.every((r) => r.raw === ctx.rejections[0]!.raw)).toBe(true)
+  })
+
+  it('turns 15,000 rejected values into one rejection listing each, and still stores the good value beside them', () => {
+    const readings: Record<string, unknown> = { pm10: 12 }
+    for (let i = 0; i < 15_000; i++) readings[`q${i}`] = i
+    readings.pm2_5 = 'x'
+    const ctx = native(readings)
+    expect(ctx.readings.map((r) => [r.quantity, r.value])).toEqual([['pm10', 12]])
+    expect(ctx.rejections).toHaveLength(1)
+    const [summary] = ctx.rejections
+    expect([summary!.deviceId, summary!.path, summary!.rule, summary!.message]).toEqual([
+      'garden-017',
+      '$',
+      'too_many_rejections',
+      '15001 values rejected (unknown_quantity 15000, schema 1), more than 100: value lists each as [path, rule, value]; raw holds the message',
+    ])
+    const listed = summary!.value as unknown[][]
+    expect(listed).toHaveLength(15_001)
+    expect(listed[0]).toEqual(['readings.q0', 'unknown_quantity', 0])
+    expect(listed[15_000]).toEqual(['readings.pm2_5', 'schema', 'x'])
+    expect(summary!.raw).toBe(JSON.stringify({ v: 1, readings }))
+    expect(RejectionSchema.safeParse(summary).success).toBe(true)
   })
 })

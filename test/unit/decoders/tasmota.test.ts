@@ -44,29 +44,29 @@ const EXPECTED: DecodeResult[] = [
   { candidates: [], rejections: [], events: [{ deviceId: D, kind: 'online', at: RECEIVED, topic: 'tele/tasmota_5F1FD6/LWT', sourceFormat: 'tasmota', detail: '{"retain":true}' }], skipped: 'lwt' },
   {
     candidates: [
-      c(D, 'air_temperature', 8.4, 'BME280.Temperature', 'BME280', T1),
-      c(D, 'relative_humidity', 81.2, 'BME280.Humidity', 'BME280', T1),
-      c(D, 'air_pressure', 1012.6, 'BME280.Pressure', 'BME280', T1),
-      c(D, 'pm2_5', 6.1, 'SDS0X1.PM2.5', 'SDS0X1', T1),
-      c(D, 'pm10', 11.8, 'SDS0X1.PM10', 'SDS0X1', T1),
+      c(`${D}.bme280`, 'air_temperature', 8.4, 'BME280.Temperature', 'BME280', T1),
+      c(`${D}.bme280`, 'relative_humidity', 81.2, 'BME280.Humidity', 'BME280', T1),
+      c(`${D}.bme280`, 'air_pressure', 1012.6, 'BME280.Pressure', 'BME280', T1),
+      c(`${D}.sds0x1`, 'pm2_5', 6.1, 'SDS0X1.PM2.5', 'SDS0X1', T1),
+      c(`${D}.sds0x1`, 'pm10', 11.8, 'SDS0X1.PM10', 'SDS0X1', T1),
     ],
     rejections: [],
-    ignored: [ig(D, 'BME280.DewPoint', 'number')],
+    ignored: [ig(`${D}.bme280`, 'BME280.DewPoint', 'number')],
   },
   {
     candidates: [
-      c(D, 'air_temperature', 8.6, 'BME280.Temperature', 'BME280', T2),
-      c(D, 'relative_humidity', 80.7, 'BME280.Humidity', 'BME280', T2),
-      c(D, 'air_pressure', 1012.4, 'BME280.Pressure', 'BME280', T2),
+      c(`${D}.bme280`, 'air_temperature', 8.6, 'BME280.Temperature', 'BME280', T2),
+      c(`${D}.bme280`, 'relative_humidity', 80.7, 'BME280.Humidity', 'BME280', T2),
+      c(`${D}.bme280`, 'air_pressure', 1012.4, 'BME280.Pressure', 'BME280', T2),
     ],
     rejections: [],
-    ignored: [ig(D, 'BME280.DewPoint', 'number'), ig(D, 'BME280.SeaPressure', 'number')],
+    ignored: [ig(`${D}.bme280`, 'BME280.DewPoint', 'number'), ig(`${D}.bme280`, 'BME280.SeaPressure', 'number')],
   },
   {
     candidates: [
-      c(D, 'air_temperature', 21.7, 'BME280.Temperature', 'BME280', T3),
-      c(D, 'relative_humidity', 66.6, 'BME280.Humidity', 'BME280', T3),
-      c(D, 'air_pressure', 988.6, 'BME280.Pressure', 'BME280', T3),
+      c(`${D}.bme280`, 'air_temperature', 21.7, 'BME280.Temperature', 'BME280', T3),
+      c(`${D}.bme280`, 'relative_humidity', 66.6, 'BME280.Humidity', 'BME280', T3),
+      c(`${D}.bme280`, 'air_pressure', 988.6, 'BME280.Pressure', 'BME280', T3),
     ],
     rejections: [],
     ignored: [],
@@ -80,7 +80,7 @@ const EXPECTED: DecodeResult[] = [
     rejections: [],
     ignored: [ig(`${D}.ds18b20-1`, 'DS18B20-1.Id', 'string'), ig(`${D}.ds18b20-2`, 'DS18B20-2.Id', 'string'), ig(`${D}.ds18b20-3`, 'DS18B20-3.Id', 'string')],
   },
-  { candidates: [c(D, 'air_temperature', 20, 'DS18B20.Temperature', 'DS18B20', T5)], rejections: [], ignored: [ig(D, 'DS18B20.Id', 'numeric-string')] },
+  { candidates: [c(`${D}.ds18b20`, 'air_temperature', 20, 'DS18B20.Temperature', 'DS18B20', T5)], rejections: [], ignored: [ig(`${D}.ds18b20`, 'DS18B20.Id', 'numeric-string')] },
   {
     candidates: [
       c('tasmota-garden.aht1x-0x38', 'air_temperature', 24.7, 'AHT1X-0x38.Temperature', 'AHT1X', T6),
@@ -90,12 +90,12 @@ const EXPECTED: DecodeResult[] = [
     ignored: [ig('tasmota-garden.aht1x-0x38', 'AHT1X-0x38.DewPoint', 'number')],
   },
   {
-    candidates: [c('tasmota-garden', 'precipitation', 0.01, 'RG-15.Active', 'RG-15', T7)],
+    candidates: [c('tasmota-garden.rg-15', 'precipitation', 0.01, 'RG-15.Active', 'RG-15', T7)],
     rejections: [],
-    ignored: [ig('tasmota-garden', 'RG-15.Event', 'number'), ig('tasmota-garden', 'RG-15.Total', 'number'), ig('tasmota-garden', 'RG-15.FlowRate', 'number')],
+    ignored: [ig('tasmota-garden.rg-15', 'RG-15.Event', 'number'), ig('tasmota-garden.rg-15', 'RG-15.Total', 'number'), ig('tasmota-garden.rg-15', 'RG-15.FlowRate', 'number')],
   },
   {
-    candidates: [c('tasmota-shed', 'air_temperature', 'nan', 'DHT11.Temperature', 'DHT11', T8), c('tasmota-shed', 'relative_humidity', 'nan', 'DHT11.Humidity', 'DHT11', T8)],
+    candidates: [c('tasmota-shed.dht11', 'air_temperature', 'nan', 'DHT11.Temperature', 'DHT11', T8), c('tasmota-shed.dht11', 'relative_humidity', 'nan', 'DHT11.Humidity', 'DHT11', T8)],
     rejections: [],
     ignored: [],
   },
@@ -113,8 +113,8 @@ const EXPECTED: DecodeResult[] = [
   },
   {
     candidates: [
-      c('tasmota-attic', 'air_temperature', 78.8, 'DHT11.Temperature', 'DHT11', T10, '°F'),
-      c('tasmota-attic', 'relative_humidity', 27, 'DHT11.Humidity', 'DHT11', T10),
+      c('tasmota-attic.dht11', 'air_temperature', 78.8, 'DHT11.Temperature', 'DHT11', T10, '°F'),
+      c('tasmota-attic.dht11', 'relative_humidity', 27, 'DHT11.Humidity', 'DHT11', T10),
       c('tasmota-attic.sht3x', 'air_temperature', 74.8, 'SHT3X.Temperature', 'SHT3X', T10, '°F'),
       c('tasmota-attic.sht3x', 'relative_humidity', 18.9, 'SHT3X.Humidity', 'SHT3X', T10),
     ],
@@ -145,7 +145,7 @@ describe('tasmota decoder: time', () => {
   const bme = (time: string, extra: Record<string, unknown> = {}) => ({ Time: time, BME280: { Temperature: 24.1 }, TempUnit: 'C', ...extra })
 
   it('reads a July time as CEST (+02:00)', () => {
-    expect(decode('tele/roof/SENSOR', bme('2024-07-15T14:05:00')).candidates).toEqual([c('tasmota-roof', 'air_temperature', 24.1, 'BME280.Temperature', 'BME280', Date.UTC(2024, 6, 15, 12, 5))])
+    expect(decode('tele/roof/SENSOR', bme('2024-07-15T14:05:00')).candidates).toEqual([c('tasmota-roof.bme280', 'air_temperature', 24.1, 'BME280.Temperature', 'BME280', Date.UTC(2024, 6, 15, 12, 5))])
   })
 
   it('rejects a wall time inside the spring-forward gap, whole message, with the raw bytes', () => {
@@ -191,7 +191,7 @@ describe('tasmota decoder: time', () => {
   it('uses the receipt time when there is no Time, but skips such a message when retained', () => {
     const payload = { BME280: { Temperature: 5.5 } }
     expect(decode('tele/roof/SENSOR', payload).candidates).toEqual([
-      { deviceId: 'tasmota-roof', quantity: 'air_temperature', value: 5.5, path: 'BME280.Temperature', observedAt: RECEIVED, timeSource: 'receipt', sensorModel: 'BME280', sourceFormat: 'tasmota' },
+      { deviceId: 'tasmota-roof.bme280', quantity: 'air_temperature', value: 5.5, path: 'BME280.Temperature', observedAt: RECEIVED, timeSource: 'receipt', sensorModel: 'BME280', sourceFormat: 'tasmota' },
     ])
     expect(decode('tele/roof/SENSOR', payload, { retain: true })).toEqual({ candidates: [], rejections: [], skipped: 'retained without Time' })
   })
@@ -210,12 +210,12 @@ describe('tasmota decoder: units', () => {
     const result = decode('tele/porch/SENSOR', { Time: '2024-07-15T14:05:00', BME280: { Temperature: 75.2, Humidity: 40, Pressure: 760.1 }, PressureUnit: 'mmHg', TempUnit: 'F' })
     const t = Date.UTC(2024, 6, 15, 12, 5)
     expect(result.candidates).toEqual([
-      c('tasmota-porch', 'air_temperature', 75.2, 'BME280.Temperature', 'BME280', t, '°F'),
-      c('tasmota-porch', 'relative_humidity', 40, 'BME280.Humidity', 'BME280', t),
-      c('tasmota-porch', 'air_pressure', 760.1, 'BME280.Pressure', 'BME280', t, 'mmHg'),
+      c('tasmota-porch.bme280', 'air_temperature', 75.2, 'BME280.Temperature', 'BME280', t, '°F'),
+      c('tasmota-porch.bme280', 'relative_humidity', 40, 'BME280.Humidity', 'BME280', t),
+      c('tasmota-porch.bme280', 'air_pressure', 760.1, 'BME280.Pressure', 'BME280', t, 'mmHg'),
     ])
     const inHg = decode('tele/porch/SENSOR', { Time: '2024-07-15T14:05:00', BMP280: { Pressure: 29.92 }, PressureUnit: 'inHg' })
-    expect(inHg.candidates).toEqual([c('tasmota-porch', 'air_pressure', 29.92, 'BMP280.Pressure', 'BMP280', t, 'inHg')])
+    expect(inHg.candidates).toEqual([c('tasmota-porch.bmp280', 'air_pressure', 29.92, 'BMP280.Pressure', 'BMP280', t, 'inHg')])
   })
 })
 
@@ -226,9 +226,9 @@ describe('tasmota decoder: sensors and fields', () => {
   it('maps PMS5003 PM1/PM2.5/PM10 and ignores its CF and PB counts', () => {
     const result = at({ PMS5003: { CF1: 3, 'CF2.5': 5, CF10: 6, PM1: 3, 'PM2.5': 5, PM10: 6, 'PB0.3': 720, 'PB0.5': 204, PB1: 32, 'PB2.5': 4, PB5: 0, PB10: 0 } })
     expect(result.candidates).toEqual([
-      c('tasmota-lab', 'pm1', 3, 'PMS5003.PM1', 'PMS5003', T),
-      c('tasmota-lab', 'pm2_5', 5, 'PMS5003.PM2.5', 'PMS5003', T),
-      c('tasmota-lab', 'pm10', 6, 'PMS5003.PM10', 'PMS5003', T),
+      c('tasmota-lab.pms5003', 'pm1', 3, 'PMS5003.PM1', 'PMS5003', T),
+      c('tasmota-lab.pms5003', 'pm2_5', 5, 'PMS5003.PM2.5', 'PMS5003', T),
+      c('tasmota-lab.pms5003', 'pm10', 6, 'PMS5003.PM10', 'PMS5003', T),
     ])
     expect(result.ignored?.map((i) => i.path)).toEqual(['CF1', 'CF2.5', 'CF10', 'PB0.3', 'PB0.5', 'PB1', 'PB2.5', 'PB5', 'PB10'].map((f) => `PMS5003.${f}`))
     expect(result.rejections).toEqual([])
@@ -236,11 +236,11 @@ describe('tasmota decoder: sensors and fields', () => {
 
   it('rejects an unknown field of a sensor as unknown_quantity and ignores vocabulary-less ones', () => {
     const result = at({ BME680: { Temperature: 21, Gas: 120.5, Frobnication: 7 }, BH1750: { Illuminance: 312 } })
-    expect(result.candidates).toEqual([c('tasmota-lab', 'air_temperature', 21, 'BME680.Temperature', 'BME680', T)])
-    expect(result.ignored).toEqual([ig('tasmota-lab', 'BME680.Gas', 'number'), ig('tasmota-lab', 'BH1750.Illuminance', 'number')])
+    expect(result.candidates).toEqual([c('tasmota-lab.bme680', 'air_temperature', 21, 'BME680.Temperature', 'BME680', T)])
+    expect(result.ignored).toEqual([ig('tasmota-lab.bme680', 'BME680.Gas', 'number'), ig('tasmota-lab.bh1750', 'BH1750.Illuminance', 'number')])
     expect(result.rejections).toEqual([
       {
-        deviceId: 'tasmota-lab',
+        deviceId: 'tasmota-lab.bme680',
         topic: 'tele/lab/SENSOR',
         sourceFormat: 'tasmota',
         receivedAt: RECEIVED,
@@ -259,26 +259,45 @@ describe('tasmota decoder: sensors and fields', () => {
     expect(result).toEqual({ candidates: [], rejections: [], ignored: [], skipped: 'no sensor data' })
   })
 
-  it('gives each indexed sensor its own device, also with SetOption64 underscores and after an unsuffixed one', () => {
+  it('gives each sensor object its own device, indexed or not, also with SetOption64 underscores', () => {
     const result = at({ DS18B20: { Temperature: 1 }, DS18B20_1: { Temperature: 2 }, 'SHT3X-0x45': { Temperature: 3 }, 'BME280-77': { Temperature: 4 } })
     expect(result.candidates.map((x) => [x.deviceId, x.sensorModel])).toEqual([
-      ['tasmota-lab', 'DS18B20'],
+      ['tasmota-lab.ds18b20', 'DS18B20'],
       ['tasmota-lab.ds18b20_1', 'DS18B20'],
       ['tasmota-lab.sht3x-0x45', 'SHT3X'],
       ['tasmota-lab.bme280-77', 'BME280'],
     ])
   })
 
-  it('moves an unsuffixed sensor to a sub-device only when an earlier one already gave its quantity', () => {
+  it('gives two sensors of one quantity two devices, so neither overwrites the other', () => {
     const result = at({ BME280: { Temperature: 1, Pressure: 1000 }, SDS0X1: { 'PM2.5': 2, PM10: 3 }, BMP280: { Pressure: 1001 }, SI7021: { Humidity: 50 } })
     expect(result.candidates.map((x) => `${x.deviceId} ${x.quantity}`)).toEqual([
-      'tasmota-lab air_temperature',
-      'tasmota-lab air_pressure',
-      'tasmota-lab pm2_5',
-      'tasmota-lab pm10',
+      'tasmota-lab.bme280 air_temperature',
+      'tasmota-lab.bme280 air_pressure',
+      'tasmota-lab.sds0x1 pm2_5',
+      'tasmota-lab.sds0x1 pm10',
       'tasmota-lab.bmp280 air_pressure',
-      'tasmota-lab relative_humidity',
+      'tasmota-lab.si7021 relative_humidity',
     ])
+  })
+
+  it('keeps a BME280 on one device id whether or not an AM2301 reports beside it (issue 10)', () => {
+    const bmeFields = { Temperature: 21.3, Humidity: 48, Pressure: 1011.2 }
+    const amFields = { Temperature: 19.8, Humidity: 55.1 }
+    const alone = at({ BME280: bmeFields })
+    const after = at({ AM2301: amFields, BME280: bmeFields })
+    const before = at({ BME280: bmeFields, AM2301: amFields })
+    const bmeDevices = (r: DecodeResult) => [...new Set(r.candidates.filter((x) => x.sensorModel === 'BME280').map((x) => x.deviceId))]
+    expect(bmeDevices(alone)).toEqual(['tasmota-lab.bme280'])
+    expect(bmeDevices(after)).toEqual(['tasmota-lab.bme280'])
+    expect(bmeDevices(before)).toEqual(['tasmota-lab.bme280'])
+    // and no device's temperature series mixes the two sensors
+    for (const r of [after, before]) {
+      expect(r.candidates.filter((x) => x.quantity === 'air_temperature').map((x) => [x.deviceId, x.value]).sort()).toEqual([
+        ['tasmota-lab.am2301', 19.8],
+        ['tasmota-lab.bme280', 21.3],
+      ])
+    }
   })
 
   it('rejects only the sensor whose sub-device id would be invalid', () => {
@@ -315,7 +334,9 @@ describe('tasmota decoder: bad messages and LWT', () => {
       expect(result.candidates, topic).toEqual([])
       expect(result.rejections, topic).toMatchObject([{ deviceId: 'unknown', path: 'topic', rule: 'schema' }])
     }
-    expect(decode(`tele/${'x'.repeat(92)}/SENSOR`, { BME280: { Temperature: 1 } }).candidates).toHaveLength(1)
+    // tasmota-<85 x>.bme280 is 100 characters, the longest device id; one more and the sensor is refused
+    expect(decode(`tele/${'x'.repeat(85)}/SENSOR`, { BME280: { Temperature: 1 } }).candidates).toHaveLength(1)
+    expect(decode(`tele/${'x'.repeat(86)}/SENSOR`, { BME280: { Temperature: 1 } }).rejections).toMatchObject([{ deviceId: `tasmota-${'x'.repeat(86)}`, path: 'BME280', rule: 'schema' }])
   })
 
   it('turns a live (not retained) LWT into an event with detail {}, and refuses other LWT payloads', () => {
@@ -387,8 +408,8 @@ describe('tasmota decoder + validate step', () => {
     const { readings, rejections } = validateCandidates(message, decoder.decode(message).candidates, { maxFutureMs: 300_000, maxAgeMs: decoder.maxAgeMs })
     expect(rejections).toEqual([])
     expect(readings.map((r) => [r.deviceId, r.quantity, r.value, r.unit])).toEqual([
-      ['tasmota-attic', 'air_temperature', 26, '°C'],
-      ['tasmota-attic', 'relative_humidity', 27, '%'],
+      ['tasmota-attic.dht11', 'air_temperature', 26, '°C'],
+      ['tasmota-attic.dht11', 'relative_humidity', 27, '%'],
       ['tasmota-attic.sht3x', 'air_temperature', 23.7777777778, '°C'],
       ['tasmota-attic.sht3x', 'relative_humidity', 18.9, '%'],
     ])
