@@ -43,12 +43,12 @@ interface Turn {
 }
 
 /**
- * A client's publishes in arrival order. `handed` turns (from the head) were handed to the ingest; `turns[head]`
- * is the oldest whose callback has not run. One queue per client instead of promises per publish: the hot path
- * allocates one small object per message.
+ * A client's publishes in arrival order. `turns[head]` is the oldest whose callback has not run (the slots
+ * before it are emptied, so a released packet is not kept); the first `handed` were handed to the ingest. One
+ * queue per client instead of promises per publish: the hot path allocates one small object per message.
  */
 interface ClientQueue {
-  turns: Turn[]
+  turns: Array<Turn | undefined>
   head: number
   handed: number
 }
@@ -144,7 +144,7 @@ export class BrokerIngest {
   /** Runs, in arrival order, the callbacks of the oldest publishes whose result is known. */
   private release(client: Client, queue: ClientQueue): void {
     for (let turn = queue.turns[queue.head]; turn?.result !== undefined; turn = queue.turns[queue.head]) {
-      queue.head++
+      queue.turns[queue.head++] = undefined
       turn.callback(turn.result)
     }
     if (queue.head === queue.turns.length) {
@@ -152,7 +152,7 @@ export class BrokerIngest {
       if (this.queues.get(client) === queue) this.queues.delete(client)
       queue.turns.length = 0
       queue.head = queue.handed = 0
-    } else if (queue.head > 1024 && queue.head * 2 > queue.turns.length) {
+    } else if (queue.head >= 64 && queue.head * 2 > queue.turns.length) {
       queue.turns.splice(0, queue.head)
       queue.handed -= queue.head
       queue.head = 0
