@@ -31,10 +31,29 @@ export interface BrokerIngestStats {
 
 type Callback = (error?: Error | null) => void
 
-/** Per client: when the previous publish was handed to the ingest, and when its callback ran. */
-interface ClientTurn {
-  handed: Promise<void>
-  done: Promise<void>
+type Outcome = { error: Error } | { ingest: boolean }
+
+/** One publish of a client, from its arrival until its callback ran. */
+interface Turn {
+  packet: PublishPacket
+  callback: Callback
+  /** performance.now() when the publish arrived (the ack latency histogram). */
+  arrivedAt: number
+  /** Set by `run`: refused, or authorized (ingested or not). */
+  outcome?: Outcome
+  /** Set once the callback may run: null to let the publish through, an Error to refuse it. */
+  result?: Error | null
+}
+
+/**
+ * A client's publishes in arrival order. `turns[head]` is the oldest whose callback has not run (the slots
+ * before it are emptied, so a released packet is not kept); the first `handed` were handed to the ingest. One
+ * queue per client instead of promises per publish: the hot path allocates one small object per message.
+ */
+interface ClientQueue {
+  turns: Array<Turn | undefined>
+  head: number
+  handed: number
 }
 
 /**
@@ -59,7 +78,7 @@ interface ClientTurn {
  */
 export class BrokerIngest {
   readonly stats: BrokerIngestStats = { acknowledged: 0, bestEffort: 0, dropped: 0, refused: 0, wills: 0, retainedClears: 0 }
-  private readonly turns = new WeakMap<Client, ClientTurn>()
+  private readonly queues = new WeakMap<Client, ClientQueue>()
   private readonly handles = memoByTopic((topic) => this.ingest.filters.some((filter) => topicMatches(filter, topic)))
 
   constructor(
@@ -77,50 +96,70 @@ export class BrokerIngest {
    * called exactly once when the publish is authorized (ingest = true when it is to be ingested) or refused
    * (error): it hands the message over in turn and calls `callback` in turn.
    */
-  arrive(client: Client, packet: PublishPacket, callback: Callback): (outcome: { error: Error } | { ingest: boolean }) => void {
-    const arrivedAt = performance.now()
-    const previous = this.turns.get(client)
-    let handed!: () => void
-    let done!: () => void
-    const turn: ClientTurn = { handed: new Promise((resolve) => (handed = resolve)), done: new Promise((resolve) => (done = resolve)) }
-    this.turns.set(client, turn)
-    const finish = (error: Error | null) => {
-      if (this.turns.get(client) === turn) this.turns.delete(client)
-      callback(error)
-      done()
+  arrive(client: Client, packet: PublishPacket, callback: Callback): (outcome: Outcome) => void {
+    let queue = this.queues.get(client)
+    if (queue === undefined) {
+      queue = { turns: [], head: 0, handed: 0 }
+      this.queues.set(client, queue)
     }
+    const turn: Turn = { packet, callback, arrivedAt: performance.now() }
+    queue.turns.push(turn)
+    const owner = queue
     return (outcome) => {
-      const start = () => {
-        if ('error' in outcome) {
-          handed()
-          return void after(previous?.done, () => finish(outcome.error))
-        }
-        if (!outcome.ingest) {
-          handed()
-          return void after(previous?.done, () => finish(null))
-        }
-        const message = toMessage(packet)
-        const stored = this.ingest.handle(message)
-        handed()
+      turn.outcome = outcome
+      this.handOver(client, owner)
+    }
+  }
+
+  /** Hands over, in arrival order, every publish whose outcome is known and whose predecessors were handed. */
+  private handOver(client: Client, queue: ClientQueue): void {
+    for (let turn = queue.turns[queue.handed]; turn?.outcome !== undefined; turn = queue.turns[queue.handed]) {
+      queue.handed++
+      const { outcome, packet } = turn
+      if ('error' in outcome) turn.result = outcome.error
+      else if (!outcome.ingest) turn.result = null
+      else {
+        const stored = this.ingest.handle(toMessage(packet))
         if (packet.qos === 0) {
           this.stats.bestEffort++
           stored.catch((error: unknown) => this.drop(error, client, packet, 'QoS 0 message'))
-          return void after(previous?.done, () => finish(null))
+          turn.result = null
+        } else {
+          stored.then(
+            () => {
+              this.stats.acknowledged++
+              if (!client.closed) observeAck('mqtt', turn.arrivedAt)
+              turn.result = client.closed ? new Error('connection closed') : null
+              this.release(client, queue)
+            },
+            (error: unknown) => {
+              this.stats.refused++
+              this.logger.warn({ err: error, clientId: client.id, topic: packet.topic }, 'ingest could not store the message: publish refused, the client resends it')
+              turn.result = new Error('ingest unavailable')
+              this.release(client, queue)
+            },
+          )
         }
-        stored.then(
-          () => after(previous?.done, () => {
-            this.stats.acknowledged++
-            if (!client.closed) observeAck('mqtt', arrivedAt)
-            finish(client.closed ? new Error('connection closed') : null)
-          }),
-          (error: unknown) => after(previous?.done, () => {
-            this.stats.refused++
-            this.logger.warn({ err: error, clientId: client.id, topic: packet.topic }, 'ingest could not store the message: publish refused, the client resends it')
-            finish(new Error('ingest unavailable'))
-          }),
-        )
       }
-      after(previous?.handed, start)
+    }
+    this.release(client, queue)
+  }
+
+  /** Runs, in arrival order, the callbacks of the oldest publishes whose result is known. */
+  private release(client: Client, queue: ClientQueue): void {
+    for (let turn = queue.turns[queue.head]; turn?.result !== undefined; turn = queue.turns[queue.head]) {
+      queue.turns[queue.head++] = undefined
+      turn.callback(turn.result)
+    }
+    if (queue.head === queue.turns.length) {
+      // all done: forget the client (a later publish starts a new queue)
+      if (this.queues.get(client) === queue) this.queues.delete(client)
+      queue.turns.length = 0
+      queue.head = queue.handed = 0
+    } else if (queue.head >= 64 && queue.head * 2 > queue.turns.length) {
+      queue.turns.splice(0, queue.head)
+      queue.handed -= queue.head
+      queue.head = 0
     }
   }
 
@@ -148,12 +187,6 @@ export class BrokerIngest {
     countDropped(what === 'will' ? 'will_not_stored' : 'qos0_not_stored')
     this.logger.error({ err: error, clientId: client.id, topic: packet.topic, qos: packet.qos, dropped: this.stats.dropped }, `LOST: ingest could not store a ${what}`)
   }
-}
-
-/** Runs `then` once `first` settled (at once, synchronously, when there is nothing to wait for). */
-function after(first: Promise<void> | undefined, then: () => void): void {
-  if (first === undefined) then()
-  else void first.then(then)
 }
 
 function toMessage(packet: PublishPacket): InboundMessage {

@@ -220,7 +220,7 @@ describe('ingest pipeline: pathological payloads (too_deep)', () => {
         ])
         expect(ctx.rejections[0]!.raw).toBe(payload)
         // what the store does with it (core/store/schema.ts) must not overflow either
-        expect(rejectionToLine(ctx.rejections[0]!, 0)).toContain('rule=too_deep')
+        expect(rejectionToLine(ctx.rejections[0]!)).toContain('rule=too_deep')
       }
     }
   })
@@ -249,7 +249,7 @@ describe('ingest pipeline: pathological payloads (too_deep)', () => {
     expect(ctx.rejections).toHaveLength(1)
     expect('value' in ctx.rejections[0]!).toBe(false)
     expect(ctx.rejections[0]!.message).toMatch(/^bad x \(value not kept: Converting circular structure to JSON.*; raw holds it\)$/s)
-    expect(() => rejectionToLine(ctx.rejections[0]!, 0)).not.toThrow()
+    expect(() => rejectionToLine(ctx.rejections[0]!)).not.toThrow()
   })
 })
 

@@ -17,9 +17,10 @@ export class TsChild<In, Out extends { type: string }> {
   private readonly waiters: Array<() => void> = []
   private exited: string | undefined
 
-  constructor(moduleUrl: URL, logFile: string, extraExecArgv: string[] = []) {
+  /** `extraEnv` is added to this process's environment for the child. */
+  constructor(moduleUrl: URL, logFile: string, extraExecArgv: string[] = [], extraEnv: Record<string, string> = {}) {
     const log = openSync(logFile, 'a')
-    this.process = fork(fileURLToPath(moduleUrl), [], { execArgv: ['--import', 'tsx', ...extraExecArgv], stdio: ['ignore', log, log, 'ipc'] })
+    this.process = fork(fileURLToPath(moduleUrl), [], { execArgv: ['--import', 'tsx', ...extraExecArgv], env: { ...process.env, ...extraEnv }, stdio: ['ignore', log, log, 'ipc'] })
     closeSync(log)
     children.add(this.process)
     this.process.on('message', (message) => {

@@ -7,6 +7,7 @@ import { TsChild } from './child.ts'
 import { MOSQUITTO_LIMITS, startMosquitto } from './mosquitto.ts'
 import { ensureNodeRed, NODE_RED_INFLUXDB_VERSION, NODE_RED_VERSION, startNodeRed } from './node-red.ts'
 import type { SensHagenMode, SensHagenStart } from './senshagen-server.ts'
+import { runtimeSettings } from '../../../bin/runtime.js'
 
 /** The five stacks the benchmark compares, in the order they run. */
 export const STACK_IDS = ['ceiling', 'node-red', 'direct', 'kafka', 'subscribed'] as const
@@ -114,11 +115,17 @@ async function startSensHagen(ctx: StackContext, mode: SensHagenMode, extra: Rec
     ...extra,
   }
   if (mode !== 'kafka') delete env.SENSHAGEN_KAFKA_BROKERS
+  // the runtime settings bin/senshagen.js starts `senshagen up` with (malloc, V8 heap), from the same variables
+  const runtime = runtimeSettings({ ...process.env, ...env })
   const child = new TsChild<SensHagenStart | { type: 'stop' }, { type: 'ready'; port?: number } | { type: 'error'; message: string }>(
     new URL('./senshagen-server.ts', import.meta.url),
     log(ctx, `senshagen-${mode}`),
-    // one folder per stack: node writes a profile per thread (tsx's module-loader thread too), named by pid and thread
-    ctx.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(ctx.cpuProfDir, `senshagen-${mode}`)}`],
+    [
+      ...runtime.execArgv,
+      // one folder per stack: node writes a profile per thread (tsx's module-loader thread too), named by pid and thread
+      ...(ctx.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(ctx.cpuProfDir, `senshagen-${mode}`)}`]),
+    ],
+    runtime.env,
   )
   child.send({ type: 'start', mode, env })
   const ready = await child.next('ready', 60_000)

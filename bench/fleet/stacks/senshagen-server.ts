@@ -13,6 +13,7 @@ import { createLogger } from '../../../core/logger.ts'
 import { startFrontDoor } from '../../../cli/front-door.ts'
 import { runIngest } from '../../../services/ingest/main.ts'
 import { runWriter } from '../../../services/writer/index.ts'
+import { sampleMemory } from '../measure/memory.ts'
 
 export type SensHagenMode = 'direct' | 'kafka' | 'subscribed'
 
@@ -26,6 +27,9 @@ async function start({ mode, env }: SensHagenStart): Promise<void> {
   const config = loadConfig(env)
   const logger = createLogger(config.logLevel)
   const stops: Array<() => Promise<void>> = []
+  // what the peak RSS was made of, for docs/benchmarks.md "Memory": one JSON line in the process's log at stop
+  const memory = sampleMemory(100)
+  stops.push(async () => memory.stop((peak) => process.stdout.write(`${JSON.stringify({ msg: 'memory at peak RSS', memory: peak })}\n`)))
   let port: number | undefined
   if (mode === 'subscribed') {
     stops.push((await runIngest(config, logger)).stop)
