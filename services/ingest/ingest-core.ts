@@ -88,9 +88,15 @@ export class IngestCore extends EventEmitter {
 
 /**
  * Every stored `schema_change` event (measurement device_event), oldest first per device, for SchemaDriftTracker.seed.
- * One InfluxQL query at start; a device has one event per actual change, so this stays small.
+ * One InfluxQL query at start; a device has one event per actual change, so this stays small. A database that
+ * does not exist yet (first start) has no history: []. Errors: the store's, otherwise.
  */
 export async function loadSchemaHistory(store: Pick<ReadingStore, 'influxql'>): Promise<SchemaChangeRecord[]> {
-  const series = await store.influxql(`SELECT "detail" FROM "${EVENT_MEASUREMENT}" WHERE "kind" = 'schema_change' GROUP BY "device"`)
+  const statement = `SELECT "detail" FROM "${EVENT_MEASUREMENT}" WHERE "kind" = 'schema_change' GROUP BY "device"`
+  const series = await store.influxql(statement).catch((error: unknown) => {
+    // a first start: the writer (Kafka mode) has not created the database yet, so nothing was recorded
+    if (error instanceof Error && /database not found/.test(error.message)) return []
+    throw error
+  })
   return series.flatMap((s) => (s.tags?.device === undefined ? [] : s.values.map((row) => ({ deviceId: s.tags!.device!, detail: String(row[1]) }))))
 }
