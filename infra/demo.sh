@@ -73,9 +73,11 @@ cat <<'TXT'
   InfluxQL straight to InfluxDB (database senshagen, measurement reading):
     curl -sG http://127.0.0.1:8086/query --data-urlencode db=senshagen \
       --data-urlencode "q=SELECT mean(value) FROM reading WHERE quantity='pm2_5' AND time > now() - 6h GROUP BY time(1h), device"
-  publish your own reading (MQTT 3.1.1 on 127.0.0.1:1883, WebSocket :9001; every client needs credentials):
+  publish your own reading to SensHagen's own broker (MQTT 3.1.1 on 127.0.0.1:1883, WebSocket :9001; every client
+  needs credentials; Mosquitto on :1884 is only for tests of external brokers):
     npx senshagen devices add garden-001 --neighbourhood stadshagen --consent yes    # prints its secret once
     mosquitto_pub -p 1883 -u garden-001 -P '<secret>' -q 1 \
       -t senshagen/v1/devices/garden-001/readings -m '{"v":1,"readings":{"air_temperature":7.4}}'
+    (the API shows a new device within 30 s: it re-reads the registry every 30 s)
   logs: infra/.state/logs/   stop everything: npm run infra:down
 TXT
