@@ -147,3 +147,12 @@ export const DeviceEventSchema = z.object({
 })
 
 export type DeviceEvent = z.infer<typeof DeviceEventSchema>
+
+/**
+ * The key of a reading's point in the store: the measurement `reading` keeps one point per device, quantity and
+ * observed time (core/store/schema.ts), so two readings with the same key are one point and the later overwrites
+ * the earlier. Device ids and quantities hold no NUL, so the key is unambiguous.
+ */
+export function pointKey(reading: Pick<Reading, 'deviceId' | 'quantity' | 'observedAt'>): string {
+  return `${reading.deviceId}\0${reading.quantity}\0${reading.observedAt}`
+}

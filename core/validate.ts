@@ -1,6 +1,6 @@
 import { parseNumber } from './number.ts'
 import { QUANTITIES, isQuantity, type Quantity } from './quantities.ts'
-import { RULES, rawText, type Reading, type Rejection } from './reading.ts'
+import { RULES, pointKey, rawText, type Reading, type Rejection } from './reading.ts'
 import { sentinelFlag } from './quality.ts'
 import { normaliseUnit, toCanonical } from './units.ts'
 import type { Candidate, InboundMessage } from './decoders/decoder.ts'
@@ -41,7 +41,7 @@ export interface ValidateResult {
 export function validateCandidates(message: InboundMessage, candidates: Candidate[], options: ValidateOptions): ValidateResult {
   const readings: Reading[] = []
   const rejections: Rejection[] = []
-  // the stored value's path per `${deviceId} ${quantity} ${observedAt}` (device ids and quantities hold no space)
+  // the stored value's path per point key (core/reading.ts pointKey)
   const stored = new Map<string, string>()
   // how many candidates came under each path so far (openSenseMap entries of one sensor share it)
   const perPath = new Map<string, number>()
@@ -51,7 +51,7 @@ export function validateCandidates(message: InboundMessage, candidates: Candidat
     perPath.set(c.path, n + 1)
     let path = c.path
     if ('reading' in checked) {
-      const key = `${c.deviceId} ${checked.reading.quantity} ${c.observedAt}`
+      const key = pointKey(checked.reading)
       const first = stored.get(key)
       if (first === undefined) stored.set(key, c.path)
       else {

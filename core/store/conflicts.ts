@@ -1,4 +1,4 @@
-import type { DeviceEvent, Reading } from '../reading.ts'
+import { pointKey, type DeviceEvent, type Reading } from '../reading.ts'
 
 /** Distinct (device, quantity, observed time) keys per generation by default; two generations are kept (≤ ~14 MB). */
 export const DEFAULT_CONFLICT_WINDOW = 25_000
@@ -36,7 +36,7 @@ export class ConflictDetector {
   observe(readings: readonly Reading[]): Conflict[] {
     const conflicts: Conflict[] = []
     for (const reading of readings) {
-      const key = `${reading.deviceId}\0${reading.quantity}\0${reading.observedAt}`
+      const key = pointKey(reading)
       const before = this.current.get(key) ?? this.previous.get(key)
       if (before !== undefined && before.value !== reading.value) conflicts.push({ previous: before, current: reading })
       if (this.current.size >= this.window && !this.current.has(key)) {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import { isRetriable } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { countDropped, countRejections, observeBatch, trackBuffer } from '../metrics.ts'
-import type { Reading, Rejection } from '../reading.ts'
+import { pointKey, type Reading, type Rejection } from '../reading.ts'
 import { OutageLog } from '../retry.ts'
 import { ConflictDetector, conflictEvents, type Conflict } from './conflicts.ts'
 import { GroupCommit, type GroupCommitStats } from './group-commit.ts'
@@ -44,7 +44,6 @@ export interface WriterStats extends Pick<GroupCommitStats, 'requests' | 'retrie
  * acknowledged. A request InfluxDB refuses for good is halved until the refused points stand
  * alone; a refused reading is stored as a `store_refused` rejection instead, so nothing disappears silently; a
  * refused rejection or event is logged at error level as LOST and counted.
- *
  *
  * Last write wins: a reading is written whole over whatever its point held (core/store/schema.ts). A reading
  * that replaces another value of the same device, quantity and observed time within the detection window
@@ -134,7 +133,7 @@ export class ReadingWriter extends EventEmitter<{
     const segments: Reading[][] = [[]]
     let keys = new Set<string>()
     for (const reading of batch.readings) {
-      const key = `${reading.deviceId}\0${reading.quantity}\0${reading.observedAt}`
+      const key = pointKey(reading)
       if (keys.has(key)) {
         segments.push([])
         keys = new Set()
