@@ -1,7 +1,6 @@
 import { Point } from '@influxdata/influxdb-client'
-import { influxqlString } from '../store/schema.ts'
 import type { ReadingStore } from '../store/store.ts'
-import type { ReferenceObservation, ReferenceQuery, ReferenceSourceName } from './reference.ts'
+import type { ReferenceObservation, ReferenceQuery } from './reference.ts'
 
 /**
  * measurement `reference` — one point per (station, quantity, source, end-of-hour time):
@@ -50,22 +49,8 @@ export async function writeReferenceObservations(
 
 /**
  * Stored observations of one station and quantity with from ≤ time < to (epoch ms), oldest first, as
- * ReferenceObservation (flags split on commas). Errors: those of store.influxql.
+ * ReferenceObservation (flags split on commas). Errors: those of store.referenceObservations.
  */
-export async function queryReferenceObservations(store: Pick<ReadingStore, 'influxql'>, query: ReferenceQuery): Promise<ReferenceObservation[]> {
-  const statement =
-    `SELECT "value", "period_ms", "flags", "source" FROM ${REFERENCE_MEASUREMENT}` +
-    ` WHERE "station" = ${influxqlString(query.station)} AND "quantity" = ${influxqlString(query.quantity)}` +
-    ` AND time >= ${influxqlString(new Date(query.from).toISOString())} AND time < ${influxqlString(new Date(query.to).toISOString())}` +
-    ' ORDER BY time ASC'
-  const series = await store.influxql(statement)
-  return (series[0]?.values ?? []).map(([time, value, periodMs, flags, source]) => ({
-    station: query.station,
-    source: source as ReferenceSourceName,
-    quantity: query.quantity,
-    value: value as number,
-    time: time as number,
-    periodMs: periodMs as number,
-    flags: typeof flags === 'string' && flags !== '' ? flags.split(',') : [],
-  }))
+export async function queryReferenceObservations(store: Pick<ReadingStore, 'referenceObservations'>, query: ReferenceQuery): Promise<ReferenceObservation[]> {
+  return store.referenceObservations(query)
 }

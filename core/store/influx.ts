@@ -2,22 +2,47 @@ import { HttpError, InfluxDB, canRetryHttpCall, setLogger, type Transport } from
 import type { Config } from '../config.ts'
 import { RefusedError, UnavailableError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
-import type { Quantity } from '../quantities.ts'
-import { READING_MEASUREMENT, REJECTION_MEASUREMENT, deviceAndSubDevices, eventToLine, influxqlIdentifier, influxqlString, readingToLine, rejectionToLine } from './schema.ts'
-import type { InfluxGeneration, InfluxSeries, ReadingQuery, ReadingStore, StoredReading, StoredRejection, WriteBatch } from './store.ts'
+import type { ReferenceObservation, ReferenceQuery } from '../reference/reference.ts'
+import * as queries from './influx-queries.ts'
+import type { InfluxQLRunner, InfluxSeries } from './influx-queries.ts'
+import { eventToLine, influxqlIdentifier, readingToLine, rejectionToLine } from './schema.ts'
+import type {
+  AggregateQuery,
+  AggregateRow,
+  EventQuery,
+  EventSummary,
+  InfluxGeneration,
+  LastReading,
+  ReadingCount,
+  ReadingLabels,
+  ReadingQuery,
+  ReadingRow,
+  ReadingRowsQuery,
+  ReadingSelection,
+  ReadingStore,
+  RejectionCount,
+  StoredDeviceEvent,
+  StoredReading,
+  StoredRejection,
+  WriteBatch,
+} from './store.ts'
 import { ensureV2Bucket } from './influx-v2-setup.ts'
 
 type InfluxConfig = Config['influx']
+
+/** The InfluxDB store: a ReadingStore plus raw InfluxQL for tests, benchmarks and administration (see influxql below). */
+export interface InfluxReadingStore extends ReadingStore, InfluxQLRunner {}
 
 /**
  * Opens the InfluxDB store, detecting the server generation from `GET /ping` (header X-Influxdb-Version:
  * `1.x` → v1 API only; `2.x`/`v2.x` → v2 write API with a token; `3.x` → v2-compatible write API).
  * Writes go through @influxdata/influxdb-client's WriteApi in every generation: on 1.x its path is pointed at
- * the v1 `/write` endpoint. Queries are InfluxQL over `/query`, which all three generations serve.
+ * the v1 `/write` endpoint. Queries are the named ones of core/store/influx-queries.ts: InfluxQL over `/query`, which all three
+ * generations serve.
  *
  * Throws UnavailableError when the server does not answer /ping.
  */
-export async function openInfluxStore(config: InfluxConfig, logger: Logger): Promise<ReadingStore> {
+export async function openInfluxStore(config: InfluxConfig, logger: Logger): Promise<InfluxReadingStore> {
   routeClientLogs(logger)
   const generation = await detectGeneration(config.url)
   if (generation > 1 && config.token === undefined) {
@@ -39,7 +64,7 @@ export async function detectGeneration(url: string): Promise<InfluxGeneration> {
   throw new RefusedError(`${url}/ping answered without a known X-Influxdb-Version (got '${version}')`)
 }
 
-class InfluxStore implements ReadingStore {
+class InfluxStore implements InfluxReadingStore {
   private readonly client: InfluxDB
   private readonly transport: Transport
 
@@ -95,50 +120,56 @@ class InfluxStore implements ReadingStore {
     return `/api/v2/write?org=${org}&bucket=${encodeURIComponent(this.database)}&precision=ms`
   }
 
-  async queryReadings(query: ReadingQuery): Promise<StoredReading[]> {
-    const statement =
-      `SELECT "value", "flags" FROM ${READING_MEASUREMENT} WHERE "device" = ${influxqlString(query.deviceId)}` +
-      ` AND "quantity" = ${influxqlString(query.quantity)}` +
-      ` AND time >= ${influxqlString(new Date(query.from).toISOString())} AND time < ${influxqlString(new Date(query.to).toISOString())}` +
-      ' ORDER BY time ASC'
-    const series = await this.influxql(statement)
-    return (series[0]?.values ?? []).map(([time, value, flags]) => ({
-      time: time as number,
-      deviceId: query.deviceId,
-      quantity: query.quantity as Quantity,
-      value: value as number,
-      flags: typeof flags === 'string' && flags !== '' ? flags.split(',') : [],
-    }))
+  queryReadings(query: ReadingQuery): Promise<StoredReading[]> {
+    return queries.queryReadings(this, query)
   }
 
-  async queryRejections(filter: { deviceId?: string; since?: number; limit?: number }): Promise<StoredRejection[]> {
-    const where = [
-      filter.deviceId === undefined ? undefined : deviceAndSubDevices(filter.deviceId),
-      filter.since === undefined ? undefined : `time >= ${influxqlString(new Date(filter.since).toISOString())}`,
-    ].filter(Boolean)
-    const statement =
-      `SELECT "path", "message", "value", "topic", "source", "raw", "device", "rule" FROM ${REJECTION_MEASUREMENT}` +
-      (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
-      ` ORDER BY time DESC LIMIT ${Math.max(1, Math.trunc(filter.limit ?? 1000))}`
-    const series = await this.influxql(statement)
-    // the newest `limit`, returned oldest first (ties by device and field path, so the order is stable)
-    const rows = (series[0]?.values ?? []).map((row) => {
-      const [time, path, message, value, topic, source, raw, device, rule] = row as [number, ...string[]]
-      return {
-        time,
-        deviceId: device!,
-        rule: rule!,
-        path: path!,
-        message: message!,
-        ...(value === null || value === undefined ? {} : { value }),
-        topic: topic!,
-        sourceFormat: source!,
-        raw: raw!,
-      }
-    })
-    return rows.sort((a, b) => a.time - b.time || a.deviceId.localeCompare(b.deviceId) || a.path.localeCompare(b.path))
+  readingRows(query: ReadingRowsQuery): Promise<ReadingRow[]> {
+    return queries.readingRows(this, query)
   }
 
+  aggregateReadings(query: AggregateQuery): Promise<AggregateRow[]> {
+    return queries.aggregateReadings(this, query)
+  }
+
+  countReadings(selection: ReadingSelection): Promise<ReadingCount[]> {
+    return queries.countReadings(this, selection)
+  }
+
+  lastReadings(selection: ReadingSelection): Promise<LastReading[]> {
+    return queries.lastReadings(this, selection)
+  }
+
+  readingLabels(selection: ReadingSelection): Promise<ReadingLabels[]> {
+    return queries.readingLabels(this, selection)
+  }
+
+  queryRejections(filter: { deviceId?: string; since?: number; limit?: number }): Promise<StoredRejection[]> {
+    return queries.queryRejections(this, filter)
+  }
+
+  countRejections(filter: { deviceFamily?: string }): Promise<RejectionCount[]> {
+    return queries.countRejections(this, filter)
+  }
+
+  deviceEvents(query: EventQuery): Promise<StoredDeviceEvent[]> {
+    return queries.deviceEvents(this, query)
+  }
+
+  eventSummaries(query: EventQuery): Promise<EventSummary[]> {
+    return queries.eventSummaries(this, query)
+  }
+
+  referenceObservations(query: ReferenceQuery): Promise<ReferenceObservation[]> {
+    return queries.referenceObservations(this, query)
+  }
+
+  /**
+   * Runs one InfluxQL statement against the database and returns the first result's series. Not on the
+   * ReadingStore interface: product code calls the named queries; this is for tests, benchmarks and
+   * administration (DROP DATABASE of a throwaway test database). Errors: RefusedError when InfluxDB refuses the
+   * statement, with the statement as context; else those of the request.
+   */
   async influxql(statement: string): Promise<InfluxSeries[]> {
     // InfluxDB 1.x refuses GET for statements that change data (CREATE, DROP, DELETE): they go as POST.
     const method = /^\s*(SELECT|SHOW)\b/i.test(statement) ? 'GET' : 'POST'

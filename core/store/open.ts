@@ -1,8 +1,7 @@
 import type { Config } from '../config.ts'
 import type { Logger } from '../logger.ts'
-import { openInfluxStore } from './influx.ts'
+import { openInfluxStore, type InfluxReadingStore } from './influx.ts'
 import { ReadingWriter } from './reading-writer.ts'
-import type { ReadingStore } from './store.ts'
 
 /**
  * Opens the InfluxDB store (config.influx; the database is created when missing) and a ReadingWriter on it
@@ -10,7 +9,7 @@ import type { ReadingStore } from './store.ts'
  * direct-mode ingest's way to InfluxDB. The caller closes both. Errors: openInfluxStore's (UnavailableError
  * when InfluxDB does not answer).
  */
-export async function openWriter(config: Config, logger: Logger): Promise<{ writer: ReadingWriter; store: ReadingStore }> {
+export async function openWriter(config: Config, logger: Logger): Promise<{ writer: ReadingWriter; store: InfluxReadingStore }> {
   const store = await openInfluxStore(config.influx, logger)
   await store.ensureDatabase()
   const { batchSize, maxInFlight, maxBufferedReadings } = config.writer

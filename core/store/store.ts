@@ -1,5 +1,6 @@
 import type { Quantity } from '../quantities.ts'
 import type { DeviceEvent, Reading, Rejection } from '../reading.ts'
+import type { ReferenceObservation, ReferenceQuery } from '../reference/reference.ts'
 
 /** What one write carries: readings, rejections (the dead-letter store) and device events. */
 export interface WriteBatch {
@@ -43,12 +44,141 @@ export interface ReadingQuery {
   to: number
 }
 
-/** A series as InfluxQL returns it over /query. */
-export interface InfluxSeries {
-  name: string
-  tags?: Record<string, string>
-  columns: string[]
-  values: unknown[][]
+/** Fields of a `reading` point a caller can ask for (core/store/schema.ts names them). */
+export type ReadingField =
+  | 'value'
+  | 'raw_value'
+  | 'unit'
+  | 'source_unit'
+  | 'sensor'
+  | 'source'
+  | 'flags'
+  | 'calibrated'
+  | 'calibration_method'
+  | 'calibration_version'
+
+/**
+ * Which readings: devices (exact ids, or one device with its sub-devices `<device>.<sensor>`), quantities and a
+ * time window. Every part is optional; absent ones do not restrict.
+ */
+export interface ReadingSelection {
+  /** Exact device ids; an empty list selects nothing. */
+  devices?: readonly string[]
+  /** One device and its sub-devices (`tasmota-shed` and `tasmota-shed.si7021-04`). */
+  deviceFamily?: string
+  quantities?: readonly Quantity[]
+  /** Inclusive start, epoch ms UTC. */
+  from?: number
+  /** Exclusive end, epoch ms UTC. */
+  to?: number
+  /** Only readings without quality flags (`flags` = ""), the rule of the neighbourhood's hourly figures. */
+  unflaggedOnly?: boolean
+}
+
+/** One reading point's asked-for fields: null when the point has none (e.g. `calibrated` before calibration). */
+export interface ReadingRow {
+  /** Observed time, epoch ms UTC. */
+  time: number
+  deviceId: string
+  quantity: Quantity
+  fields: Partial<Record<ReadingField, number | string | null>>
+}
+
+export interface ReadingRowsQuery extends ReadingSelection {
+  /** The fields to return; a point where all of them are absent is not returned (InfluxQL's rule). */
+  fields: readonly ReadingField[]
+  /** At most this many rows: the oldest ones. */
+  limit?: number
+}
+
+/** The statistics of one numeric field in one group; `count` is 0 and the others null when it had no value. */
+export interface FieldStats {
+  mean: number | null
+  min: number | null
+  max: number | null
+  count: number
+}
+
+export interface AggregateQuery extends ReadingSelection {
+  /** Numeric fields to aggregate (canonical unit of the quantity). */
+  fields: ReadonlyArray<'value' | 'calibrated'>
+  /** Windows of this length, labelled by their start (InfluxQL `GROUP BY time(…)`, `fill(none)`): absent, one group over the whole selection. */
+  window?: { every: '10m' | '1h' | '1d'; /** IANA zone the windows follow: 1d windows are local days (InfluxQL tz()). */ tz: string }
+  /** One group per device (and quantity), or pooled over the devices (per quantity). */
+  perDevice: boolean
+  /** At most this many windows per group, the oldest ones. */
+  limitPerGroup?: number
+}
+
+/** One group's statistics: one per (window, device when perDevice, quantity) that has any value of the asked fields. */
+export interface AggregateRow {
+  /** Window start, epoch ms UTC; 0 without windows. */
+  time: number
+  /** Absent when pooled. */
+  deviceId?: string
+  quantity: Quantity
+  stats: Partial<Record<'value' | 'calibrated', FieldStats>>
+}
+
+/** Count of readings (points with a `value`) per device and quantity. */
+export interface ReadingCount {
+  deviceId: string
+  quantity: Quantity
+  count: number
+}
+
+/** The newest reading per device and quantity. */
+export interface LastReading {
+  deviceId: string
+  quantity: Quantity
+  /** Observed time, epoch ms UTC. */
+  time: number
+  value: number
+}
+
+/** Per device and quantity: the newest sensor model named (sensor ≠ "") and the newest calibration method. */
+export interface ReadingLabels {
+  deviceId: string
+  quantity: Quantity
+  sensor?: string
+  calibrationMethod?: string
+}
+
+/** Rejections stored per device and rule. */
+export interface RejectionCount {
+  deviceId: string
+  rule: string
+  count: number
+}
+
+export type DeviceEventKind = DeviceEvent['kind']
+
+/** One stored device event as read back (see DeviceEvent in core/reading.ts). */
+export interface StoredDeviceEvent {
+  deviceId: string
+  kind: DeviceEventKind
+  /** Epoch ms UTC. */
+  at: number
+  /** JSON text, per kind (conflict: core/store/conflicts.ts; schema_change: core/schema-drift.ts). */
+  detail: string
+  topic: string
+  sourceFormat: string
+}
+
+export interface EventQuery {
+  kinds: readonly DeviceEventKind[]
+  /** One device and its sub-devices; all devices when absent. */
+  deviceFamily?: string
+}
+
+/** Per device and kind: how many events and the newest one. */
+export interface EventSummary {
+  deviceId: string
+  kind: DeviceEventKind
+  count: number
+  /** The newest event's time (epoch ms UTC) and detail. */
+  lastAt: number
+  lastDetail: string
 }
 
 /**
@@ -56,26 +186,50 @@ export interface InfluxSeries {
  * idempotent: a reading is one point keyed by (device, quantity, observed time), written whole, so writing it
  * again replaces it (every field, none of the earlier write survives) instead of adding a second one; a
  * rejection is keyed by device, rule and a content digest of its message (core/store/schema.ts), so the same
- * rejection written again is the same point and different ones never share one.
+ * rejection written again is the same point and different ones never share one. Fields added later to a
+ * reading point by writeLines (calibrated, calibration_method, calibration_version) are kept by a reading write.
+ *
+ * The queries are named: what each asks and returns is below; the InfluxQL behind them lives in
+ * core/store/influx-queries.ts, and core/store/memory-store.ts answers the same in memory. One contract suite
+ * (test/contract/store-contract.ts) holds both to the same results. Every list is sorted as documented; ties
+ * by device, then quantity (byte order).
  *
  * Errors: UnavailableError (retriable: server down, 5xx, 429, timeout) or RefusedError (not retriable:
  * 4xx such as a field type conflict or bad credentials), from core/errors.ts.
  */
 export interface ReadingStore {
-  readonly generation: InfluxGeneration
+  /** The InfluxDB generation behind it; 'memory' for the in-memory store (core/store/memory-store.ts). */
+  readonly generation: InfluxGeneration | 'memory'
   readonly database: string
   /** Creates the database (1.x) or bucket plus its InfluxQL mapping (2.x) when missing. */
   ensureDatabase(): Promise<void>
   write(batch: WriteBatch): Promise<void>
-  queryReadings(query: ReadingQuery): Promise<StoredReading[]>
-  /** The newest `limit` (default 1000) rejections matching the filter (a device includes its sub-devices `<device>.<sensor>`), oldest first. */
-  queryRejections(filter: { deviceId?: string; since?: number; limit?: number }): Promise<StoredRejection[]>
   /**
    * Writes ready line-protocol lines (ms precision) and resolves once acknowledged: for the other
    * measurements (reference observations, calibrated fields), whose line builders live with their modules.
    */
   writeLines(lines: readonly string[]): Promise<void>
-  /** Runs one InfluxQL statement against the database; returns the first result's series. */
-  influxql(statement: string): Promise<InfluxSeries[]>
+  /** One device's readings of one quantity with from ≤ time < to, oldest first: value and flags. */
+  queryReadings(query: ReadingQuery): Promise<StoredReading[]>
+  /** Readings of the selection with the asked fields, oldest first (at most `limit`). */
+  readingRows(query: ReadingRowsQuery): Promise<ReadingRow[]>
+  /** mean/min/max/count of `value` and/or `calibrated` per group (device when perDevice, quantity), oldest window first. */
+  aggregateReadings(query: AggregateQuery): Promise<AggregateRow[]>
+  /** Readings per device and quantity in the selection (none listed for a pair without readings), by device. */
+  countReadings(selection: ReadingSelection): Promise<ReadingCount[]>
+  /** The newest reading per device and quantity in the selection, by device. */
+  lastReadings(selection: ReadingSelection): Promise<LastReading[]>
+  /** The newest sensor model and calibration method per device and quantity, over all time, by device. */
+  readingLabels(selection: ReadingSelection): Promise<ReadingLabels[]>
+  /** The newest `limit` (default 1000) rejections matching the filter (a device includes its sub-devices `<device>.<sensor>`), oldest first. */
+  queryRejections(filter: { deviceId?: string; since?: number; limit?: number }): Promise<StoredRejection[]>
+  /** Rejections per device (a device filter includes sub-devices) and rule, by device then rule. */
+  countRejections(filter: { deviceFamily?: string }): Promise<RejectionCount[]>
+  /** Device events of the given kinds, by device, then oldest first. */
+  deviceEvents(query: EventQuery): Promise<StoredDeviceEvent[]>
+  /** Per device and kind: count and newest event, by device then kind. */
+  eventSummaries(query: EventQuery): Promise<EventSummary[]>
+  /** Reference observations of one station and quantity with from ≤ time < to, oldest first (core/reference/reference-store.ts). */
+  referenceObservations(query: ReferenceQuery): Promise<ReferenceObservation[]>
   close(): Promise<void>
 }

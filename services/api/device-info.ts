@@ -1,9 +1,7 @@
-import { isQuantity, type Quantity } from '../../core/quantities.ts'
+import type { Quantity } from '../../core/quantities.ts'
 import type { PublicDevice } from '../../core/registry/registry.ts'
-import { READING_MEASUREMENT, influxqlString } from '../../core/store/schema.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
 import { formatIsoMs } from '../../core/time.ts'
-import { devicesCondition, timeCondition } from './readings-query.ts'
 
 /**
  * What the API says about public devices, from measurement `reading`: quantities measured, sensor models
@@ -23,33 +21,24 @@ export interface DeviceInfo {
 
 /**
  * DeviceInfo for each of `devices` (public ones only: callers take them from the registry), in their order.
- * Three InfluxQL statements over all time, per device and quantity: last(value), the last sensor named
- * (last(sensor) where not ""), last(calibration_method). Errors: those of store.influxql.
+ * Over all time, per device and quantity: the last reading (store.lastReadings), the last sensor named and the
+ * last calibration method (store.readingLabels). Errors: those of the store.
  */
-export async function deviceInfos(store: Pick<ReadingStore, 'influxql'>, devices: readonly PublicDevice[]): Promise<DeviceInfo[]> {
+export async function deviceInfos(store: Pick<ReadingStore, 'lastReadings' | 'readingLabels'>, devices: readonly PublicDevice[]): Promise<DeviceInfo[]> {
   const activity = new Map<string, { quantities: Set<Quantity>; models: Set<string>; lastSeen: number | null; methods: Partial<Record<Quantity, string>> }>()
   for (const d of devices) activity.set(d.id, { quantities: new Set(), models: new Set(), lastSeen: null, methods: {} })
   if (devices.length > 0) {
-    const where = ` WHERE ${devicesCondition(devices.map((d) => d.id))} GROUP BY "device", "quantity"`
-    for (const s of await store.influxql(`SELECT last("value") FROM ${READING_MEASUREMENT}${where}`)) {
-      const a = activity.get(s.tags?.device ?? '')
-      const quantity = s.tags?.quantity ?? ''
-      const time = s.values[0]?.[0]
-      if (!a || !isQuantity(quantity) || typeof time !== 'number') continue
-      a.quantities.add(quantity)
-      a.lastSeen = Math.max(a.lastSeen ?? time, time)
+    const selection = { devices: devices.map((d) => d.id) }
+    for (const last of await store.lastReadings(selection)) {
+      const a = activity.get(last.deviceId)
+      if (!a) continue
+      a.quantities.add(last.quantity)
+      a.lastSeen = Math.max(a.lastSeen ?? last.time, last.time)
     }
-    // `sensor` is "" on readings whose source named none (core/store/schema.ts): the last model named, not the last reading's
-    const sensorWhere = ` WHERE ${devicesCondition(devices.map((d) => d.id))} AND "sensor" != '' GROUP BY "device", "quantity"`
-    for (const s of await store.influxql(`SELECT last("sensor") FROM ${READING_MEASUREMENT}${sensorWhere}`)) {
-      const sensor = s.values[0]?.[1]
-      if (typeof sensor === 'string' && sensor !== '') activity.get(s.tags?.device ?? '')?.models.add(sensor)
-    }
-    for (const s of await store.influxql(`SELECT last("calibration_method") FROM ${READING_MEASUREMENT}${where}`)) {
-      const a = activity.get(s.tags?.device ?? '')
-      const quantity = s.tags?.quantity ?? ''
-      const method = s.values[0]?.[1]
-      if (a && isQuantity(quantity) && typeof method === 'string' && method !== '') a.methods[quantity] = method
+    for (const labels of await store.readingLabels(selection)) {
+      const a = activity.get(labels.deviceId)
+      if (a && labels.sensor !== undefined) a.models.add(labels.sensor)
+      if (a && labels.calibrationMethod !== undefined) a.methods[labels.quantity] = labels.calibrationMethod
     }
   }
   return devices.map((d) => {
@@ -78,33 +67,23 @@ export interface DeviceWindowStats {
 
 /**
  * Per device and quantity: mean and count of `value` and of `calibrated` in [from, to), quality-flagged readings
- * left out (`flags = ''`). Errors: those of store.influxql.
+ * left out (`flags = ''`). Errors: those of store.aggregateReadings.
  */
 export async function deviceWindowStats(
-  store: Pick<ReadingStore, 'influxql'>,
+  store: Pick<ReadingStore, 'aggregateReadings'>,
   devices: readonly string[],
   quantities: readonly Quantity[],
   from: number,
   to: number,
 ): Promise<DeviceWindowStats[]> {
   if (devices.length === 0) return []
-  const statement =
-    `SELECT mean("value"), count("value"), mean("calibrated"), count("calibrated") FROM ${READING_MEASUREMENT}` +
-    ` WHERE ${devicesCondition(devices)} AND (${quantities.map((q) => `"quantity" = ${influxqlString(q)}`).join(' OR ')})` +
-    ` AND "flags" = '' AND ${timeCondition(from, to)} GROUP BY "device", "quantity"`
-  const rows: DeviceWindowStats[] = []
-  for (const s of await store.influxql(statement)) {
-    const quantity = s.tags?.quantity ?? ''
-    const v = s.values[0]
-    if (!isQuantity(quantity) || !v) continue
-    rows.push({
-      device: s.tags?.device ?? '',
-      quantity,
-      rawMean: (v[1] as number | null) ?? null,
-      rawCount: (v[2] as number | null) ?? 0,
-      calibratedMean: (v[3] as number | null) ?? null,
-      calibratedCount: (v[4] as number | null) ?? 0,
-    })
-  }
-  return rows
+  const groups = await store.aggregateReadings({ devices, quantities, from, to, unflaggedOnly: true, fields: ['value', 'calibrated'], perDevice: true })
+  return groups.map(({ deviceId, quantity, stats }) => ({
+    device: deviceId ?? '',
+    quantity,
+    rawMean: stats.value?.mean ?? null,
+    rawCount: stats.value?.count ?? 0,
+    calibratedMean: stats.calibrated?.mean ?? null,
+    calibratedCount: stats.calibrated?.count ?? 0,
+  }))
 }

@@ -1,11 +1,9 @@
 import type { Logger } from '../../core/logger.ts'
-import { READING_MEASUREMENT } from '../../core/store/schema.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
 import { formatIsoMs } from '../../core/time.ts'
-import { devicesCondition, timeCondition } from './readings-query.ts'
 
 /**
- * The poller behind GET /api/v1/live: one InfluxQL poll every `pollMs` while at least one client listens,
+ * The poller behind GET /api/v1/live: one store query (readingRows) every `pollMs` while at least one client listens,
  * fanned out to every subscriber (so 100 open pages cost one query, not 100).
  *
  * Each poll asks for readings of the public devices observed in [last poll − overlap, now + future slack),
@@ -24,7 +22,7 @@ export interface LiveReading {
 }
 
 export interface LiveHubOptions {
-  store: Pick<ReadingStore, 'influxql'>
+  store: Pick<ReadingStore, 'readingRows'>
   /** The public device ids now (asked at every poll, so a device revoked or no longer consented drops out): nothing else is ever queried. */
   devices: () => readonly string[]
   pollMs: number
@@ -90,12 +88,10 @@ export class LiveHub {
     if (devices.length === 0) return
     const now = Date.now()
     const lower = Math.max(this.since, now - this.overlapMs)
-    const statement =
-      `SELECT "value", "device", "quantity" FROM ${READING_MEASUREMENT} WHERE ${devicesCondition(devices)}` +
-      ` AND ${timeCondition(lower, now + FUTURE_SLACK_MS)} ORDER BY time ASC LIMIT ${LIVE_POLL_LIMIT}`
-    let values: unknown[][]
+    let values: Array<[number, number, string, string]>
     try {
-      values = (await this.options.store.influxql(statement))[0]?.values ?? []
+      const rows = await this.options.store.readingRows({ devices, from: lower, to: now + FUTURE_SLACK_MS, fields: ['value'], limit: LIVE_POLL_LIMIT })
+      values = rows.map((r) => [r.time, r.fields.value as number, r.deviceId, r.quantity])
     } catch (error) {
       this.options.logger.warn({ err: (error as Error).message }, 'live poll failed; the next poll retries')
       return
@@ -104,7 +100,7 @@ export class LiveHub {
     if (values.length === LIVE_POLL_LIMIT) this.since = values[values.length - 1]![0] as number
     for (const [key, time] of this.sent) if (time < lower) this.sent.delete(key)
     const fresh: LiveReading[] = []
-    for (const [time, value, device, quantity] of values as Array<[number, number, string, string]>) {
+    for (const [time, value, device, quantity] of values) {
       const key = `${device}|${quantity}|${time}`
       if (this.sent.has(key)) continue
       this.sent.set(key, time)

@@ -3,13 +3,12 @@ import { mkdir, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { once } from 'node:events'
 import type { Logger } from '../../core/logger.ts'
-import { QUANTITY_NAMES, isQuantity, type Quantity } from '../../core/quantities.ts'
+import { QUANTITY_NAMES, type Quantity } from '../../core/quantities.ts'
 import type { DeviceRegistry, PublicDevice } from '../../core/registry/registry.ts'
-import { READING_MEASUREMENT, influxqlString } from '../../core/store/schema.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
 import { shiftDecimal } from '../../core/units.ts'
 import { csvCell } from './csv.ts'
-import { compareIds, devicesCondition, timeCondition } from './readings-query.ts'
+import { compareIds } from './readings-query.ts'
 
 /**
  * Open-data export (`senshagen export --day D`): one UTC day, one file per quantity, in the sensor.community
@@ -58,7 +57,7 @@ export interface ExportedFile {
 }
 
 export interface ExportOptions {
-  store: Pick<ReadingStore, 'influxql'>
+  store: Pick<ReadingStore, 'countReadings' | 'readingRows'>
   registry: DeviceRegistry
   /** `YYYY-MM-DD`, a UTC day. */
   day: string
@@ -80,7 +79,7 @@ export function archiveTimestamp(ms: number): string {
 
 /**
  * Writes the day's files and returns them (quantities without public readings get no file). Each file is
- * written to `<name>.part` and renamed when complete. One InfluxQL statement per device and quantity, so
+ * written to `<name>.part` and renamed when complete. One store query (readingRows) per device and quantity, so
  * memory holds one device-day at a time. Errors: RangeError for a bad day; store and file-system errors.
  */
 export async function exportOpenData(options: ExportOptions): Promise<ExportedFile[]> {
@@ -92,13 +91,9 @@ export async function exportOpenData(options: ExportOptions): Promise<ExportedFi
   if (devices.length === 0) return []
   const byId = new Map(devices.map((d) => [d.id, d]))
   const present = new Map<Quantity, PublicDevice[]>()
-  const counts = await store.influxql(
-    `SELECT count("value") FROM ${READING_MEASUREMENT} WHERE ${devicesCondition(devices.map((d) => d.id))} AND ${timeCondition(from, to)} GROUP BY "device", "quantity"`,
-  )
-  for (const s of counts) {
-    const quantity = s.tags?.quantity ?? ''
-    const device = byId.get(s.tags?.device ?? '')
-    if (!isQuantity(quantity) || device === undefined) continue
+  for (const { deviceId, quantity } of await store.countReadings({ devices: devices.map((d) => d.id), from, to })) {
+    const device = byId.get(deviceId)
+    if (device === undefined) continue
     present.set(quantity, [...(present.get(quantity) ?? []), device])
   }
   await mkdir(outDir, { recursive: true })
@@ -126,12 +121,10 @@ async function writeQuantityFile(store: ExportOptions['store'], quantity: Quanti
     await write(`${LICENCE_LINE}\n`)
     await write(`sensor_id;sensor_type;location;lat;lon;timestamp;${column};${column}_calibrated\n`)
     for (const device of devices) {
-      const statement =
-        `SELECT "value", "calibrated", "sensor" FROM ${READING_MEASUREMENT} WHERE "device" = ${influxqlString(device.id)}` +
-        ` AND "quantity" = ${influxqlString(quantity)} AND ${timeCondition(from, to)} ORDER BY time ASC`
-      const values = (await store.influxql(statement))[0]?.values ?? []
+      const values = await store.readingRows({ devices: [device.id], quantities: [quantity], from, to, fields: ['value', 'calibrated', 'sensor'] })
       const lines: string[] = []
-      for (const [time, value, calibrated, sensor] of values as Array<[number, number | null, number | null, string | null]>) {
+      for (const { time, fields } of values) {
+        const [value, calibrated, sensor] = [fields.value, fields.calibrated, fields.sensor] as [number | null, number | null, string | null]
         if (value === null) continue
         const cells = [device.id, sensor ?? '', device.neighbourhood, device.location.lat, device.location.lon, archiveTimestamp(time), archiveValue(quantity, value), archiveValue(quantity, calibrated)]
         lines.push(`${cells.map((c) => csvCell(c, ';')).join(';')}\n`)

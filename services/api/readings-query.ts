@@ -1,14 +1,13 @@
 import { DateTime } from 'luxon'
 import type { Quantity } from '../../core/quantities.ts'
-import { READING_MEASUREMENT, influxqlString } from '../../core/store/schema.ts'
-import type { InfluxSeries, ReadingStore } from '../../core/store/store.ts'
+import type { AggregateRow, ReadingField, ReadingStore } from '../../core/store/store.ts'
 
 /**
- * Paged reading queries for GET /api/v1/readings, over InfluxQL (measurement `reading`; README "InfluxDB
- * schema"). Every query names its devices explicitly: callers pass only public (consented, registered)
+ * Paged reading queries for GET /api/v1/readings, over the store's named queries readingRows and
+ * aggregateReadings (InfluxQL on measurement `reading`: core/store/influx-queries.ts). Every query names its devices explicitly: callers pass only public (consented, registered)
  * devices, so nothing else can come back.
  *
- * Paging. The store's influxql() is not chunked (one JSON answer per statement), so a page is one statement
+ * Paging. The store's queries are not chunked (one JSON answer per InfluxQL statement), so a page is one query
  * returning at most about `limit` rows (≤ 100 000), and the next page starts after a cursor (time, device) —
  * rows are ordered by (time, device), and a device has at most one reading per time (the point key) and one
  * aggregate per window. Exactness:
@@ -66,16 +65,6 @@ export function valueColumns(series: Series, windowed: boolean): string[] {
   return series === 'both' ? ['raw', 'calibrated'].flatMap((s) => stats.map((stat) => `${s}_${stat}`)) : stats
 }
 
-/** `"device" =~ /^(?:a|b)$/`: device ids hold only [A-Za-z0-9_.:-] (core/reading.ts), so escaping is easy. */
-export function devicesCondition(devices: readonly string[]): string {
-  const escaped = devices.map((d) => d.replace(/[^A-Za-z0-9_-]/g, (c) => `\\${c}`))
-  return `"device" =~ /^(?:${escaped.join('|')})$/`
-}
-
-export function timeCondition(from: number, to: number): string {
-  return `time >= ${influxqlString(new Date(from).toISOString())} AND time < ${influxqlString(new Date(to).toISOString())}`
-}
-
 /** Byte order of ids, the order of every listing and page. */
 export function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
@@ -84,25 +73,22 @@ export function compareIds(a: string, b: string): number {
 const byTimeDevice = (a: Row, b: Row) => (a.time as number) - (b.time as number) || compareIds(a.device as string, b.device as string)
 
 /** Raw readings: columns time (epoch ms until formatted), device, quantity, then valueColumns(series, false). */
-export async function queryReadingsPage(store: Pick<ReadingStore, 'influxql'>, q: ReadingsPageQuery): Promise<Page> {
+export async function queryReadingsPage(store: Pick<ReadingStore, 'readingRows'>, q: ReadingsPageQuery): Promise<Page> {
   const columns = valueColumns(q.series, false)
   if (q.devices.length === 0) return { columns, rows: [] }
-  const fields = q.series === 'raw' ? '"value"' : q.series === 'calibrated' ? '"calibrated"' : '"value", "calibrated"'
+  const fields = seriesFields(q.series)
   const lower = q.cursor ? Math.max(q.from, q.cursor.t) : q.from
   const fetch = q.limit + 2 * q.devices.length + 1
-  const statement =
-    `SELECT ${fields}, "device" FROM ${READING_MEASUREMENT} WHERE ${devicesCondition(q.devices)} AND "quantity" = ${influxqlString(q.quantity)}` +
-    ` AND ${timeCondition(lower, q.to)} ORDER BY time ASC LIMIT ${fetch}`
-  const values = (await store.influxql(statement))[0]?.values ?? []
+  const values = await store.readingRows({ devices: q.devices, quantities: [q.quantity], from: lower, to: q.to, fields, limit: fetch })
   let rows: Row[] = values.map((v) => {
-    const row: Row = { time: v[0] as number, device: v[v.length - 1] as string, quantity: q.quantity }
-    columns.forEach((column, i) => (row[column] = (v[i + 1] as number | null) ?? null))
+    const row: Row = { time: v.time, device: v.deviceId, quantity: q.quantity }
+    columns.forEach((column, i) => (row[column] = (v.fields[fields[i]!] as number | null | undefined) ?? null))
     return row
   })
   rows.sort(byTimeDevice)
   if (q.cursor) rows = rows.filter((r) => !(r.time === q.cursor!.t && compareIds(r.device as string, q.cursor!.d) <= 0))
   if (values.length === fetch) {
-    const last = values[values.length - 1]![0] as number
+    const last = values[values.length - 1]!.time
     rows = rows.filter((r) => r.time !== last)
   }
   return finishPage(columns, rows, q.limit)
@@ -114,36 +100,41 @@ function finishPage(columns: string[], rows: Row[], limit: number): Page {
   return { columns, rows: page, ...(rows.length > limit && last ? { next: { t: last.time as number, d: last.device as string } } : {}) }
 }
 
-function aggregates(series: Series): string {
-  const of = (field: string, prefix: string) =>
-    ['mean', 'min', 'max', 'count'].map((f) => `${f}("${field}") AS "${prefix}${f}"`).join(', ')
-  if (series === 'both') return `${of('value', 'raw_')}, ${of('calibrated', 'calibrated_')}`
-  return of(series === 'raw' ? 'value' : 'calibrated', '')
+/** The stored fields behind a series: `value` (raw) and/or `calibrated`, in valueColumns' order. */
+function seriesFields(series: Series): Array<'value' | 'calibrated'> & ReadingField[] {
+  return series === 'raw' ? ['value'] : series === 'calibrated' ? ['calibrated'] : ['value', 'calibrated']
 }
 
-function windowClause(window: Window, groupByDevice: boolean): string {
-  return ` GROUP BY time(${window})${groupByDevice ? ', "device"' : ''} fill(none)`
-}
-
-function seriesRows(series: InfluxSeries[], columns: string[], quantity: Quantity, device: (s: InfluxSeries) => string): Row[] {
-  return series.flatMap((s) =>
-    s.values.map((v) => {
-      const row: Row = { time: v[0] as number, device: device(s), quantity }
-      columns.forEach((column, i) => (row[column] = (v[i + 1] as number | null) ?? (column.endsWith('count') ? 0 : null)))
-      return row
-    }),
-  )
+/** Window rows: mean, min, max, count of each series field (prefixed raw_/calibrated_ for both). */
+function windowRows(groups: AggregateRow[], series: Series, quantity: Quantity, device: (g: AggregateRow) => string): Row[] {
+  return groups.map((g) => {
+    const row: Row = { time: g.time, device: device(g), quantity }
+    for (const field of seriesFields(series)) {
+      const prefix = series !== 'both' ? '' : field === 'value' ? 'raw_' : 'calibrated_'
+      const stats = g.stats[field]
+      for (const stat of ['mean', 'min', 'max'] as const) row[`${prefix}${stat}`] = stats?.[stat] ?? null
+      row[`${prefix}count`] = stats?.count ?? 0
+    }
+    return row
+  })
 }
 
 /** Per-device window aggregates (mean, min, max, count), windows labelled by their start. */
-export async function queryWindowPage(store: Pick<ReadingStore, 'influxql'>, q: WindowPageQuery): Promise<Page> {
+export async function queryWindowPage(store: Pick<ReadingStore, 'aggregateReadings'>, q: WindowPageQuery): Promise<Page> {
   const columns = valueColumns(q.series, true)
   if (q.devices.length === 0) return { columns, rows: [] }
   const lower = q.cursor ? Math.max(q.from, q.cursor.t) : q.from
-  const statement =
-    `SELECT ${aggregates(q.series)} FROM ${READING_MEASUREMENT} WHERE ${devicesCondition(q.devices)} AND "quantity" = ${influxqlString(q.quantity)}` +
-    ` AND ${timeCondition(lower, q.to)}${windowClause(q.window, true)} LIMIT ${q.limit + 2} tz(${influxqlString(q.tz)})`
-  let rows = seriesRows(await store.influxql(statement), columns, q.quantity, (s) => s.tags?.device ?? '')
+  const groups = await store.aggregateReadings({
+    devices: q.devices,
+    quantities: [q.quantity],
+    from: lower,
+    to: q.to,
+    fields: seriesFields(q.series),
+    window: { every: q.window, tz: q.tz },
+    perDevice: true,
+    limitPerGroup: q.limit + 2,
+  })
+  let rows = windowRows(groups, q.series, q.quantity, (g) => g.deviceId ?? '')
   rows.sort(byTimeDevice)
   if (q.cursor) rows = rows.filter((r) => !(r.time === q.cursor!.t && compareIds(r.device as string, q.cursor!.d) <= 0))
   return finishPage(columns, rows, q.limit)
@@ -161,7 +152,7 @@ export function nextWindowStart(start: number, window: Window, tz: string): numb
  * `device` of the rows is `neighbourhood:<id>`.
  */
 export async function queryNeighbourhoodWindows(
-  store: Pick<ReadingStore, 'influxql'>,
+  store: Pick<ReadingStore, 'aggregateReadings'>,
   q: WindowPageQuery,
   neighbourhood: string,
   page: Page,
@@ -170,12 +161,18 @@ export async function queryNeighbourhoodWindows(
   if (times.length === 0) return []
   const lower = Math.max(q.from, Math.min(...times))
   const upper = Math.min(q.to, nextWindowStart(Math.max(...times), q.window, q.tz))
-  const statement =
-    `SELECT ${aggregates(q.series)} FROM ${READING_MEASUREMENT} WHERE ${devicesCondition(q.devices)} AND "quantity" = ${influxqlString(q.quantity)}` +
-    ` AND ${timeCondition(lower, upper)}${windowClause(q.window, false)} tz(${influxqlString(q.tz)})`
+  const groups = await store.aggregateReadings({
+    devices: q.devices,
+    quantities: [q.quantity],
+    from: lower,
+    to: upper,
+    fields: seriesFields(q.series),
+    window: { every: q.window, tz: q.tz },
+    perDevice: false,
+  })
   const wanted = new Set(times)
   const device = `neighbourhood:${neighbourhood}`
-  return seriesRows(await store.influxql(statement), valueColumns(q.series, true), q.quantity, () => device).filter((r) => wanted.has(r.time as number))
+  return windowRows(groups, q.series, q.quantity, () => device).filter((r) => wanted.has(r.time as number))
 }
 
 /** The opaque cursor text: base64url of `{"t":…,"d":…}`. */

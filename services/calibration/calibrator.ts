@@ -8,7 +8,7 @@ import type { Logger } from '../../core/logger.ts'
 import type { Quantity } from '../../core/quantities.ts'
 import { queryReferenceObservations } from '../../core/reference/reference-store.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
-import { READING_MEASUREMENT, influxqlString } from '../../core/store/schema.ts'
+import { READING_MEASUREMENT } from '../../core/store/schema.ts'
 import type { ReadingStore, StoredReading } from '../../core/store/store.ts'
 import { type CalibrationGroup, calibratedDevices, calibrationGroup } from './group.ts'
 
@@ -169,11 +169,10 @@ function warnExcluded(groups: readonly CalibrationGroup[], logger: Logger): void
 
 /** Ids of the devices with readings of `quantity` in the run's period (the hour before `from` included), sorted. */
 async function devicesWith(store: ReadingStore, quantity: Quantity, run: CalibrationRun): Promise<string[]> {
-  const where = `"quantity" = ${influxqlString(quantity)} AND time >= ${influxqlString(new Date(run.from - 3_600_000).toISOString())} AND time < ${influxqlString(new Date(run.to).toISOString())}`
-  const series = await store.influxql(`SELECT count("value") FROM ${READING_MEASUREMENT} WHERE ${where} GROUP BY "device"`)
+  const counts = await store.countReadings({ quantities: [quantity], from: run.from - 3_600_000, to: run.to })
   // the whole group is needed for the group method, also when one device is asked for; the registry decides
   // who is in it (calibratePeriod)
-  return series.map((s) => s.tags!.device!).sort()
+  return [...new Set(counts.map((c) => c.deviceId))].sort()
 }
 
 async function referenceHourly(store: ReadingStore, station: string, quantity: Quantity, run: CalibrationRun): Promise<HourlyValue[]> {

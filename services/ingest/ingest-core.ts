@@ -4,7 +4,6 @@ import type { Logger } from '../../core/logger.ts'
 import { recordIngest } from '../../core/metrics.ts'
 import { RULES } from '../../core/reading.ts'
 import { SchemaDriftTracker, type SchemaChangeRecord } from '../../core/schema-drift.ts'
-import { EVENT_MEASUREMENT } from '../../core/store/schema.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
 import { createPipeline, runPipeline, type IngestContext, type PipelineOptions } from './pipeline.ts'
 import type { IngestSink } from './sinks.ts'
@@ -88,15 +87,14 @@ export class IngestCore extends EventEmitter {
 
 /**
  * Every stored `schema_change` event (measurement device_event), oldest first per device, for SchemaDriftTracker.seed.
- * One InfluxQL query at start; a device has one event per actual change, so this stays small. A database that
+ * One store query at start; a device has one event per actual change, so this stays small. A database that
  * does not exist yet (first start) has no history: []. Errors: the store's, otherwise.
  */
-export async function loadSchemaHistory(store: Pick<ReadingStore, 'influxql'>): Promise<SchemaChangeRecord[]> {
-  const statement = `SELECT "detail" FROM "${EVENT_MEASUREMENT}" WHERE "kind" = 'schema_change' GROUP BY "device"`
-  const series = await store.influxql(statement).catch((error: unknown) => {
+export async function loadSchemaHistory(store: Pick<ReadingStore, 'deviceEvents'>): Promise<SchemaChangeRecord[]> {
+  const events = await store.deviceEvents({ kinds: ['schema_change'] }).catch((error: unknown) => {
     // a first start: the writer (Kafka mode) has not created the database yet, so nothing was recorded
     if (error instanceof Error && /database not found/.test(error.message)) return []
     throw error
   })
-  return series.flatMap((s) => (s.tags?.device === undefined ? [] : s.values.map((row) => ({ deviceId: s.tags!.device!, detail: String(row[1]) }))))
+  return events.map((e) => ({ deviceId: e.deviceId, detail: e.detail }))
 }

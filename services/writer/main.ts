@@ -6,12 +6,12 @@ import type { Logger } from '../../core/logger.ts'
 import { trackConsumerLag } from '../../core/metrics.ts'
 import { openWriter } from '../../core/store/open.ts'
 import type { ReadingWriter } from '../../core/store/reading-writer.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
+import type { InfluxReadingStore } from '../../core/store/influx.ts'
 import { startKafkaWriter } from './kafka-writer.ts'
 
 export interface RunningWriter {
   writer: ReadingWriter
-  store: ReadingStore
+  store: InfluxReadingStore
   stop(): Promise<void>
 }
 

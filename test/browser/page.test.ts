@@ -7,8 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../../core/logger.ts'
-import { openInfluxStore } from '../../core/store/influx.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
+import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import { withApiSettings } from '../../services/api/config.ts'
 import { buildApiServer } from '../../services/api/server.ts'
 import { isolatedConfig, uniqueId } from '../helpers/env.ts'
@@ -61,7 +60,7 @@ describe("residents' page in Chromium against the real API", () => {
   const id = uniqueId('page')
   const reportsDir = mkdtempSync(join(tmpdir(), 'senshagen-page-reports-'))
   const profileDir = mkdtempSync(join(tmpdir(), 'senshagen-chromium-'))
-  let store: ReadingStore
+  let store: InfluxReadingStore
   let app: FastifyInstance
   let base: string
   let context: BrowserContext

@@ -8,8 +8,7 @@ import { createLogger } from '../../core/logger.ts'
 import type { Reading } from '../../core/reading.ts'
 import type { ReferenceObservation } from '../../core/reference/reference.ts'
 import { writeReferenceObservations } from '../../core/reference/reference-store.ts'
-import { openInfluxStore } from '../../core/store/influx.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
+import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import { modelOptions, regionalTruth } from '../../firmware-sim/model.ts'
 import { INFLUX_URL, uniqueId } from '../helpers/env.ts'
 import { testRegistry } from '../helpers/registry.ts'
@@ -61,7 +60,7 @@ const rmse = (pairs: Array<[number, number]>) => Math.sqrt(pairs.reduce((s, [a, 
 describe('calibration end to end (simulated fleet, real InfluxDB, senshagen calibrate)', () => {
   const database = uniqueId('calibration')
   const reportsDir = mkdtempSync(join(tmpdir(), 'senshagen-reports-'))
-  let store: ReadingStore
+  let store: InfluxReadingStore
   let registry: Awaited<ReturnType<typeof testRegistry>>
   let output = ''
   let errors = ''

@@ -3,9 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../core/config.ts'
 import { createDecoders } from '../../core/decoders/index.ts'
 import { createLogger } from '../../core/logger.ts'
-import { openInfluxStore } from '../../core/store/influx.ts'
+import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import { ReadingWriter } from '../../core/store/reading-writer.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
 import { readingsTopic } from '../../core/topics.ts'
 import { IngestCore } from '../../services/ingest/ingest-core.ts'
 import { directSink } from '../../services/ingest/sinks.ts'
@@ -25,7 +24,7 @@ const TIME = '2026-11-29T18:00:00.000Z'
 describe('conflicting resend through the broker, the ingest and the writer (direct mode, real InfluxDB)', () => {
   const database = uniqueId('heldback')
   let registry: TestRegistry
-  let store: ReadingStore
+  let store: InfluxReadingStore
   let writer: ReadingWriter
   let broker: TestBroker
   let device: MqttClient

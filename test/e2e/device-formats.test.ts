@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../../core/logger.ts'
-import { openInfluxStore } from '../../core/store/influx.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
+import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import { runBroker } from '../../services/broker/main.ts'
 import { runIngest, type RunningIngest } from '../../services/ingest/main.ts'
 import { MOSQUITTO_URL, isolatedConfig, uniqueId, waitFor } from '../helpers/env.ts'
@@ -63,7 +62,7 @@ const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:
  */
 describe('device formats end to end (broker/HTTP → ingest → InfluxDB)', () => {
   const id = uniqueId('formats')
-  let store: ReadingStore
+  let store: InfluxReadingStore
   let ingest: RunningIngest
   let url: string
   const publishers = new Map<string, MqttClient>()

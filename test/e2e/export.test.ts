@@ -9,8 +9,7 @@ import { createLogger } from '../../core/logger.ts'
 import { importDevices, parseRegistryJson } from '../../core/registry/import.ts'
 import { QUANTITIES, type Quantity } from '../../core/quantities.ts'
 import type { Reading } from '../../core/reading.ts'
-import { openInfluxStore } from '../../core/store/influx.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
+import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import { INFLUX_URL, isolatedEnv, uniqueId } from '../helpers/env.ts'
 import { testRegistry, type TestRegistry } from '../helpers/registry.ts'
 
@@ -36,7 +35,7 @@ const T = (iso: string) => Date.parse(iso)
 
 describe('senshagen export', () => {
   const database = uniqueId('export')
-  let store: ReadingStore
+  let store: InfluxReadingStore
   let dir: string
   let env: Record<string, string>
   let registry: TestRegistry

@@ -4,8 +4,7 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Config } from '../../core/config.ts'
 import type { Logger } from '../../core/logger.ts'
-import { openInfluxStore } from '../../core/store/influx.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
+import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import { readingsTopic } from '../../core/topics.ts'
 import { runIngest, type RunningIngest } from '../../services/ingest/main.ts'
 import { runWriter } from '../../services/writer/main.ts'
@@ -49,7 +48,7 @@ describe('held-back trials (real HTTP, embedded broker and InfluxDB)', () => {
   let ingest: RunningIngest
   let broker: TestBroker
   let stop: () => Promise<void>
-  let store: ReadingStore
+  let store: InfluxReadingStore
   let sensorsFile: string
   const config = () =>
     isolatedConfig(id, { SENSHAGEN_MAX_AGE_MS: String(20 * 365 * 86_400_000), SENSHAGEN_OSEM_SENSORS_FILE: sensorsFile, ...registry.env })
@@ -167,7 +166,7 @@ describe('held-back trial: restart without a false schema_change (Kafka mode, re
   let registry: TestRegistry
   let broker: TestBroker
   let stop: () => Promise<void>
-  let store: ReadingStore
+  let store: InfluxReadingStore
   let stopWriter: () => Promise<void>
   const config = () => isolatedConfig(id, { SENSHAGEN_MAX_AGE_MS: String(20 * 365 * 86_400_000), SENSHAGEN_KAFKA_BROKERS: KAFKA_BROKERS, ...registry.env })
   const start = async () => void ({ broker, stop } = await frontDoor(config(), registry, logger))

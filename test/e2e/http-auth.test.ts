@@ -2,9 +2,8 @@ import { readFileSync } from 'node:fs'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDecoders } from '../../core/decoders/index.ts'
-import { openInfluxStore } from '../../core/store/influx.ts'
+import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import { openWriter } from '../../core/store/open.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
 import { startHttpIngest, type HttpIngestServer } from '../../services/ingest/http-ingest.ts'
 import { HTTP_ROUTES } from '../../services/ingest/http-routes.ts'
 import { IngestCore } from '../../services/ingest/ingest-core.ts'
@@ -52,7 +51,7 @@ describe('HTTP ingest authentication (real HTTP, registry and InfluxDB)', () => 
   let registry: TestRegistry
   let core: IngestCore
   let server: HttpIngestServer
-  let store: ReadingStore
+  let store: InfluxReadingStore
   const secret = (device: string) => registry.secrets.get(device)!
   /** Every credential any request of this file presented, right or wrong: none may be stored or logged. */
   const presented = new Set<string>()

@@ -5,8 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { replayArchiveFiles, type FileSummary } from '../../cli/replay.ts'
 import type { Config } from '../../core/config.ts'
 import { createLogger } from '../../core/logger.ts'
-import { openInfluxStore } from '../../core/store/influx.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
+import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import type { RunningBroker } from '../../services/broker/broker.ts'
 import { startFrontDoor } from '../../cli/front-door.ts'
 import { runWriter } from '../../services/writer/main.ts'
@@ -29,7 +28,7 @@ describe.each(['kafka', 'direct'] as const)('replay of every archive fixture (%s
   const id = uniqueId(`e2e_${mode}`)
   const overrides: Record<string, string> = mode === 'kafka' ? { SENSHAGEN_KAFKA_BROKERS: KAFKA_BROKERS } : {}
   let config: Config
-  let store: ReadingStore
+  let store: InfluxReadingStore
   let summaries: FileSummary[]
   let stop: () => Promise<void>
   let registry: TestRegistry

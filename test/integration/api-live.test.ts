@@ -4,8 +4,7 @@ import { createLogger } from '../../core/logger.ts'
 import { QUANTITIES, type Quantity } from '../../core/quantities.ts'
 import type { Reading } from '../../core/reading.ts'
 import { parseRegistry, type DeviceRegistry } from '../../core/registry/registry.ts'
-import { openInfluxStore } from '../../core/store/influx.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
+import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import { LiveReadingSchema } from '../../services/api/routes/live.ts'
 import { buildApiServer } from '../../services/api/server.ts'
 import { INFLUX_URL, uniqueId, waitFor } from '../helpers/env.ts'
@@ -59,7 +58,7 @@ async function openSse(url: string): Promise<SseClient> {
 
 describe('GET /api/v1/live', () => {
   const database = uniqueId('api_live')
-  let store: ReadingStore
+  let store: InfluxReadingStore
   let app: FastifyInstance
   let base: string
   const hidden = new Set<string>()

@@ -8,8 +8,7 @@ import { QUANTITIES, type Quantity } from '../../core/quantities.ts'
 import type { Reading } from '../../core/reading.ts'
 import { isGridCentre } from '../../core/registry/coarsen.ts'
 import { parseRegistry } from '../../core/registry/registry.ts'
-import { openInfluxStore } from '../../core/store/influx.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
+import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import { exportOpenData } from '../../services/api/open-data-export.ts'
 import { buildApiServer } from '../../services/api/server.ts'
 import { INFLUX_URL, uniqueId, waitFor } from '../helpers/env.ts'
@@ -79,7 +78,7 @@ describe('privacy: consent and coarsening on every public output', () => {
   const database = uniqueId('api_privacy')
   const logs: string[] = []
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(line) })
-  let store: ReadingStore
+  let store: InfluxReadingStore
   let app: FastifyInstance
   let dir: string
   const outputs = new Map<string, string>() // where → text of a public output

@@ -4,8 +4,7 @@ import { createLogger } from '../../core/logger.ts'
 import { QUANTITIES, type Quantity } from '../../core/quantities.ts'
 import type { Reading } from '../../core/reading.ts'
 import { parseRegistry } from '../../core/registry/registry.ts'
-import { openInfluxStore } from '../../core/store/influx.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
+import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import { ReadingsResponseSchema } from '../../services/api/routes/readings.ts'
 import { buildApiServer } from '../../services/api/server.ts'
 import { INFLUX_URL, uniqueId } from '../helpers/env.ts'
@@ -69,7 +68,7 @@ function expectRowsClose(actual: Array<Record<string, unknown>>, expected: Array
 
 describe('GET /api/v1/readings', () => {
   const database = uniqueId('api_readings')
-  let store: ReadingStore
+  let store: InfluxReadingStore
   let app: FastifyInstance
   const get = async (query: string) => {
     const response = await app.inject({ method: 'GET', url: `/api/v1/readings?${query}` })

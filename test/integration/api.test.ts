@@ -10,8 +10,7 @@ import type { Reading } from '../../core/reading.ts'
 import { writeReferenceObservations } from '../../core/reference/reference-store.ts'
 import { importDevices, parseRegistryJson } from '../../core/registry/import.ts'
 import { parseRegistry } from '../../core/registry/registry.ts'
-import { openInfluxStore } from '../../core/store/influx.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
+import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import { runApi } from '../../services/api/main.ts'
 import { CalibrationReportSchema } from '../../services/api/routes/calibration.ts'
 import { DeviceSchema, DevicesResponseSchema } from '../../services/api/routes/devices.ts'
@@ -39,7 +38,7 @@ const REGISTRY = {
 
 describe('public HTTP API', () => {
   const database = uniqueId('api')
-  let store: ReadingStore
+  let store: InfluxReadingStore
   let app: FastifyInstance
   let dir: string
   const get = (url: string) => app.inject({ method: 'GET', url })

@@ -9,8 +9,7 @@ import type { Reading } from '../../core/reading.ts'
 import type { ReferenceObservation } from '../../core/reference/reference.ts'
 import { writeReferenceObservations } from '../../core/reference/reference-store.ts'
 import type { NewDevice } from '../../core/registry/store.ts'
-import { openInfluxStore } from '../../core/store/influx.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
+import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import { modelOptions, regionalTruth } from '../../firmware-sim/model.ts'
 import { NOT_IN_GROUP_NOTE, calibratePeriod, type CalibratorOptions } from '../../services/calibration/calibrator.ts'
 import { INFLUX_URL, uniqueId } from '../helpers/env.ts'
@@ -86,7 +85,7 @@ function referenceObservations(): ReferenceObservation[] {
 }
 
 interface Run {
-  store: ReadingStore
+  store: InfluxReadingStore
   database: string
   reportsDir: string
   /** Parsed JSON log lines (level ≥ warn). */

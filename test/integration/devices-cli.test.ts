@@ -8,8 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../../core/logger.ts'
 import { QUANTITIES } from '../../core/quantities.ts'
 import type { Reading } from '../../core/reading.ts'
-import { openInfluxStore } from '../../core/store/influx.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
+import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import { INFLUX_URL, uniqueId } from '../helpers/env.ts'
 import { testRegistry, type TestRegistry } from '../helpers/registry.ts'
 
@@ -277,7 +276,7 @@ describe('senshagen devices: the registry from the command line', () => {
 
 describe('senshagen devices status (per-device report from InfluxDB)', () => {
   const database = uniqueId('devices_status')
-  let store: ReadingStore
+  let store: InfluxReadingStore
   const T = (iso: string) => Date.parse(iso)
   const reading = (deviceId: string, observedAt: number, value: number): Reading => ({
     deviceId, quantity: 'pm2_5', value, unit: QUANTITIES.pm2_5.unit, observedAt, receivedAt: observedAt, timeSource: 'device', sourceFormat: 'senshagen-v1', flags: [],

@@ -2,8 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { UnavailableError } from '../../core/errors.ts'
 import { createLogger } from '../../core/logger.ts'
 import type { Reading } from '../../core/reading.ts'
-import { detectGeneration, openInfluxStore } from '../../core/store/influx.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
+import { detectGeneration, openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import { ReadingWriter } from '../../core/store/reading-writer.ts'
 import { INFLUX_URL, uniqueId } from '../helpers/env.ts'
 import { throwawayDatabase } from '../helpers/influx-database.ts'
@@ -17,7 +16,7 @@ const day = { deviceId: base.deviceId, quantity: base.quantity, from: base.obser
 /** The store against the real InfluxDB that `npm run infra:up` runs (Debian's 1.6.7: v1 API only). */
 describe('InfluxDB store (real server)', () => {
   const db = throwawayDatabase('store', logger)
-  let store: ReadingStore
+  let store: InfluxReadingStore
   beforeAll(() => {
     store = db.store
   })
@@ -59,11 +58,11 @@ describe('InfluxDB store (real server)', () => {
 })
 
 /** The real store, watched: points per write request (in the order sent) and how many were in flight at once. */
-function watched(store: ReadingStore) {
+function watched(store: InfluxReadingStore) {
   const requests: number[] = []
   let inFlight = 0
   let peak = 0
-  const proxy: ReadingStore = Object.create(store) as ReadingStore
+  const proxy: InfluxReadingStore = Object.create(store) as InfluxReadingStore
   proxy.write = async (batch) => {
     peak = Math.max(peak, ++inFlight)
     requests.push(batch.readings.length + batch.rejections.length + (batch.events?.length ?? 0)) // in sending order

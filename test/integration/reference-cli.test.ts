@@ -7,8 +7,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../../core/logger.ts'
 import { queryReferenceObservations } from '../../core/reference/reference-store.ts'
-import { openInfluxStore } from '../../core/store/influx.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
+import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import { INFLUX_URL, uniqueId } from '../helpers/env.ts'
 import { startFixtureServer, type FixtureServer } from '../unit/reference/fixture-server.ts'
 import { KNMI_FILE, LML_EMPTY_FILE, LML_PAGE2_FILE, SM_FILE, fixturePath } from '../unit/reference/fixtures.ts'
@@ -27,7 +26,7 @@ describe('senshagen reference import / fetch (real InfluxDB)', () => {
   const cacheDir = mkdtempSync(join(tmpdir(), 'senshagen-refcli-'))
   const env = { ...process.env, SENSHAGEN_INFLUX_URL: INFLUX_URL, SENSHAGEN_INFLUX_DATABASE: database, SENSHAGEN_LOG_LEVEL: 'warn' }
   const cli = (args: string[]) => run(process.execPath, [...ENTRY, ...args], { cwd: REPO, env, maxBuffer: 16 * 1024 * 1024 })
-  let store: ReadingStore
+  let store: InfluxReadingStore
   let server: FixtureServer
 
   beforeAll(async () => {

@@ -3,8 +3,7 @@ import { createLogger } from '../../core/logger.ts'
 import { KNMI_QUANTITIES, parseKnmiHourly } from '../../core/reference/knmi.ts'
 import type { ReferenceObservation } from '../../core/reference/reference.ts'
 import { queryReferenceObservations, writeReferenceObservations } from '../../core/reference/reference-store.ts'
-import { openInfluxStore } from '../../core/store/influx.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
+import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import { INFLUX_URL, uniqueId } from '../helpers/env.ts'
 import { KNMI_TEXT } from '../unit/reference/fixtures.ts'
 
@@ -17,7 +16,7 @@ const JANUARY = { from: at('2000-01-01T00:00:00Z'), to: at('2000-02-01T00:00:01Z
 describe('reference observations in InfluxDB (real server)', () => {
   const database = uniqueId('reference')
   const parsed = parseKnmiHourly(KNMI_TEXT)
-  let store: ReadingStore
+  let store: InfluxReadingStore
 
   const count = async () => {
     const series = await store.influxql('SELECT COUNT("value") FROM reference')

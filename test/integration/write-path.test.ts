@@ -4,7 +4,7 @@ import { deviceInfos } from '../../services/api/device-info.ts'
 import type { Reading, Rejection } from '../../core/reading.ts'
 import type { Conflict } from '../../core/store/conflicts.ts'
 import { ReadingWriter } from '../../core/store/reading-writer.ts'
-import type { ReadingStore } from '../../core/store/store.ts'
+import type { InfluxReadingStore } from '../../core/store/influx.ts'
 import { throwawayDatabase } from '../helpers/influx-database.ts'
 
 const logger = createLogger('silent')
@@ -32,7 +32,7 @@ const resend: Reading = { deviceId: 'trial-1', quantity: 'air_pressure', value: 
 /** The write path (ReadingWriter → InfluxStore) against the real InfluxDB 1.6.7: whole points, conflicts, rejection keys. */
 describe('one write path that cannot contradict itself (real InfluxDB)', () => {
   const db = throwawayDatabase('writepath', logger)
-  let store: ReadingStore
+  let store: InfluxReadingStore
   let writer: ReadingWriter
   const conflicts: Conflict[] = []
 
@@ -128,8 +128,8 @@ describe('a conflicting resend is the last write, whatever requests overlap (rea
   const db = throwawayDatabase('writeorder', logger)
 
   /** The real store, except that a request holding a reading of `value` 1 is sent 300 ms late (a slow or retried request). */
-  const slowForOnes = (): ReadingStore => {
-    const slow = Object.create(db.store) as ReadingStore
+  const slowForOnes = (): InfluxReadingStore => {
+    const slow = Object.create(db.store) as InfluxReadingStore
     slow.write = async (batch) => {
       if (batch.readings.some((r) => r.value === 1)) await new Promise((resolve) => setTimeout(resolve, 300))
       await db.store.write(batch)
@@ -169,7 +169,7 @@ describe('a conflicting resend is the last write, whatever requests overlap (rea
 
 describe('rejection keys name the message, not the write (real InfluxDB)', () => {
   const db = throwawayDatabase('rejkeys', logger)
-  let store: ReadingStore
+  let store: InfluxReadingStore
   let writer: ReadingWriter
 
   beforeAll(() => {

@@ -1,6 +1,5 @@
 import type { Command } from 'commander'
 import { openInfluxStore } from '../../../core/store/influx.ts'
-import { EVENT_MEASUREMENT, READING_MEASUREMENT, REJECTION_MEASUREMENT, deviceAndSubDevices } from '../../../core/store/schema.ts'
 import { formatIsoMs } from '../../../core/time.ts'
 import { cliContext, fail } from '../../context.ts'
 
@@ -33,36 +32,38 @@ export function registerStatusCommand(devices: Command): void {
       if (options.format !== 'text' && options.format !== 'json') fail(`--format: must be text or json, got '${options.format}'`, 2)
       try {
         const store = await openInfluxStore(config.influx, logger)
-        const where = options.device === undefined ? '' : ` WHERE ${deviceAndSubDevices(options.device)}`
-        const and = (clause: string) => (where ? `${where} AND ${clause}` : ` WHERE ${clause}`)
+        const family = options.device === undefined ? {} : { deviceFamily: options.device }
         const summaries = new Map<string, DeviceSummary>()
         const get = (device: string) => {
           let s = summaries.get(device)
           if (!s) summaries.set(device, (s = { device, readings: 0, rejections: {}, schemaChanges: 0 }))
           return s
         }
-        for (const series of await store.influxql(`SELECT count("value") FROM ${READING_MEASUREMENT}${where} GROUP BY "device"`)) {
-          get(series.tags!.device!).readings = series.values[0]![1] as number
+        for (const count of await store.countReadings(family)) {
+          get(count.deviceId).readings += count.count
         }
-        for (const series of await store.influxql(`SELECT last("value") FROM ${READING_MEASUREMENT}${where} GROUP BY "device"`)) {
-          get(series.tags!.device!).lastReading = formatIsoMs(series.values[0]![0] as number)
+        const lastAt = new Map<string, number>()
+        for (const last of await store.lastReadings(family)) {
+          if (last.time < (lastAt.get(last.deviceId) ?? -Infinity)) continue
+          lastAt.set(last.deviceId, last.time)
+          get(last.deviceId).lastReading = formatIsoMs(last.time)
         }
-        for (const series of await store.influxql(`SELECT count("message") FROM ${REJECTION_MEASUREMENT}${where} GROUP BY "device", "rule"`)) {
-          const s = get(series.tags!.device!)
-          s.rejections[series.tags!.rule!] = (s.rejections[series.tags!.rule!] ?? 0) + (series.values[0]![1] as number)
+        for (const count of await store.countRejections(family)) {
+          const s = get(count.deviceId)
+          s.rejections[count.rule] = (s.rejections[count.rule] ?? 0) + count.count
         }
-        for (const series of await store.influxql(`SELECT count("detail"), last("detail") FROM ${EVENT_MEASUREMENT}${and(`"kind" = 'schema_change'`)} GROUP BY "device"`)) {
-          const s = get(series.tags!.device!)
-          s.schemaChanges = series.values[0]![1] as number
-          s.lastSchemaChange = JSON.parse(series.values[0]![2] as string)
+        for (const summary of await store.eventSummaries({ kinds: ['schema_change'], ...family })) {
+          const s = get(summary.deviceId)
+          s.schemaChanges = summary.count
+          s.lastSchemaChange = JSON.parse(summary.lastDetail)
         }
         const availabilityAt = new Map<string, number>()
-        for (const series of await store.influxql(`SELECT last("detail") FROM ${EVENT_MEASUREMENT}${and(`("kind" = 'online' OR "kind" = 'offline')`)} GROUP BY "device", "kind"`)) {
-          const device = series.tags!.device!
-          const at = series.values[0]![0] as number
+        for (const summary of await store.eventSummaries({ kinds: ['online', 'offline'], ...family })) {
+          const device = summary.deviceId
+          const at = summary.lastAt
           if (at >= (availabilityAt.get(device) ?? -Infinity)) {
             availabilityAt.set(device, at)
-            get(device).availability = `${series.tags!.kind} since ${formatIsoMs(at)}`
+            get(device).availability = `${summary.kind} since ${formatIsoMs(at)}`
           }
         }
         const rows = [...summaries.values()].sort((a, b) => a.device.localeCompare(b.device))
