@@ -15,7 +15,7 @@ const recordingMode = process.env.SENSHAGEN_RECORD_INFLUX_DOUBLE === '1'
 
 for (const generation of [2, 3] as const) {
   const file = new URL(`./recordings/influx-v${generation}.json`, import.meta.url)
-  const spec = { about: `SensHagen store contract against InfluxDB ${generation}.x: see test/contract/influx-double.ts`, generation, token: 'contract-token', org: 'senshagen', bucket: 'senshagen_contract' }
+  const spec = { about: `SensHagen store contract, InfluxDB ${generation}.x as the store sees it. Not captured from a real ${generation}.x: /ping, /health and set-up answers hand-written from the docs, write and query answers recorded through InfluxDB 1.6.7 (recordings/SOURCES.md)`, generation, token: 'contract-token', org: 'senshagen', bucket: 'senshagen_contract' }
   let double: InfluxDouble | undefined
   afterAll(async () => {
     await double?.close()
