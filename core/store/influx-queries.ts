@@ -16,6 +16,7 @@ import type {
   ReadingRow,
   ReadingRowsQuery,
   ReadingSelection,
+  ReadingStore,
   RejectionCount,
   StoredDeviceEvent,
   StoredReading,
@@ -25,7 +26,7 @@ import type {
 /**
  * The store's named queries as InfluxQL over `/query` (which InfluxDB 1.x, 2.x through its v1 compatibility API
  * and 3.x all serve; https://docs.influxdata.com/influxdb/v2/api-guide/influxdb-1x/query/), on the schema of
- * core/store/schema.ts. Each function builds its statements and turns the series back into the shapes of
+ * core/store/schema.ts. Each method builds its statements and turns the series back into the shapes of
  * core/store/store.ts; core/store/influx.ts runs them. Errors: those of `influxql`.
  */
 
@@ -35,11 +36,6 @@ export interface InfluxSeries {
   tags?: Record<string, string>
   columns: string[]
   values: unknown[][]
-}
-
-/** What runs a statement: one InfluxQL statement, the first result's series. */
-export interface InfluxQLRunner {
-  influxql(statement: string): Promise<InfluxSeries[]>
 }
 
 const STATS = ['mean', 'min', 'max', 'count'] as const
@@ -89,183 +85,191 @@ function perDeviceQuantity<T>(series: InfluxSeries[], row: (deviceId: string, qu
   return rows
 }
 
-export async function queryReadings(db: InfluxQLRunner, query: ReadingQuery): Promise<StoredReading[]> {
-  const statement =
-    `SELECT "value", "flags" FROM ${READING_MEASUREMENT} WHERE "device" = ${influxqlString(query.deviceId)}` +
-    ` AND "quantity" = ${influxqlString(query.quantity)} AND time >= ${isoTime(query.from)} AND time < ${isoTime(query.to)}` +
-    ' ORDER BY time ASC'
-  const series = await db.influxql(statement)
-  return (series[0]?.values ?? []).map(([time, value, flags]) => ({
-    time: time as number,
-    deviceId: query.deviceId,
-    quantity: query.quantity,
-    value: value as number,
-    flags: splitFlags(flags),
-  }))
-}
+/**
+ * The named queries of ReadingStore as InfluxQL: core/store/influx.ts's store extends this and supplies
+ * `influxql` (one statement, the first result's series).
+ */
+export abstract class InfluxQueries implements Omit<ReadingStore, 'generation' | 'database' | 'ensureDatabase' | 'write' | 'writeLines' | 'close'> {
+  abstract influxql(statement: string): Promise<InfluxSeries[]>
 
-export async function readingRows(db: InfluxQLRunner, query: ReadingRowsQuery): Promise<ReadingRow[]> {
-  const conditions = selectionConditions(query)
-  if (conditions === undefined || query.fields.length === 0) return []
-  const limit = query.limit === undefined ? '' : ` LIMIT ${Math.max(1, Math.trunc(query.limit))}`
-  const statement =
-    `SELECT ${query.fields.map((f) => `"${f}"`).join(', ')}, "device", "quantity" FROM ${READING_MEASUREMENT}${where(conditions)} ORDER BY time ASC${limit}`
-  const values = (await db.influxql(statement))[0]?.values ?? []
-  const n = query.fields.length
-  return values.map((v) => ({
-    time: v[0] as number,
-    deviceId: v[n + 1] as string,
-    quantity: v[n + 2] as Quantity,
-    fields: Object.fromEntries(query.fields.map((f, i) => [f, (v[i + 1] as number | string | null | undefined) ?? null])),
-  }))
-}
+  async queryReadings(query: ReadingQuery): Promise<StoredReading[]> {
+    const statement =
+      `SELECT "value", "flags" FROM ${READING_MEASUREMENT} WHERE "device" = ${influxqlString(query.deviceId)}` +
+      ` AND "quantity" = ${influxqlString(query.quantity)} AND time >= ${isoTime(query.from)} AND time < ${isoTime(query.to)}` +
+      ' ORDER BY time ASC'
+    const series = await this.influxql(statement)
+    return (series[0]?.values ?? []).map(([time, value, flags]) => ({
+      time: time as number,
+      deviceId: query.deviceId,
+      quantity: query.quantity,
+      value: value as number,
+      flags: splitFlags(flags),
+    }))
+  }
 
-export async function aggregateReadings(db: InfluxQLRunner, query: AggregateQuery): Promise<AggregateRow[]> {
-  const conditions = selectionConditions(query)
-  if (conditions === undefined || query.fields.length === 0) return []
-  const select = query.fields.flatMap((field) => STATS.map((stat) => `${stat}("${field}") AS "${field}_${stat}"`)).join(', ')
-  const groups = [...(query.window ? [`time(${query.window.every})`] : []), ...(query.perDevice ? ['"device"'] : []), '"quantity"']
-  const statement =
-    `SELECT ${select} FROM ${READING_MEASUREMENT}${where(conditions)} GROUP BY ${groups.join(', ')}` +
-    (query.window ? ' fill(none)' : '') +
-    (query.limitPerGroup === undefined ? '' : ` LIMIT ${Math.max(1, Math.trunc(query.limitPerGroup))}`) +
-    (query.window ? ` tz(${influxqlString(query.window.tz)})` : '')
-  const rows: AggregateRow[] = []
-  for (const s of await db.influxql(statement)) {
-    const quantity = s.tags?.quantity ?? ''
-    if (!isQuantity(quantity)) continue
-    for (const v of s.values) {
-      const column = (name: string) => (v[s.columns.indexOf(name)] as number | null | undefined) ?? null
-      const stats: AggregateRow['stats'] = {}
-      for (const field of query.fields) {
-        const fieldStats: FieldStats = { mean: column(`${field}_mean`), min: column(`${field}_min`), max: column(`${field}_max`), count: column(`${field}_count`) ?? 0 }
-        stats[field] = fieldStats
+  async readingRows(query: ReadingRowsQuery): Promise<ReadingRow[]> {
+    const conditions = selectionConditions(query)
+    if (conditions === undefined || query.fields.length === 0) return []
+    const limit = query.limit === undefined ? '' : ` LIMIT ${Math.max(1, Math.trunc(query.limit))}`
+    const statement =
+      `SELECT ${query.fields.map((f) => `"${f}"`).join(', ')}, "device", "quantity" FROM ${READING_MEASUREMENT}${where(conditions)} ORDER BY time ASC${limit}`
+    const values = (await this.influxql(statement))[0]?.values ?? []
+    const n = query.fields.length
+    return values.map((v) => ({
+      time: v[0] as number,
+      deviceId: v[n + 1] as string,
+      quantity: v[n + 2] as Quantity,
+      fields: Object.fromEntries(query.fields.map((f, i) => [f, (v[i + 1] as number | string | null | undefined) ?? null])),
+    }))
+  }
+
+  async aggregateReadings(query: AggregateQuery): Promise<AggregateRow[]> {
+    const conditions = selectionConditions(query)
+    if (conditions === undefined || query.fields.length === 0) return []
+    const select = query.fields.flatMap((field) => STATS.map((stat) => `${stat}("${field}") AS "${field}_${stat}"`)).join(', ')
+    const groups = [...(query.window ? [`time(${query.window.every})`] : []), ...(query.perDevice ? ['"device"'] : []), '"quantity"']
+    const statement =
+      `SELECT ${select} FROM ${READING_MEASUREMENT}${where(conditions)} GROUP BY ${groups.join(', ')}` +
+      (query.window ? ' fill(none)' : '') +
+      (query.limitPerGroup === undefined ? '' : ` LIMIT ${Math.max(1, Math.trunc(query.limitPerGroup))}`) +
+      (query.window ? ` tz(${influxqlString(query.window.tz)})` : '')
+    const rows: AggregateRow[] = []
+    for (const s of await this.influxql(statement)) {
+      const quantity = s.tags?.quantity ?? ''
+      if (!isQuantity(quantity)) continue
+      for (const v of s.values) {
+        const column = (name: string) => (v[s.columns.indexOf(name)] as number | null | undefined) ?? null
+        const stats: AggregateRow['stats'] = {}
+        for (const field of query.fields) {
+          const fieldStats: FieldStats = { mean: column(`${field}_mean`), min: column(`${field}_min`), max: column(`${field}_max`), count: column(`${field}_count`) ?? 0 }
+          stats[field] = fieldStats
+        }
+        rows.push({ time: query.window ? (v[0] as number) : 0, ...(query.perDevice ? { deviceId: s.tags?.device ?? '' } : {}), quantity, stats })
       }
-      rows.push({ time: query.window ? (v[0] as number) : 0, ...(query.perDevice ? { deviceId: s.tags?.device ?? '' } : {}), quantity, stats })
     }
+    return rows
   }
-  return rows
-}
 
-export async function countReadings(db: InfluxQLRunner, selection: ReadingSelection): Promise<ReadingCount[]> {
-  const conditions = selectionConditions(selection)
-  if (conditions === undefined) return []
-  const series = await db.influxql(`SELECT count("value") FROM ${READING_MEASUREMENT}${where(conditions)} GROUP BY "device", "quantity"`)
-  return perDeviceQuantity(series, (deviceId, quantity, v) => ({ deviceId, quantity, count: v[1] as number }))
-}
-
-export async function lastReadings(db: InfluxQLRunner, selection: ReadingSelection): Promise<LastReading[]> {
-  const conditions = selectionConditions(selection)
-  if (conditions === undefined) return []
-  const series = await db.influxql(`SELECT last("value") FROM ${READING_MEASUREMENT}${where(conditions)} GROUP BY "device", "quantity"`)
-  return perDeviceQuantity(series, (deviceId, quantity, v) => (typeof v[0] === 'number' ? { deviceId, quantity, time: v[0], value: v[1] as number } : undefined))
-}
-
-export async function readingLabels(db: InfluxQLRunner, selection: ReadingSelection): Promise<ReadingLabels[]> {
-  const conditions = selectionConditions(selection)
-  if (conditions === undefined) return []
-  const labels = new Map<string, ReadingLabels>()
-  const label = (deviceId: string, quantity: Quantity) => {
-    const key = `${deviceId}\0${quantity}`
-    return labels.get(key) ?? labels.set(key, { deviceId, quantity }).get(key)!
+  async countReadings(selection: ReadingSelection): Promise<ReadingCount[]> {
+    const conditions = selectionConditions(selection)
+    if (conditions === undefined) return []
+    const series = await this.influxql(`SELECT count("value") FROM ${READING_MEASUREMENT}${where(conditions)} GROUP BY "device", "quantity"`)
+    return perDeviceQuantity(series, (deviceId, quantity, v) => ({ deviceId, quantity, count: v[1] as number }))
   }
-  // `sensor` is "" on readings whose source named none (core/store/schema.ts): the last model named, not the last reading's
-  const sensors = `SELECT last("sensor") FROM ${READING_MEASUREMENT}${where([...conditions, `"sensor" != ''`])} GROUP BY "device", "quantity"`
-  perDeviceQuantity(await db.influxql(sensors), (deviceId, quantity, v) => {
-    if (typeof v[1] === 'string' && v[1] !== '') label(deviceId, quantity).sensor = v[1]
-  })
-  const methods = `SELECT last("calibration_method") FROM ${READING_MEASUREMENT}${where(conditions)} GROUP BY "device", "quantity"`
-  perDeviceQuantity(await db.influxql(methods), (deviceId, quantity, v) => {
-    if (typeof v[1] === 'string' && v[1] !== '') label(deviceId, quantity).calibrationMethod = v[1]
-  })
-  return [...labels.values()].sort((a, b) => byteOrder(a.deviceId, b.deviceId) || byteOrder(a.quantity, b.quantity))
-}
 
-export async function queryRejections(db: InfluxQLRunner, filter: { deviceId?: string; since?: number; limit?: number }): Promise<StoredRejection[]> {
-  const conditions = [
-    ...(filter.deviceId === undefined ? [] : [deviceAndSubDevices(filter.deviceId)]),
-    ...(filter.since === undefined ? [] : [`time >= ${isoTime(filter.since)}`]),
-  ]
-  const statement =
-    `SELECT "path", "message", "value", "topic", "source", "raw", "device", "rule" FROM ${REJECTION_MEASUREMENT}${where(conditions)}` +
-    ` ORDER BY time DESC LIMIT ${Math.max(1, Math.trunc(filter.limit ?? 1000))}`
-  const series = await db.influxql(statement)
-  // the newest `limit`, returned oldest first (ties by device and field path, so the order is stable)
-  const rows = (series[0]?.values ?? []).map((row) => {
-    const [time, path, message, value, topic, source, raw, device, rule] = row as [number, ...string[]]
-    return {
-      time,
-      deviceId: device!,
-      rule: rule!,
-      path: path!,
-      message: message!,
-      ...(value === null || value === undefined ? {} : { value }),
-      topic: topic!,
-      sourceFormat: source!,
-      raw: raw!,
+  async lastReadings(selection: ReadingSelection): Promise<LastReading[]> {
+    const conditions = selectionConditions(selection)
+    if (conditions === undefined) return []
+    const series = await this.influxql(`SELECT last("value") FROM ${READING_MEASUREMENT}${where(conditions)} GROUP BY "device", "quantity"`)
+    return perDeviceQuantity(series, (deviceId, quantity, v) => (typeof v[0] === 'number' ? { deviceId, quantity, time: v[0], value: v[1] as number } : undefined))
+  }
+
+  async readingLabels(selection: ReadingSelection): Promise<ReadingLabels[]> {
+    const conditions = selectionConditions(selection)
+    if (conditions === undefined) return []
+    const labels = new Map<string, ReadingLabels>()
+    const label = (deviceId: string, quantity: Quantity) => {
+      const key = `${deviceId}\0${quantity}`
+      return labels.get(key) ?? labels.set(key, { deviceId, quantity }).get(key)!
     }
-  })
-  return rows.sort((a, b) => a.time - b.time || a.deviceId.localeCompare(b.deviceId) || a.path.localeCompare(b.path))
-}
+    // `sensor` is "" on readings whose source named none (core/store/schema.ts): the last model named, not the last reading's
+    const sensors = `SELECT last("sensor") FROM ${READING_MEASUREMENT}${where([...conditions, `"sensor" != ''`])} GROUP BY "device", "quantity"`
+    perDeviceQuantity(await this.influxql(sensors), (deviceId, quantity, v) => {
+      if (typeof v[1] === 'string' && v[1] !== '') label(deviceId, quantity).sensor = v[1]
+    })
+    const methods = `SELECT last("calibration_method") FROM ${READING_MEASUREMENT}${where(conditions)} GROUP BY "device", "quantity"`
+    perDeviceQuantity(await this.influxql(methods), (deviceId, quantity, v) => {
+      if (typeof v[1] === 'string' && v[1] !== '') label(deviceId, quantity).calibrationMethod = v[1]
+    })
+    return [...labels.values()].sort((a, b) => byteOrder(a.deviceId, b.deviceId) || byteOrder(a.quantity, b.quantity))
+  }
 
-export async function countRejections(db: InfluxQLRunner, filter: { deviceFamily?: string }): Promise<RejectionCount[]> {
-  const conditions = filter.deviceFamily === undefined ? [] : [deviceAndSubDevices(filter.deviceFamily)]
-  const series = await db.influxql(`SELECT count("message") FROM ${REJECTION_MEASUREMENT}${where(conditions)} GROUP BY "device", "rule"`)
-  return series.flatMap((s) => (s.tags?.device === undefined || s.tags.rule === undefined ? [] : [{ deviceId: s.tags.device, rule: s.tags.rule, count: s.values[0]?.[1] as number }]))
+  async queryRejections(filter: { deviceId?: string; since?: number; limit?: number }): Promise<StoredRejection[]> {
+    const conditions = [
+      ...(filter.deviceId === undefined ? [] : [deviceAndSubDevices(filter.deviceId)]),
+      ...(filter.since === undefined ? [] : [`time >= ${isoTime(filter.since)}`]),
+    ]
+    const statement =
+      `SELECT "path", "message", "value", "topic", "source", "raw", "device", "rule" FROM ${REJECTION_MEASUREMENT}${where(conditions)}` +
+      ` ORDER BY time DESC LIMIT ${Math.max(1, Math.trunc(filter.limit ?? 1000))}`
+    const series = await this.influxql(statement)
+    // the newest `limit`, returned oldest first (ties by device and field path, so the order is stable)
+    const rows = (series[0]?.values ?? []).map((row) => {
+      const [time, path, message, value, topic, source, raw, device, rule] = row as [number, ...string[]]
+      return {
+        time,
+        deviceId: device!,
+        rule: rule!,
+        path: path!,
+        message: message!,
+        ...(value === null || value === undefined ? {} : { value }),
+        topic: topic!,
+        sourceFormat: source!,
+        raw: raw!,
+      }
+    })
+    return rows.sort((a, b) => a.time - b.time || a.deviceId.localeCompare(b.deviceId) || a.path.localeCompare(b.path))
+  }
+
+  async countRejections(filter: { deviceFamily?: string }): Promise<RejectionCount[]> {
+    const conditions = filter.deviceFamily === undefined ? [] : [deviceAndSubDevices(filter.deviceFamily)]
+    const series = await this.influxql(`SELECT count("message") FROM ${REJECTION_MEASUREMENT}${where(conditions)} GROUP BY "device", "rule"`)
+    return series.flatMap((s) => (s.tags?.device === undefined || s.tags.rule === undefined ? [] : [{ deviceId: s.tags.device, rule: s.tags.rule, count: s.values[0]?.[1] as number }]))
+  }
+
+  async deviceEvents(query: EventQuery): Promise<StoredDeviceEvent[]> {
+    if (query.kinds.length === 0) return []
+    const statement = `SELECT "detail", "topic", "source", "kind" FROM "${EVENT_MEASUREMENT}"${where(eventConditions(query))} GROUP BY "device"`
+    return (await this.influxql(statement)).flatMap((s) =>
+      s.tags?.device === undefined
+        ? []
+        : s.values.map(([at, detail, topic, source, kind]) => ({
+            deviceId: s.tags!.device!,
+            kind: kind as DeviceEventKind,
+            at: at as number,
+            detail: String(detail),
+            topic: (topic as string | null) ?? '',
+            sourceFormat: (source as string | null) ?? '',
+          })),
+    )
+  }
+
+  async eventSummaries(query: EventQuery): Promise<EventSummary[]> {
+    if (query.kinds.length === 0) return []
+    const conditions = where(eventConditions(query))
+    const counts = new Map<string, number>()
+    for (const s of await this.influxql(`SELECT count("detail") FROM ${EVENT_MEASUREMENT}${conditions} GROUP BY "device", "kind"`)) {
+      counts.set(`${s.tags?.device}\0${s.tags?.kind}`, s.values[0]?.[1] as number)
+    }
+    return (await this.influxql(`SELECT last("detail") FROM ${EVENT_MEASUREMENT}${conditions} GROUP BY "device", "kind"`)).flatMap((s) => {
+      const [lastAt, lastDetail] = s.values[0] ?? []
+      if (s.tags?.device === undefined || s.tags.kind === undefined || typeof lastAt !== 'number') return []
+      const count = counts.get(`${s.tags.device}\0${s.tags.kind}`) ?? 0
+      return [{ deviceId: s.tags.device, kind: s.tags.kind as DeviceEventKind, count, lastAt, lastDetail: String(lastDetail) }]
+    })
+  }
+
+  async referenceObservations(query: ReferenceQuery): Promise<ReferenceObservation[]> {
+    const statement =
+      `SELECT "value", "period_ms", "flags", "source" FROM ${REFERENCE_MEASUREMENT}` +
+      ` WHERE "station" = ${influxqlString(query.station)} AND "quantity" = ${influxqlString(query.quantity)}` +
+      ` AND time >= ${isoTime(query.from)} AND time < ${isoTime(query.to)} ORDER BY time ASC`
+    const series = await this.influxql(statement)
+    return (series[0]?.values ?? []).map(([time, value, periodMs, flags, source]) => ({
+      station: query.station,
+      source: source as ReferenceSourceName,
+      quantity: query.quantity,
+      value: value as number,
+      time: time as number,
+      periodMs: periodMs as number,
+      flags: splitFlags(flags),
+    }))
+  }
 }
 
 function eventConditions(query: EventQuery): string[] {
   const kinds = query.kinds.map((k) => `"kind" = ${influxqlString(k)}`)
   return [kinds.length === 1 ? kinds[0]! : `(${kinds.join(' OR ')})`, ...(query.deviceFamily === undefined ? [] : [deviceAndSubDevices(query.deviceFamily)])]
-}
-
-export async function deviceEvents(db: InfluxQLRunner, query: EventQuery): Promise<StoredDeviceEvent[]> {
-  if (query.kinds.length === 0) return []
-  const statement = `SELECT "detail", "topic", "source", "kind" FROM "${EVENT_MEASUREMENT}"${where(eventConditions(query))} GROUP BY "device"`
-  return (await db.influxql(statement)).flatMap((s) =>
-    s.tags?.device === undefined
-      ? []
-      : s.values.map(([at, detail, topic, source, kind]) => ({
-          deviceId: s.tags!.device!,
-          kind: kind as DeviceEventKind,
-          at: at as number,
-          detail: String(detail),
-          topic: (topic as string | null) ?? '',
-          sourceFormat: (source as string | null) ?? '',
-        })),
-  )
-}
-
-export async function eventSummaries(db: InfluxQLRunner, query: EventQuery): Promise<EventSummary[]> {
-  if (query.kinds.length === 0) return []
-  const conditions = where(eventConditions(query))
-  const counts = new Map<string, number>()
-  for (const s of await db.influxql(`SELECT count("detail") FROM ${EVENT_MEASUREMENT}${conditions} GROUP BY "device", "kind"`)) {
-    counts.set(`${s.tags?.device}\0${s.tags?.kind}`, s.values[0]?.[1] as number)
-  }
-  return (await db.influxql(`SELECT last("detail") FROM ${EVENT_MEASUREMENT}${conditions} GROUP BY "device", "kind"`)).flatMap((s) => {
-    const [lastAt, lastDetail] = s.values[0] ?? []
-    if (s.tags?.device === undefined || s.tags.kind === undefined || typeof lastAt !== 'number') return []
-    const count = counts.get(`${s.tags.device}\0${s.tags.kind}`) ?? 0
-    return [{ deviceId: s.tags.device, kind: s.tags.kind as DeviceEventKind, count, lastAt, lastDetail: String(lastDetail) }]
-  })
-}
-
-export async function referenceObservations(db: InfluxQLRunner, query: ReferenceQuery): Promise<ReferenceObservation[]> {
-  const statement =
-    `SELECT "value", "period_ms", "flags", "source" FROM ${REFERENCE_MEASUREMENT}` +
-    ` WHERE "station" = ${influxqlString(query.station)} AND "quantity" = ${influxqlString(query.quantity)}` +
-    ` AND time >= ${isoTime(query.from)} AND time < ${isoTime(query.to)} ORDER BY time ASC`
-  const series = await db.influxql(statement)
-  return (series[0]?.values ?? []).map(([time, value, periodMs, flags, source]) => ({
-    station: query.station,
-    source: source as ReferenceSourceName,
-    quantity: query.quantity,
-    value: value as number,
-    time: time as number,
-    periodMs: periodMs as number,
-    flags: splitFlags(flags),
-  }))
 }
 
 /** A `flags` field's list: comma-separated, "" (or absent) for none. */

@@ -2,36 +2,17 @@ import { HttpError, InfluxDB, canRetryHttpCall, setLogger, type Transport } from
 import type { Config } from '../config.ts'
 import { RefusedError, UnavailableError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
-import type { ReferenceObservation, ReferenceQuery } from '../reference/reference.ts'
-import * as queries from './influx-queries.ts'
-import type { InfluxQLRunner, InfluxSeries } from './influx-queries.ts'
-import { eventToLine, influxqlIdentifier, readingToLine, rejectionToLine } from './schema.ts'
-import type {
-  AggregateQuery,
-  AggregateRow,
-  EventQuery,
-  EventSummary,
-  InfluxGeneration,
-  LastReading,
-  ReadingCount,
-  ReadingLabels,
-  ReadingQuery,
-  ReadingRow,
-  ReadingRowsQuery,
-  ReadingSelection,
-  ReadingStore,
-  RejectionCount,
-  StoredDeviceEvent,
-  StoredReading,
-  StoredRejection,
-  WriteBatch,
-} from './store.ts'
+import { InfluxQueries, type InfluxSeries } from './influx-queries.ts'
+import { batchToLines, influxqlIdentifier } from './schema.ts'
+import type { InfluxGeneration, ReadingStore, WriteBatch } from './store.ts'
 import { ensureV2Bucket } from './influx-v2-setup.ts'
 
 type InfluxConfig = Config['influx']
 
 /** The InfluxDB store: a ReadingStore plus raw InfluxQL for tests, benchmarks and administration (see influxql below). */
-export interface InfluxReadingStore extends ReadingStore, InfluxQLRunner {}
+export interface InfluxReadingStore extends ReadingStore {
+  influxql(statement: string): Promise<InfluxSeries[]>
+}
 
 /**
  * Opens the InfluxDB store, detecting the server generation from `GET /ping` (header X-Influxdb-Version:
@@ -64,7 +45,7 @@ export async function detectGeneration(url: string): Promise<InfluxGeneration> {
   throw new RefusedError(`${url}/ping answered without a known X-Influxdb-Version (got '${version}')`)
 }
 
-class InfluxStore implements InfluxReadingStore {
+class InfluxStore extends InfluxQueries implements InfluxReadingStore {
   private readonly client: InfluxDB
   private readonly transport: Transport
 
@@ -73,6 +54,7 @@ class InfluxStore implements InfluxReadingStore {
     readonly generation: InfluxGeneration,
     private readonly logger: Logger,
   ) {
+    super()
     this.client = new InfluxDB({ url: config.url, token: config.token, timeout: 30_000 })
     this.transport = this.client.transport
   }
@@ -91,10 +73,7 @@ class InfluxStore implements InfluxReadingStore {
   }
 
   async write(batch: WriteBatch): Promise<void> {
-    const lines = batch.readings.map(readingToLine)
-    for (const rejection of batch.rejections) lines.push(rejectionToLine(rejection))
-    for (const event of batch.events ?? []) lines.push(eventToLine(event))
-    await this.writeLines(lines)
+    await this.writeLines(batchToLines(batch))
   }
 
   async writeLines(lines: readonly string[]): Promise<void> {
@@ -120,57 +99,13 @@ class InfluxStore implements InfluxReadingStore {
     return `/api/v2/write?org=${org}&bucket=${encodeURIComponent(this.database)}&precision=ms`
   }
 
-  queryReadings(query: ReadingQuery): Promise<StoredReading[]> {
-    return queries.queryReadings(this, query)
-  }
-
-  readingRows(query: ReadingRowsQuery): Promise<ReadingRow[]> {
-    return queries.readingRows(this, query)
-  }
-
-  aggregateReadings(query: AggregateQuery): Promise<AggregateRow[]> {
-    return queries.aggregateReadings(this, query)
-  }
-
-  countReadings(selection: ReadingSelection): Promise<ReadingCount[]> {
-    return queries.countReadings(this, selection)
-  }
-
-  lastReadings(selection: ReadingSelection): Promise<LastReading[]> {
-    return queries.lastReadings(this, selection)
-  }
-
-  readingLabels(selection: ReadingSelection): Promise<ReadingLabels[]> {
-    return queries.readingLabels(this, selection)
-  }
-
-  queryRejections(filter: { deviceId?: string; since?: number; limit?: number }): Promise<StoredRejection[]> {
-    return queries.queryRejections(this, filter)
-  }
-
-  countRejections(filter: { deviceFamily?: string }): Promise<RejectionCount[]> {
-    return queries.countRejections(this, filter)
-  }
-
-  deviceEvents(query: EventQuery): Promise<StoredDeviceEvent[]> {
-    return queries.deviceEvents(this, query)
-  }
-
-  eventSummaries(query: EventQuery): Promise<EventSummary[]> {
-    return queries.eventSummaries(this, query)
-  }
-
-  referenceObservations(query: ReferenceQuery): Promise<ReferenceObservation[]> {
-    return queries.referenceObservations(this, query)
-  }
-
   /**
    * Runs one InfluxQL statement against the database and returns the first result's series. Not on the
    * ReadingStore interface: product code calls the named queries; this is for tests, benchmarks and
    * administration (DROP DATABASE of a throwaway test database). Errors: RefusedError when InfluxDB refuses the
    * statement, with the statement as context; else those of the request.
    */
-  async influxql(statement: string): Promise<InfluxSeries[]> {
+  override async influxql(statement: string): Promise<InfluxSeries[]> {
     // InfluxDB 1.x refuses GET for statements that change data (CREATE, DROP, DELETE): they go as POST.
     const method = /^\s*(SELECT|SHOW)\b/i.test(statement) ? 'GET' : 'POST'
     const body = (await this.request(`/query?${this.params({ q: statement, epoch: 'ms' })}`, method)) as {

@@ -5,7 +5,7 @@ import { REFERENCE_MEASUREMENT } from '../reference/reference-store.ts'
 import type { ReferenceObservation, ReferenceQuery, ReferenceSourceName } from '../reference/reference.ts'
 import { byteOrder, splitFlags } from './influx-queries.ts'
 import { parseLine, type FieldType } from './line-protocol.ts'
-import { EVENT_MEASUREMENT, READING_MEASUREMENT, REJECTION_MEASUREMENT, eventToLine, readingToLine, rejectionToLine } from './schema.ts'
+import { EVENT_MEASUREMENT, READING_MEASUREMENT, REJECTION_MEASUREMENT, batchToLines } from './schema.ts'
 import type {
   AggregateQuery,
   AggregateRow,
@@ -56,10 +56,7 @@ export class MemoryStore implements ReadingStore {
   async close(): Promise<void> {}
 
   async write(batch: WriteBatch): Promise<void> {
-    const lines = batch.readings.map(readingToLine)
-    for (const rejection of batch.rejections) lines.push(rejectionToLine(rejection))
-    for (const event of batch.events ?? []) lines.push(eventToLine(event))
-    await this.writeLines(lines)
+    await this.writeLines(batchToLines(batch))
   }
 
   async writeLines(lines: readonly string[]): Promise<void> {

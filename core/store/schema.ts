@@ -104,6 +104,14 @@ export function rejectionToLine(rejection: Rejection): string {
   return point.toLineProtocol()!
 }
 
+/** A write's lines: its readings, then its rejections, then its device events (ms timestamps). Throws as the line builders do. */
+export function batchToLines(batch: { readings: readonly Reading[]; rejections: readonly Rejection[]; events?: readonly DeviceEvent[] }): string[] {
+  const lines = batch.readings.map(readingToLine)
+  for (const rejection of batch.rejections) lines.push(rejectionToLine(rejection))
+  for (const event of batch.events ?? []) lines.push(eventToLine(event))
+  return lines
+}
+
 export function eventToLine(event: DeviceEvent): string {
   return new Point(EVENT_MEASUREMENT)
     .tag('device', event.deviceId)
