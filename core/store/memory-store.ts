@@ -4,7 +4,7 @@ import type { Quantity } from '../quantities.ts'
 import { REFERENCE_MEASUREMENT } from '../reference/reference-store.ts'
 import type { ReferenceObservation, ReferenceQuery, ReferenceSourceName } from '../reference/reference.ts'
 import { byteOrder, splitFlags } from './influx-queries.ts'
-import { parseLine, type FieldType } from './line-protocol.ts'
+import { parseLine, type FieldType, type ParsedLine } from './line-protocol.ts'
 import { EVENT_MEASUREMENT, READING_MEASUREMENT, REJECTION_MEASUREMENT, batchToLines } from './schema.ts'
 import type {
   AggregateQuery,
@@ -40,7 +40,8 @@ interface Point {
  * write goes through the same line builders (core/store/schema.ts) and is parsed back (core/store/line-protocol.ts),
  * and a point is keyed by measurement, tag set and time, its fields merged over writes (InfluxDB's rule, which
  * is why readings are written whole). A field keeps its first type: a line giving it another is refused like
- * InfluxDB's "partial write: field type conflict" (RefusedError), the other lines of the write are kept.
+ * InfluxDB's "partial write: field type conflict" (RefusedError), and so is a line that does not parse; the
+ * other lines of the write are kept.
  * The named queries answer as the InfluxQL of core/store/influx-queries.ts does; test/contract/store-contract.ts
  * holds both to the same results. Nothing is persisted; `close` keeps the data.
  */
@@ -62,7 +63,13 @@ export class MemoryStore implements ReadingStore {
   async writeLines(lines: readonly string[]): Promise<void> {
     const refused: string[] = []
     for (const text of lines) {
-      const line = parseLine(text)
+      let line: ParsedLine
+      try {
+        line = parseLine(text)
+      } catch (error) {
+        refused.push(`unable to parse: ${(error as Error).message}`)
+        continue
+      }
       const conflict = Object.entries(line.fields).find(([key, f]) => (this.fieldTypes.get(`${line.measurement}\0${key}`) ?? f.type) !== f.type)
       if (conflict) {
         refused.push(`field type conflict: input field "${conflict[0]}" on measurement "${line.measurement}" is type ${conflict[1].type}`)
