@@ -6,27 +6,7 @@ import type { ReferenceObservation, ReferenceQuery, ReferenceSourceName } from '
 import { byteOrder, splitFlags } from './influx-queries.ts'
 import { parseLine, type FieldType, type ParsedLine } from './line-protocol.ts'
 import { EVENT_MEASUREMENT, READING_MEASUREMENT, REJECTION_MEASUREMENT, batchToLines } from './schema.ts'
-import type {
-  AggregateQuery,
-  AggregateRow,
-  DeviceEventKind,
-  EventQuery,
-  EventSummary,
-  FieldStats,
-  LastReading,
-  ReadingCount,
-  ReadingLabels,
-  ReadingQuery,
-  ReadingRow,
-  ReadingRowsQuery,
-  ReadingSelection,
-  ReadingStore,
-  RejectionCount,
-  StoredDeviceEvent,
-  StoredReading,
-  StoredRejection,
-  WriteBatch,
-} from './store.ts'
+import type * as Store from './store.ts'
 
 /** One stored point: tags, fields (merged over writes) and time in epoch ms. */
 interface Point {
@@ -45,7 +25,7 @@ interface Point {
  * The named queries answer as the InfluxQL of core/store/influx-queries.ts does; test/contract/store-contract.ts
  * holds both to the same results. Nothing is persisted; `close` keeps the data.
  */
-export class MemoryStore implements ReadingStore {
+export class MemoryStore implements Store.ReadingStore {
   readonly generation = 'memory'
   private readonly measurements = new Map<string, Map<string, Point>>()
   private readonly fieldTypes = new Map<string, FieldType>()
@@ -56,7 +36,7 @@ export class MemoryStore implements ReadingStore {
 
   async close(): Promise<void> {}
 
-  async write(batch: WriteBatch): Promise<void> {
+  async write(batch: Store.WriteBatch): Promise<void> {
     await this.writeLines(batchToLines(batch))
   }
 
@@ -85,21 +65,21 @@ export class MemoryStore implements ReadingStore {
     if (refused.length > 0) throw new RefusedError(`partial write: ${refused[0]} (${refused.length} line(s) refused)`)
   }
 
-  async queryReadings(query: ReadingQuery): Promise<StoredReading[]> {
+  async queryReadings(query: Store.ReadingQuery): Promise<Store.StoredReading[]> {
     return this.readings({ devices: [query.deviceId], quantities: [query.quantity], from: query.from, to: query.to })
       .filter((p) => p.fields.value !== undefined)
       .map((p) => ({ time: p.time, deviceId: query.deviceId, quantity: query.quantity, value: p.fields.value as number, flags: splitFlags(p.fields.flags) }))
   }
 
-  async readingRows(query: ReadingRowsQuery): Promise<ReadingRow[]> {
+  async readingRows(query: Store.ReadingRowsQuery): Promise<Store.ReadingRow[]> {
     const rows = this.readings(query)
       .filter((p) => query.fields.some((f) => p.fields[f] !== undefined))
       .map((p) => ({ time: p.time, deviceId: p.tags.device!, quantity: p.tags.quantity as Quantity, fields: Object.fromEntries(query.fields.map((f) => [f, (p.fields[f] as number | string | undefined) ?? null])) }))
     return query.limit === undefined ? rows : rows.slice(0, Math.max(1, Math.trunc(query.limit)))
   }
 
-  async aggregateReadings(query: AggregateQuery): Promise<AggregateRow[]> {
-    const groups = new Map<string, { row: AggregateRow; points: Point[] }>()
+  async aggregateReadings(query: Store.AggregateQuery): Promise<Store.AggregateRow[]> {
+    const groups = new Map<string, { row: Store.AggregateRow; points: Point[] }>()
     for (const p of this.readings(query)) {
       if (!query.fields.some((f) => typeof p.fields[f] === 'number')) continue
       const time = query.window ? windowStart(p.time, query.window.every, query.window.tz) : 0
@@ -123,30 +103,30 @@ export class MemoryStore implements ReadingStore {
     })
   }
 
-  async countReadings(selection: ReadingSelection): Promise<ReadingCount[]> {
+  async countReadings(selection: Store.ReadingSelection): Promise<Store.ReadingCount[]> {
     return this.perDeviceQuantity(selection, (points, deviceId, quantity) => {
       const count = points.filter((p) => p.fields.value !== undefined).length
       return count === 0 ? undefined : { deviceId, quantity, count }
     })
   }
 
-  async lastReadings(selection: ReadingSelection): Promise<LastReading[]> {
+  async lastReadings(selection: Store.ReadingSelection): Promise<Store.LastReading[]> {
     return this.perDeviceQuantity(selection, (points, deviceId, quantity) => {
       const last = points.findLast((p) => p.fields.value !== undefined)
       return last === undefined ? undefined : { deviceId, quantity, time: last.time, value: last.fields.value as number }
     })
   }
 
-  async readingLabels(selection: ReadingSelection): Promise<ReadingLabels[]> {
+  async readingLabels(selection: Store.ReadingSelection): Promise<Store.ReadingLabels[]> {
     return this.perDeviceQuantity(selection, (points, deviceId, quantity) => {
       const sensor = points.findLast((p) => typeof p.fields.sensor === 'string' && p.fields.sensor !== '')?.fields.sensor as string | undefined
       const method = points.findLast((p) => p.fields.calibration_method !== undefined)?.fields.calibration_method
-      const labels: ReadingLabels = { deviceId, quantity, ...(sensor === undefined ? {} : { sensor }), ...(typeof method === 'string' && method !== '' ? { calibrationMethod: method } : {}) }
+      const labels: Store.ReadingLabels = { deviceId, quantity, ...(sensor === undefined ? {} : { sensor }), ...(typeof method === 'string' && method !== '' ? { calibrationMethod: method } : {}) }
       return labels.sensor === undefined && labels.calibrationMethod === undefined ? undefined : labels
     })
   }
 
-  async queryRejections(filter: { deviceId?: string; since?: number; limit?: number }): Promise<StoredRejection[]> {
+  async queryRejections(filter: { deviceId?: string; since?: number; limit?: number }): Promise<Store.StoredRejection[]> {
     const newest = this.points(REJECTION_MEASUREMENT)
       .filter((p) => (filter.deviceId === undefined || inFamily(p.tags.device!, filter.deviceId)) && (filter.since === undefined || p.time >= filter.since))
       .reverse()
@@ -168,8 +148,8 @@ export class MemoryStore implements ReadingStore {
     return rows.sort((a, b) => a.time - b.time || a.deviceId.localeCompare(b.deviceId) || a.path.localeCompare(b.path))
   }
 
-  async countRejections(filter: { deviceFamily?: string }): Promise<RejectionCount[]> {
-    const counts = new Map<string, RejectionCount>()
+  async countRejections(filter: { deviceFamily?: string }): Promise<Store.RejectionCount[]> {
+    const counts = new Map<string, Store.RejectionCount>()
     for (const p of this.points(REJECTION_MEASUREMENT)) {
       if (p.fields.message === undefined || (filter.deviceFamily !== undefined && !inFamily(p.tags.device!, filter.deviceFamily))) continue
       const key = `${p.tags.device}\0${p.tags.rule}`
@@ -179,18 +159,18 @@ export class MemoryStore implements ReadingStore {
     return [...counts.values()].sort((a, b) => byteOrder(a.deviceId, b.deviceId) || byteOrder(a.rule, b.rule))
   }
 
-  async deviceEvents(query: EventQuery): Promise<StoredDeviceEvent[]> {
+  async deviceEvents(query: Store.EventQuery): Promise<Store.StoredDeviceEvent[]> {
     return this.events(query)
-      .map((p) => ({ deviceId: p.tags.device!, kind: p.tags.kind as DeviceEventKind, at: p.time, detail: String(p.fields.detail), topic: String(p.fields.topic ?? ''), sourceFormat: String(p.fields.source ?? '') }))
+      .map((p) => ({ deviceId: p.tags.device!, kind: p.tags.kind as Store.DeviceEventKind, at: p.time, detail: String(p.fields.detail), topic: String(p.fields.topic ?? ''), sourceFormat: String(p.fields.source ?? '') }))
       .sort((a, b) => byteOrder(a.deviceId, b.deviceId) || a.at - b.at)
   }
 
-  async eventSummaries(query: EventQuery): Promise<EventSummary[]> {
-    const summaries = new Map<string, EventSummary>()
+  async eventSummaries(query: Store.EventQuery): Promise<Store.EventSummary[]> {
+    const summaries = new Map<string, Store.EventSummary>()
     for (const p of this.events(query)) {
       const key = `${p.tags.device}\0${p.tags.kind}`
       const summary = summaries.get(key)
-      if (summary === undefined) summaries.set(key, { deviceId: p.tags.device!, kind: p.tags.kind as DeviceEventKind, count: 1, lastAt: p.time, lastDetail: String(p.fields.detail) })
+      if (summary === undefined) summaries.set(key, { deviceId: p.tags.device!, kind: p.tags.kind as Store.DeviceEventKind, count: 1, lastAt: p.time, lastDetail: String(p.fields.detail) })
       else Object.assign(summary, { count: summary.count + 1, lastAt: p.time, lastDetail: String(p.fields.detail) })
     }
     return [...summaries.values()].sort((a, b) => byteOrder(a.deviceId, b.deviceId) || byteOrder(a.kind, b.kind))
@@ -217,7 +197,7 @@ export class MemoryStore implements ReadingStore {
   }
 
   /** `reading` points of a selection, oldest first. */
-  private readings(s: ReadingSelection): Point[] {
+  private readings(s: Store.ReadingSelection): Point[] {
     return this.points(READING_MEASUREMENT).filter(
       (p) =>
         (s.devices === undefined || s.devices.includes(p.tags.device!)) &&
@@ -229,14 +209,14 @@ export class MemoryStore implements ReadingStore {
     )
   }
 
-  private events(query: EventQuery): Point[] {
+  private events(query: Store.EventQuery): Point[] {
     return this.points(EVENT_MEASUREMENT).filter(
-      (p) => query.kinds.includes(p.tags.kind as DeviceEventKind) && (query.deviceFamily === undefined || inFamily(p.tags.device!, query.deviceFamily)) && p.fields.detail !== undefined,
+      (p) => query.kinds.includes(p.tags.kind as Store.DeviceEventKind) && (query.deviceFamily === undefined || inFamily(p.tags.device!, query.deviceFamily)) && p.fields.detail !== undefined,
     )
   }
 
   /** One answer per device and quantity of the selection (points oldest first), by device then quantity. */
-  private perDeviceQuantity<T>(selection: ReadingSelection, answer: (points: Point[], deviceId: string, quantity: Quantity) => T | undefined): T[] {
+  private perDeviceQuantity<T>(selection: Store.ReadingSelection, answer: (points: Point[], deviceId: string, quantity: Quantity) => T | undefined): T[] {
     const groups = new Map<string, Point[]>()
     for (const p of this.readings(selection)) {
       const key = `${p.tags.device}\0${p.tags.quantity}`
@@ -256,7 +236,7 @@ function inFamily(deviceId: string, family: string): boolean {
   return deviceId === family || (deviceId.startsWith(`${family}.`) && deviceId.length > family.length + 1)
 }
 
-function stats(values: number[]): FieldStats {
+function stats(values: number[]): Store.FieldStats {
   if (values.length === 0) return { mean: null, min: null, max: null, count: 0 }
   return { mean: values.reduce((a, b) => a + b, 0) / values.length, min: values.reduce((a, b) => Math.min(a, b)), max: values.reduce((a, b) => Math.max(a, b)), count: values.length }
 }
