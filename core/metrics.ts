@@ -67,11 +67,11 @@ export const writeDuration = new Histogram({
   registers,
 })
 
-export type DropReason = 'qos0_not_stored' | 'will_not_stored' | 'qos0_connection_lost' | 'store_lost'
+export type DropReason = 'qos0_not_stored' | 'will_not_stored' | 'qos0_connection_lost' | 'store_lost' | 'drain_timeout'
 
 export const dropped = new Counter({
   name: 'senshagen_dropped_total',
-  help: 'Messages or points lost, each also logged at error level, by reason: qos0_not_stored (a QoS 0 publish the sink failed), will_not_stored (a will the sink failed), qos0_connection_lost (QoS 0 messages waiting for the ingest window when the connection closed), store_lost (points InfluxDB refused both as they were and as rejections)',
+  help: 'Messages or points lost, each also logged at error level, by reason: qos0_not_stored (a QoS 0 publish the sink failed), will_not_stored (a will the sink failed), qos0_connection_lost (QoS 0 messages waiting for the ingest window when the connection closed), store_lost (points InfluxDB refused both as they were and as rejections), drain_timeout (messages or points still unacknowledged when the shutdown drain deadline passed: QoS 1 ones are resent by their devices, uncommitted Kafka records consumed again)',
   labelNames: ['reason'] as const,
   registers,
 })
