@@ -1,5 +1,5 @@
 import type { Logger } from './logger.ts'
-import { countDropped } from './metrics.ts'
+import { drainUnacknowledged, type DrainStage } from './metrics.ts'
 
 /**
  * Graceful shutdown (SIGTERM/SIGINT, cli/context.ts runUntilSignal): each stage stops taking work, waits until
@@ -36,13 +36,13 @@ export async function settlesBy(deadline: Deadline | undefined, done: Promise<un
 }
 
 /**
- * `left` units (`what`: 'messages', 'points', …) of `stage` were not acknowledged when the drain deadline passed:
- * logged at error level and counted in senshagen_dropped_total{reason="drain_timeout"}. QoS 1 messages without
- * PUBACK are resent by their devices and uncommitted Kafka records are consumed again, so this is a stall to
- * look at, not necessarily a loss; QoS 0 messages among them are lost.
+ * `left` units (`unit`: 'publishes', 'points', …) of `stage` were not acknowledged when the drain deadline passed:
+ * logged at error level and counted in senshagen_drain_unacknowledged_total{stage}. QoS 1 messages without
+ * PUBACK are resent by their clients and uncommitted Kafka records are consumed again, so this is a stall to look
+ * at, not by itself a loss; QoS 0 messages among them are lost.
  */
-export function reportUndrained(logger: Logger, stage: string, left: number, what: string): void {
+export function reportUndrained(logger: Logger, stage: DrainStage, left: number, unit: string): void {
   if (left <= 0) return
-  countDropped('drain_timeout', left)
-  logger.error({ stage, left, unit: what }, `shutdown drain deadline passed: ${left} ${what} of the ${stage} not acknowledged`)
+  drainUnacknowledged.inc({ stage }, left)
+  logger.error({ stage, left, unit }, `shutdown drain deadline passed: ${left} ${unit} of the ${stage.replace('_', ' ')} not acknowledged`)
 }

@@ -67,11 +67,11 @@ export const writeDuration = new Histogram({
   registers,
 })
 
-export type DropReason = 'qos0_not_stored' | 'will_not_stored' | 'qos0_connection_lost' | 'store_lost' | 'drain_timeout'
+export type DropReason = 'qos0_not_stored' | 'will_not_stored' | 'qos0_connection_lost' | 'store_lost'
 
 export const dropped = new Counter({
   name: 'senshagen_dropped_total',
-  help: 'Messages or points lost, each also logged at error level, by reason: qos0_not_stored (a QoS 0 publish the sink failed), will_not_stored (a will the sink failed), qos0_connection_lost (QoS 0 messages waiting for the ingest window when the connection closed), store_lost (points InfluxDB refused both as they were and as rejections), drain_timeout (messages or points still unacknowledged when the shutdown drain deadline passed: QoS 1 ones are resent by their devices, uncommitted Kafka records consumed again)',
+  help: 'Messages or points lost, each also logged at error level, by reason: qos0_not_stored (a QoS 0 publish the sink failed), will_not_stored (a will the sink failed), qos0_connection_lost (QoS 0 messages waiting for the ingest window when the connection closed), store_lost (points InfluxDB refused both as they were and as rejections)',
   labelNames: ['reason'] as const,
   registers,
 })
@@ -153,6 +153,16 @@ export function observeBatch(target: 'influxdb' | 'kafka', batch: { units: numbe
   writeBatchSize.observe({ target }, batch.units)
   writeDuration.observe({ target }, batch.ms / 1000)
 }
+
+/** Where a graceful shutdown gave up (core/drain.ts): the embedded broker, the subscribed ingest, the ingest's sink, the Kafka-mode writer. */
+export type DrainStage = 'embedded_broker' | 'subscribed_ingest' | 'ingest_sink' | 'writer'
+
+export const drainUnacknowledged = new Counter({
+  name: 'senshagen_drain_unacknowledged_total',
+  help: 'Units a stage still held unacknowledged when the shutdown drain deadline (SENSHAGEN_DRAIN_TIMEOUT_MS) passed, each stage logged at error level, by stage: embedded_broker and subscribed_ingest (QoS 1 publishes without PUBACK, resent by the client), ingest_sink (records or points; a publish left in the broker is also counted here), writer (points whose Kafka offsets stay uncommitted, consumed again)',
+  labelNames: ['stage'] as const,
+  registers,
+})
 
 /** Counts `count` lost messages or points; the caller logs them at error level. */
 export function countDropped(reason: DropReason, count = 1): void {

@@ -60,7 +60,7 @@ export class BrokerShutdown {
     const pending = ingest?.pending ?? 0
     this.logger.info({ connections: this.clients.size, pending }, 'draining: no new connections or publishes; waiting for the publishes read so far')
     const left = ingest ? await ingest.drain(deadline) : 0
-    reportUndrained(this.logger, 'embedded broker', left, 'publishes (no PUBACK sent)')
+    reportUndrained(this.logger, 'embedded_broker', left, 'publishes (no PUBACK sent)')
     const flushed = [...this.clients].map((client) => {
       const conn = client.conn as NodeJS.WritableStream & { writableFinished?: boolean; destroyed?: boolean }
       if (conn.destroyed || conn.writableFinished) return Promise.resolve()

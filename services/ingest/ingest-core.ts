@@ -79,7 +79,7 @@ export class IngestCore extends EventEmitter {
    * logged at error level and counted (reportUndrained) before the sink rejects it.
    */
   async close(deadline?: number): Promise<void> {
-    if (deadline !== undefined && this.sink.drain) reportUndrained(this.logger, 'ingest sink', await this.sink.drain(deadline), 'records')
+    if (deadline !== undefined && this.sink.drain) reportUndrained(this.logger, 'ingest_sink', await this.sink.drain(deadline), 'records')
     await this.sink.close()
   }
 

@@ -136,7 +136,7 @@ export class MqttSource {
     if (session && !session.gone && deadline !== undefined) {
       session.connection.pause()
       await settlesBy(deadline, session.window.drained())
-      reportUndrained(this.logger, 'subscribed ingest', session.window.inFlight, 'messages (no PUBACK sent)')
+      reportUndrained(this.logger, 'subscribed_ingest', session.window.inFlight, 'messages (no PUBACK sent)')
     }
     await session?.connection.close()
   }

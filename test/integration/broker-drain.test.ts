@@ -3,7 +3,7 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDecoders } from '../../core/decoders/index.ts'
 import { loadConfig } from '../../core/config.ts'
-import { dropped } from '../../core/metrics.ts'
+import { drainUnacknowledged } from '../../core/metrics.ts'
 import type { WriteBatch } from '../../core/store/store.ts'
 import { readingsTopic } from '../../core/topics.ts'
 import { IngestCore } from '../../services/ingest/ingest-core.ts'
@@ -43,7 +43,7 @@ async function brokerWith(sink: IngestSink): Promise<TestBroker> {
 }
 
 const payload = (seq: number) => JSON.stringify({ v: 1, time: new Date(Date.UTC(2026, 0, 1) + seq * 1000).toISOString(), readings: { pm2_5: seq } })
-const drainTimeouts = async () => (await dropped.get()).values.find((v) => v.labels.reason === 'drain_timeout')?.value ?? 0
+const drainTimeouts = async () => (await drainUnacknowledged.get()).values.find((v) => v.labels.stage === 'embedded_broker')?.value ?? 0
 
 /** Each device connected on a raw socket, with PER_DEVICE QoS 1 publishes (packet ids 1…PER_DEVICE) written at once. */
 async function publishing(broker: TestBroker): Promise<RawClient[]> {
@@ -116,7 +116,7 @@ describe('embedded broker: graceful shutdown', () => {
 
       const left = 2 * PER_DEVICE
       expect(await drainTimeouts()).toBe(before + left)
-      const line = logLines.find((l) => l.stage === 'embedded broker' && typeof l.msg === 'string' && l.msg.includes('drain deadline passed'))
+      const line = logLines.find((l) => l.stage === 'embedded_broker' && typeof l.msg === 'string' && l.msg.includes('drain deadline passed'))
       expect(line).toMatchObject({ level: 50, left })
       expect(clients.map(pubacks).map((ids) => ids.length)).toEqual([0, PER_DEVICE, 0])
       await Promise.all(clients.map((c) => c.closed))

@@ -2,7 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createDecoders } from '../../core/decoders/index.ts'
-import { dropped } from '../../core/metrics.ts'
+import { drainUnacknowledged } from '../../core/metrics.ts'
 import type { WriteBatch } from '../../core/store/store.ts'
 import { readingsTopic } from '../../core/topics.ts'
 import { IngestCore } from '../../services/ingest/ingest-core.ts'
@@ -37,7 +37,7 @@ function heldSink() {
 
 const payload = (i: number) => JSON.stringify({ v: 1, time: Date.UTC(2026, 10, 29, 12, 0, i), readings: { pm10: i } })
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
-const drainTimeouts = async () => (await dropped.get()).values.find((v) => v.labels.reason === 'drain_timeout')?.value ?? 0
+const drainTimeouts = async () => (await drainUnacknowledged.get()).values.find((v) => v.labels.stage === 'subscribed_ingest')?.value ?? 0
 
 const clientIds: string[] = []
 const clients: MqttClient[] = []
@@ -104,7 +104,7 @@ describe('subscribed ingest: graceful shutdown', () => {
 
     await source.stop(Date.now() + 300)
     expect(await drainTimeouts()).toBe(before + 20)
-    expect(logLines.find((l) => l.stage === 'subscribed ingest' && String(l.msg).includes('drain deadline passed'))).toMatchObject({ level: 50, left: 20 })
+    expect(logLines.find((l) => l.stage === 'subscribed_ingest' && String(l.msg).includes('drain deadline passed'))).toMatchObject({ level: 50, left: 20 })
     first.release()
 
     const second = heldSink()
