@@ -1,13 +1,11 @@
 import type { Config } from '../core/config.ts'
-import type { InboundMessage } from '../core/decoders/index.ts'
-import { reportUndrained, type Deadline } from '../core/drain.ts'
+import type { Deadline } from '../core/drain.ts'
 import type { Logger } from '../core/logger.ts'
 import { openRegistryStore } from '../core/registry/open.ts'
 import type { RegistryStore } from '../core/registry/store.ts'
 import type { RunningBroker } from '../services/broker/broker.ts'
 import { runBroker } from '../services/broker/main.ts'
 import { runIngest, type RunningIngest } from '../services/ingest/main.ts'
-import { IngestWorker } from '../services/ingest/worker/proxy.ts'
 
 export interface FrontDoor {
   broker: RunningBroker
@@ -40,30 +38,22 @@ export async function startFrontDoor(config: Config, logger: Logger, store?: Reg
   const registry = store ?? (await openRegistryStore(config.registry))
   const closeRegistry = () => (store ? Promise.resolve() : registry.close())
   let ingest: RunningIngest | undefined
-  let worker: IngestWorker | undefined
   try {
     // the order matters (above): the ingest and its sink are ready before the broker listens
     ingest = await runIngest(config, logger, registry, { inBroker: true })
     const core = ingest.core
-    // SENSHAGEN_INGEST_WORKER (direct mode): the MQTT publishes' pipeline and writer on a second thread
-    if (config.ingest.worker && !config.kafka) worker = await IngestWorker.start(config, ingest.mqttFilters, logger.child({ service: 'ingest' }))
-    const offThread = worker
-    const handle = offThread ? (message: InboundMessage) => offThread.handle(message) : (message: InboundMessage) => core.handle(message)
-    const broker = await runBroker(config, logger, registry, { ingest: { filters: ingest.mqttFilters, handle } })
+    const broker = await runBroker(config, logger, registry, { ingest: { filters: ingest.mqttFilters, handle: (message) => core.handle(message) } })
     const running = ingest
     return {
       broker,
       ingest: running,
       async stop(deadline) {
         await broker.close(deadline)
-        if (offThread && deadline !== undefined) reportUndrained(logger, 'ingest_sink', await offThread.drain(deadline), 'points (ingest worker)')
-        await offThread?.close()
         await running.stop(deadline)
         await closeRegistry()
       },
     }
   } catch (error) {
-    await worker?.close()
     await ingest?.stop()
     await closeRegistry()
     throw error

@@ -40,7 +40,6 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_MQTT_PASSWORD: secret.describe('MQTT password that goes with SENSHAGEN_MQTT_USERNAME'),
   SENSHAGEN_INGEST_CLIENT_ID: z.string().min(1).default('senshagen-ingest').describe('MQTT client id; persistent session'),
   SENSHAGEN_INGEST_WINDOW: z.coerce.number().int().min(1).max(65_535).default(DEFAULT_INGEST_WINDOW).describe('subscribed ingest: most QoS 1 messages handed to the ingest and not yet acknowledged at once (PUBACKs go out in arrival order); a broker with an in-flight limit (Mosquitto max_inflight_messages, default 20) sends no more than that'),
-  SENSHAGEN_INGEST_WORKER: z.enum(['0', '1']).default('0').describe('direct mode, embedded broker: 1 = run the ingest pipeline and the InfluxDB writer of MQTT publishes in a worker thread, aedes on the main thread (experimental; see docs/benchmarks.md)'),
   SENSHAGEN_INGEST_SHARE_GROUP: shareGroup.describe('subscribed ingest: subscribe $share/<group>/<filter> so that instances in one group split the messages (Mosquitto, EMQX, HiveMQ; not aedes); each instance needs its own SENSHAGEN_INGEST_CLIENT_ID'),
   SENSHAGEN_MAX_PAYLOAD_BYTES: positiveInt.default(262_144),
   SENSHAGEN_INGEST_BATCH_MS: z.coerce.number().int().min(0).max(1_000).default(0).describe('Kafka mode: longest a message waits for others to join its produce request when none is in flight, ms (0 = next tick; while one is in flight the next batch gathers anyway)'),
@@ -151,8 +150,6 @@ export interface Config {
     batchMessages: number
     /** Records accepted and not yet acknowledged by Kafka before accepts wait (backpressure). */
     maxBufferedRecords: number
-    /** Direct mode, embedded broker: MQTT publishes' pipeline and writer in a worker thread (services/ingest/worker). */
-    worker: boolean
     /** MQTT subscriptions (SENSHAGEN_MQTT_URL, TTN): messages handled at once and not yet acknowledged. */
     window: number
   }
@@ -249,7 +246,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       batchMessages: e.SENSHAGEN_INGEST_BATCH_MESSAGES,
       maxBufferedRecords: e.SENSHAGEN_INGEST_MAX_BUFFERED,
       window: e.SENSHAGEN_INGEST_WINDOW,
-      worker: e.SENSHAGEN_INGEST_WORKER === '1',
     },
     http: { bind: e.SENSHAGEN_HTTP_BIND, port: e.SENSHAGEN_HTTP_PORT },
     ttn:

@@ -115,7 +115,7 @@ export function ingestCredentials(config: Config, logger: Logger): { username?: 
 }
 
 /** SENSHAGEN_OSEM_SENSORS_FILE: `{"<sensorId>": {"quantity": "pm2_5", "unit": "µg/m³", "model": "SDS011"}}`. */
-export function readSensorsFile(file: string | undefined): Record<string, { quantity: string; unit?: string; model?: string }> | undefined {
+function readSensorsFile(file: string | undefined): Record<string, { quantity: string; unit?: string; model?: string }> | undefined {
   if (file === undefined) return undefined
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as Record<string, { quantity: string; unit?: string; model?: string }>
