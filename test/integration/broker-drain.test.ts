@@ -45,8 +45,11 @@ async function brokerWith(sink: IngestSink): Promise<TestBroker> {
 const payload = (seq: number) => JSON.stringify({ v: 1, time: new Date(Date.UTC(2026, 0, 1) + seq * 1000).toISOString(), readings: { pm2_5: seq } })
 const drainTimeouts = async () => (await drainUnacknowledged.get()).values.find((v) => v.labels.stage === 'embedded_broker')?.value ?? 0
 
-/** Each device connected on a raw socket, with PER_DEVICE QoS 1 publishes (packet ids 1…PER_DEVICE) written at once. */
-async function publishing(broker: TestBroker): Promise<RawClient[]> {
+/**
+ * Each device connected on a raw socket, with PER_DEVICE QoS 1 publishes (packet ids 1…PER_DEVICE) written at
+ * once; resolves once all of them are held at `sink`.
+ */
+async function publishing(broker: TestBroker, sink: HeldSink): Promise<RawClient[]> {
   const clients = await Promise.all(
     DEVICES.map(async (id) => {
       const { client, connack } = await rawConnect(broker.port, { clientId: id, username: id, password: Buffer.from(registry.secrets.get(id)!) })
@@ -57,6 +60,7 @@ async function publishing(broker: TestBroker): Promise<RawClient[]> {
   clients.forEach((client, d) => {
     for (let seq = 1; seq <= PER_DEVICE; seq++) client.send({ cmd: 'publish', topic: readingsTopic(DEVICES[d]!), payload: payload(seq), qos: 1, messageId: seq, retain: false, dup: false })
   })
+  await waitFor('every publish at the sink', () => sink.held.length === DEVICES.length * PER_DEVICE)
   return clients
 }
 
@@ -73,9 +77,8 @@ describe('embedded broker: graceful shutdown', () => {
   it('stores and PUBACKs, in each client\'s order, every publish read before the drain; refuses new connections; reads no more publishes', async () => {
     const sink = new HeldSink()
     const broker = await brokerWith(sink)
-    const clients = await publishing(broker)
+    const clients = await publishing(broker, sink)
     try {
-      await waitFor('every publish at the sink', () => sink.held.length === DEVICES.length * PER_DEVICE)
       const before = await drainTimeouts()
       const errorsBefore = logLines.filter((l) => (l.level as number) >= 50).length
 
@@ -105,9 +108,8 @@ describe('embedded broker: graceful shutdown', () => {
   it('past the deadline: logs at error level how many publishes were left without PUBACK, counts them and closes', async () => {
     const sink = new HeldSink()
     const broker = await brokerWith(sink)
-    const clients = await publishing(broker)
+    const clients = await publishing(broker, sink)
     try {
-      await waitFor('every publish at the sink', () => sink.held.length === DEVICES.length * PER_DEVICE)
       // one device's messages are stored before the deadline, the others' never are
       for (const held of sink.held.filter((h) => h.batch.readings[0]?.deviceId === 'drain-b')) held.release()
       await waitFor('drain-b acknowledged', () => pubacks(clients[1]!).length === PER_DEVICE)

@@ -61,16 +61,21 @@ async function thirtyMessages(device: string): Promise<void> {
   await Promise.all(range(1, 30).map((i) => publisher.publishAsync(readingsTopic(device), payload(i), { qos: 1 })))
 }
 
+/** A held sink's ingest on its own topic and session with a full window (messages 1…20; Mosquitto holds 21…30), and the drain count before. */
+async function fullWindow(prefix: string) {
+  const device = uniqueId(prefix)
+  const clientId = uniqueId(`${prefix}-ingest`)
+  clientIds.push(clientId)
+  const first = heldSink()
+  const source = await subscribed(clientId, device, first.sink)
+  await thirtyMessages(device)
+  await waitFor('a full window at the sink', () => first.values.length === 20, 5_000, 20)
+  return { clientId, device, first, source, before: await drainTimeouts() }
+}
+
 describe('subscribed ingest: graceful shutdown', () => {
   it('drains its window before disconnecting: the next session gets only what was never handed to the ingest', async () => {
-    const device = uniqueId('drain')
-    const clientId = uniqueId('drain-ingest')
-    clientIds.push(clientId)
-    const first = heldSink()
-    const source = await subscribed(clientId, device, first.sink)
-    await thirtyMessages(device)
-    await waitFor('a full window at the sink', () => first.values.length === 20, 5_000, 20)
-    const before = await drainTimeouts()
+    const { clientId, device, first, source, before } = await fullWindow('drain')
 
     const stopping = source.stop(Date.now() + 20_000)
     await new Promise((resolve) => setTimeout(resolve, 200))
@@ -93,14 +98,7 @@ describe('subscribed ingest: graceful shutdown', () => {
   })
 
   it('past the deadline: logs at error level and counts what the window still held; the broker redelivers it all', async () => {
-    const device = uniqueId('drain-late')
-    const clientId = uniqueId('drain-late-ingest')
-    clientIds.push(clientId)
-    const first = heldSink()
-    const source = await subscribed(clientId, device, first.sink)
-    await thirtyMessages(device)
-    await waitFor('a full window at the sink', () => first.values.length === 20, 5_000, 20)
-    const before = await drainTimeouts()
+    const { clientId, device, first, source, before } = await fullWindow('drain-late')
 
     await source.stop(Date.now() + 300)
     expect(await drainTimeouts()).toBe(before + 20)
