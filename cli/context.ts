@@ -1,4 +1,5 @@
 import { loadConfig, type Config } from '../core/config.ts'
+import { deadlineIn, type Deadline } from '../core/drain.ts'
 import { ConfigError } from '../core/errors.ts'
 import { createLogger, type Logger } from '../core/logger.ts'
 import { parseCliTime } from '../core/time.ts'
@@ -26,16 +27,17 @@ export function fail(message: string, status = 1): never {
 }
 
 /**
- * Runs until SIGINT/SIGTERM, then calls `stop` once and exits. Used by the long-running commands
- * (up, broker, ingest, writer, sim).
+ * Runs until SIGINT/SIGTERM, then calls `stop` once with the drain deadline (epoch ms, `drainTimeoutMs` after the
+ * signal; core/drain.ts) and exits 0, or 1 when stopping failed. Used by the long-running commands (up, broker,
+ * ingest, writer, sim). A second signal ends the process at once (Node's default action; nothing more drains).
  */
-export function runUntilSignal(logger: Logger, stop: () => Promise<void>): void {
+export function runUntilSignal(logger: Logger, stop: (deadline: Deadline) => Promise<void>, drainTimeoutMs = 0): void {
   let stopping = false
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) return
     stopping = true
-    logger.info({ signal }, 'stopping')
-    stop().then(
+    logger.info({ signal, drainTimeoutMs }, 'stopping')
+    stop(deadlineIn(drainTimeoutMs)).then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error({ err: error }, 'error while stopping')

@@ -1,4 +1,5 @@
 import type { Config } from '../core/config.ts'
+import type { Deadline } from '../core/drain.ts'
 import type { Logger } from '../core/logger.ts'
 import { openRegistryStore } from '../core/registry/open.ts'
 import type { RegistryStore } from '../core/registry/store.ts'
@@ -9,8 +10,14 @@ import { runIngest, type RunningIngest } from '../services/ingest/main.ts'
 export interface FrontDoor {
   broker: RunningBroker
   ingest: RunningIngest
-  /** Closes the broker first (no new publishes), then the ingest (its sink rejects what is still unacknowledged). */
-  stop(): Promise<void>
+  /**
+   * Closes the broker first (no new publishes), then the ingest (its sink rejects what is still unacknowledged).
+   * With `deadline` (graceful shutdown, epoch ms, core/drain.ts) both drain first: the broker refuses new
+   * CONNECTs, reads no more publishes, and waits until those it read are stored and their PUBACKs sent
+   * (services/broker/shutdown.ts); then the ingest flushes what QoS 0 publishes, wills and HTTP pushes left in
+   * its sink.
+   */
+  stop(deadline?: Deadline): Promise<void>
 }
 
 /**
@@ -40,9 +47,9 @@ export async function startFrontDoor(config: Config, logger: Logger, store?: Reg
     return {
       broker,
       ingest: running,
-      async stop() {
-        await broker.close()
-        await running.stop()
+      async stop(deadline) {
+        await broker.close(deadline)
+        await running.stop(deadline)
         await closeRegistry()
       },
     }

@@ -31,6 +31,7 @@ const shareGroup = optionalText.refine((text) => text === undefined || /^[^/+#]+
 
 export const ENV_SCHEMA = z.object({
   SENSHAGEN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SENSHAGEN_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000).describe('graceful shutdown (SIGTERM/SIGINT): longest the long-running commands wait for what they accepted to become durable and acknowledged, ms; what is left then is logged at error level and counted'),
   SENSHAGEN_MQTT_BIND: z.string().default('127.0.0.1').describe('address the embedded broker listens on'),
   SENSHAGEN_MQTT_PORT: port.default(1883).describe('embedded broker, MQTT over TCP'),
   SENSHAGEN_MQTT_WS_PORT: port.default(9001).describe('embedded broker, MQTT over WebSocket'),
@@ -109,6 +110,8 @@ export type Env = z.infer<typeof ENV_SCHEMA>
 
 export interface Config {
   logLevel: Env['SENSHAGEN_LOG_LEVEL']
+  /** Graceful shutdown: the drain's deadline after SIGTERM/SIGINT, ms (core/drain.ts). */
+  drainTimeoutMs: number
   broker: {
     bind: string
     port: number
@@ -205,6 +208,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const brokers = e.SENSHAGEN_KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean)
   return {
     logLevel: e.SENSHAGEN_LOG_LEVEL,
+    drainTimeoutMs: e.SENSHAGEN_DRAIN_TIMEOUT_MS,
     broker: {
       bind: e.SENSHAGEN_MQTT_BIND,
       port: e.SENSHAGEN_MQTT_PORT,

@@ -154,6 +154,16 @@ export function observeBatch(target: 'influxdb' | 'kafka', batch: { units: numbe
   writeDuration.observe({ target }, batch.ms / 1000)
 }
 
+/** Where a graceful shutdown gave up (core/drain.ts): the embedded broker, the subscribed ingest, the ingest's sink, the Kafka-mode writer. */
+export type DrainStage = 'embedded_broker' | 'subscribed_ingest' | 'ingest_sink' | 'writer'
+
+export const drainUnacknowledged = new Counter({
+  name: 'senshagen_drain_unacknowledged_total',
+  help: 'Units a stage still held unacknowledged when the shutdown drain deadline (SENSHAGEN_DRAIN_TIMEOUT_MS) passed, each stage logged at error level, by stage: embedded_broker and subscribed_ingest (QoS 1 publishes without PUBACK, resent by the client), ingest_sink (records or points; a publish left in the broker is also counted here), writer (points whose Kafka offsets stay uncommitted, consumed again)',
+  labelNames: ['stage'] as const,
+  registers,
+})
+
 /** Counts `count` lost messages or points; the caller logs them at error level. */
 export function countDropped(reason: DropReason, count = 1): void {
   if (count > 0) dropped.inc({ reason }, count)

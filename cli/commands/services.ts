@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import type { Deadline } from '../../core/drain.ts'
 import { runIngest } from '../../services/ingest/main.ts'
 import { runWriter } from '../../services/writer/main.ts'
 import { runCalibrationWorker } from '../../services/calibration/main.ts'
@@ -26,11 +27,12 @@ export function registerServiceCommands(program: Command): void {
             `HTTP ingest :${ingest.httpPort}, ${ingest.mode} mode, InfluxDB ${ctx.config.influx.url} database ${ctx.config.influx.database}, ` +
             `residents' page and API http://${ctx.config.api.bind}:${api.port}/${calibration ? '' : ', calibration not here (--no-calibration)'}\n`,
         )
-        return async () => {
+        // graceful: the broker and ingest drain, then the writer flushes what they put into Kafka (core/drain.ts)
+        return async (deadline) => {
           await api.stop()
           await calibration?.stop()
-          await stopFrontDoor()
-          await writer?.stop()
+          await stopFrontDoor(deadline)
+          await writer?.stop(deadline)
         }
       }),
     )
@@ -52,16 +54,20 @@ export function registerServiceCommands(program: Command): void {
     .action(() => serve(async (ctx) => (await runWriter(ctx.config, ctx.logger)).stop))
 }
 
-async function serve(start: (ctx: ReturnType<typeof cliContext>) => Promise<() => Promise<void>>): Promise<void> {
+async function serve(start: (ctx: ReturnType<typeof cliContext>) => Promise<(deadline?: Deadline) => Promise<void>>): Promise<void> {
   const ctx = cliContext()
   try {
     // one /metrics listener per process, serving every service in it (core/metrics-http.ts)
     const closeMetrics = await serveProcessMetrics(ctx.config.metrics, ctx.logger)
     const stop = await start(ctx)
-    runUntilSignal(ctx.logger, async () => {
-      await stop()
-      await closeMetrics()
-    })
+    runUntilSignal(
+      ctx.logger,
+      async (deadline) => {
+        await stop(deadline)
+        await closeMetrics()
+      },
+      ctx.config.drainTimeoutMs,
+    )
   } catch (error) {
     fail((error as Error).message)
   }

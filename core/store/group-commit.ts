@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events'
+import { settlesBy } from '../drain.ts'
 import { withRetry } from '../retry.ts'
 
 /**
@@ -130,6 +131,8 @@ export class GroupCommit<T> extends EventEmitter<GroupCommitEvents<T>> {
   private timer?: NodeJS.Timeout
   private immediate?: NodeJS.Immediate
   private readonly abort = new AbortController()
+  /** Set while `drain` waits: called once nothing is left unacknowledged. */
+  private idle?: () => void
 
   constructor(private readonly options: GroupCommitOptions<T>) {
     super()
@@ -153,6 +156,22 @@ export class GroupCommit<T> extends EventEmitter<GroupCommitEvents<T>> {
   /** Units admitted and not yet acknowledged (queued and in flight; at most `maxBuffered`, see "Memory"). */
   get bufferedCount(): number {
     return this.buffered
+  }
+
+  /**
+   * Graceful shutdown's flush: sends what is queued now (no linger) and resolves once nothing is submitted and
+   * unacknowledged (queued, in flight or waiting for room), or when `deadline` (epoch ms, core/drain.ts) passed,
+   * with the units still unacknowledged then (0 = all acknowledged). Submits keep being accepted meanwhile and
+   * are waited for too; call `close` afterwards to reject what is left.
+   */
+  async drain(deadline?: number): Promise<number> {
+    const left = () => this.buffered + this.waiting.reduce((n, e) => n + e.size, 0)
+    if (left() === 0 || this.closed) return left()
+    const idle = new Promise<void>((resolve) => (this.idle = resolve))
+    this.pump(true)
+    await settlesBy(deadline, idle)
+    this.idle = undefined
+    return left()
   }
 
   /**
@@ -268,6 +287,7 @@ export class GroupCommit<T> extends EventEmitter<GroupCommitEvents<T>> {
     this.buffered -= units
     while (this.waiting.length > 0 && this.fits(this.waiting[0]!.size) && !this.abort.signal.aborted) this.enqueue(this.waiting.shift()!)
     this.pump(true)
+    if (this.buffered === 0 && this.waiting.length === 0) this.idle?.()
   }
 
   /** Stores `items`; on a refusal, with onRefused, stores what can be stored (see the class comment). */

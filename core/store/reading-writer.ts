@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events'
+import { settlesBy } from '../drain.ts'
 import { isRetriable } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { countDropped, countRejections, observeBatch, trackBuffer } from '../metrics.ts'
@@ -154,6 +155,16 @@ export class ReadingWriter extends EventEmitter<{
       this.logger.warn({ deviceId: event.deviceId, detail: event.detail }, 'conflicting resend: a stored value was replaced by another (last write wins)')
     }
     return { ...batch, events: [...(batch.events ?? []), ...events] }
+  }
+
+  /**
+   * Graceful shutdown: resolves once every write submitted so far (a conflicting resend's ordered writes
+   * included) and any submitted meanwhile is acknowledged by the store, or at `deadline` (epoch ms, core/drain.ts),
+   * with the points still unacknowledged then (0 = none). Call `close` afterwards.
+   */
+  async drain(deadline?: number): Promise<number> {
+    await settlesBy(deadline, Promise.allSettled([...this.unacknowledged]))
+    return this.engine.drain(deadline)
   }
 
   /** Stops retrying; writes not yet acknowledged are rejected (their upstream acks are never sent). */

@@ -1,5 +1,6 @@
 import type { Client, PublishPacket } from 'aedes'
 import type { InboundMessage } from '../../core/decoders/index.ts'
+import { settlesBy, type Deadline } from '../../core/drain.ts'
 import type { Logger } from '../../core/logger.ts'
 import { countDropped, observeAck } from '../../core/metrics.ts'
 import { memoByTopic, topicMatches } from '../../core/topics.ts'
@@ -79,6 +80,10 @@ interface ClientQueue {
 export class BrokerIngest {
   readonly stats: BrokerIngestStats = { acknowledged: 0, bestEffort: 0, dropped: 0, refused: 0, wills: 0, retainedClears: 0 }
   private readonly queues = new WeakMap<Client, ClientQueue>()
+  /** Publishes arrived whose callback has not run yet (all clients). */
+  private unanswered = 0
+  /** Set while `drain` waits: called once no publish waits for its callback. */
+  private idle?: () => void
   private readonly handles = memoByTopic((topic) => this.ingest.filters.some((filter) => topicMatches(filter, topic)))
 
   constructor(
@@ -89,6 +94,22 @@ export class BrokerIngest {
   /** True when some decoder handles `topic` (cached per topic; topics are bounded by the registry's devices). */
   wants(topic: string): boolean {
     return this.handles(topic)
+  }
+
+  /** Publishes that arrived and whose callback (for QoS 1: the PUBACK) has not run yet. */
+  get pending(): number {
+    return this.unanswered
+  }
+
+  /**
+   * Graceful shutdown (services/broker/shutdown.ts): resolves once every publish that arrived so far had its
+   * callback run, in each client's order (QoS 1: stored and PUBACK written), or at `deadline` (epoch ms), with
+   * the number still waiting then.
+   */
+  async drain(deadline: Deadline): Promise<number> {
+    if (this.unanswered > 0) await settlesBy(deadline, new Promise<void>((resolve) => (this.idle = resolve)))
+    this.idle = undefined
+    return this.unanswered
   }
 
   /**
@@ -104,6 +125,7 @@ export class BrokerIngest {
     }
     const turn: Turn = { packet, callback, arrivedAt: performance.now() }
     queue.turns.push(turn)
+    this.unanswered++
     const owner = queue
     return (outcome) => {
       turn.outcome = outcome
@@ -150,6 +172,7 @@ export class BrokerIngest {
     for (let turn = queue.turns[queue.head]; turn?.result !== undefined; turn = queue.turns[queue.head]) {
       queue.turns[queue.head++] = undefined
       turn.callback(turn.result)
+      if (--this.unanswered === 0) this.idle?.()
     }
     if (queue.head === queue.turns.length) {
       // all done: forget the client (a later publish starts a new queue)

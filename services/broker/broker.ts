@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http'
 import { Aedes, type Connection } from 'aedes'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { Config } from '../../core/config.ts'
+import type { Deadline } from '../../core/drain.ts'
 import { ConfigError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { trackBroker } from '../../core/metrics.ts'
@@ -15,6 +16,7 @@ import { BrokerGuard } from './auth.ts'
 import type { BrokerIngestStats, InBrokerIngest } from './broker-ingest.ts'
 import { guardPacketSize } from './packet-guard.ts'
 import { markRedeliveriesDup } from './redelivery.ts'
+import { BrokerShutdown } from './shutdown.ts'
 import type { BrokerSecurityStats } from './security-stats.ts'
 
 /**
@@ -45,7 +47,11 @@ export interface RunningBroker {
   ingest?: BrokerIngestStats
   /** Polls the registry for revoked or rotated devices now (the broker also does so every registryPollMs). */
   pollRegistry(): Promise<void>
-  close(): Promise<void>
+  /**
+   * Closes every connection and listener. With `deadline` (epoch ms, graceful shutdown) it first drains:
+   * no new connections or publishes, and what was read is stored and acknowledged until then (shutdown.ts).
+   */
+  close(deadline?: Deadline): Promise<void>
 }
 
 /**
@@ -61,7 +67,8 @@ export interface RunningBroker {
 export async function startBroker(options: BrokerOptions, logger: Logger): Promise<RunningBroker> {
   const tls = options.tls ? readTls(options.tls) : undefined
   const guard = new BrokerGuard(options, logger)
-  const aedes = await Aedes.createBroker(guard.hooks())
+  const shutdown = new BrokerShutdown(logger)
+  const aedes = await Aedes.createBroker(shutdown.wrap(guard.hooks()))
   guard.attach(aedes)
   markRedeliveriesDup(aedes)
   aedes.on('clientError', (client, error) => logger.debug({ clientId: client?.id, err: error }, 'mqtt client error'))
@@ -70,6 +77,7 @@ export async function startBroker(options: BrokerOptions, logger: Logger): Promi
   const maxBytes = options.limits.maxPacketBytes
   const handle = (stream: Connection, request?: IncomingMessage) => {
     const client = aedes.handle(stream, request)
+    shutdown.track(client)
     guardPacketSize(client, maxBytes, (error, cmd) => {
       const remote = (stream as Socket).remoteAddress ?? request?.socket.remoteAddress
       guard.stats.refuse('packet-too-large', { clientId: client.id ?? undefined, remote, cmd, bytes: error.packetBytes, limit: maxBytes }, 'packet too large: connection closed')
@@ -117,7 +125,9 @@ export async function startBroker(options: BrokerOptions, logger: Logger): Promi
     security: guard.stats,
     ingest: guard.ingest?.stats,
     pollRegistry: () => guard.pollRegistry(),
-    async close() {
+    async close(deadline) {
+      // graceful (SIGTERM): stop taking work, let what was read be stored and acknowledged (shutdown.ts)
+      if (deadline !== undefined) await shutdown.drain(aedes, servers, guard.ingest, deadline)
       untrack()
       await guard.close()
       // aedes first: it disconnects its clients, so the servers have no open connections left to wait for

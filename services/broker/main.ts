@@ -29,8 +29,8 @@ export async function runBroker(config: Config, parentLogger: Logger, store?: Re
     )
     return {
       ...broker,
-      async close() {
-        await broker.close()
+      async close(deadline) {
+        await broker.close(deadline)
         if (!store) await registry.close()
       },
     }

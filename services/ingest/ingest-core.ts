@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { InboundMessage } from '../../core/decoders/index.ts'
+import { reportUndrained } from '../../core/drain.ts'
 import type { Logger } from '../../core/logger.ts'
 import { recordIngest } from '../../core/metrics.ts'
 import { RULES } from '../../core/reading.ts'
@@ -71,8 +72,14 @@ export class IngestCore extends EventEmitter {
     return ctx
   }
 
-  close(): Promise<void> {
-    return this.sink.close()
+  /**
+   * Closes the sink. With `deadline` (graceful shutdown, epoch ms, core/drain.ts) it first waits until the sink
+   * acknowledged everything accepted (the pending batch flushed) or the deadline passed; what is left then is
+   * logged at error level and counted (reportUndrained) before the sink rejects it.
+   */
+  async close(deadline?: number): Promise<void> {
+    if (deadline !== undefined && this.sink.drain) reportUndrained(this.logger, 'ingest_sink', await this.sink.drain(deadline), 'records')
+    await this.sink.close()
   }
 
   private async seed(drift: SchemaDriftTracker, history: () => Promise<Iterable<SchemaChangeRecord>>): Promise<void> {

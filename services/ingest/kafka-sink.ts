@@ -116,6 +116,14 @@ export class KafkaBatchSink extends EventEmitter<{ retry: [error: unknown, attem
     return this.engine.bufferedCount
   }
 
+  /**
+   * Graceful shutdown: sends the pending batch now and resolves once Kafka acknowledged everything accepted, or
+   * at `deadline` (epoch ms) with the records still unacknowledged (group-commit.ts `drain`).
+   */
+  drain(deadline?: number): Promise<number> {
+    return this.engine.drain(deadline)
+  }
+
   /** Stops retrying; messages not yet acknowledged are rejected (so their MQTT PUBACK is never sent). */
   async close(): Promise<void> {
     this.engine.close()

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { createKafkaBus } from '../../core/bus/kafka.ts'
+import type { Deadline } from '../../core/drain.ts'
 import { ConfigError } from '../../core/errors.ts'
 import type { Config } from '../../core/config.ts'
 import { createDecoders } from '../../core/decoders/index.ts'
@@ -24,7 +25,12 @@ export interface RunningIngest {
   httpPort: number
   /** HTTP pushes accepted and refused by reason (services/ingest/http-auth.ts). */
   httpAuth: Awaited<ReturnType<typeof startHttpIngest>>['stats']
-  stop(): Promise<void>
+  /**
+   * Stops the HTTP ingest (requests in progress are answered), the subscriptions and the sink. With `deadline`
+   * (graceful shutdown, epoch ms, core/drain.ts) each drains first: subscribed messages' PUBACKs go out in order
+   * and the sink's pending batch is flushed, until the deadline.
+   */
+  stop(deadline?: Deadline): Promise<void>
 }
 
 export interface IngestRunOptions {
@@ -90,10 +96,10 @@ export async function runIngest(config: Config, parentLogger: Logger, store?: Re
     mqttFilters,
     httpPort: http.port,
     httpAuth: http.stats,
-    async stop() {
+    async stop(deadline) {
       await http.close()
-      for (const source of sources) await source.stop()
-      await core.close()
+      for (const source of sources) await source.stop(deadline)
+      await core.close(deadline)
       if (!store) await registry.close()
     },
   }

@@ -24,6 +24,8 @@ export class AckWindow {
   private readonly entries: Entry[] = []
   private head = 0
   private closed = false
+  /** Set while `drained()` is awaited. */
+  private onDrained?: () => void
 
   /**
    * @param size most messages in the window at once (≥ 1)
@@ -64,11 +66,32 @@ export class AckWindow {
     }
   }
 
+  /**
+   * Graceful shutdown: resolves once every message in the window left it (its PUBACK released in its turn), or a
+   * failed message blocks it (nothing after it will leave), or the window is closed.
+   */
+  drained(): Promise<void> {
+    if (this.settledAll) return Promise.resolve()
+    return new Promise((resolve) => (this.onDrained = resolve))
+  }
+
   /** The connection is gone: nothing more is released (its packet ids mean nothing on another connection). */
   close(): void {
     this.closed = true
     this.entries.length = 0
     this.head = 0
+    this.notifyDrained()
+  }
+
+  private get settledAll(): boolean {
+    return this.closed || this.inFlight === 0 || this.blocked
+  }
+
+  private notifyDrained(): void {
+    const resolve = this.onDrained
+    if (resolve === undefined || !this.settledAll) return
+    this.onDrained = undefined
+    resolve()
   }
 
   private settle(entry: Entry, state: 'done' | 'failed'): void {
@@ -87,6 +110,7 @@ export class AckWindow {
       this.head = 0
     }
     if (left > 0) this.release(ids)
+    this.notifyDrained()
   }
 }
 

@@ -1,6 +1,7 @@
 import type { IPublishPacket } from 'mqtt-packet'
 import { DEFAULT_INGEST_WINDOW } from '../../core/config.ts'
 import type { InboundMessage } from '../../core/decoders/index.ts'
+import { reportUndrained, settlesBy, type Deadline } from '../../core/drain.ts'
 import { UnavailableError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { countDropped, observeAck } from '../../core/metrics.ts'
@@ -118,12 +119,26 @@ export class MqttSource {
     this.logger.info({ filters: this.subscriptions, window: this.window }, 'ingest subscribed')
   }
 
-  /** Disconnects without acknowledging what is still being handled (the broker redelivers it). */
-  async stop(): Promise<void> {
+  /**
+   * Disconnects (DISCONNECT after the PUBACKs written so far; the persistent session stays with the broker).
+   * Without `deadline`, what is still being handled is not acknowledged (the broker redelivers it). With it
+   * (graceful shutdown, epoch ms, core/drain.ts) the socket is read no more (what the broker sent and we did not
+   * read, and messages waiting for a window slot, are redelivered to the next session; QoS 0 ones among the
+   * waiting are lost and counted), and the window drains first: every message in it is handled and its PUBACK
+   * sent in arrival order [MQTT-4.6.0-2], until the deadline; what is left then is logged at error level and
+   * counted (reportUndrained).
+   */
+  async stop(deadline?: Deadline): Promise<void> {
     this.stopping = true
     this.abort.abort(new Error('MQTT source stopped'))
     await this.reconnecting?.catch(() => undefined)
-    await this.current?.connection.close()
+    const session = this.current
+    if (session && !session.gone && deadline !== undefined) {
+      session.connection.pause()
+      await settlesBy(deadline, session.window.drained())
+      reportUndrained(this.logger, 'subscribed_ingest', session.window.inFlight, 'messages (no PUBACK sent)')
+    }
+    await session?.connection.close()
   }
 
   private get window(): number {
@@ -210,6 +225,7 @@ export class MqttSource {
   }
 
   private drain(session: Session): void {
+    if (this.stopping) return // stopping: waiting messages stay unhandled (redelivered) and the socket paused
     while (session.waiting.length > 0 && !session.window.full) this.dispatch(session, session.waiting.shift()!)
     if (session.waiting.length === 0) session.connection.resume()
   }

@@ -13,6 +13,12 @@ import { KafkaBatchSink, type KafkaSinkOptions } from './kafka-sink.ts'
  */
 export interface IngestSink {
   accept(batch: WriteBatch): Promise<void>
+  /**
+   * Graceful shutdown: sends what waits (no linger) and resolves once everything accepted is acknowledged, or at
+   * `deadline` (epoch ms, core/drain.ts) with the records/points still unacknowledged (0 = none). Optional: a
+   * sink without it is closed as it is.
+   */
+  drain?(deadline?: number): Promise<number>
   close(): Promise<void>
 }
 
@@ -28,6 +34,7 @@ export function kafkaSink(producer: BusProducer, options: KafkaSinkOptions, logg
 export function directSink(writer: ReadingWriter): IngestSink {
   return {
     accept: (batch) => writer.write(batch),
+    drain: (deadline) => writer.drain(deadline),
     close: () => writer.close(),
   }
 }

@@ -1,6 +1,7 @@
 import { createKafkaBus } from '../../core/bus/kafka.ts'
 import { kafkaConsumerLag } from '../../core/bus/kafka-lag.ts'
 import type { Config } from '../../core/config.ts'
+import { reportUndrained, settlesBy, type Deadline } from '../../core/drain.ts'
 import { ConfigError } from '../../core/errors.ts'
 import type { Logger } from '../../core/logger.ts'
 import { trackConsumerLag } from '../../core/metrics.ts'
@@ -12,7 +13,13 @@ import { startKafkaWriter } from './kafka-writer.ts'
 export interface RunningWriter {
   writer: ReadingWriter
   store: InfluxReadingStore
-  stop(): Promise<void>
+  /**
+   * Stops consuming and closes the writer. With `deadline` (graceful shutdown, epoch ms, core/drain.ts) the batches
+   * being handled are written to InfluxDB and their offsets committed first, until the deadline; points still
+   * unacknowledged then are logged at error level and counted, and their offsets stay uncommitted (consumed
+   * again by the group).
+   */
+  stop(deadline?: Deadline): Promise<void>
 }
 
 /**
@@ -38,11 +45,14 @@ export async function runWriter(config: Config, parentLogger: Logger): Promise<R
   return {
     writer,
     store,
-    async stop() {
+    async stop(deadline) {
       untrackLag()
       await lag.close()
-      await consumer.stop()
+      // kafkajs' disconnect waits for the batches being handled: their writes and offset commits
+      const stopped = consumer.stop()
+      if (deadline !== undefined && !(await settlesBy(deadline, stopped))) reportUndrained(logger, 'writer', writer.bufferedCount, 'points (offsets not committed)')
       await writer.close()
+      await stopped
       await store.close()
     },
   }

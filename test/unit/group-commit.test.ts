@@ -393,4 +393,41 @@ describe('group-commit engine', () => {
     await expect(commit.submit('late')).rejects.toThrow(/closed/)
     expect(receiver.sent).toEqual([])
   })
+
+  it('drain sends the lingering batch at once and resolves with 0 once queued, in-flight and waiting items are all acknowledged', async () => {
+    const receiver = gated()
+    const commit = engine(receiver, { maxBatchSize: 2, maxBuffered: 4, lingerMs: 60_000 })
+    const names = items(7)
+    const result = track(names.map((item) => commit.submit(item)), names)
+    await tick()
+    // i0,i1 form a full batch and go; i2,i3 queued and lingering (a minute); i4..i6 wait for room
+    expect(receiver.held.map((h) => h.items)).toEqual([['i0', 'i1']])
+    let left: number | undefined
+    const draining = commit.drain(Date.now() + 5_000).then((n) => (left = n))
+    receiver.held[0]!.release()
+    await until(() => receiver.held.length === 2)
+    expect(receiver.held[1]!.items).toEqual(['i2', 'i3']) // not held back by the linger
+    receiver.held[1]!.release()
+    await until(() => receiver.held.length === 3)
+    expect(left).toBeUndefined() // i4..i6 still unacknowledged
+    receiver.held[2]!.release()
+    await until(() => receiver.held.length === 4)
+    receiver.held[3]!.release()
+    await draining
+    expect(left).toBe(0)
+    await result.all
+    expect(result.done).toEqual(names)
+  })
+
+  it('drain resolves at the deadline with the units still unacknowledged', async () => {
+    const receiver = gated()
+    const commit = engine(receiver, { maxBatchSize: 10, maxBuffered: 1_000 })
+    const result = track([commit.submit('a-x3'), commit.submit('b-x4')], ['a', 'b'])
+    await tick()
+    expect(await commit.drain(Date.now() + 50)).toBe(7)
+    commit.close()
+    receiver.held[0]!.release()
+    await result.all
+    expect(await commit.drain(Date.now() + 50)).toBe(0)
+  })
 })
