@@ -1,4 +1,4 @@
-import { STUCK_QUANTITIES, assessDevices, snapshotOf, type DeviceHealth, type Flatness, type HealthSettings, type HealthSnapshot } from '../fleet-health.ts'
+import { STUCK_QUANTITIES, assessDevices, baseDevice, snapshotOf, type DeviceHealth, type Flatness, type HealthSettings, type HealthSnapshot } from '../fleet-health.ts'
 import { isQuantity } from '../quantities.ts'
 import { EVENT_MEASUREMENT, READING_MEASUREMENT, influxqlString } from './schema.ts'
 import type { ReadingStore } from './store.ts'
@@ -103,9 +103,15 @@ export async function queryRecordedHealth(store: Store): Promise<Map<string, Hea
 /**
  * Every device's health at `now` from the store alone (`senshagen devices status`, the API): last seen, newest
  * availability report, stale and stuck as core/fleet-health.ts defines them, a device never seen counting as
- * stale. `devices` limits the answer to those ids (sub-devices are read for their base's last seen, and left out).
+ * stale. `devices` limits the answer to those ids (their sub-devices are read for their base's last seen, and
+ * listed only with `subDevices`).
  */
-export async function queryFleetHealth(store: Store, now: number, settings: HealthSettings, options: { devices?: readonly string[] } = {}): Promise<DeviceHealth[]> {
+export async function queryFleetHealth(
+  store: Store,
+  now: number,
+  settings: HealthSettings,
+  options: { devices?: readonly string[]; subDevices?: boolean } = {},
+): Promise<DeviceHealth[]> {
   const [lastSeen, connections, flatness] = await Promise.all([
     queryLastSeen(store, options),
     queryConnections(store, options),
@@ -114,5 +120,5 @@ export async function queryFleetHealth(store: Store, now: number, settings: Heal
   const health = assessDevices({ lastSeen, connections, flatness, known: options.devices }, now, settings, -Infinity)
   if (options.devices === undefined) return health
   const wanted = new Set(options.devices)
-  return health.filter((d) => wanted.has(d.deviceId))
+  return health.filter((d) => wanted.has(d.deviceId) || (options.subDevices === true && wanted.has(baseDevice(d.deviceId) ?? '')))
 }
