@@ -111,7 +111,10 @@ export class FleetHealthTracker {
       const here = this.options.seenHere?.(id)
       if (here !== undefined && here > (lastSeen.get(id) ?? -Infinity)) lastSeen.set(id, here)
     }
-    return assessDevices({ lastSeen, connections: this.connections, flatness: this.flatness, known: this.known }, this.now(), this.options.settings, this.startedAt)
+    const devices = assessDevices({ lastSeen, connections: this.connections, flatness: this.flatness, known: this.known }, this.now(), this.options.settings, this.startedAt)
+    // a device never seen that an earlier run recorded as stale stays so (its clock did not restart with ours)
+    for (const d of devices) if (d.lastSeen === undefined && this.recorded.get(d.deviceId)?.stale) d.stale = true
+    return devices
   }
 
   /** For senshagen_devices: online, offline (not online), stale. */
