@@ -4,9 +4,9 @@ import { QUANTITY_NAMES } from '../../../core/quantities.ts'
 import { queryFleetHealth } from '../../../core/store/health-queries.ts'
 import { formatIsoMs } from '../../../core/time.ts'
 import { IsoTime, NeighbourhoodParam } from '../params.ts'
-import { ProblemSchema, notFound } from '../problem.ts'
+import { ProblemSchema } from '../problem.ts'
 import type { ApiDeps, ApiRouter } from '../routing.ts'
-import { UNKNOWN_NEIGHBOURHOOD } from './devices.ts'
+import { publicDevicesIn } from './devices.ts'
 
 /**
  * GET /api/v1/health/devices[?neighbourhood=N]: fleet health (README "Fleet health") of the public devices only —
@@ -43,9 +43,7 @@ export function registerFleetHealthRoutes(router: ApiRouter, deps: ApiDeps): voi
       },
     },
     async (request) => {
-      const { neighbourhood } = request.query
-      if (neighbourhood !== undefined && deps.registry.neighbourhood(neighbourhood) === undefined) throw notFound(UNKNOWN_NEIGHBOURHOOD)
-      const devices = deps.registry.publicDevices(neighbourhood)
+      const devices = publicDevicesIn(deps, request.query.neighbourhood)
       const health = new Map((await queryFleetHealth(deps.store, Date.now(), deps.config.health ?? DEFAULT_HEALTH_SETTINGS, { devices: devices.map((d) => d.id) })).map((h) => [h.deviceId, h]))
       return {
         devices: devices
