@@ -8,13 +8,15 @@ import { QUANTITIES, type Quantity } from '../../core/quantities.ts'
 import type { DeviceEvent, Reading } from '../../core/reading.ts'
 import { ReadingWriter } from '../../core/store/reading-writer.ts'
 import { readingsTopic, statusTopic } from '../../core/topics.ts'
+import { metricsRegistry } from '../../core/metrics.ts'
+import { runFleetHealth } from '../../services/health/main.ts'
 import { watchPresence } from '../../services/health/presence.ts'
 import { FleetHealthTracker, STORED_REPORT } from '../../services/health/tracker.ts'
 import { HealthWebhook, type HealthWebhookBody } from '../../services/health/webhook.ts'
 import { IngestCore } from '../../services/ingest/ingest-core.ts'
 import { directSink } from '../../services/ingest/sinks.ts'
 import { testBroker, type TestBroker } from '../helpers/broker.ts'
-import { waitFor } from '../helpers/env.ts'
+import { INFLUX_URL, waitFor } from '../helpers/env.ts'
 import { throwawayDatabase } from '../helpers/influx-database.ts'
 import { testRegistry, type TestRegistry } from '../helpers/registry.ts'
 
@@ -237,6 +239,44 @@ describe('operator webhook', () => {
       stop()
       await failing.close()
       await webhook.close()
+    }
+  })
+
+  it('drops what its full queue cannot hold, at error level and counted', async () => {
+    status = 200
+    const failures: Array<Record<string, string>> = []
+    const webhook = new HealthWebhook({ url, maxQueued: 1, failures: { inc: (labels) => void failures.push(labels as Record<string, string>) } }, logger)
+    const stale = (deviceId: string): DeviceEvent => ({ deviceId, kind: 'stale', at: Date.UTC(2026, 11, 1), topic: '', sourceFormat: 'fleet-health', detail: '{}' })
+    webhook.notify(stale('fh-q1')) // being sent
+    webhook.notify(stale('fh-q2')) // queued
+    webhook.notify(stale('fh-q3')) // no room
+    await webhook.idle()
+    expect(received.filter((b) => b.device.startsWith('fh-q')).map((b) => b.device)).toEqual(['fh-q1', 'fh-q2'])
+    expect(webhook.stats).toEqual({ sent: 2, failed: 0, dropped: 1 })
+    expect(failures).toEqual([{ reason: 'queue_full' }])
+    expect(logLines.filter((l) => l.level === 50 && l.device === 'fh-q3').map((l) => l.msg)).toEqual(['LOST: health webhook queue full, transition not sent'])
+  })
+
+  it('runFleetHealth (as `senshagen up` starts it) follows the broker, reports senshagen_devices and POSTs to SENSHAGEN_HEALTH_WEBHOOK_URL', async () => {
+    status = 200
+    const running = await runFleetHealth(
+      loadConfig({ SENSHAGEN_INFLUX_URL: INFLUX_URL, SENSHAGEN_INFLUX_DATABASE: db.database, SENSHAGEN_HEALTH_WEBHOOK_URL: url, SENSHAGEN_STALE_AFTER_MS: '3000' }),
+      logger,
+      broker,
+      registry.store,
+    )
+    try {
+      const gauge = async () => Object.fromEntries((await metricsRegistry.getSingleMetric('senshagen_devices')!.get()).values.map((v) => [v.labels.state, v.value]))
+      const before = await gauge()
+      const device = await broker.device('fh-busy', { clientId: 'fh-busy-wired' })
+      await waitFor('online POSTed', () => received.some((b) => b.device === 'fh-busy' && b.kind === 'online'), 10_000, 50)
+      expect((await gauge()).online).toBe(before.online! + 1)
+      await device.endAsync()
+      await waitFor('offline POSTed', () => received.some((b) => b.device === 'fh-busy' && b.kind === 'offline'), 10_000, 50)
+      const after = await gauge()
+      expect([after.online, after.offline, after.registered]).toEqual([before.online, before.offline, 5])
+    } finally {
+      await running.stop()
     }
   })
 })
