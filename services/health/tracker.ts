@@ -117,9 +117,14 @@ export class FleetHealthTracker {
     return devices
   }
 
-  /** For senshagen_devices: online, offline (not online), stale. */
+  /**
+   * For senshagen_devices: online, offline (not online), stale; of the registered devices when `knownDevices` is
+   * given (a revoked or never registered device in the store is not counted), else of every device.
+   */
   counts(): { online: number; offline: number; stale: number } {
-    return countStates(this.devices())
+    if (!this.options.knownDevices) return countStates(this.devices())
+    const known = new Set(this.known)
+    return countStates(this.devices().filter((d) => known.has(d.deviceId)))
   }
 
   async close(): Promise<void> {

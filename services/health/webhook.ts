@@ -64,9 +64,10 @@ export class HealthWebhook {
     while (this.sending) await this.sending
   }
 
-  /** Stops retrying; what is still queued is not sent. */
+  /** Stops retrying; what is still queued is not sent (logged at warn with the count; the events are in the store). */
   async close(): Promise<void> {
     this.controller.abort()
+    if (this.queue.length > 0) this.logger.warn({ unsent: this.queue.length }, 'health webhook closed with transitions not sent (they are in the store)')
     this.queue.length = 0
     await this.sending?.catch(() => {})
   }
