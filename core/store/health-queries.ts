@@ -29,17 +29,15 @@ function where(...clauses: Array<string | undefined>): string {
 }
 
 /**
- * Device id → receipt time (`received_ms`) of its newest stored reading. With `from`: the largest receipt time
- * among readings observed since then (a tracker's periodic check); without: of the newest observed reading of all
- * time (InfluxDB reads one block per series for last(), so this stays cheap on a large database).
- * `devices` limits the answer to those ids.
+ * Device id → receipt time (`received_ms`) of its newest stored reading: the newest by observed time, whose receipt
+ * time is the latest unless a backlog arrived after it (then the backlog's own newest reading is older anyway).
+ * A device whose clock lags still counts as seen when its readings arrive. InfluxDB reads one block per series for
+ * last(), so this stays cheap on a large database. `devices` limits the answer to those ids and their sub-devices.
  */
-export async function queryLastSeen(store: Store, options: { from?: number; devices?: readonly string[] } = {}): Promise<Map<string, number>> {
+export async function queryLastSeen(store: Store, options: { devices?: readonly string[] } = {}): Promise<Map<string, number>> {
   if (options.devices?.length === 0) return new Map()
-  const select = options.from === undefined ? 'last("received_ms")' : 'max("received_ms")'
-  const filter = where(options.from === undefined ? undefined : since(options.from), options.devices && onlyDevices(options.devices))
   const seen = new Map<string, number>()
-  for (const series of await store.influxql(`SELECT ${select} FROM ${READING_MEASUREMENT}${filter} GROUP BY "device"`)) {
+  for (const series of await store.influxql(`SELECT last("received_ms") FROM ${READING_MEASUREMENT}${where(options.devices && onlyDevices(options.devices))} GROUP BY "device"`)) {
     const at = series.values[0]?.[1]
     const device = series.tags?.device
     if (device !== undefined && typeof at === 'number') seen.set(device, at)

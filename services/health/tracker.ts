@@ -139,7 +139,7 @@ export class FleetHealthTracker {
     try {
       await this.flush()
       const [seen, connections, flatness, known] = await Promise.all([
-        queryLastSeen(store, { from: now - Math.max(settings.staleAfterMs, settings.stuckAfterMs) }),
+        queryLastSeen(store),
         queryConnections(store),
         queryFlatness(store, now - settings.stuckAfterMs),
         this.options.knownDevices?.().then((ids) => [...ids]),

@@ -4,9 +4,11 @@ import { promisify } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DEFAULT_HEALTH_SETTINGS } from '../../core/fleet-health.ts'
 import { QUANTITIES, type Quantity } from '../../core/quantities.ts'
 import type { DeviceEvent, Reading } from '../../core/reading.ts'
 import { parseRegistry } from '../../core/registry/registry.ts'
+import { queryFleetHealth } from '../../core/store/health-queries.ts'
 import { buildApiServer } from '../../services/api/server.ts'
 import { INFLUX_URL } from '../helpers/env.ts'
 import { throwawayDatabase } from '../helpers/influx-database.ts'
@@ -38,6 +40,8 @@ beforeAll(async () => {
       reading('fv-quiet', 'pm2_5', NOW - 45 * MIN, 7),
       reading('fv-hidden', 'pm2_5', NOW - 120 * MIN, 6),
       reading('fv-ghost', 'pm2_5', NOW - 90 * MIN, 5),
+      // a clock three hours behind: received a minute ago, so seen a minute ago (not stale, so not listed below)
+      { ...reading('fv-lagging', 'pm2_5', NOW - 180 * MIN, 4), receivedAt: NOW - MIN },
       // a Tasmota sub-device: the base is last seen when it was
       reading('tasmota-fvshed.bme280', 'air_pressure', NOW - 3 * MIN, 1012.25),
       // temperature 12.5 °C every 15 min for 105 min: stuck, though fresh
@@ -82,6 +86,11 @@ describe('senshagen devices status --offline (operator view, every device)', () 
   it('lists nothing for a device that is online and fresh', async () => {
     const fresh = await senshagen(['--offline', '--device', 'fv-fresh', '--format', 'json'])
     expect(JSON.parse(fresh.stdout)).toEqual([])
+  })
+
+  // the list above leaves fv-lagging out for the same reason
+  it('counts a device as seen when its reading arrived, whatever time its clock gave it', async () => {
+    expect((await queryFleetHealth(db.store, NOW, DEFAULT_HEALTH_SETTINGS, { devices: ['fv-lagging'] }))[0]).toMatchObject({ lastSeen: NOW - MIN, stale: false })
   })
 })
 
