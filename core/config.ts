@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { ConfigError } from './errors.ts'
+import { DEFAULT_HEALTH_SETTINGS } from './fleet-health.ts'
 import { isValidTimeZone } from './time.ts'
 
 /**
@@ -102,9 +103,9 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_WRITER_MAX_BUFFER: positiveInt.default(20_000).describe('points accepted and not yet acknowledged by InfluxDB before producers are made to wait; at least batch size × in flight'),
   SENSHAGEN_METRICS_BIND: z.string().default('127.0.0.1').describe('address of the /metrics listener of processes without an HTTP server (writer, calibration); no authentication'),
   SENSHAGEN_METRICS_PORT: port.default(9464).describe('port of that /metrics listener (the API and the HTTP ingest serve /metrics on their own ports)'),
-  SENSHAGEN_STALE_AFTER_MS: positiveInt.default(1_800_000).describe('a device with no reading for this long is stale: a `stale` device event, senshagen_devices{state="stale"} (why 30 min: core/fleet-health.ts)'),
-  SENSHAGEN_STUCK_AFTER_MS: positiveInt.default(7_200_000).describe('temperature, humidity or pressure repeating one value this long is stuck (a `stuck` device event)'),
-  SENSHAGEN_STUCK_MIN_READINGS: positiveInt.default(6).describe('readings the stuck rule needs in SENSHAGEN_STUCK_AFTER_MS before it judges'),
+  SENSHAGEN_STALE_AFTER_MS: positiveInt.default(DEFAULT_HEALTH_SETTINGS.staleAfterMs).describe('a device with no reading for this long is stale: a `stale` device event, senshagen_devices{state="stale"} (why 30 min: core/fleet-health.ts)'),
+  SENSHAGEN_STUCK_AFTER_MS: positiveInt.default(DEFAULT_HEALTH_SETTINGS.stuckAfterMs).describe('temperature, humidity or pressure repeating one value this long is stuck (a `stuck` device event)'),
+  SENSHAGEN_STUCK_MIN_READINGS: positiveInt.default(DEFAULT_HEALTH_SETTINGS.stuckMinReadings).describe('readings the stuck rule needs in SENSHAGEN_STUCK_AFTER_MS before it judges'),
   SENSHAGEN_HEALTH_CHECK_MS: positiveInt.default(60_000).describe('how often the fleet-health tracker (in `up` and `broker`) checks for stale and stuck devices'),
   SENSHAGEN_HEALTH_WEBHOOK_URL: optionalText.pipe(z.string().url().optional()).describe('operator webhook: a JSON POST for every fleet-health transition (device ids included); empty = none'),
 })

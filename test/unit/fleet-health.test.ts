@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { loadConfig } from '../../core/config.ts'
 import { assessDevices, countStates, healthTransitions, isStuck, type DeviceHealth, type Flatness, type HealthSettings } from '../../core/fleet-health.ts'
 
 /** Fleet health's rules alone (core/fleet-health.ts): stale, stuck, connection, transitions recorded once. */
@@ -80,5 +81,14 @@ describe('healthTransitions: each change once', () => {
       ['recovered', T0],
       ['recovered', T0 + 1],
     ])
+  })
+})
+
+describe('configuration', () => {
+  it('defaults to stale after 30 min, stuck after 2 h with 6 readings, a check a minute, no webhook; a bad webhook URL is named', () => {
+    expect(loadConfig({}).health).toEqual({ staleAfterMs: 1_800_000, stuckAfterMs: 7_200_000, stuckMinReadings: 6, checkMs: 60_000, webhookUrl: undefined })
+    expect(loadConfig({ SENSHAGEN_HEALTH_WEBHOOK_URL: ' http://ops.example/hook ' }).health.webhookUrl).toBe('http://ops.example/hook')
+    expect(() => loadConfig({ SENSHAGEN_HEALTH_WEBHOOK_URL: 'ops.example/hook' })).toThrow(/SENSHAGEN_HEALTH_WEBHOOK_URL: Invalid URL/)
+    expect(() => loadConfig({ SENSHAGEN_STALE_AFTER_MS: '0' })).toThrow(/SENSHAGEN_STALE_AFTER_MS: Too small/)
   })
 })
