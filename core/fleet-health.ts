@@ -12,17 +12,18 @@ import type { DeviceEvent } from './reading.ts'
  *   (Tasmota `tele/<t>/LWT`, ESPHome `<prefix>/status`, our `senshagen/v1/devices/<id>/status`; core/topics.ts):
  *   the newest of them wins. A sub-device has its base device's connection.
  * - **stale**: no reading for `staleAfterMs` (default 30 min: six missed Tasmota TelePeriods of 300 s, twelve
- *   missed sensor.community sends of 145 s, two missed 15-min LoRaWAN uplinks; long enough that a Wi-Fi
+ *   missed sensor.community (airrohr) sends of 145 s, two missed uplinks of a 15-min LoRaWAN schedule; long enough that a Wi-Fi
  *   reconnect or a broker restart does not page anyone, short enough that a dead device shows within the hour
  *   that the calibration and the residents' page work in). A registered device never seen is stale once
  *   `staleAfterMs` passed since the tracker started.
  * - **stuck**: a quantity that always varies outdoors (STUCK_QUANTITIES) repeating one value: in the last
  *   `stuckAfterMs` (default 2 h) at least `stuckMinReadings` (default 6) readings, all equal, first and last
  *   received at least half of `stuckAfterMs` apart. Rationale: a BME280 reports temperature to 0.01 °C, humidity
- *   to 0.008 % and pressure to 0.18 Pa (Bosch BME280 datasheet, table 1), so an outdoor value identical for two
- *   hours is a frozen sensor or firmware repeating its last value (the DHT22 failure sensor.community's FAQ
- *   describes), not the weather. Particulate matter is left out: clean air really reads 0.0 µg/m³ for hours, and
- *   so do precipitation, wind and water level.
+ *   to 0.008 %RH and pressure to 0.18 Pa (Bosch BME280 datasheet, parameter specification), so an outdoor value
+ *   identical for two hours is a frozen sensor or firmware repeating its last good value (a hung I²C bus, a driver
+ *   returning its cache), not the weather. Six readings and half the window keep a device that just started, or
+ *   sends once an hour, from being judged on too little. Particulate matter is left out: clean air really reads
+ *   0.0 µg/m³ for hours, and so do precipitation, wind and water level.
  *
  * Transitions are recorded once each as device events (`online`, `offline`, `stale`, `recovered`, `stuck`), not
  * per check: `stale`, `stuck` and `recovered` carry in their detail the device's health after the change

@@ -13,7 +13,7 @@ export interface HealthWebhookBody {
   at: string
   /** The event's detail, parsed (core/fleet-health.ts healthTransitions; `via` for connections). */
   detail: unknown
-  /** Who said so: `fleet-health` (the tracker), or the decoder of a status topic (`tasmota`, `esphome`, `senshagen-v1`). */
+  /** Who said so: `fleet-health` (the tracker's own event), or `stored-report` (a connection change it read in the store: a status topic, a will, another instance's broker). */
   source: string
 }
 
