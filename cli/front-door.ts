@@ -37,10 +37,7 @@ export async function startFrontDoor(config: Config, logger: Logger, store?: Reg
     ingest = await runIngest(config, logger, registry, { inBroker: true })
     const core = ingest.core
     const broker = await runBroker(config, logger, registry, { ingest: { filters: ingest.mqttFilters, handle: (message) => core.handle(message) } })
-    const health = await runFleetHealth(config, logger, broker, registry).catch(async (error: unknown) => {
-      await broker.close()
-      throw error
-    })
+    const health = runFleetHealth(config, logger, broker, registry)
     const running = ingest
     return {
       broker,

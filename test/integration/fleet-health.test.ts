@@ -267,13 +267,14 @@ describe('operator webhook', () => {
 
   it('runFleetHealth (as `senshagen up` starts it) follows the broker, reports senshagen_devices and POSTs to SENSHAGEN_HEALTH_WEBHOOK_URL', async () => {
     status = 200
-    const running = await runFleetHealth(
+    const running = runFleetHealth(
       loadConfig({ SENSHAGEN_INFLUX_URL: INFLUX_URL, SENSHAGEN_INFLUX_DATABASE: db.database, SENSHAGEN_HEALTH_WEBHOOK_URL: url, SENSHAGEN_STALE_AFTER_MS: '3000' }),
       logger,
       broker,
       registry.store,
     )
     try {
+      await running.ready
       const gauge = async () => Object.fromEntries((await metricsRegistry.getSingleMetric('senshagen_devices')!.get()).values.map((v) => [v.labels.state, v.value]))
       const before = await gauge()
       const device = await broker.device('fh-busy', { clientId: 'fh-busy-wired' })
@@ -286,5 +287,19 @@ describe('operator webhook', () => {
     } finally {
       await running.stop()
     }
+  })
+
+  it('runFleetHealth does not hold up the broker while InfluxDB is away: it retries in the background and stops cleanly', async () => {
+    const running = runFleetHealth(loadConfig({ SENSHAGEN_INFLUX_URL: 'http://127.0.0.1:1', SENSHAGEN_INFLUX_DATABASE: db.database }), logger, broker, registry.store)
+    let settled = false
+    running.ready.then(() => (settled = true), () => (settled = true))
+    await waitFor('the first failure logged', () => logLines.some((l) => l.level === 40 && String(l.msg).startsWith('fleet health cannot start yet (fleet-health start (InfluxDB): retrying')), 10_000, 50)
+    expect(settled).toBe(false)
+    // the broker still takes a device's reading meanwhile
+    const device = await broker.device('fh-busy', { clientId: 'fh-busy-no-influx' })
+    await device.publishAsync(readingsTopic('fh-busy'), native(21), { qos: 1 })
+    await device.endAsync()
+    await running.stop()
+    await expect(running.ready).rejects.toBeDefined()
   })
 })
