@@ -11,6 +11,7 @@ import {
 } from '../../core/fleet-health.ts'
 import type { Logger } from '../../core/logger.ts'
 import { countDropped } from '../../core/metrics.ts'
+import { OutageLog } from '../../core/retry.ts'
 import type { DeviceEvent } from '../../core/reading.ts'
 import { queryConnections, queryFlatness, queryLastSeen, queryRecordedHealth } from '../../core/store/health-queries.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
@@ -51,8 +52,8 @@ const MAX_PENDING = 10_000
  *   connection the decoders already stored is only announced.
  *
  * Every transition is written once (device event), then handed to `onTransition`. A failed write is retried at
- * the next check (logged at warn, once per check): transitions are derived again from the store, and connection
- * events wait in a bounded queue. Nothing here is on the ingest's path.
+ * the next check: transitions are derived again from the store, and connection
+ * events wait in a bounded queue; an outage is logged at warn once (OutageLog). Nothing here is on the ingest's path.
  */
 export class FleetHealthTracker {
   private readonly now: () => number
@@ -64,11 +65,14 @@ export class FleetHealthTracker {
   private known: string[] = []
   private readonly pending: DeviceEvent[] = []
   private timer: NodeJS.Timeout | undefined
+  /** Store outages, logged at warn once per episode (core/retry.ts). */
+  private readonly outage: OutageLog
   private checking: Promise<void> | undefined
 
   constructor(private readonly options: FleetHealthOptions) {
     this.now = options.now ?? Date.now
     this.startedAt = this.now()
+    this.outage = new OutageLog(options.logger, 'fleet health (InfluxDB)')
   }
 
   /** Reads the state back from the store, checks once, then every checkMs. Errors: the store's (UnavailableError). */
@@ -161,8 +165,9 @@ export class FleetHealthTracker {
         logger.info({ deviceId: event.deviceId, kind: event.kind, detail: event.detail }, 'fleet health transition')
       }
       for (const event of [...announced, ...transitions]) this.options.onTransition?.(event)
+      this.outage.recovered()
     } catch (error) {
-      logger.warn({ err: error }, 'fleet-health check failed; tried again at the next check')
+      this.outage.failed({ err: error }, 'fleet-health check failed, tried again at the next check')
     }
   }
 
@@ -174,7 +179,7 @@ export class FleetHealthTracker {
       await this.options.store.write({ readings: [], rejections: [], events })
     } catch (error) {
       this.pending.unshift(...events)
-      this.options.logger.warn({ err: error, waiting: this.pending.length }, 'fleet-health events not stored yet; tried again at the next check')
+      this.outage.failed({ err: error, waiting: this.pending.length }, 'fleet-health events not stored yet, tried again at the next check')
       return
     }
     for (const event of events) this.options.onTransition?.(event)
