@@ -6,6 +6,7 @@ import type { RegistryStore } from '../core/registry/store.ts'
 import type { RunningBroker } from '../services/broker/broker.ts'
 import { runBroker } from '../services/broker/main.ts'
 import { runIngest, type RunningIngest } from '../services/ingest/main.ts'
+import { runFleetHealth } from '../services/health/main.ts'
 
 export interface FrontDoor {
   broker: RunningBroker
@@ -31,7 +32,7 @@ export interface FrontDoor {
  * Kafka producer connected and topics present, or InfluxDB answering /ping with the database created), then the
  * broker, whose listeners open last and with the ingest already attached. A store that does not answer fails
  * the start (UnavailableError) before anything listens: an early device is refused at the socket and retries.
- * Later outages hold PUBACKs until the write succeeds. test/integration/front-door-readiness.test.ts proves both.
+ * Later outages hold PUBACKs until the write succeeds. Fleet health (services/health) follows the broker's devices. test/integration/front-door-readiness.test.ts proves both.
  */
 export async function startFrontDoor(config: Config, logger: Logger, store?: RegistryStore): Promise<FrontDoor> {
   // one registry connection for the broker's logins and the HTTP ingest's, closed here when we opened it
@@ -43,11 +44,13 @@ export async function startFrontDoor(config: Config, logger: Logger, store?: Reg
     ingest = await runIngest(config, logger, registry, { inBroker: true })
     const core = ingest.core
     const broker = await runBroker(config, logger, registry, { ingest: { filters: ingest.mqttFilters, handle: (message) => core.handle(message) } })
+    const health = runFleetHealth(config, logger, broker, registry)
     const running = ingest
     return {
       broker,
       ingest: running,
       async stop(deadline) {
+        await health.stop()
         await broker.close(deadline)
         await running.stop(deadline)
         await closeRegistry()

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { ConfigError } from './errors.ts'
+import { DEFAULT_HEALTH_SETTINGS } from './fleet-health.ts'
 import { isValidTimeZone } from './time.ts'
 
 /**
@@ -103,7 +104,11 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_WRITER_MAX_BUFFER: positiveInt.default(20_000).describe('points accepted and not yet acknowledged by InfluxDB before producers are made to wait; at least batch size × in flight'),
   SENSHAGEN_METRICS_BIND: z.string().default('127.0.0.1').describe('address of the /metrics listener of processes without an HTTP server (writer, calibration); no authentication'),
   SENSHAGEN_METRICS_PORT: port.default(9464).describe('port of that /metrics listener (the API and the HTTP ingest serve /metrics on their own ports)'),
-  SENSHAGEN_STALE_AFTER_MS: positiveInt.default(3_600_000).describe('a registered device with no reading for this long counts as stale (senshagen_devices{state="stale"})'),
+  SENSHAGEN_STALE_AFTER_MS: positiveInt.default(DEFAULT_HEALTH_SETTINGS.staleAfterMs).describe('a device with no reading for this long is stale: a `stale` device event, senshagen_devices{state="stale"} (why 30 min: core/fleet-health.ts)'),
+  SENSHAGEN_STUCK_AFTER_MS: positiveInt.default(DEFAULT_HEALTH_SETTINGS.stuckAfterMs).describe('temperature, humidity or pressure repeating one value this long is stuck (a `stuck` device event)'),
+  SENSHAGEN_STUCK_MIN_READINGS: positiveInt.default(DEFAULT_HEALTH_SETTINGS.stuckMinReadings).describe('readings the stuck rule needs in SENSHAGEN_STUCK_AFTER_MS before it judges'),
+  SENSHAGEN_HEALTH_CHECK_MS: positiveInt.default(60_000).describe('how often the fleet-health tracker (in `up` and `broker`) checks for stale and stuck devices'),
+  SENSHAGEN_HEALTH_WEBHOOK_URL: optionalText.pipe(z.string().url().optional()).describe('operator webhook: a JSON POST for every fleet-health transition (device ids included); empty = none'),
 })
 
 export type Env = z.infer<typeof ENV_SCHEMA>
@@ -177,6 +182,8 @@ export interface Config {
   }
   /** Prometheus metrics (core/metrics.ts): the listener of processes without an HTTP server, device staleness. */
   metrics: { bind: string; port: number; staleAfterMs: number }
+  /** Fleet health (core/fleet-health.ts, services/health): thresholds, check interval, operator webhook. */
+  health: { staleAfterMs: number; stuckAfterMs: number; stuckMinReadings: number; checkMs: number; webhookUrl?: string }
 }
 
 /** Parses `env` (default `process.env`) into a Config; throws ConfigError naming every bad variable. */
@@ -288,5 +295,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBufferedReadings: e.SENSHAGEN_WRITER_MAX_BUFFER,
     },
     metrics: { bind: e.SENSHAGEN_METRICS_BIND, port: e.SENSHAGEN_METRICS_PORT, staleAfterMs: e.SENSHAGEN_STALE_AFTER_MS },
+    health: {
+      staleAfterMs: e.SENSHAGEN_STALE_AFTER_MS,
+      stuckAfterMs: e.SENSHAGEN_STUCK_AFTER_MS,
+      stuckMinReadings: e.SENSHAGEN_STUCK_MIN_READINGS,
+      checkMs: e.SENSHAGEN_HEALTH_CHECK_MS,
+      webhookUrl: e.SENSHAGEN_HEALTH_WEBHOOK_URL,
+    },
   }
 }

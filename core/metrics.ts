@@ -67,11 +67,11 @@ export const writeDuration = new Histogram({
   registers,
 })
 
-export type DropReason = 'qos0_not_stored' | 'will_not_stored' | 'qos0_connection_lost' | 'store_lost'
+export type DropReason = 'qos0_not_stored' | 'will_not_stored' | 'qos0_connection_lost' | 'store_lost' | 'health_event_not_stored'
 
 export const dropped = new Counter({
   name: 'senshagen_dropped_total',
-  help: 'Messages or points lost, each also logged at error level, by reason: qos0_not_stored (a QoS 0 publish the sink failed), will_not_stored (a will the sink failed), qos0_connection_lost (QoS 0 messages waiting for the ingest window when the connection closed), store_lost (points InfluxDB refused both as they were and as rejections)',
+  help: 'Messages or points lost, each also logged at error level, by reason: qos0_not_stored (a QoS 0 publish the sink failed), will_not_stored (a will the sink failed), qos0_connection_lost (QoS 0 messages waiting for the ingest window when the connection closed), store_lost (points InfluxDB refused both as they were and as rejections), health_event_not_stored (a device connection change the fleet-health queue had no room for)',
   labelNames: ['reason'] as const,
   registers,
 })
@@ -92,6 +92,13 @@ export const brokerRateLimited = new Counter({
 export const httpIngestRefusals = new Counter({
   name: 'senshagen_http_ingest_refusals_total',
   help: 'HTTP ingest pushes refused before decoding, by reason (services/ingest/http-auth.ts REFUSAL_REASONS)',
+  labelNames: ['reason'] as const,
+  registers,
+})
+
+export const healthWebhookFailures = new Counter({
+  name: 'senshagen_health_webhook_failures_total',
+  help: 'Fleet-health transitions the operator webhook (SENSHAGEN_HEALTH_WEBHOOK_URL) did not get, by reason: failed (every attempt failed), queue_full (not queued); the events are in the store either way',
   labelNames: ['reason'] as const,
   registers,
 })
@@ -255,7 +262,16 @@ export function trackBroker(broker: TrackedBroker): () => void {
   return track(brokers, broker)
 }
 
-// Devices: online = connected to an embedded broker of this process; offline = registered and not online;
+/** A fleet-health tracker (services/health/tracker.ts): device counts by state, read at scrape time. */
+export type FleetSource = () => { online: number; offline: number; stale: number }
+const fleets = new Set<FleetSource>()
+
+/** Reports `fleet` in senshagen_devices (online, offline, stale) instead of the broker's view, until the returned function is called. */
+export function trackFleet(fleet: FleetSource): () => void {
+  return track(fleets, fleet)
+}
+
+// Devices without a fleet-health tracker in the process: online = connected to an embedded broker of this process; offline = registered and not online;
 // stale = registered and no reading stored by this process for staleAfterMs (counted from process start for a
 // device not seen since). In-memory, per process: a restart forgets when devices were last seen.
 const settings = { staleAfterMs: 3_600_000, startedAt: Date.now() }
@@ -276,11 +292,16 @@ export function lastSeenAt(deviceId: string): number | undefined {
 
 new Gauge({
   name: 'senshagen_devices',
-  help: 'Registered, not revoked devices known to the embedded broker of this process, by state: registered (all), online (connected now), offline (registered and not connected), stale (no reading for SENSHAGEN_STALE_AFTER_MS; online and offline devices alike)',
+  help: 'Devices by state: registered (registered, not revoked; processes with the embedded broker), and from the fleet-health tracker (README "Fleet health"): online (connected or last reported online), offline (not online), stale (no reading for SENSHAGEN_STALE_AFTER_MS; online and offline devices alike)',
   labelNames: ['state'] as const,
   registers,
   async collect() {
     this.reset()
+    if (fleets.size > 0) {
+      const sum = { online: 0, offline: 0, stale: 0 }
+      for (const fleet of fleets) for (const [state, n] of Object.entries(fleet())) sum[state as keyof typeof sum] += n
+      for (const [state, n] of Object.entries(sum)) this.set({ state }, n)
+    }
     if (brokers.size === 0) return
     const online = new Set<string>()
     const registered = new Set<string>()
@@ -296,6 +317,7 @@ new Gauge({
       if ((lastSeen.get(id) ?? settings.startedAt) < staleBefore) stale++
     }
     this.set({ state: 'registered' }, registered.size)
+    if (fleets.size > 0) return
     this.set({ state: 'online' }, onlineRegistered)
     this.set({ state: 'offline' }, registered.size - onlineRegistered)
     this.set({ state: 'stale' }, stale)

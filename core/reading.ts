@@ -134,11 +134,11 @@ let lastRaw: { payload?: Uint8Array; text: string } = { text: '' }
  * Something that happened to a device that is not a reading: availability (`online`/`offline`, from
  * Tasmota LWT, ESPHome status, our status topic), a TTN `join`, a `schema_change` (keys, value types or sensor
  * model changed; core/schema-drift.ts), a `conflict` (a resend replaced a stored value; core/store/conflicts.ts), or
- * `ignored` metadata keys. Stored in measurement `device_event`.
+ * `ignored` metadata keys; and fleet health's `stale`, `stuck` and `recovered` (core/fleet-health.ts). Stored in measurement `device_event`.
  */
 export const DeviceEventSchema = z.object({
   deviceId: z.string(),
-  kind: z.enum(['online', 'offline', 'join', 'schema_change', 'conflict']),
+  kind: z.enum(['online', 'offline', 'join', 'schema_change', 'conflict', 'stale', 'stuck', 'recovered']),
   at: EpochMsSchema,
   topic: z.string(),
   sourceFormat: z.string(),

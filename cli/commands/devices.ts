@@ -15,7 +15,7 @@ import { registerStatusCommand } from './devices/status.ts'
  * | `list [--format text\|json]` | id, format, neighbourhood, consent, status, created |
  * | `show <id> [--format text\|json]` | every field, exact location included (operator's view) |
  * | `revoke <id>`, `rotate-secret <id> [--json]` | end a device's credentials / issue new ones |
- * | `status [--device D] [--format text\|json]` | readings, rejections, schema changes, availability (InfluxDB) |
+ * | `status [--device D] [--offline] [--format text\|json]` | readings, rejections, schema changes, availability (InfluxDB); `--offline`: offline or stale devices with last seen |
  * | `mosquitto-config --out DIR` | password file, ACL and example configuration for Mosquitto |
  *
  * Exit codes: 0 done, 1 refused (cli/commands/devices/output.ts), 2 usage error.

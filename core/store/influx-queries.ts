@@ -10,6 +10,7 @@ import type {
   EventSummary,
   FieldStats,
   LastReading,
+  LastReceived,
   ReadingCount,
   ReadingLabels,
   ReadingQuery,
@@ -162,6 +163,14 @@ export abstract class InfluxQueries implements Omit<ReadingStore, 'generation' |
     if (conditions === undefined) return []
     const series = await this.influxql(`SELECT last("value") FROM ${READING_MEASUREMENT}${where(conditions)} GROUP BY "device", "quantity"`)
     return perDeviceQuantity(series, (deviceId, quantity, v) => (typeof v[0] === 'number' ? { deviceId, quantity, time: v[0], value: v[1] as number } : undefined))
+  }
+
+  async lastReceived(selection: ReadingSelection): Promise<LastReceived[]> {
+    const conditions = selectionConditions(selection)
+    if (conditions === undefined) return []
+    // last() reads one block per series, so this stays cheap on a long history
+    const series = await this.influxql(`SELECT last("received_ms") FROM ${READING_MEASUREMENT}${where(conditions)} GROUP BY "device", "quantity"`)
+    return perDeviceQuantity(series, (deviceId, quantity, v) => (typeof v[1] === 'number' ? { deviceId, quantity, receivedAt: v[1] } : undefined))
   }
 
   async readingLabels(selection: ReadingSelection): Promise<ReadingLabels[]> {

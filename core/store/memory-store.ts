@@ -117,6 +117,13 @@ export class MemoryStore implements Store.ReadingStore {
     })
   }
 
+  async lastReceived(selection: Store.ReadingSelection): Promise<Store.LastReceived[]> {
+    return this.perDeviceQuantity(selection, (points, deviceId, quantity) => {
+      const last = points.findLast((p) => typeof p.fields.received_ms === 'number')
+      return last === undefined ? undefined : { deviceId, quantity, receivedAt: last.fields.received_ms as number }
+    })
+  }
+
   async readingLabels(selection: Store.ReadingSelection): Promise<Store.ReadingLabels[]> {
     return this.perDeviceQuantity(selection, (points, deviceId, quantity) => {
       const sensor = points.findLast((p) => typeof p.fields.sensor === 'string' && p.fields.sensor !== '')?.fields.sensor as string | undefined

@@ -31,8 +31,8 @@ import type { DeviceEvent, Reading, Rejection } from '../reading.ts'
  * The key names the message, not the write: the same rejection delivered again overwrites itself, two
  * different ones never share a point, whatever request they arrive in.
  *
- * measurement `device_event` — availability, joins and schema changes of a device:
- *   tags   device, kind (online|offline|join|schema_change|conflict)
+ * measurement `device_event` — availability, joins, schema changes and fleet health of a device:
+ *   tags   device, kind (online|offline|join|schema_change|conflict|stale|stuck|recovered)
  *   fields detail (JSON text), topic, source
  *   time   when it happened (receipt time)
  */

@@ -99,9 +99,12 @@ export interface FieldStats {
   count: number
 }
 
+/** The numeric reading fields aggregateReadings can summarise. */
+export type AggregateField = 'value' | 'calibrated' | 'received_ms'
+
 export interface AggregateQuery extends ReadingSelection {
-  /** Numeric fields to aggregate (canonical unit of the quantity). */
-  fields: ReadonlyArray<'value' | 'calibrated'>
+  /** Numeric fields to aggregate: `value` and `calibrated` in the quantity's canonical unit, `received_ms` epoch ms UTC. */
+  fields: ReadonlyArray<AggregateField>
   /** Windows of this length, labelled by their start (InfluxQL `GROUP BY time(…)`, `fill(none)`): absent, one group over the whole selection. */
   window?: { every: '10m' | '1h' | '1d'; /** IANA zone the windows follow: 1d windows are local days (InfluxQL tz()). */ tz: string }
   /** One group per device (and quantity), or pooled over the devices (per quantity). */
@@ -117,7 +120,7 @@ export interface AggregateRow {
   /** Absent when pooled. */
   deviceId?: string
   quantity: Quantity
-  stats: Partial<Record<'value' | 'calibrated', FieldStats>>
+  stats: Partial<Record<AggregateField, FieldStats>>
 }
 
 /** Count of readings (points with a `value`) per device and quantity. */
@@ -125,6 +128,14 @@ export interface ReadingCount {
   deviceId: string
   quantity: Quantity
   count: number
+}
+
+/** When the newest reading of a device and quantity was received (fleet health's last seen, core/fleet-health.ts). */
+export interface LastReceived {
+  deviceId: string
+  quantity: Quantity
+  /** `received_ms` of the newest reading by observed time, epoch ms UTC. */
+  receivedAt: number
 }
 
 /** The newest reading per device and quantity. */
@@ -219,6 +230,8 @@ export interface ReadingStore {
   countReadings(selection: ReadingSelection): Promise<ReadingCount[]>
   /** The newest reading per device and quantity in the selection, by device. */
   lastReadings(selection: ReadingSelection): Promise<LastReading[]>
+  /** Per device and quantity in the selection: the receipt time of its newest reading (by observed time), by device. */
+  lastReceived(selection: ReadingSelection): Promise<LastReceived[]>
   /** The newest sensor model and calibration method per device and quantity, over all time, by device. */
   readingLabels(selection: ReadingSelection): Promise<ReadingLabels[]>
   /** The newest `limit` (default 1000) rejections matching the filter (a device includes its sub-devices `<device>.<sensor>`), oldest first. */

@@ -12,4 +12,6 @@ export function withApiSettings<C extends ApiSettings>(config: C, _env?: Record<
 export type ApiServerConfig = Pick<ApiSettings, 'api'> & {
   influx: Pick<Config['influx'], 'url'>
   calibration: Pick<Config['calibration'], 'reportsDir'>
+  /** Fleet-health thresholds (GET /api/v1/health/devices); core/fleet-health.ts DEFAULT_HEALTH_SETTINGS when absent. */
+  health?: Pick<Config['health'], 'staleAfterMs' | 'stuckAfterMs' | 'stuckMinReadings'>
 }

@@ -11,6 +11,7 @@ import { LiveHub } from './live.ts'
 import { installProblemHandlers } from './problem.ts'
 import { registerCalibrationRoutes } from './routes/calibration.ts'
 import { registerDeviceRoutes } from './routes/devices.ts'
+import { registerFleetHealthRoutes } from './routes/fleet-health.ts'
 import { registerHealthRoutes } from './routes/health.ts'
 import { type LiveConnections, registerLiveRoutes } from './routes/live.ts'
 import { registerNeighbourhoodRoutes } from './routes/neighbourhoods.ts'
@@ -84,6 +85,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   registerHealthRoutes(router, deps)
   registerNeighbourhoodRoutes(router, deps)
   registerDeviceRoutes(router, deps)
+  registerFleetHealthRoutes(router, deps)
   registerReadingRoutes(router, deps)
   registerReferenceRoutes(router, deps)
   registerCalibrationRoutes(router, deps)

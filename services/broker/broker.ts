@@ -4,7 +4,7 @@ import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
 import { createServer as createTlsServer } from 'node:tls'
 import type { IncomingMessage } from 'node:http'
-import { Aedes, type Connection } from 'aedes'
+import { Aedes, type Client, type Connection } from 'aedes'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { Config } from '../../core/config.ts'
 import type { Deadline } from '../../core/drain.ts'
@@ -47,6 +47,8 @@ export interface RunningBroker {
   ingest?: BrokerIngestStats
   /** Polls the registry for revoked or rotated devices now (the broker also does so every registryPollMs). */
   pollRegistry(): Promise<void>
+  /** The registry device an authenticated client logged in as; undefined for service accounts (fleet health). */
+  deviceOf(client: Client): string | undefined
   /**
    * Closes every connection and listener. With `deadline` (epoch ms, graceful shutdown) it first drains:
    * no new connections or publishes, and what was read is stored and acknowledged until then (shutdown.ts).
@@ -125,6 +127,7 @@ export async function startBroker(options: BrokerOptions, logger: Logger): Promi
     security: guard.stats,
     ingest: guard.ingest?.stats,
     pollRegistry: () => guard.pollRegistry(),
+    deviceOf: (client) => ((p) => (p?.kind === 'device' ? p.device.id : undefined))(guard.sessions.get(client)?.principal),
     async close(deadline) {
       // graceful (SIGTERM): stop taking work, let what was read be stored and acknowledged (shutdown.ts)
       if (deadline !== undefined) await shutdown.drain(aedes, servers, guard.ingest, deadline)

@@ -272,6 +272,15 @@ export function storeContract(name: string, open: () => Promise<ReadingStore>): 
         { deviceId: 'c-sum', quantity: 'air_temperature', time: T0 + MIN, value: 8 },
         { deviceId: 'c-sum.sht31', quantity: 'air_temperature', time: T0 + 2 * MIN, value: 7.2 },
       ])
+      // when each series' newest reading (by observed time) was received: fleet health's last seen
+      expect(await store.lastReceived({ deviceFamily: 'c-sum' })).toEqual([
+        { deviceId: 'c-sum', quantity: 'air_temperature', receivedAt: T0 + MIN + 1_000 },
+        { deviceId: 'c-sum.sht31', quantity: 'air_temperature', receivedAt: T0 + 2 * MIN + 1_000 },
+      ])
+      expect(await store.aggregateReadings({ deviceFamily: 'c-sum', fields: ['received_ms'], perDevice: true })).toEqual([
+        { time: 0, deviceId: 'c-sum', quantity: 'air_temperature', stats: { received_ms: { mean: T0 + MIN / 2 + 1_000, min: T0 + 1_000, max: T0 + MIN + 1_000, count: 2 } } },
+        { time: 0, deviceId: 'c-sum.sht31', quantity: 'air_temperature', stats: { received_ms: { mean: T0 + 2 * MIN + 1_000, min: T0 + 2 * MIN + 1_000, max: T0 + 2 * MIN + 1_000, count: 1 } } },
+      ])
       // the last sensor named, not the last reading's (which named none)
       expect(await store.readingLabels({ devices: ['c-sum', 'c-sum.sht31'] })).toEqual([
         { deviceId: 'c-sum', quantity: 'air_temperature', sensor: 'BME280' },

@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { openInfluxStore } from '../../../core/store/influx.ts'
 import { formatIsoMs } from '../../../core/time.ts'
 import { cliContext, fail } from '../../context.ts'
+import { offlineDevices, offlineText } from './offline.ts'
 
 export interface DeviceSummary {
   device: string
@@ -20,6 +21,7 @@ export interface DeviceSummary {
  * InfluxDB alone (what was stored), so it also lists devices that are not or no longer registered.
  * Text: one line per device, `<device>: <n> readings (last <ISO>), rejections: <rule>=<n> …|none, schema
  * changes: <n>[, online|offline since <ISO>]`; JSON: an array of DeviceSummary.
+ * `--offline`: only the devices offline or stale, with last seen (cli/commands/devices/offline.ts; README "Fleet health").
  */
 export function registerStatusCommand(devices: Command): void {
   devices
@@ -27,11 +29,18 @@ export function registerStatusCommand(devices: Command): void {
     .description('per device: readings, rejections by rule, schema changes and availability (from InfluxDB)')
     .option('--device <id>', 'only this device and its sub-devices (<id>.<sensor>)')
     .option('--format <format>', 'text or json', 'text')
-    .action(async (options: { device?: string; format: string }) => {
+    .option('--offline', 'only devices offline or stale (no reading for SENSHAGEN_STALE_AFTER_MS), with last seen: fleet health')
+    .action(async (options: { device?: string; format: string; offline?: boolean }) => {
       const { config, logger } = cliContext()
       if (options.format !== 'text' && options.format !== 'json') fail(`--format: must be text or json, got '${options.format}'`, 2)
       try {
         const store = await openInfluxStore(config.influx, logger)
+        if (options.offline) {
+          const rows = await offlineDevices(store, config.health, Date.now(), options.device)
+          process.stdout.write(options.format === 'json' ? `${JSON.stringify(rows)}\n` : offlineText(rows))
+          process.stderr.write(`${rows.length} device(s) offline or stale\n`)
+          return
+        }
         const family = options.device === undefined ? {} : { deviceFamily: options.device }
         const summaries = new Map<string, DeviceSummary>()
         const get = (device: string) => {

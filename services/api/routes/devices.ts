@@ -36,6 +36,12 @@ export function requirePublicDevice(deps: ApiDeps, id: string): PublicDevice {
   return device
 }
 
+/** The public devices of `neighbourhood` (all when undefined), or the UNKNOWN_NEIGHBOURHOOD 404. */
+export function publicDevicesIn(deps: ApiDeps, neighbourhood: string | undefined): readonly PublicDevice[] {
+  if (neighbourhood !== undefined && deps.registry.neighbourhood(neighbourhood) === undefined) throw notFound(UNKNOWN_NEIGHBOURHOOD)
+  return deps.registry.publicDevices(neighbourhood)
+}
+
 export function registerDeviceRoutes(router: ApiRouter, deps: ApiDeps): void {
   router.get(
     {
@@ -51,11 +57,7 @@ export function registerDeviceRoutes(router: ApiRouter, deps: ApiDeps): void {
         404: { description: 'unknown neighbourhood', content: { 'application/problem+json': ProblemSchema } },
       },
     },
-    async (request) => {
-      const { neighbourhood } = request.query
-      if (neighbourhood !== undefined && deps.registry.neighbourhood(neighbourhood) === undefined) throw notFound(UNKNOWN_NEIGHBOURHOOD)
-      return { devices: await deviceInfos(deps.store, deps.registry.publicDevices(neighbourhood)) }
-    },
+    async (request) => ({ devices: await deviceInfos(deps.store, publicDevicesIn(deps, request.query.neighbourhood)) }),
   )
   router.get(
     {
