@@ -53,18 +53,18 @@ const treeAction: fc.Arbitrary<TreeAction> = fc.oneof(
 )
 
 const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 40, arbitrary: fc.record({ kind: fc.constant('tree' as const), which: fc.nat(), action: treeAction }) },
-  { weight: 10, arbitrary: fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }) },
-  { weight: 10, arbitrary: fc.record({ kind: fc.constant('bytes' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }) },
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('bitflip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }) },
-  { weight: 10, arbitrary: fc.record({ kind: fc.constant('literal' as const), which: fc.nat(), literal: fc.constantFrom(...LITERALS) }) },
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('wrap' as const), depth: fc.integer({ min: 50, max: 6_000 }), open: fc.constantFrom('[' as const, '{"a":' as const) }) },
+  { weight: 80, arbitrary: fc.record({ kind: fc.constant('tree' as const), which: fc.nat(), action: treeAction }) },
+  { weight: 20, arbitrary: fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }) },
+  { weight: 20, arbitrary: fc.record({ kind: fc.constant('bytes' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }) },
+  { weight: 10, arbitrary: fc.record({ kind: fc.constant('bitflip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }) },
+  { weight: 20, arbitrary: fc.record({ kind: fc.constant('literal' as const), which: fc.nat(), literal: fc.constantFrom(...LITERALS) }) },
+  { weight: 10, arbitrary: fc.record({ kind: fc.constant('wrap' as const), depth: fc.integer({ min: 50, max: 6_000 }), open: fc.constantFrom('[' as const, '{"a":' as const) }) },
   // beyond SENSHAGEN_MAX_PAYLOAD_BYTES (default 262,144): rare, as each costs a 256 KB raw copy
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('pad' as const), bytes: fc.integer({ min: 200_000, max: 300_000 }) }) },
 )
 
 /** Beyond this size no further operation is applied, and huge arrays stop about here (`pad` alone goes past the payload limit). */
-const MAX_MUTANT_BYTES = 64 * 1024
+const MAX_MUTANT_BYTES = 32 * 1024
 
 /** Mutants of `seeds`: a seed and one to three operations applied in order. */
 export function mutants(seeds: readonly Seed[]): fc.Arbitrary<Mutant> {
