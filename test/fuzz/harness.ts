@@ -6,7 +6,7 @@ import { parseDataApiJson } from '../../core/decoders/sc-data-api.ts'
 import { ReadingSchema, RejectionSchema, RULES } from '../../core/reading.ts'
 import { readingToLine, rejectionToLine } from '../../core/store/schema.ts'
 import { formatIsoMs } from '../../core/time.ts'
-import { readingsTopic } from '../../core/topics.ts'
+import { deviceFromReadingsTopic, readingsTopic } from '../../core/topics.ts'
 import { HTTP_ROUTES } from '../../services/ingest/http-routes.ts'
 import { MAX_REJECTIONS_PER_MESSAGE, type IngestContext, type IngestStep } from '../../services/ingest/pipeline.ts'
 import type { Mutant } from './mutate.ts'
@@ -20,7 +20,8 @@ import type { Mutant } from './mutate.ts'
  *   or one rejection; when the seal step folds more than MAX_REJECTIONS_PER_MESSAGE rejections into one
  *   `too_many_rejections`, that one lists every one of them;
  * - every reading is a valid Reading with a finite value, and its line-protocol line can be built; every
- *   rejection is a valid Rejection with a known rule and a message, and its line can be built (a line that
+ *   rejection is a valid Rejection with a known rule and a message (its path may be empty: a weather-station
+ *   parameter without a name), and its line can be built (a line that
  *   cannot be built would be lost between the PUBACK and the store);
  * - the message yields something: readings, rejections, device events, a skip reason or recognised metadata keys.
  *   A message that yields none of these is `empty`; the caller checks that it carried no value (see
@@ -89,7 +90,7 @@ export function judge(steps: ReadonlyArray<[string, IngestStep]>, message: Inbou
   }
   for (const rejection of ctx.rejections) {
     const parsed = RejectionSchema.safeParse(rejection)
-    if (!parsed.success || !KNOWN_RULES.has(rejection.rule) || rejection.message.length === 0 || rejection.path.length === 0) {
+    if (!parsed.success || !KNOWN_RULES.has(rejection.rule) || rejection.message.length === 0) {
       fail('invalid rejection', { rule: rejection.rule, path: rejection.path, message: rejection.message, issues: parsed.error?.issues })
     }
     try {
@@ -140,10 +141,12 @@ export function judgeFile(steps: ReadonlyArray<[string, IngestStep]>, format: st
 
 /**
  * True when an `empty` outcome is honest: the payload held no value that could have been a measurement, i.e. no
- * JSON number or numeric string anywhere (or, for text payloads, no digit at all). A message with a value that
- * yields nothing at all was silently dropped.
+ * JSON number or numeric string (for text payloads, no digit at all). A message with a value that yields nothing at
+ * all was silently dropped. For native v1 only `readings` counts: the envelope allows other keys by design
+ * (docs/native-payload-v1.schema.json has no additionalProperties: false) and ignores them, uncounted (README
+ * "Fuzzing" names this).
  */
-export function carriesNoValue(payload: Buffer): boolean {
+export function carriesNoValue(payload: Buffer, topic: string): boolean {
   const text = payload.toString('utf8')
   let json: unknown
   try {
@@ -151,6 +154,7 @@ export function carriesNoValue(payload: Buffer): boolean {
   } catch {
     return !/\d/.test(text)
   }
+  if (deviceFromReadingsTopic(topic) !== undefined) json = typeof json === 'object' && json !== null ? (json as { readings?: unknown }).readings : undefined
   const stack = [json]
   while (stack.length) {
     const node = stack.pop()
