@@ -192,11 +192,16 @@ function decodeTtnV2(message: InboundMessage): DecodeResult {
   return { candidates: [candidate('air_temperature', data.temperature, 'temperature'), candidate('relative_humidity', data.humidity, 'humidity')], rejections: [], ignored }
 }
 
+/**
+ * A value as JSON text for a rejection; never throws. JSON.stringify throws on a value nested thousands of levels
+ * deep, and so would String() of such an array (it joins recursively): found by test/fuzz, it aborted the replay of
+ * the whole file. Such a value keeps a note instead.
+ */
 function safeStringify(value: unknown): string {
   try {
     return JSON.stringify(value) ?? String(value)
-  } catch {
-    return String(value)
+  } catch (error) {
+    return `(value not kept: ${(error as Error).message})`
   }
 }
 

@@ -28,7 +28,7 @@ export function parseDataApiJson(text: string): { records: ArchiveRecord[]; reje
   entries.forEach((entry: unknown, index) => {
     const line = index + 1
     const reject = (message: string, rule: ArchiveRowRejection['rule'] = 'schema') =>
-      rejections.push({ line, rule, message: `entry ${line}: ${message}`, raw: JSON.stringify(entry) })
+      rejections.push({ line, rule, message: `entry ${line}: ${message}`, raw: entryText(entry) })
     if (!isObject(entry)) return reject('is not an object')
     const sensor = isObject(entry.sensor) ? entry.sensor : undefined
     const sensorId = sensor?.id
@@ -52,6 +52,19 @@ export function parseDataApiJson(text: string): { records: ArchiveRecord[]; reje
     records.push({ line, deviceId: `sc-${sensorId}`, sensorModel: typeof sensorType === 'string' ? sensorType : 'unknown', observedAt: time.ms, readings, units })
   })
   return { records, rejections }
+}
+
+/**
+ * An entry as JSON text for its rejection. JSON.parse reads any depth, but JSON.stringify recurses and throws a
+ * RangeError on an entry nested thousands of levels deep (found by test/fuzz): that entry keeps a note instead, so
+ * one pathological entry cannot abort the replay of the whole file.
+ */
+function entryText(entry: unknown): string {
+  try {
+    return JSON.stringify(entry) ?? String(entry)
+  } catch (error) {
+    return `(entry not kept: ${(error as Error).message})`
+  }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -165,8 +165,9 @@ function decodeTasmota(message: InboundMessage, zone: string): DecodeResult {
   for (const [key, fields] of sensors) {
     const { model } = splitKey(key)
     const sensorDevice = `${deviceId}.${key.toLowerCase()}`
-    if (!isDeviceId(sensorDevice)) {
-      result.rejections.push(fieldRejection(deviceId, key, RULES.schema, `sensor key '${key}' gives no valid device id '${sensorDevice}'`, undefined))
+    // an empty driver name (key `""` or `-1`, found by test/fuzz) would give a reading without a sensor model
+    if (model === '' || !isDeviceId(sensorDevice)) {
+      result.rejections.push(fieldRejection(deviceId, key, RULES.schema, `sensor key '${key}' gives no sensor model and valid device id '${sensorDevice}'`, undefined))
       continue
     }
     for (const [field, value] of Object.entries(fields)) {
