@@ -8,7 +8,7 @@ import { createDecoders } from '../../core/decoders/index.ts'
 import { createLogger } from '../../core/logger.ts'
 import { ReadingWriter } from '../../core/store/reading-writer.ts'
 import { READING_MEASUREMENT } from '../../core/store/schema.ts'
-import type { InfluxSeries } from '../../core/store/store.ts'
+import type { InfluxSeries } from '../../core/store/influx-queries.ts'
 import { createPipeline, runPipeline } from '../../services/ingest/pipeline.ts'
 import { throwawayDatabase } from '../helpers/influx-database.ts'
 
