@@ -109,6 +109,7 @@ export const RULES = {
   duplicateTime: 'duplicate_time', // a second value of one device and quantity at one observed time in one message
   tooDeep: 'too_deep', // JSON nested deeper than MAX_JSON_DEPTH (core/lenient-json.ts)
   tooManyRejections: 'too_many_rejections', // more rejected values in one message than the pipeline keeps one by one
+  unknownField: 'unknown_field', // a top-level key native payload v1 does not define (e.g. a quantity outside `readings`)
 } as const
 
 export function canonicalUnit(quantity: Quantity): string {

@@ -13,6 +13,9 @@ export const NATIVE_V1_FORMAT = 'senshagen-v1'
  */
 const EnvelopeSchema = NativePayloadV1Schema.extend({ readings: z.record(z.string(), z.unknown()) })
 
+/** The top-level keys native payload v1 defines; any other is kept as an `unknown_field` rejection, never dropped. */
+const ENVELOPE_KEYS = new Set(Object.keys(NativePayloadV1Schema.shape))
+
 /** Decoder for native payload v1 (core/native-payload.ts) on `senshagen/v1/devices/{device}/readings`. */
 export const createNativeV1Decoder: DecoderFactory = () => nativeV1Decoder
 
@@ -77,7 +80,21 @@ const nativeV1Decoder: Decoder = {
         sourceFormat: NATIVE_V1_FORMAT,
       }),
     )
-    return { candidates, rejections: [] }
+    // zod strips keys it does not know: keep each one with its value, so `{"v":1,"readings":{},"pm2_5":12}` loses nothing silently
+    const rejections = Object.keys(json as object)
+      .filter((key) => !ENVELOPE_KEYS.has(key))
+      .map((key) =>
+        wholeMessageRejection(message, {
+          deviceId,
+          sourceFormat: NATIVE_V1_FORMAT,
+          path: key,
+          rule: RULES.unknownField,
+          message: `'${key}' is not a field of native payload v1 (${[...ENVELOPE_KEYS].join(', ')}); quantities belong in 'readings'`,
+          value: (json as Record<string, unknown>)[key],
+          observedAt,
+        }),
+      )
+    return { candidates, rejections }
   },
 }
 

@@ -41,6 +41,18 @@ describe('ingest pipeline on native payload v1', () => {
     }
   })
 
+  it('keeps a top-level key native v1 does not define as an unknown_field rejection; the readings are still stored', () => {
+    const payload = { v: 1, time: 1795975200000, readings: { relative_humidity: 55.5 }, pm2_5: 12, battery: { volt: 3.7 } }
+    const ctx = ingest(payload)
+    expect(ctx.readings.map((r) => [r.quantity, r.value])).toEqual([['relative_humidity', 55.5]])
+    expect(ctx.rejections.map((r) => [r.path, r.rule, r.value, r.observedAt])).toEqual([
+      ['pm2_5', 'unknown_field', 12, 1795975200000],
+      ['battery', 'unknown_field', { volt: 3.7 }, 1795975200000],
+    ])
+    expect(ctx.rejections[0]!.message).toBe("'pm2_5' is not a field of native payload v1 (v, device, time, sensor, readings, units); quantities belong in 'readings'")
+    for (const r of ctx.rejections) expect(() => rejectionToLine(r)).not.toThrow()
+  })
+
   it('uses the receipt time when the payload has none, and says so', () => {
     const [reading] = ingest({ v: 1, readings: { pm10: 4 } }).readings
     expect(reading).toMatchObject({ observedAt: RECEIVED, timeSource: 'receipt' })
@@ -227,7 +239,9 @@ describe('ingest pipeline: pathological payloads (too_deep)', () => {
 
   it('reads 64 levels and refuses 65; brackets inside strings do not count', () => {
     const at = (depth: number) => ingest(`{"v":1,"readings":{"pm10":4},"x":${nested(depth - 1)}}`)
-    expect(at(64).rejections).toEqual([])
+    // 64 levels are read: the extra key "x" is kept whole as an unknown_field rejection, the reading stored
+    expect(at(64).rejections.map((r) => [r.rule, r.path])).toEqual([['unknown_field', 'x']])
+    expect(() => rejectionToLine(at(64).rejections[0]!)).not.toThrow()
     expect(at(64).readings).toHaveLength(1)
     expect(at(65).rejections.map((r) => r.rule)).toEqual(['too_deep'])
     expect(nestsDeeperThan(JSON.stringify({ note: `${'[{'.repeat(100)}"\\`, deep: [[[1]]] }), 4)).toBe(false)
