@@ -32,9 +32,13 @@ import type { DeviceEvent, Reading, Rejection } from '../reading.ts'
  * different ones never share a point, whatever request they arrive in.
  *
  * measurement `device_event` — availability, joins, schema changes and fleet health of a device:
- *   tags   device, kind (online|offline|join|schema_change|conflict|stale|stuck|recovered)
+ *   tags   device, kind (online|offline|join|schema_change|conflict|stale|stuck|recovered), and for `conflict`
+ *          only digest (conflictDigest: hex content hash of the detail)
  *   fields detail (JSON text), topic, source
  *   time   when it happened (receipt time)
+ * Two conflicting resends of one device received in the same millisecond but written in different requests are
+ * two conflicts: the digest keeps both (found by the fault matrix, where the second overwrote the first), and the
+ * same conflict event written again still overwrites itself.
  */
 export const READING_MEASUREMENT = 'reading'
 export const REJECTION_MEASUREMENT = 'rejection'
@@ -112,10 +116,15 @@ export function batchToLines(batch: { readings: readonly Reading[]; rejections: 
   return lines
 }
 
+/** Hex content hash (16 chars of SHA-1) of a conflict event's detail: its tag `digest`, so conflicts never share a point. */
+export function conflictDigest(event: DeviceEvent): string {
+  return createHash('sha1').update(event.detail).digest('hex').slice(0, 16)
+}
+
 export function eventToLine(event: DeviceEvent): string {
-  return new Point(EVENT_MEASUREMENT)
-    .tag('device', event.deviceId)
-    .tag('kind', event.kind)
+  const point = new Point(EVENT_MEASUREMENT).tag('device', event.deviceId).tag('kind', event.kind)
+  if (event.kind === 'conflict') point.tag('digest', conflictDigest(event))
+  return point
     .stringField('detail', event.detail)
     .stringField('topic', event.topic)
     .stringField('source', event.sourceFormat)

@@ -315,6 +315,17 @@ export function storeContract(name: string, open: () => Promise<ReadingStore>): 
       ])
     })
 
+    it('keeps two conflicts of one device at one time written in different requests; the same conflict again is one point', async () => {
+      const conflict = (detail: object): DeviceEvent => ({ deviceId: 'c-conf', kind: 'conflict', at: T0, topic: '', sourceFormat: 'senshagen-v1', detail: JSON.stringify(detail) })
+      const first = conflict({ conflicts: [{ quantity: 'pm10', previous: { value: 10 }, current: { value: 11 } }] })
+      const second = conflict({ conflicts: [{ quantity: 'pm10', previous: { value: 11 }, current: { value: 12 } }] })
+      await store.write({ readings: [], rejections: [], events: [first] })
+      await store.write({ readings: [], rejections: [], events: [second] })
+      await store.write({ readings: [], rejections: [], events: [first] })
+      const stored = await store.deviceEvents({ kinds: ['conflict'], deviceFamily: 'c-conf' })
+      expect(stored.map((e) => e.detail).sort()).toEqual([first.detail, second.detail].sort())
+    })
+
     it('reference observations of one station and quantity, oldest first; written again, one point', async () => {
       const hour = (h: number) => Date.UTC(2026, 2, 2, h)
       const obs = (time: number, value: number, flags: string[] = []) => ({ station: 'NL10938', source: 'luchtmeetnet' as const, quantity: 'pm10' as const, value, time, periodMs: 3_600_000, flags })
