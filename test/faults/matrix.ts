@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { publishUntilAcked, type FleetDevice, type FleetMessage, type PublishStats } from '../helpers/fleet.ts'
 import { uniqueId, waitFor } from '../helpers/env.ts'
-import { Stack, type Mode, type Topology } from './stack.ts'
+import { Stack, type Mode, type Service, type Topology } from './stack.ts'
 import { verify, storedCounts, type Outcome } from './verify.ts'
 import { fleet, invalidMessage, message, valuesOf, type WorkloadSize } from './workload.ts'
 
@@ -44,43 +44,17 @@ const FAST_MS = 10 * 60_000
 /** Devices `d` with d % every === at (native ones only when `at` is not 3 mod 4). */
 const every = (devices: FleetDevice[], n: number, at: number) => devices.filter((_, d) => d % n === at)
 
+/** kill -9 of `service` at 30 % of the traffic, the same command started again 1 s later; both modes unless `modes`. */
+function kill9(key: string, service: Service, what: string, options: Pick<Scenario, 'topology' | 'calibration'> & { modes?: Mode[] }): Scenario {
+  return { key, fault: `kill -9 of ${what}, restarted after 1 s`, modes: ['direct', 'kafka'], ...options, inject: (stack) => stack.kill9AndRestart(service) }
+}
+
 export const SCENARIOS: Scenario[] = [
-  {
-    key: 'broker-kill',
-    fault: 'kill -9 of `senshagen broker` (embedded broker with the ingest in its process), restarted after 1 s',
-    modes: ['direct', 'kafka'],
-    topology: 'broker',
-    inject: (stack) => stack.kill9AndRestart('broker'),
-  },
-  {
-    key: 'ingest-kill',
-    fault: 'kill -9 of `senshagen ingest` subscribed to the shipped Mosquitto, restarted after 1 s',
-    modes: ['direct', 'kafka'],
-    topology: 'mosquitto',
-    inject: (stack) => stack.kill9AndRestart('ingest'),
-  },
-  {
-    key: 'writer-kill',
-    fault: 'kill -9 of `senshagen writer`, restarted after 1 s (direct mode has no writer process)',
-    modes: ['kafka'],
-    topology: 'broker',
-    inject: (stack) => stack.kill9AndRestart('writer'),
-  },
-  {
-    key: 'calibration-kill',
-    fault: 'kill -9 of `senshagen calibration` (its start-up run over the window holding the traffic), restarted after 1 s',
-    modes: ['direct', 'kafka'],
-    topology: 'broker',
-    calibration: true,
-    inject: (stack) => stack.kill9AndRestart('calibration'),
-  },
-  {
-    key: 'up-kill',
-    fault: 'kill -9 of `senshagen up` (broker, ingest, writer, calibration, API in one process), restarted after 1 s',
-    modes: ['direct', 'kafka'],
-    topology: 'up',
-    inject: (stack) => stack.kill9AndRestart('up'),
-  },
+  kill9('broker-kill', 'broker', '`senshagen broker` (embedded broker with the ingest in its process)', { topology: 'broker' }),
+  kill9('ingest-kill', 'ingest', '`senshagen ingest` subscribed to the shipped Mosquitto', { topology: 'mosquitto' }),
+  kill9('writer-kill', 'writer', '`senshagen writer` (direct mode has no writer process)', { topology: 'broker', modes: ['kafka'] }),
+  kill9('calibration-kill', 'calibration', '`senshagen calibration` running beside the broker (its start-up run reads the window the traffic lands in)', { topology: 'broker', calibration: true }),
+  kill9('up-kill', 'up', '`senshagen up` (broker, ingest, writer, calibration, API in one process)', { topology: 'up' }),
   {
     key: 'kafka-restart',
     fault: 'restart (SIGTERM, start) of a private Kafka 4.4 KRaft broker',
