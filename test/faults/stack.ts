@@ -114,6 +114,11 @@ export class Stack {
     await this.startService(service)
   }
 
+  /** Log lines of every senshagen process started (killed ones included) that contain `text`. */
+  logLines(text: string): string[] {
+    return this.started.flatMap((p) => p.stderr().split('\n').filter((line) => line.includes(text)))
+  }
+
   /** Everything the senshagen processes logged at error level (pino level 50 and above), over every start. */
   errorLines(): string[] {
     return this.started.flatMap((p) => p.stderr().split('\n').filter((line) => /"level":(5|6)\d/.test(line)))

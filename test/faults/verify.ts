@@ -23,6 +23,8 @@ export interface Outcome {
   rejectionsUnexpected: number
   /** Conflicting readings recorded in `conflict` device events (each event lists those of one device and write). */
   conflicts: number
+  /** `conflict` device event points. */
+  conflictEvents: number
   /** A few examples of what went wrong, for the failure message. */
   examples: string[]
 }
@@ -113,6 +115,7 @@ export async function verify(url: string, database: string, acked: FleetMessage[
     rejectionsDuplicated: rejectionRows.length - distinct,
     rejectionsUnexpected: distinct - rejectionsKept,
     conflicts,
+    conflictEvents: events.length,
     examples,
   }
 }
