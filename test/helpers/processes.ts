@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 
@@ -20,7 +21,10 @@ export interface CliProcess {
   child: ChildProcess
   /** Everything the process wrote to stderr so far (pino JSON lines). */
   stderr(): string
-  /** SIGKILL: no shutdown code runs, exactly as a crash. Resolves when the process is gone. */
+  /**
+   * SIGKILL: no shutdown code runs, exactly as a crash. bin/senshagen.js relaunches node with its runtime settings,
+   * so the service is a child of `child`: both get SIGKILL at once. Resolves when both are gone.
+   */
   kill9(): Promise<void>
   stop(): Promise<void>
 }
@@ -61,12 +65,35 @@ export async function startCli(args: string[], env: Record<string, string>, read
     child,
     stderr: () => stderr,
     async kill9() {
+      const service = childrenOf(child.pid)
       child.kill('SIGKILL')
+      for (const pid of service) process.kill(pid, 'SIGKILL')
       await exited
+      await waitGone(service)
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
       await exited
     },
   }
+}
+
+/** Process ids of the children of `pid` (Linux /proc), empty when there are none or `pid` is gone. */
+function childrenOf(pid: number | undefined): number[] {
+  const file = `/proc/${pid}/task/${pid}/children`
+  if (pid === undefined || !existsSync(file)) return []
+  return readFileSync(file, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+}
+
+/** Resolves once none of `pids` exists any more (a killed child is reaped by its parent's exit). */
+async function waitGone(pids: number[]): Promise<void> {
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0)
+      return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ') // a zombie is gone for our purposes
+    } catch {
+      return false
+    }
+  }
+  while (pids.some(alive)) await new Promise((resolve) => setTimeout(resolve, 20))
 }

@@ -1,15 +1,13 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../../core/logger.ts'
 import { readingsTopic } from '../../core/topics.ts'
 import { runIngest } from '../../services/ingest/main.ts'
 import { INFLUX_URL, isolatedConfig, uniqueId, waitFor } from '../helpers/env.ts'
+import { ShippedMosquitto } from '../helpers/mosquitto.ts'
 import { freePort } from '../helpers/processes.ts'
 import { testRegistry, type TestRegistry } from '../helpers/registry.ts'
 
@@ -22,8 +20,6 @@ import { testRegistry, type TestRegistry } from '../helpers/registry.ts'
  * Mosquitto's default queue limit (max_queued_messages 1000): PUBACKs for all, readings lost beyond the limit.
  * Each test runs its own Mosquitto on a free port with its own folder and its own InfluxDB database.
  */
-const MOSQUITTO = '/usr/sbin/mosquitto'
-const CONF_SH = fileURLToPath(new URL('../../infra/mosquitto/conf.sh', import.meta.url))
 const logger = createLogger('silent')
 
 const DEVICES = 12
@@ -32,44 +28,6 @@ const T0 = Date.UTC(2026, 10, 30, 6, 0, 0)
 /** Message i of a device: one PM10 reading of (device index × 1000 + i) / 10 µg/m³ at T0 + i s. */
 const valueOf = (device: number, i: number) => (device * 1000 + i) / 10
 const deviceId = (device: number) => `crash-dev-${device}`
-
-/** One Mosquitto process on `port` with the shipped configuration (folder `dir`); `env` overrides its limits. */
-class ShippedMosquitto {
-  private child: ChildProcess | undefined
-  log = ''
-  constructor(
-    readonly port: number,
-    private readonly dir: string,
-    private readonly env: Record<string, string> = {},
-  ) {}
-
-  async start(): Promise<void> {
-    // started as root, Mosquitto would switch to user "mosquitto", which cannot write our temporary folder
-    const runAs = process.getuid?.() === 0 ? { SENSHAGEN_MOSQUITTO_RUN_AS: 'root' } : {}
-    const conf = execFileSync('sh', [CONF_SH, String(this.port), this.dir], { env: { ...process.env, ...runAs, ...this.env }, encoding: 'utf8' })
-    writeFileSync(join(this.dir, 'mosquitto.conf'), conf)
-    const child = spawn(MOSQUITTO, ['-c', join(this.dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] })
-    child.stderr!.on('data', (chunk: Buffer) => (this.log += chunk.toString('utf8')))
-    this.child = child
-    await waitFor(`mosquitto on :${this.port}`, () => portOpen(this.port), 10_000, 50)
-  }
-
-  async kill9(): Promise<void> {
-    const child = this.child
-    if (!child || child.exitCode !== null || child.signalCode !== null) return
-    const exited = new Promise((resolve) => child.once('exit', resolve))
-    child.kill('SIGKILL')
-    await exited
-  }
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1')
-    socket.once('connect', () => (socket.destroy(), resolve(true)))
-    socket.once('error', () => resolve(false))
-  })
-}
 
 /** Every device publishes its messages at QoS 1, one after the other; resolves with the count of PUBACKs. */
 async function publishAll(url: string): Promise<number> {
