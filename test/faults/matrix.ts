@@ -142,13 +142,6 @@ export const SCENARIOS: Scenario[] = [
       const conflicting = again.flatMap((device) => device.messages.slice(5))
       return { main: devices, later: [again], conflicts: conflicting.reduce((n, m) => n + m.readings.length, 0) }
     },
-    known: {
-      // each device's two conflicting messages: the event of at least one of them survives
-      minConflicts: (expected) => expected / 2,
-      // seen in the full matrix, direct mode: 100 of 200 conflicting readings recorded; at reduced size the writer
-      // logged 50 events written and InfluxDB held 25. The store owns the fix (core/store)
-      why: 'conflict events of one device received in the same ms overwrite each other (device_event point = device, kind, receipt ms; conflicts are grouped into one event only within one write)',
-    },
   },
   {
     key: 'clock-fast',
