@@ -126,7 +126,7 @@ async function connectSomewhere(device: Device, ports: number[]): Promise<MqttCl
         clean: true,
         reconnectPeriod: 0,
         connectTimeout: 10_000, // a login is one scrypt verification: seconds on a busy machine
-      })
+      }, false) // allowRetries false: a connection closed before its CONNACK rejects (mqtt.js would otherwise wait forever)
       client.on('error', () => undefined) // a reset shows as 'close'
       return client
     } catch (error) {
