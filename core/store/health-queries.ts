@@ -7,7 +7,7 @@ import type { ReadingStore } from './store.ts'
  * sub-devices (`<id>.<sensor>`, one physical device); it is applied to the answer, as the named queries select
  * exact ids or one family. Errors: those of the store (UnavailableError, RefusedError).
  */
-export type HealthStore = Pick<ReadingStore, 'lastReceived' | 'eventSummaries' | 'aggregateReadings' | 'lastReadings'>
+export type HealthStore = Pick<ReadingStore, 'lastReceived' | 'latestEvents' | 'aggregateReadings' | 'lastReadings'>
 
 interface DeviceFilter {
   devices?: readonly string[]
@@ -40,7 +40,7 @@ export async function queryConnections(store: HealthStore, options: DeviceFilter
   if (options.devices?.length === 0) return new Map()
   const keep = wanted(options)
   const newest = new Map<string, { state: 'online' | 'offline'; at: number }>()
-  for (const { deviceId, kind, lastAt } of await store.eventSummaries({ kinds: ['online', 'offline'] })) {
+  for (const { deviceId, kind, lastAt } of await store.latestEvents({ kinds: ['online', 'offline'] })) {
     if (!keep(deviceId) || (kind !== 'online' && kind !== 'offline')) continue
     if (lastAt >= (newest.get(deviceId)?.at ?? -Infinity)) newest.set(deviceId, { state: kind, at: lastAt })
   }
@@ -78,7 +78,7 @@ export async function queryFlatness(store: HealthStore, from: number, options: D
  */
 export async function queryRecordedHealth(store: HealthStore): Promise<Map<string, HealthSnapshot>> {
   const newest = new Map<string, { at: number; snapshot: HealthSnapshot }>()
-  for (const { deviceId, lastAt, lastDetail } of await store.eventSummaries({ kinds: ['stale', 'stuck', 'recovered'] })) {
+  for (const { deviceId, lastAt, lastDetail } of await store.latestEvents({ kinds: ['stale', 'stuck', 'recovered'] })) {
     const snapshot = snapshotOf(lastDetail)
     if (snapshot === undefined) continue
     if (lastAt >= (newest.get(deviceId)?.at ?? -Infinity)) newest.set(deviceId, { at: lastAt, snapshot })
@@ -105,6 +105,6 @@ export async function queryFleetHealth(
   ])
   const health = assessDevices({ lastSeen, connections, flatness, known: options.devices }, now, settings, -Infinity)
   if (options.devices === undefined) return health
-  const wanted = new Set(options.devices)
-  return health.filter((d) => wanted.has(d.deviceId) || (options.subDevices === true && wanted.has(baseDevice(d.deviceId) ?? '')))
+  const listed = options.subDevices === true ? wanted(options) : (deviceId: string) => options.devices!.includes(deviceId)
+  return health.filter((d) => listed(d.deviceId))
 }

@@ -11,6 +11,7 @@ import type {
   FieldStats,
   LastReading,
   LastReceived,
+  LatestEvent,
   ReadingCount,
   ReadingLabels,
   ReadingQuery,
@@ -245,16 +246,19 @@ export abstract class InfluxQueries implements Omit<ReadingStore, 'generation' |
 
   async eventSummaries(query: EventQuery): Promise<EventSummary[]> {
     if (query.kinds.length === 0) return []
-    const conditions = where(eventConditions(query))
     const counts = new Map<string, number>()
-    for (const s of await this.influxql(`SELECT count("detail") FROM ${EVENT_MEASUREMENT}${conditions} GROUP BY "device", "kind"`)) {
+    for (const s of await this.influxql(`SELECT count("detail") FROM ${EVENT_MEASUREMENT}${where(eventConditions(query))} GROUP BY "device", "kind"`)) {
       counts.set(`${s.tags?.device}\0${s.tags?.kind}`, s.values[0]?.[1] as number)
     }
-    return (await this.influxql(`SELECT last("detail") FROM ${EVENT_MEASUREMENT}${conditions} GROUP BY "device", "kind"`)).flatMap((s) => {
+    return (await this.latestEvents(query)).map((latest) => ({ ...latest, count: counts.get(`${latest.deviceId}\0${latest.kind}`) ?? 0 }))
+  }
+
+  async latestEvents(query: EventQuery): Promise<LatestEvent[]> {
+    if (query.kinds.length === 0) return []
+    return (await this.influxql(`SELECT last("detail") FROM ${EVENT_MEASUREMENT}${where(eventConditions(query))} GROUP BY "device", "kind"`)).flatMap((s) => {
       const [lastAt, lastDetail] = s.values[0] ?? []
       if (s.tags?.device === undefined || s.tags.kind === undefined || typeof lastAt !== 'number') return []
-      const count = counts.get(`${s.tags.device}\0${s.tags.kind}`) ?? 0
-      return [{ deviceId: s.tags.device, kind: s.tags.kind as DeviceEventKind, count, lastAt, lastDetail: String(lastDetail) }]
+      return [{ deviceId: s.tags.device, kind: s.tags.kind as DeviceEventKind, lastAt, lastDetail: String(lastDetail) }]
     })
   }
 

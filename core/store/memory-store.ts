@@ -183,6 +183,10 @@ export class MemoryStore implements Store.ReadingStore {
     return [...summaries.values()].sort((a, b) => byteOrder(a.deviceId, b.deviceId) || byteOrder(a.kind, b.kind))
   }
 
+  async latestEvents(query: Store.EventQuery): Promise<Store.LatestEvent[]> {
+    return (await this.eventSummaries(query)).map(({ count: _count, ...latest }) => latest)
+  }
+
   async referenceObservations(query: ReferenceQuery): Promise<ReferenceObservation[]> {
     return this.points(REFERENCE_MEASUREMENT)
       .filter((p) => p.tags.station === query.station && p.tags.quantity === query.quantity && p.time >= query.from && p.time < query.to && p.fields.value !== undefined)

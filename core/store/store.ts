@@ -182,14 +182,18 @@ export interface EventQuery {
   deviceFamily?: string
 }
 
-/** Per device and kind: how many events and the newest one. */
-export interface EventSummary {
+/** Per device and kind: the newest event. */
+export interface LatestEvent {
   deviceId: string
   kind: DeviceEventKind
-  count: number
   /** The newest event's time (epoch ms UTC) and detail. */
   lastAt: number
   lastDetail: string
+}
+
+/** Per device and kind: how many events and the newest one. */
+export interface EventSummary extends LatestEvent {
+  count: number
 }
 
 /**
@@ -242,6 +246,8 @@ export interface ReadingStore {
   deviceEvents(query: EventQuery): Promise<StoredDeviceEvent[]>
   /** Per device and kind: count and newest event, by device then kind. */
   eventSummaries(query: EventQuery): Promise<EventSummary[]>
+  /** Per device and kind: the newest event, by device then kind (eventSummaries without the count, which reads every event). */
+  latestEvents(query: EventQuery): Promise<LatestEvent[]>
   /** Reference observations of one station and quantity with from ≤ time < to, oldest first (core/reference/reference-store.ts). */
   referenceObservations(query: ReferenceQuery): Promise<ReferenceObservation[]>
   close(): Promise<void>

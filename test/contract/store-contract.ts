@@ -313,6 +313,10 @@ export function storeContract(name: string, open: () => Promise<ReadingStore>): 
         { deviceId: 'c-ev', kind: 'schema_change', count: 2, lastAt: T0 + MIN, lastDetail: '{"added":["pm2_5"]}' },
         { deviceId: 'c-ev.bme280', kind: 'schema_change', count: 1, lastAt: T0, lastDetail: '{"added":["air_pressure"]}' },
       ])
+      expect(await store.latestEvents({ kinds: ['online', 'offline'], deviceFamily: 'c-ev' })).toEqual([
+        { deviceId: 'c-ev', kind: 'offline', lastAt: T0 + 2 * MIN, lastDetail: '{"status":"Offline"}' },
+        { deviceId: 'c-ev', kind: 'online', lastAt: T0, lastDetail: '{"status":"Online"}' },
+      ])
     })
 
     it('keeps two conflicts of one device at one time written in different requests; the same conflict again is one point', async () => {
