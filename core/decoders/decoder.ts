@@ -75,7 +75,10 @@ export interface Decoder {
 
 export type DecoderFactory = (settings: DecoderSettings) => Decoder
 
-/** A rejection of a whole message (nothing in it could be used), keeping its raw bytes. */
+/**
+ * A rejection of a whole message (nothing in it could be used), keeping its raw bytes; also used for one part of a
+ * message outside the format's values (native v1's `unknown_field`), whose readings are stored beside it.
+ */
 export function wholeMessageRejection(
   message: InboundMessage,
   reason: { deviceId: string; sourceFormat: string; path: string; rule: string; message: string; value?: unknown; observedAt?: number },
