@@ -20,6 +20,8 @@
  * - wind_speed 0…113 m/s (highest surface gust ever recorded, Barrow Island 1996, 113 m/s).
  * - wind_from_direction 0…360 degree (meteorological convention: direction the wind comes from).
  * - water_level −500…1000 cm relative to the sensor's zero (street flooding sensors).
+ * - global_radiation 0…1500 W/m²: above the solar constant (1361 W/m², WMO CIMO Guide 2018 ch. 7), so any
+ *   hourly mean of global (surface downwelling shortwave) radiation fits; KNMI `Q` is converted to it.
  * - relative_humidity 0…110 %: capacitive sensors report up to a few percent above 100 in fog (Meet je Stad
  *   data shows 107.875 %); values above 100 are stored and flagged `rh_above_100` (not `implausible`). soil_moisture 0…100 %.
  *
@@ -40,6 +42,7 @@ export const QUANTITIES = {
   wind_from_direction: { unit: 'degree', min: 0, max: 360, plausible: [0, 360], description: 'Direction the wind comes from' },
   water_level: { unit: 'cm', min: -500, max: 1000, plausible: [-100, 300], description: 'Water level (street flooding sensors)' },
   soil_moisture: { unit: '%', min: 0, max: 100, plausible: [0, 100], description: 'Volumetric soil moisture' },
+  global_radiation: { unit: 'W/m²', min: 0, max: 1500, plausible: [0, 1200], description: 'Global radiation (surface downwelling shortwave)' },
 } as const satisfies Record<string, QuantityInfo>
 
 export interface QuantityInfo {

@@ -34,6 +34,7 @@ const SPELLINGS: Record<string, string> = {
   mm: 'mm', in: 'in', inch: 'in', cm: 'cm',
   'm/s': 'm/s', mps: 'm/s', 'km/h': 'km/h', kmh: 'km/h', kph: 'km/h', mph: 'mph', kn: 'kn', kt: 'kn', knots: 'kn',
   '°': 'degree', deg: 'degree', degree: 'degree', degrees: 'degree',
+  'w/m²': 'W/m²', 'w/m2': 'W/m²',
 }
 
 const TO_CANONICAL: Partial<Record<Quantity, Record<string, Conversion>>> = {
@@ -50,6 +51,7 @@ const TO_CANONICAL: Partial<Record<Quantity, Record<string, Conversion>>> = {
   wind_from_direction: { degree: {} },
   water_level: { cm: {}, mm: { exponent: -1 } },
   soil_moisture: { '%': {} },
+  global_radiation: { 'W/m²': {} },
 }
 
 /** The canonical spelling of a unit (`ug/m3` → `µg/m³`, `mbar` → `hPa`), or undefined when unknown. */

@@ -3,13 +3,22 @@ import { Presets, SingleBar } from 'cli-progress'
 import { openRegistryStore } from '../../core/registry/open.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
-import { calibratePeriod } from '../../services/calibration/calibrator.ts'
+import { calibratePeriod, type RunCounts, runCounts } from '../../services/calibration/calibrator.ts'
 import { calibrationRole } from '../../services/calibration/group.ts'
 import { calibratorOptions } from '../../services/calibration/main.ts'
 import { cliContext, fail, timeRange } from '../context.ts'
 
 /**
- * `senshagen calibrate --from T --to T [--device D]`: recalculates a period, with a progress bar. Reads the
+ * The summary line of a run: `<considered> series considered, <calibrated> calibrated, <written> points written,
+ * <cleared> points cleared` (counts defined at RunCounts, services/calibration/calibrator.ts).
+ */
+export function countsLine(c: RunCounts): string {
+  return `${c.considered} series considered, ${c.calibrated} calibrated, ${c.written} points written, ${c.cleared} points cleared`
+}
+
+/**
+ * `senshagen calibrate --from T --to T [--device D]`: recalculates a period, with a progress bar. The methods are
+ * fitted on the FIT_WINDOW_DAYS days before --to (or the whole period when longer) and applied to the period. Reads the
  * device registry (SENSHAGEN_DEVICE_REGISTRY): only registered, active devices are calibrated and only consented
  * ones shape the group factors (services/calibration/group.ts); the others are named in one warning on stderr.
  */
@@ -50,11 +59,10 @@ export function registerCalibrateCommand(program: Command): void {
           for (const r of results) {
             const f = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '-')
             const notes = r.notes?.length ? `; ${r.notes.join('; ')}` : ''
-            process.stdout.write(`${r.deviceId} ${r.quantity}: ${r.method} v${r.version} vs ${r.referenceStation}, RMSE ${f(r.before.rmse)} -> ${f(r.after.rmse)}, bias ${f(r.before.mbe)} -> ${f(r.after.mbe)} (n=${r.after.n})${notes}\n`)
+            process.stdout.write(`${r.deviceId} ${r.quantity}: ${r.method} v${r.version} vs ${r.referenceStation}, RMSE ${f(r.before.rmse)} -> ${f(r.after.rmse)}, bias ${f(r.before.mbe)} -> ${f(r.after.mbe)} (n=${r.after.n}), ${r.points.written} points written, ${r.points.cleared} cleared${notes}\n`)
           }
           if (options.device !== undefined && results.length === 0) process.stderr.write(`senshagen: no readings of '${options.device}' to calibrate in that period\n`)
-          const calibrated = results.filter((r) => r.after.n > 0).length
-          process.stderr.write(`${calibrated} of ${results.length} series calibrated; reports in ${config.calibration.reportsDir}/\n`)
+          process.stderr.write(`${countsLine(runCounts(results))}; reports in ${config.calibration.reportsDir}/\n`)
         }
       } catch (error) {
         bar?.stop()

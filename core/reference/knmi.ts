@@ -20,6 +20,7 @@ export const KNMI_COLUMNS: Readonly<Record<string, Quantity>> = {
   RH: 'precipitation',
   FH: 'wind_speed',
   DD: 'wind_from_direction',
+  Q: 'global_radiation',
 }
 export const KNMI_QUANTITIES: readonly Quantity[] = Object.values(KNMI_COLUMNS)
 
@@ -29,7 +30,7 @@ export interface KnmiHourlyParse extends ReferenceParseResult {
   stations: ReferenceStation[]
   /** Data rows read (including rows with problems). */
   rows: number
-  /** Blank fields of the five columns used, and DD 0 (calm) / 990 (variable): no observation. */
+  /** Blank fields of the six columns used, and DD 0 (calm) / 990 (variable): no observation. */
   missing: number
 }
 
@@ -46,6 +47,9 @@ export interface KnmiHourlyParse extends ReferenceParseResult {
  * - U  relative humidity at 1.50 m, %, spot value → relative_humidity, periodMs 0.
  * - RH hourly precipitation sum, 0.1 mm; −1 means < 0.05 mm → precipitation 0 flagged `trace`; periodMs 1 h.
  * - FH hourly mean wind speed, 0.1 m/s → wind_speed, periodMs 1 h.
+ * - Q  global radiation, J/cm² summed over the hour → global_radiation as the hour's mean irradiance in W/m²:
+ *   1 J/cm² per hour = 10 000 J/m² / 3600 s = 2.78 W/m² (research reference-data.md §3a), periodMs 1 h. Read for
+ *   the radiation error of garden thermometers (core/calibration/methods/radiation-offset.ts).
  * - DD wind direction, degrees, mean over the LAST 10 MINUTES of the hour → wind_from_direction, periodMs
  *   600 000; 0 (calm) and 990 (variable) give no observation.
  * Not used: P is pressure reduced to mean sea level, while SensHagen's air_pressure is station-level
@@ -135,6 +139,8 @@ function knmiObservation(station: string, quantity: Quantity, raw: number, time:
       return { ...base, value: raw / 10, periodMs: HOUR_MS, flags: valueFlags(quantity, raw) }
     case 'wind_speed':
       return { ...base, value: raw / 10, periodMs: HOUR_MS, flags: valueFlags(quantity, raw) }
+    case 'global_radiation':
+      return { ...base, value: (raw * 10_000) / 3600, periodMs: HOUR_MS, flags: valueFlags(quantity, raw) }
     case 'wind_from_direction':
       if (raw === 0 || raw === 990) return undefined
       return { ...base, value: raw, periodMs: 600_000, flags: valueFlags(quantity, raw) }

@@ -41,6 +41,7 @@ export const VALUE_COLUMNS: Record<Quantity, string> = {
   wind_from_direction: 'wind_from_direction',
   water_level: 'water_level',
   soil_moisture: 'soil_moisture',
+  global_radiation: 'global_radiation',
 }
 
 /** The archive gives pressure in Pa; we store hPa: the decimal point moves two places (exact, core/units.ts). */

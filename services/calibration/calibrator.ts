@@ -1,16 +1,20 @@
 import { Point } from '@influxdata/influxdb-client'
-import { hourlyMeans, pairHourly } from '../../core/calibration/align.ts'
-import { computeMetrics } from '../../core/calibration/metrics.ts'
-import { chooseMethod, isPm } from '../../core/calibration/methods/index.ts'
+import { hourEnding, pairHourly } from '../../core/calibration/align.ts'
+import { type CrowdQcResult, type CrowdQcSummary, crowdQc, crowdQcNotes } from '../../core/calibration/crowdqc.ts'
+import { type CalibrationChoice, chooseMethod, isPm } from '../../core/calibration/methods/index.ts'
 import { buildReport, writeReport } from '../../core/calibration/report.ts'
-import type { CalibrationResult, HourlyValue, Metrics } from '../../core/calibration/types.ts'
+import type { CalibrationResult, HourlyValue } from '../../core/calibration/types.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { Quantity } from '../../core/quantities.ts'
-import { queryReferenceObservations } from '../../core/reference/reference-store.ts'
+import type { LatLon } from '../../core/registry/coarsen.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
 import { READING_MEASUREMENT } from '../../core/store/schema.ts'
 import type { ReadingStore, StoredReading } from '../../core/store/store.ts'
 import { type CalibrationGroup, calibratedDevices, calibrationGroup } from './group.ts'
+import { emptyMetrics, metricsOf, referenceHourly, safeHourly, timeSeries } from './series.ts'
+
+const HOUR = 3_600_000
+const DAY = 24 * HOUR
 
 /** The quantities calibration covers and where their reference comes from. */
 export const CALIBRATED_QUANTITIES: readonly Quantity[] = ['pm2_5', 'pm10', 'air_temperature', 'relative_humidity']
@@ -18,7 +22,7 @@ export const CALIBRATED_QUANTITIES: readonly Quantity[] = ['pm2_5', 'pm10', 'air
 export interface CalibratorOptions {
   /** Luchtmeetnet station for PM (default NL10818 Barsbeek-De Veenen, 14.1 km from Stadshagen). */
   pmStation: string
-  /** KNMI station for temperature and humidity, and the humidity of the κ-Köhler fallback (default 278 Heino). */
+  /** KNMI station for temperature and humidity, their radiation (Q) and wind (FH), and the humidity of the κ-Köhler fallback (default 278 Heino). */
   weatherStation: string
   /** Distance from the deployment to each station, km, for the reports. */
   stationDistanceKm?: Record<string, number>
@@ -28,10 +32,20 @@ export interface CalibratorOptions {
   completeness: number
   /** Where reports and plots go: `<dir>/<device>/<quantity>.json|-scatter.svg|-timeseries.svg`. */
   reportsDir: string
+  /** Days of data the methods are fitted on, ending at the run's `to`; default FIT_WINDOW_DAYS. */
+  fitDays?: number
 }
 
+/**
+ * Default fit window: 21 days. The radiation-offset fit needs many sunny and cloudy daytime hours; 14–30 days
+ * is the usual span of a running calibration (ours, within it). Applied to the run's own period.
+ */
+export const FIT_WINDOW_DAYS = 21
+
 export interface CalibrationRun {
+  /** Start of the apply window (inclusive), epoch ms UTC: readings from here get calibrated values. */
   from: number
+  /** End of the apply window (exclusive), and of the fit window. */
   to: number
   deviceId?: string
   quantities?: readonly Quantity[]
@@ -39,24 +53,59 @@ export interface CalibrationRun {
   onProgress?: (done: number, total: number, label: string) => void
 }
 
+/** One device and quantity of a run: the calibration result plus what the run did to the stored points. */
+export interface SeriesResult extends CalibrationResult {
+  /** Points in the apply window given a calibrated value, and points whose earlier calibrated value was cleared. */
+  points: { written: number; cleared: number }
+  /** CrowdQC+-style checks of the calibrated series (air_temperature, relative_humidity). */
+  qc?: CrowdQcSummary
+}
+
+/** The counts `senshagen calibrate` and the worker print. */
+export interface RunCounts {
+  /** Device and quantity series with readings in the apply window that the registry lets us calibrate. */
+  considered: number
+  /** Of those, series with at least one point given a calibrated value. */
+  calibrated: number
+  written: number
+  cleared: number
+}
+
+export function runCounts(results: readonly SeriesResult[]): RunCounts {
+  return {
+    considered: results.length,
+    calibrated: results.filter((r) => r.points.written > 0).length,
+    written: results.reduce((n, r) => n + r.points.written, 0),
+    cleared: results.reduce((n, r) => n + r.points.cleared, 0),
+  }
+}
+
 /** Report note of a registered device without consent (PM: the quantities with a group method). */
 export const NOT_IN_GROUP_NOTE = 'not_in_group: no consent, so its data enters no group factor; calibrated with the consented devices\' factors'
 
+const WEATHER: readonly Quantity[] = ['air_temperature', 'relative_humidity']
+
 /**
- * Calibrates a period: for each quantity, the devices with readings in the period are split by the registry
+ * Calibrates a period. Two windows: the methods are FITTED on [to − fitDays, to) (or from `from` when that is
+ * earlier), so a per-device fit sees every hour of the day many times, and APPLIED to the readings of
+ * [from, to). For each quantity, the devices with readings in the fit window are split by the registry
  * (services/calibration/group.ts): registered, active, consented devices form the group; registered, active
  * devices without consent are calibrated too but contribute to nothing shared; unregistered and revoked devices
  * are not calibrated and are named, with their count, in one warning per call. Each calibrated device's raw
  * readings (quality-flagged ones left out) become hourly means on the reference's end-of-hour grid, the method
  * for the quantity (core/calibration/methods) is fitted against the reference station's hourly values stored in
- * InfluxDB, with only the group's devices in the shared group factors (`groupMembers`), and every raw reading
- * gets its calibrated value written onto the same point (fields `calibrated`, `calibration_method`,
- * `calibration_version`): recalculating a period overwrites the same points, it never adds new ones.
- * A report (JSON + SVG scatter and time series) per calibrated device and quantity is written to `reportsDir`;
- * the API publishes only the consented devices' reports.
+ * InfluxDB (temperature and humidity also against KNMI Q and FH), and every raw reading of the apply window gets
+ * its calibrated value written onto the same point: fields `calibrated`, `calibration_method`,
+ * `calibration_version`, `calibration_flags` (comma-separated CrowdQC+ flags, core/calibration/crowdqc.ts; "" when
+ * none). A reading that gets no value this time (no fit, no reference for its hour, quality-flagged) but had one
+ * is cleared: `calibration_method`, `calibration_version` and `calibration_flags` become "" (InfluxDB 1.x has no
+ * null and cannot drop a field of one point; "" is the schema's "absent", core/store/schema.ts), so a reader
+ * must take `calibrated` as absent where `calibration_method` is "". Recalculating overwrites the same points.
+ * A report (JSON + SVG scatter and time series) per series considered is written to `reportsDir`; the API
+ * publishes only the consented devices' reports.
  *
  * `registry` is read once per call (a device revoked during a run counts until the next run).
- * Returns one result per calibrated device and quantity (only `run.deviceId` when given).
+ * Returns one result per series considered (only `run.deviceId` when given); runCounts() sums them.
  * Errors: those of the stores (InfluxDB, registry) and the file system, unchanged.
  */
 export async function calibratePeriod(
@@ -65,91 +114,137 @@ export async function calibratePeriod(
   options: CalibratorOptions,
   run: CalibrationRun,
   logger: Logger,
-): Promise<CalibrationResult[]> {
-  const results: CalibrationResult[] = []
+): Promise<SeriesResult[]> {
+  const results: SeriesResult[] = []
   const quantities = run.quantities ?? CALIBRATED_QUANTITIES
+  const fitFrom = Math.min(run.from, run.to - (options.fitDays ?? FIT_WINDOW_DAYS) * DAY)
   const records = await registry.devices()
+  const positions = new Map(records.flatMap((r) => (r.location === undefined ? [] : [[r.id, r.location] as const])))
   const plan: Array<{ quantity: Quantity; group: CalibrationGroup; devices: string[] }> = []
   for (const quantity of quantities) {
-    const group = calibrationGroup(await devicesWith(store, quantity, run), records)
-    plan.push({ quantity, group, devices: calibratedDevices(group) })
+    const group = calibrationGroup(await devicesWith(store, quantity, fitFrom, run.to), records)
+    const applied = new Set(await devicesWith(store, quantity, run.from, run.to))
+    const devices = calibratedDevices(group).filter((d) => applied.has(d) && (run.deviceId === undefined || d === run.deviceId))
+    plan.push({ quantity, group, devices })
   }
   warnExcluded(plan.map((p) => p.group), logger)
-  const asked = (devices: string[]) => (run.deviceId === undefined ? devices.length : devices.includes(run.deviceId) ? 1 : 0)
-  const total = plan.reduce((n, p) => n + asked(p.devices), 0)
+  const total = plan.reduce((n, p) => n + p.devices.length, 0)
   let done = 0
 
-  const humidity = await referenceHourly(store, options.weatherStation, 'relative_humidity', run)
+  const weather = (quantity: Quantity) => referenceHourly(store, options.weatherStation, quantity, fitFrom, run.to)
+  const humidity = await weather('relative_humidity')
+  const radiation = await weather('global_radiation')
+  const wind = await weather('wind_speed')
   for (const { quantity, group, devices } of plan) {
-    if (asked(devices) === 0) continue
-    const station = quantity.startsWith('pm') ? options.pmStation : options.weatherStation
-    const reference = await referenceHourly(store, station, quantity, run)
-    if (reference.length === 0) {
-      logger.warn({ quantity, station }, 'no reference observations in the period: import or fetch them first (senshagen reference)')
-      done += asked(devices)
-      run.onProgress?.(done, total, `${quantity}: no reference`)
-      continue
-    }
+    if (devices.length === 0) continue
+    const station = isPm(quantity) ? options.pmStation : options.weatherStation
+    const reference = await referenceHourly(store, station, quantity, fitFrom, run.to)
     const raw = new Map<string, StoredReading[]>()
-    for (const deviceId of devices) raw.set(deviceId, await store.queryReadings({ deviceId, quantity, from: run.from - 3_600_000, to: run.to }))
+    for (const deviceId of calibratedDevices(group)) raw.set(deviceId, await store.queryReadings({ deviceId, quantity, from: fitFrom - HOUR, to: run.to }))
     const hourly = [...raw].map(([deviceId, readings]) => ({ deviceId, hourly: safeHourly(readings, options.completeness) }))
     // groupMembers: only consented, active devices shape the shared group factors (see ./group.ts for why)
-    const model = chooseMethod(quantity, { quantity, devices: hourly, reference, humidity, collocated: options.collocated, groupMembers: group.members })
+    const model = reference.length === 0 ? undefined : chooseMethod(quantity, { quantity, devices: hourly, reference, humidity, radiation, wind, collocated: options.collocated, groupMembers: group.members })
+    if (model === undefined) logger.warn({ quantity, station }, 'no reference observations in the period: import or fetch them first (senshagen reference)')
+    const qc = model !== undefined && WEATHER.includes(quantity) ? weatherQc(quantity, hourly, model, positions) : undefined
     const notInGroup = new Set(group.calibratedOnly)
 
-    for (const { deviceId, hourly: deviceHourly } of hourly) {
-      if (run.deviceId !== undefined && deviceId !== run.deviceId) continue
-      const readings = raw.get(deviceId)!
-      const lines: string[] = []
-      const calibratedReadings: StoredReading[] = []
-      for (const r of readings) {
-        if (r.flags.length > 0 || r.time <= run.from - 3_600_000) continue
-        const value = model.apply(deviceId, r.time, r.value)
-        if (value === undefined || !Number.isFinite(value)) continue
-        calibratedReadings.push({ ...r, value, flags: [] })
-        lines.push(
-          new Point(READING_MEASUREMENT)
-            .tag('device', deviceId)
-            .tag('quantity', quantity)
-            .floatField('calibrated', value)
-            .stringField('calibration_method', model.methodAt(deviceId, r.time))
-            .stringField('calibration_version', model.version)
-            .timestamp(String(r.time))
-            .toLineProtocol()!,
-        )
-      }
-      await store.writeLines(lines)
-      const calibratedHourly = safeHourly(calibratedReadings, options.completeness)
-      const before = metricsOf(pairHourly(deviceHourly, reference))
-      const after = metricsOf(pairHourly(calibratedHourly, reference))
-      const result: CalibrationResult = {
+    for (const deviceId of devices) {
+      const deviceHourly = hourly.find((h) => h.deviceId === deviceId)!.hourly
+      const written = await writeCalibrated(store, { deviceId, quantity, from: run.from, to: run.to }, raw.get(deviceId)!, model, qc)
+      const applyHour = (v: { time: number }) => v.time > run.from && v.time <= hourEnding(run.to - 1)
+      const rawHourly = deviceHourly.filter(applyHour)
+      const calibratedHourly = safeHourly(written.calibrated, options.completeness)
+      const applyReference = reference.filter(applyHour)
+      const before = metricsOf(pairHourly(rawHourly, applyReference))
+      const after = metricsOf(pairHourly(calibratedHourly, applyReference))
+      const chosen = model?.modelFor(deviceId)
+      const result: SeriesResult = {
         deviceId,
         quantity,
-        method: model.modelFor(deviceId).method,
-        version: model.modelFor(deviceId).version,
+        method: chosen?.method ?? 'none',
+        version: chosen?.version ?? '0',
         referenceStation: station,
         ...(options.stationDistanceKm?.[station] === undefined ? {} : { referenceDistanceKm: options.stationDistanceKm[station] }),
         from: run.from,
         to: run.to,
-        coefficients: model.coefficients(deviceId),
+        coefficients: model?.coefficients(deviceId) ?? {},
         before: before ?? emptyMetrics(),
         after: after ?? emptyMetrics(),
+        points: { written: written.written, cleared: written.cleared },
+        ...(qc === undefined ? {} : { qc: qc.summary(deviceId) }),
       }
-      results.push(result)
-      const series = timeSeries(deviceHourly, calibratedHourly, reference)
-      const notes = [...model.notes(deviceId)]
+      const notes = [...(model?.notes(deviceId) ?? [`no_reference: no ${quantity} observations of station ${station} in the period`])]
+      if (qc !== undefined) notes.push(...crowdQcNotes(qc.summary(deviceId)))
       if (notInGroup.has(deviceId) && isPm(quantity)) notes.push(NOT_IN_GROUP_NOTE)
-      if (lines.length === 0) notes.push(`not_calibrated: ${model.modelFor(deviceId).method} gave no value for this period (too few hours: hour-of-day bias needs ≥ 3 days per hour of day; the group method needs ≥ 3 registered, consented devices or humidity for the κ-Köhler fallback)`)
-      else if (before && after && after.rmse > before.rmse) notes.push('rmse_worse_after: the group method removes the group\'s common bias; this sensor reads below the group and ends up under the reference (a per-sensor collocation would fix it)')
+      if (model !== undefined && written.written === 0) notes.push(`not_calibrated: ${result.method} gave no value for this period (see the notes above; the group method needs ≥ 3 registered, consented devices or humidity for the κ-Köhler fallback)`)
+      else if (before && after && after.rmse > before.rmse) notes.push('rmse_worse_after: calibrated values agree less with the reference than raw ones (for PM: the group method removes the group\'s common bias, a sensor reading below the group ends up under the reference; for temperature: the garden really differs from the rural station)')
       result.notes = notes
-      const report = buildReport(result, series, notes)
-      await writeReport(options.reportsDir, report, series)
+      results.push(result)
+      const series = timeSeries(rawHourly, calibratedHourly, applyReference)
+      await writeReport(options.reportsDir, buildReport(result, series, notes), series)
       done++
       run.onProgress?.(done, total, `${quantity} ${deviceId}`)
-      logger.debug({ deviceId, quantity, method: result.method, calibrated: lines.length, rmseBefore: before?.rmse, rmseAfter: after?.rmse }, 'calibrated')
+      logger.debug({ deviceId, quantity, method: result.method, ...result.points, rmseBefore: before?.rmse, rmseAfter: after?.rmse }, 'calibrated')
     }
   }
   return results
+}
+
+/**
+ * CrowdQC+-style checks (core/calibration/crowdqc.ts) on the fleet's calibrated hourly means over the fit window
+ * (a linear correction of the hourly mean equals the mean of the corrected readings). Positions from the registry.
+ */
+function weatherQc(quantity: Quantity, hourly: Array<{ deviceId: string; hourly: HourlyValue[] }>, model: CalibrationChoice, positions: ReadonlyMap<string, LatLon>): CrowdQcResult {
+  const devices = hourly.map(({ deviceId, hourly: values }) => ({
+    deviceId,
+    hourly: values.flatMap((v) => {
+      const value = model.apply(deviceId, v.time, v.value)
+      return value === undefined ? [] : [{ ...v, value }]
+    }),
+    ...(positions.has(deviceId) ? { position: positions.get(deviceId)! } : {}),
+  }))
+  return crowdQc(quantity, devices)
+}
+
+/**
+ * Writes the calibrated fields of one series' readings in [from, to) and clears those of readings that had a
+ * value and get none now (see calibratePeriod). Returns the counts and the calibrated readings (for metrics).
+ */
+async function writeCalibrated(
+  store: ReadingStore,
+  series: { deviceId: string; quantity: Quantity; from: number; to: number },
+  readings: readonly StoredReading[],
+  model: CalibrationChoice | undefined,
+  qc: CrowdQcResult | undefined,
+): Promise<{ written: number; cleared: number; calibrated: StoredReading[] }> {
+  const { deviceId, quantity, from, to } = series
+  const before = await store.readingRows({ devices: [deviceId], quantities: [quantity], from, to, fields: ['calibration_method'] })
+  const hadValue = new Set(before.filter((row) => typeof row.fields.calibration_method === 'string' && row.fields.calibration_method !== '').map((row) => row.time))
+  const point = (time: number) => new Point(READING_MEASUREMENT).tag('device', deviceId).tag('quantity', quantity).timestamp(String(time))
+  const lines: string[] = []
+  const calibrated: StoredReading[] = []
+  let cleared = 0
+  for (const r of readings) {
+    if (r.time < from || r.time >= to) continue
+    const value = model !== undefined && r.flags.length === 0 ? model.apply(deviceId, r.time, r.value) : undefined
+    if (value !== undefined && Number.isFinite(value)) {
+      calibrated.push({ ...r, value, flags: [] })
+      const flags = qc?.flagsAt(deviceId, hourEnding(r.time)) ?? []
+      lines.push(
+        point(r.time)
+          .floatField('calibrated', value)
+          .stringField('calibration_method', model!.methodAt(deviceId, r.time))
+          .stringField('calibration_version', model!.version)
+          .stringField('calibration_flags', flags.join(','))
+          .toLineProtocol()!,
+      )
+    } else if (hadValue.has(r.time)) {
+      cleared++
+      lines.push(point(r.time).stringField('calibration_method', '').stringField('calibration_version', '').stringField('calibration_flags', '').toLineProtocol()!)
+    }
+  }
+  for (let i = 0; i < lines.length; i += 5000) await store.writeLines(lines.slice(i, i + 5000))
+  return { written: calibrated.length, cleared, calibrated }
 }
 
 /**
@@ -167,49 +262,10 @@ function warnExcluded(groups: readonly CalibrationGroup[], logger: Logger): void
   )
 }
 
-/** Ids of the devices with readings of `quantity` in the run's period (the hour before `from` included), sorted. */
-async function devicesWith(store: ReadingStore, quantity: Quantity, run: CalibrationRun): Promise<string[]> {
-  const counts = await store.countReadings({ quantities: [quantity], from: run.from - 3_600_000, to: run.to })
+/** Ids of the devices with readings of `quantity` in [from − 1 h, to), sorted. */
+async function devicesWith(store: ReadingStore, quantity: Quantity, from: number, to: number): Promise<string[]> {
+  const counts = await store.countReadings({ quantities: [quantity], from: from - HOUR, to })
   // the whole group is needed for the group method, also when one device is asked for; the registry decides
   // who is in it (calibratePeriod)
   return [...new Set(counts.map((c) => c.deviceId))].sort()
-}
-
-async function referenceHourly(store: ReadingStore, station: string, quantity: Quantity, run: CalibrationRun): Promise<HourlyValue[]> {
-  const observations = await queryReferenceObservations(store, { station, quantity, from: run.from, to: run.to + 1 })
-  return observations.map((o) => ({ time: o.time, value: o.value, count: 0 }))
-}
-
-/** Hourly means; a series too short to know its reading interval (one distinct time) has none. */
-function safeHourly(readings: StoredReading[], completeness: number): HourlyValue[] {
-  try {
-    return hourlyMeans(readings.map(asReading), { completeness })
-  } catch {
-    return []
-  }
-}
-
-function asReading(r: StoredReading) {
-  return { deviceId: r.deviceId, quantity: r.quantity, value: r.value, unit: '', observedAt: r.time, receivedAt: r.time, timeSource: 'device' as const, sourceFormat: 'store', flags: r.flags }
-}
-
-function metricsOf(pairs: Array<{ time: number; sensor: number; reference: number }>): Metrics | undefined {
-  try {
-    return computeMetrics(pairs.map((p) => ({ sensor: p.sensor, reference: p.reference })))
-  } catch {
-    return undefined // too few pairs or no variance: reported as n = 0
-  }
-}
-
-function emptyMetrics(): Metrics {
-  return { n: 0, r2: Number.NaN, rmse: Number.NaN, mae: Number.NaN, mbe: Number.NaN, ols_slope: Number.NaN, ols_intercept: Number.NaN, deming_slope: Number.NaN, deming_intercept: Number.NaN }
-}
-
-function timeSeries(raw: HourlyValue[], calibrated: HourlyValue[], reference: HourlyValue[]) {
-  const rows = new Map<number, { time: number; raw?: number; calibrated?: number; reference?: number }>()
-  const row = (time: number) => rows.get(time) ?? rows.set(time, { time }).get(time)!
-  for (const v of raw) row(v.time).raw = v.value
-  for (const v of calibrated) row(v.time).calibrated = v.value
-  for (const v of reference) if (rows.has(v.time)) row(v.time).reference = v.value
-  return [...rows.values()].sort((a, b) => a.time - b.time)
 }

@@ -5,7 +5,7 @@ import { openRegistryStore } from '../../core/registry/open.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
 import { stationDistances } from '../../core/reference/stations.ts'
-import { calibratePeriod, type CalibratorOptions } from './calibrator.ts'
+import { calibratePeriod, type CalibratorOptions, FIT_WINDOW_DAYS, runCounts } from './calibrator.ts'
 
 const HOUR = 3_600_000
 
@@ -18,6 +18,7 @@ export function calibratorOptions(config: Config): CalibratorOptions {
     collocated: c.collocated,
     completeness: c.completeness,
     reportsDir: c.reportsDir,
+    fitDays: FIT_WINDOW_DAYS,
   }
 }
 
@@ -28,8 +29,10 @@ export interface CalibrationWorkerDeps {
 
 /**
  * Calibration service: once at start and then every hour at minute 5 (reference data for the hour just ended
- * is usually published by then), recalculates the last SENSHAGEN_CALIBRATION_WINDOW_H hours. Recalculating is
- * idempotent (the same points get the same fields), so overlapping windows are harmless.
+ * is usually published by then), refits the methods on the last FIT_WINDOW_DAYS days and applies them to the
+ * last SENSHAGEN_CALIBRATION_WINDOW_H hours (services/calibration/calibrator.ts: fit window and apply window),
+ * clearing the calibrated fields of points that no longer get a value. Recalculating is idempotent (the same
+ * points get the same fields), so overlapping windows are harmless.
  *
  * Each run reads the device registry: only registered, active devices are calibrated, and only consented ones
  * shape the group factors (services/calibration/group.ts says why). A registry passed in `deps` stays open on
@@ -49,7 +52,7 @@ export async function runCalibrationWorker(config: Config, parentLogger: Logger,
     running = calibratePeriod(store, registry, options, { from, to }, logger).then(
       (results) => {
         calibrationSucceeded()
-        logger.info({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), series: results.length }, 'calibration run done')
+        logger.info({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), fitDays: options.fitDays, ...runCounts(results) }, 'calibration run done')
       },
       (error: unknown) => logger.error({ err: error }, 'calibration run failed; the next run retries'),
     )

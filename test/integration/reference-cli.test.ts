@@ -42,7 +42,7 @@ describe('senshagen reference import / fetch (real InfluxDB)', () => {
   it('imports the fixture files, printing counts per file', async () => {
     const files = [KNMI_FILE, LML_PAGE2_FILE, LML_EMPTY_FILE].map(fixturePath)
     const { stdout } = await cli(['import', ...files, '--no-progress'])
-    expect(stdout).toContain(`${files[0]}: knmi-hourly, 3679 observation(s) written, 0 problem(s)`)
+    expect(stdout).toContain(`${files[0]}: knmi-hourly, 4423 observation(s) written, 0 problem(s)`)
     expect(stdout).toContain(`${files[1]}: luchtmeetnet-measurements, 19 observation(s) written, 0 problem(s)`)
     expect(stdout).toContain(`${files[2]}: luchtmeetnet-measurements, 0 observation(s) written, 0 problem(s)`)
     expect(stdout).toContain(`imported 3 file(s) into ${database}: 3698 observation(s)`)

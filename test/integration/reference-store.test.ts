@@ -33,8 +33,8 @@ describe('reference observations in InfluxDB (real server)', () => {
   })
 
   it('stores the KNMI excerpt and reads every quantity back exactly, oldest first', async () => {
-    expect(await writeReferenceObservations(store, parsed.observations)).toBe(3679)
-    expect(await count()).toBe(3679)
+    expect(await writeReferenceObservations(store, parsed.observations)).toBe(4423)
+    expect(await count()).toBe(4423)
     for (const quantity of KNMI_QUANTITIES) {
       const expected = parsed.observations.filter((o) => o.quantity === quantity).sort((a, b) => a.time - b.time)
       expect(await query(quantity)).toEqual(expected)
@@ -58,7 +58,7 @@ describe('reference observations in InfluxDB (real server)', () => {
 
   it('is idempotent: writing the same observations again keeps the count', async () => {
     await writeReferenceObservations(store, parsed.observations)
-    expect(await count()).toBe(3679)
+    expect(await count()).toBe(4423)
   })
 
   it('a later value for the same station, quantity and hour replaces the earlier one; [from, to) bounds hold', async () => {

@@ -1,15 +1,15 @@
 import type { Quantity } from '../../quantities.ts'
 import { type PmGroupRatioOptions, pmGroupRatio } from './group-ratio.ts'
-import { type HourOfDayBiasOptions, hourOfDayBias } from './hour-of-day-bias.ts'
 import { pmKohler } from './kohler.ts'
 import { type LinearCollocatedOptions, linearCollocated } from './linear.ts'
+import { type RadiationOffsetOptions, radiationOffset } from './radiation-offset.ts'
 import { type CalibrationInput, type CalibrationMethod, type CalibrationModel, isPm } from './method.ts'
 
 export * from './method.ts'
 export * from './group-ratio.ts'
 export * from './kohler.ts'
 export * from './linear.ts'
-export * from './hour-of-day-bias.ts'
+export * from './radiation-offset.ts'
 
 /**
  * Every calibration method by name (the `method` its models report). Call with default options through the
@@ -19,7 +19,7 @@ export const METHODS = {
   'pm-group-ratio': pmGroupRatio,
   'pm-kohler': pmKohler,
   'linear-collocated': linearCollocated,
-  'hour-of-day-bias': hourOfDayBias,
+  'radiation-offset': radiationOffset,
 } as const satisfies Record<string, CalibrationMethod<never>>
 
 export type MethodName = keyof typeof METHODS
@@ -31,13 +31,13 @@ export function isMethodName(name: string): name is MethodName {
 export interface ChooseMethodOptions {
   pmGroupRatio?: PmGroupRatioOptions
   linearCollocated?: LinearCollocatedOptions
-  hourOfDayBias?: HourOfDayBiasOptions
+  radiationOffset?: RadiationOffsetOptions
 }
 
 /**
  * The models chosen for one quantity and group of devices. It is itself a CalibrationModel that dispatches every
  * call to `modelFor(deviceId)`; its own `method`/`version` are those of the group's default model (PM:
- * 'pm-group-ratio', T/RH: 'hour-of-day-bias'). Record `modelFor(deviceId).method` per device and `methodAt` per
+ * 'pm-group-ratio', T/RH: 'radiation-offset'). Record `modelFor(deviceId).method` per device and `methodAt` per
  * reading: a collocated device is calibrated by 'linear-collocated', a group-ratio hour may fall back to 'pm-kohler'.
  */
 export interface CalibrationChoice extends CalibrationModel {
@@ -73,8 +73,8 @@ function choice(quantity: Quantity, fallback: CalibrationModel, models: Calibrat
  *   `input.collocated` with a `linear-collocated` fit uses that instead (its own regression against the
  *   reference it stands next to beats a regional factor). A collocated device without enough pairs gets the
  *   group ratio.
- * - air_temperature, relative_humidity: `hour-of-day-bias` for every device (already per device; a linear fit
- *   would not remove the daytime radiation error, so collocation does not change the choice).
+ * - air_temperature, relative_humidity: `radiation-offset` for every device (per device: its offset and radiation
+ *   error against KNMI Q and FH; the urban heat island is kept, so collocation does not change the choice).
  * Every device of `input.devices` is calibrated; only `input.groupMembers` (default all) shape the shared
  * group factors, every other fit is per device.
  * Errors: Error 'no calibration method for <quantity>' for any other quantity; Error when `quantity` differs
@@ -89,7 +89,7 @@ export function chooseMethod(quantity: Quantity, input: CalibrationInput, option
     return choice(quantity, group, [linear, group], (deviceId) => ('b' in linear.coefficients(deviceId) ? linear : group))
   }
   if (quantity === 'air_temperature' || quantity === 'relative_humidity') {
-    const model = hourOfDayBias(input, options.hourOfDayBias)
+    const model = radiationOffset(input, options.radiationOffset)
     return choice(quantity, model, [model], () => model)
   }
   throw new Error(`no calibration method for ${quantity}`)

@@ -22,13 +22,20 @@ export interface CalibrationInput {
   reference: HourlyValue[]
   /** Reference relative humidity, % (KNMI U at the nearest station), end-of-hour times; for κ-Köhler. */
   humidity?: HourlyValue[]
+  /**
+   * Global radiation at the weather reference, W/m², hourly mean (KNMI `Q` converted, core/reference/knmi.ts),
+   * end-of-hour times; for the radiation error of thermometers (`radiation-offset`).
+   */
+  radiation?: HourlyValue[]
+  /** Wind speed at the weather reference, m/s, hourly mean at 10 m (KNMI `FH`), end-of-hour times (`radiation-offset`). */
+  wind?: HourlyValue[]
   /** Device ids mounted at the reference station (per-sensor regression, `linear-collocated`). */
   collocated?: string[]
   /**
    * Device ids (each one of `devices`) whose hourly values may enter a parameter shared between devices: the
    * `pm-group-ratio` factors, and with them which hours have a factor. Default: every device in `devices`.
    * A device in `devices` but not here is still calibrated, with the group's shared parameters and its own
-   * per-device fits (κ, hour-of-day bias, collocated regression), but nothing it measured reaches any other
+   * per-device fits (κ, radiation error and offset, collocated regression), but nothing it measured reaches any other
    * device's calibration. SensHagen passes the registered, active, consented devices
    * (services/calibration/group.ts): the factors are published in the consented devices' reports, so a
    * non-consented device's values must not be in them.
@@ -37,7 +44,7 @@ export interface CalibrationInput {
 }
 
 export interface CalibrationModel {
-  /** e.g. 'pm-group-ratio', 'pm-kohler', 'linear-collocated', 'hour-of-day-bias' */
+  /** e.g. 'pm-group-ratio', 'pm-kohler', 'linear-collocated', 'radiation-offset' */
   method: string
   /** Method version, e.g. '1'; bumped whenever a change alters calibrated values. */
   version: string

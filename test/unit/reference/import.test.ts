@@ -47,13 +47,13 @@ describe('importReferenceFiles', () => {
       { store: { writeLines: async (l) => void lines.push(...l) }, logger: createLogger('silent'), onProgress: (f, w, t) => progress.push(`${w}/${t}`) },
     )
     expect(summaries.map((s) => [s.format, s.observations, s.written, s.problems.length])).toEqual([
-      ['knmi-hourly', 3679, 3679, 0],
+      ['knmi-hourly', 4423, 4423, 0],
       ['luchtmeetnet-measurements', 19, 19, 0],
       [undefined, 0, 0, 1],
       [undefined, 0, 0, 1],
     ])
-    expect(lines).toHaveLength(3679 + 19)
-    expect(progress).toContain('3679/3679')
+    expect(lines).toHaveLength(4423 + 19)
+    expect(progress).toContain('4423/4423')
   })
 
   it('imports a Samen Meten file with its station and quantity', async () => {

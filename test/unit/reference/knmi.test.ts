@@ -27,9 +27,16 @@ describe('parseKnmiHourly on the real De Bilt January 2000 excerpt', () => {
         { station: '260', source: 'knmi', quantity: 'wind_speed', value: 3, time: at('2000-01-01T01:00:00Z'), periodMs: HOUR, flags: [] },
         { station: '260', source: 'knmi', quantity: 'wind_from_direction', value: 200, time: at('2000-01-01T01:00:00Z'), periodMs: 600_000, flags: [] },
         { station: '260', source: 'knmi', quantity: 'precipitation', value: 0, time: at('2000-01-01T01:00:00Z'), periodMs: HOUR, flags: [] },
+        { station: '260', source: 'knmi', quantity: 'global_radiation', value: 0, time: at('2000-01-01T01:00:00Z'), periodMs: HOUR, flags: [] },
       ]),
     )
-    expect(first).toHaveLength(5)
+    expect(first).toHaveLength(6)
+  })
+
+  it('Q (J/cm² per hour) becomes the hour\'s mean global radiation in W/m²: `260,20000101,12` Q 15 → 41.67 W/m²', () => {
+    const noon = of(parsed.observations, 'global_radiation').find((o) => o.time === at('2000-01-01T12:00:00Z'))!
+    expect(noon.value).toBeCloseTo(41.667, 3) // 15 J/cm² = 150 000 J/m² over 3600 s
+    expect(of(parsed.observations, 'global_radiation')).toHaveLength(744)
   })
 
   it('`260,20000131,24` is 2000-02-01T00:00Z, T 9.5 °C', () => {
@@ -68,7 +75,7 @@ describe('parseKnmiHourly variants and bad input', () => {
     const stationBlock = ['# STN         LON(east)   LAT(north)  ALT(m)      NAME', '# 260         5.180       52.100      1.90        De Bilt', '#']
     const text = [...stationBlock, ...header, ...lines.slice(columnLine)].join('\n')
     const parsed = parseKnmiHourly(text)
-    expect(parsed.stations).toEqual([{ id: '260', source: 'knmi', name: 'De Bilt', lat: 52.1, lon: 5.18, quantities: ['air_temperature', 'relative_humidity', 'precipitation', 'wind_speed', 'wind_from_direction'] }])
+    expect(parsed.stations).toEqual([{ id: '260', source: 'knmi', name: 'De Bilt', lat: 52.1, lon: 5.18, quantities: ['air_temperature', 'relative_humidity', 'precipitation', 'wind_speed', 'wind_from_direction', 'global_radiation'] }])
     expect(parsed.observations).toEqual(parseKnmiHourly(KNMI_TEXT).observations)
   })
 
