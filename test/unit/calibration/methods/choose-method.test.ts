@@ -31,10 +31,10 @@ describe('chooseMethod', () => {
     expect(choice.models.map((m) => m.method)).toEqual(['linear-collocated', 'pm-group-ratio'])
   })
 
-  it('temperature and humidity: hour-of-day bias', () => {
-    const t = { ...pm, quantity: 'air_temperature' as const, humidity: undefined }
-    expect(chooseMethod('air_temperature', t).method).toBe('hour-of-day-bias')
-    expect(chooseMethod('relative_humidity', { ...t, quantity: 'relative_humidity' }).modelFor('station').method).toBe('hour-of-day-bias')
+  it('temperature and humidity: radiation-offset, also for a collocated device', () => {
+    const t = { ...pm, quantity: 'air_temperature' as const, humidity: undefined, collocated: ['station'] }
+    expect(chooseMethod('air_temperature', t).method).toBe('radiation-offset')
+    expect(chooseMethod('relative_humidity', { ...t, quantity: 'relative_humidity' }).modelFor('station').method).toBe('radiation-offset')
   })
 
   it('throws for other quantities and a quantity that is not the input’s', () => {
@@ -48,7 +48,7 @@ describe('chooseMethod', () => {
       'pm-group-ratio': pm,
       'pm-kohler': pm,
       'linear-collocated': { ...pm, collocated: ['station'] },
-      'hour-of-day-bias': { ...pm, quantity: 'air_temperature' },
+      'radiation-offset': { ...pm, quantity: 'air_temperature' },
     }
     for (const [name, method] of Object.entries(METHODS)) {
       const model = method(inputs[name] as CalibrationInput)
