@@ -21,7 +21,7 @@ import type { HourlyValue } from './types.ts'
  * - `qc_m2_extreme`: hourly mean outside the quantity's plausible range (core/quantities.ts: Dutch records, KNMI
  *   −27.4 °C and 40.7 °C, widened to −30…45 °C). CrowdQC+ has no fixed range; this is the extreme-value check of
  *   Meier et al. 2017 (Urban Climate 19:170–191) with Dutch bounds.
- * - `qc_m3_outlier`: robust z = (x − median) / scale against all devices in that hour, with scale = 1.4826 · MAD
+ * - `qc_m3_outlier`: robust z = (x − median) / scale against all devices (`members`) in that hour, with scale = 1.4826 · MAD
  *   (normal-consistent; CrowdQC uses Qn, not in simple-statistics) but at least `minScale` (ours: 0.3 °C, 2 % RH,
  *   a good sensor's accuracy, so that a tight fleet does not flag tenths); flagged when z < `zLow` = qnorm(0.01)
  *   = −2.326 or z > `zHigh` = qnorm(0.95) = 1.645 (CrowdQC m2). Needs `minDevices` (5, ours) devices in the hour.
@@ -30,6 +30,12 @@ import type { HourlyValue } from './types.ts'
  */
 
 export interface CrowdQcOptions {
+  /**
+   * Devices whose values make the fleet statistics (medians, scales, buddies, shared positions); default all.
+   * The others are checked against them but change nothing for anyone else (services/calibration/group.ts: a
+   * device without consent must not shape what is published about the consented ones).
+   */
+  members?: readonly string[]
   duplicateCutOff?: number
   zLow?: number
   zHigh?: number
@@ -94,7 +100,10 @@ export interface CrowdQcResult {
  * Errors: RangeError naming an option out of range; indexHourly's errors for a series off the hourly grid.
  */
 export function crowdQc(quantity: Quantity, devices: readonly CrowdQcDevice[], options: CrowdQcOptions = {}): CrowdQcResult {
-  const o = { ...CROWDQC_DEFAULTS, minScale: MIN_SCALE[quantity] ?? 0, ...options }
+  const { members: memberIds, ...numeric } = options
+  const o = { ...CROWDQC_DEFAULTS, minScale: MIN_SCALE[quantity] ?? 0, ...numeric }
+  const members = new Set(memberIds ?? devices.map((d) => d.deviceId))
+  const fleet = devices.filter((d) => members.has(d.deviceId))
   for (const [name, value] of Object.entries(o)) {
     if (!Number.isFinite(value)) throw new RangeError(`option ${name} must be a finite number, got ${value}`)
   }
@@ -110,15 +119,15 @@ export function crowdQc(quantity: Quantity, devices: readonly CrowdQcDevice[], o
   const [low, high] = QUANTITIES[quantity].plausible
   const times = [...new Set(devices.flatMap((d) => d.hourly.map((h) => h.time)))].sort((a, b) => a - b)
   const fleetMedian = new Map<number, number>()
-  const buddies = new Map(devices.map((d) => [d.deviceId, buddiesOf(d, devices, o.buddyRadiusKm)]))
+  const buddies = new Map(devices.map((d) => [d.deviceId, buddiesOf(d, fleet, o.buddyRadiusKm)]))
   for (const time of times) {
     const present = devices.flatMap((d) => {
       const v = series.get(d.deviceId)!.get(time)
       return v === undefined ? [] : [{ deviceId: d.deviceId, value: v }]
     })
     for (const { deviceId, value } of present) if (value < low || value > high) flag(deviceId, time, 'qc_m2_extreme')
-    if (present.length < o.minDevices) continue
-    const values = present.map((p) => p.value)
+    const values = present.filter((p) => members.has(p.deviceId)).map((p) => p.value)
+    if (values.length < o.minDevices) continue
     fleetMedian.set(time, median(values))
     for (const { deviceId, value } of present) {
       const z = robustZ(value, values)
@@ -148,7 +157,7 @@ export function crowdQc(quantity: Quantity, devices: readonly CrowdQcDevice[], o
       m4Correlation: Number.isFinite(r) ? r : null,
       m5Hours: count('qc_m5_buddy'),
     }
-    if (device.position === undefined || samePosition(device, devices) > o.duplicateCutOff) summary.flags.push('qc_m1_metadata')
+    if (device.position === undefined || samePosition(device, fleet) > o.duplicateCutOff) summary.flags.push('qc_m1_metadata')
     if (summary.m3Share > o.outlierShare) summary.flags.push('qc_m3_outlier_share')
     if (summary.m4Correlation !== null && summary.m4Correlation < o.minCorrelation) summary.flags.push('qc_m4_correlation')
     summaries.set(device.deviceId, summary)

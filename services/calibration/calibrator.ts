@@ -145,7 +145,7 @@ export async function calibratePeriod(
     // groupMembers: only consented, active devices shape the shared group factors (see ./group.ts for why)
     const model = reference.length === 0 ? undefined : chooseMethod(quantity, { quantity, devices: hourly, reference, humidity, radiation, wind, collocated: options.collocated, groupMembers: group.members })
     if (model === undefined) logger.warn({ quantity, station }, 'no reference observations in the period: import or fetch them first (senshagen reference)')
-    const qc = model !== undefined && WEATHER.includes(quantity) ? weatherQc(quantity, hourly, model, positions) : undefined
+    const qc = model !== undefined && WEATHER.includes(quantity) ? weatherQc(quantity, hourly, model, positions, group.members) : undefined
     const notInGroup = new Set(group.calibratedOnly)
 
     for (const deviceId of devices) {
@@ -192,9 +192,10 @@ export async function calibratePeriod(
 
 /**
  * CrowdQC+-style checks (core/calibration/crowdqc.ts) on the fleet's calibrated hourly means over the fit window
- * (a linear correction of the hourly mean equals the mean of the corrected readings). Positions from the registry.
+ * (a linear correction of the hourly mean equals the mean of the corrected readings). Positions from the registry;
+ * only the group's members make the fleet statistics (./group.ts).
  */
-function weatherQc(quantity: Quantity, hourly: Array<{ deviceId: string; hourly: HourlyValue[] }>, model: CalibrationChoice, positions: ReadonlyMap<string, LatLon>): CrowdQcResult {
+function weatherQc(quantity: Quantity, hourly: Array<{ deviceId: string; hourly: HourlyValue[] }>, model: CalibrationChoice, positions: ReadonlyMap<string, LatLon>, members: readonly string[]): CrowdQcResult {
   const devices = hourly.map(({ deviceId, hourly: values }) => ({
     deviceId,
     hourly: values.flatMap((v) => {
@@ -203,7 +204,7 @@ function weatherQc(quantity: Quantity, hourly: Array<{ deviceId: string; hourly:
     }),
     ...(positions.has(deviceId) ? { position: positions.get(deviceId)! } : {}),
   }))
-  return crowdQc(quantity, devices)
+  return crowdQc(quantity, devices, { members })
 }
 
 /**

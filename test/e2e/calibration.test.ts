@@ -32,11 +32,14 @@ function truth(t: number) {
 }
 /** Known sensor errors: PM reads high in humid air (growing with RH), thermometers read hot in sunny hours. */
 const sensorPm = (t: number, i: number) => truth(t).pm25 * (1 + 2 * (truth(t).rh / 100) ** 4) * GAIN[i]!
-const sunny = (t: number) => {
-  const hour = new Date(t).getUTCHours()
-  return hour >= 9 && hour < 15 ? 2.5 : 0
+/** A synthetic sun (03–21 UTC, not January's), W/m², and a steady 2 m/s wind: the KNMI Q and FH of the reference. */
+const sun = (t: number) => {
+  const hour = (t % 86_400_000) / HOUR
+  return hour > 3 && hour < 21 ? 600 * Math.sin((Math.PI * (hour - 3)) / 18) : 0
 }
-const sensorT = (t: number) => truth(t).t + sunny(t)
+const WIND = 2
+/** Radiation error of a poorly shielded thermometer: 0.012 °C per W/m² per m/s of Q/(FH + 1) (up to 2.4 °C). */
+const sensorT = (t: number) => truth(t).t + (0.012 * sun(t)) / (WIND + 1)
 
 /** Hourly mean of f over (end − 1 h, end], sampled like the sensors (every 5 min). */
 function hourlyTruth(end: number, f: (t: number) => number): number {
@@ -50,7 +53,7 @@ const rmse = (pairs: Array<[number, number]>) => Math.sqrt(pairs.reduce((s, [a, 
 
 /**
  * End to end: a simulated fleet with a known multiplicative PM bias that grows with humidity and a known
- * temperature bias in sunny hours, stored in the real InfluxDB; reference series (Luchtmeetnet NL10818 for PM,
+ * temperature radiation error growing with global radiation, stored in the real InfluxDB; reference series (Luchtmeetnet NL10818 for PM,
  * KNMI 278 for temperature and humidity) made from the simulated truth; `senshagen calibrate` must recover
  * the truth with the RMSE at least halved, store calibrated values on the raw points, and write reports. The
  * fleet is registered (consented) in a SQLite registry; a stray unregistered device with PM2.5 0.5 µg/m³ in the
@@ -84,6 +87,8 @@ describe('calibration end to end (simulated fleet, real InfluxDB, senshagen cali
       reference.push({ station: 'NL10818', source: 'luchtmeetnet', quantity: 'pm2_5', value: round(hourlyTruth(end, (t) => truth(t).pm25), 1), time: end, periodMs: HOUR, flags: [] })
       reference.push({ station: '278', source: 'knmi', quantity: 'air_temperature', value: round(hourlyTruth(end, (t) => truth(t).t), 1), time: end, periodMs: HOUR, flags: [] })
       reference.push({ station: '278', source: 'knmi', quantity: 'relative_humidity', value: Math.round(hourlyTruth(end, (t) => truth(t).rh)), time: end, periodMs: HOUR, flags: [] })
+      reference.push({ station: '278', source: 'knmi', quantity: 'global_radiation', value: hourlyTruth(end, sun), time: end, periodMs: HOUR, flags: [] })
+      reference.push({ station: '278', source: 'knmi', quantity: 'wind_speed', value: WIND, time: end, periodMs: HOUR, flags: [] })
     }
     await writeReferenceObservations(store, reference)
 
@@ -123,7 +128,7 @@ describe('calibration end to end (simulated fleet, real InfluxDB, senshagen cali
     expect(rmse(calPairs)).toBeLessThanOrEqual(0.5 * rmse(rawPairs))
   })
 
-  it.each(DEVICES)('air temperature of %s: the sunny-hour bias is removed, RMSE against the truth at least halved', async (deviceId) => {
+  it.each(DEVICES)('air temperature of %s: the radiation error is removed, RMSE against the truth at least halved', async (deviceId) => {
     const hours = await hourlyCalibrated(deviceId, 'air_temperature')
     const rawPairs: Array<[number, number]> = []
     const calPairs: Array<[number, number]> = []
@@ -142,7 +147,7 @@ describe('calibration end to end (simulated fleet, real InfluxDB, senshagen cali
     expect(counts!.values[0]!.slice(1)).toEqual([864, counts!.values[0]![2]])
     expect(counts!.values[0]![2] as number).toBeGreaterThan(700)
     const [methods] = await store.influxql(`SELECT "calibration_method", "calibration_version" FROM reading WHERE device = 'cal-1' AND quantity = 'air_temperature' AND time = '2026-01-13T12:00:00Z'`)
-    expect(methods!.values[0]!.slice(1)).toEqual(['hour-of-day-bias', expect.any(String)])
+    expect(methods!.values[0]!.slice(1)).toEqual(['radiation-offset', expect.any(String)])
   })
 
   it('writes a report per device and quantity with metrics before and after, and two SVG plots', () => {

@@ -31,7 +31,7 @@ import { testRegistry } from '../helpers/registry.ts'
 
 const HOUR = 3_600_000
 const STEP = 5 * 60_000
-const START = Date.UTC(2026, 0, 12) // three January days (hour-of-day bias needs 3 days per hour of day)
+const START = Date.UTC(2026, 0, 12) // three January days
 const END = START + 3 * 24 * HOUR
 const MEMBERS = ['cal-1', 'cal-2', 'cal-3', 'cal-4', 'cal-5']
 const GAIN: Record<string, number> = { 'cal-1': 0.92, 'cal-2': 0.97, 'cal-3': 1, 'cal-4': 1.04, 'cal-5': 1.08, 'private-1': 1.6 }
@@ -80,6 +80,10 @@ function referenceObservations(): ReferenceObservation[] {
     reference.push({ station: 'NL10818', source: 'luchtmeetnet', quantity: 'pm2_5', value: round(hourlyTruth(end, (t) => truth(t).pm25), 1), time: end, periodMs: HOUR, flags: [] })
     reference.push({ station: '278', source: 'knmi', quantity: 'air_temperature', value: round(hourlyTruth(end, (t) => truth(t).t), 1), time: end, periodMs: HOUR, flags: [] })
     reference.push({ station: '278', source: 'knmi', quantity: 'relative_humidity', value: Math.round(hourlyTruth(end, (t) => truth(t).rh)), time: end, periodMs: HOUR, flags: [] })
+    // radiation-offset needs KNMI Q and FH: a synthetic sun 03–21 UTC (≥ 48 daytime hours in three days), 2 m/s
+    const hour = ((end - HOUR) % 86_400_000) / HOUR + 0.5
+    reference.push({ station: '278', source: 'knmi', quantity: 'global_radiation', value: hour > 3 && hour < 21 ? 600 * Math.sin((Math.PI * (hour - 3)) / 18) : 0, time: end, periodMs: HOUR, flags: [] })
+    reference.push({ station: '278', source: 'knmi', quantity: 'wind_speed', value: 2, time: end, periodMs: HOUR, flags: [] })
   }
   return reference
 }
@@ -202,7 +206,7 @@ describe('calibration privacy and integrity: the registry decides who counts (re
     expect(exclusionWarnings('private10')).toEqual([])
   })
 
-  it('private-1 is still calibrated: with the consented devices\' factors (PM) and its own hour-of-day bias (T)', async () => {
+  it('private-1 is still calibrated: with the consented devices\' factors (PM) and its own radiation-offset fit (T)', async () => {
     const factors = report('private10', 'cal-1', 'pm2_5').coefficients
     const factorAt = new Map((factors.factor_times as number[]).map((t, i) => [t, (factors.factors as number[])[i]!]))
     for (const scenario of ['baseline', 'private10'] as const) {
@@ -218,8 +222,8 @@ describe('calibration privacy and integrity: the registry decides who counts (re
       expect(own.notes).toContain(NOT_IN_GROUP_NOTE)
       expect((await countCalibrated(scenario, `^${PRIVATE}$`)).calibrated).toBeGreaterThan(864 + 700) // PM + temperature
     }
-    // its own fits differ with its values: hour-of-day bias of a thermometer reading × 10
-    expect(report('private10', PRIVATE, 'air_temperature').coefficients.bias).not.toEqual(report('baseline', PRIVATE, 'air_temperature').coefficients.bias)
+    // its own fits differ with its values: the offset of a thermometer reading × 10
+    expect(report('private10', PRIVATE, 'air_temperature').coefficients.offset).not.toEqual(report('baseline', PRIVATE, 'air_temperature').coefficients.offset)
   })
 
   it('a revoked device is left out: not calibrated, no report, in no factor, named in the warning', async () => {

@@ -45,7 +45,7 @@ describe('senshagen reference import / fetch (real InfluxDB)', () => {
     expect(stdout).toContain(`${files[0]}: knmi-hourly, 4423 observation(s) written, 0 problem(s)`)
     expect(stdout).toContain(`${files[1]}: luchtmeetnet-measurements, 19 observation(s) written, 0 problem(s)`)
     expect(stdout).toContain(`${files[2]}: luchtmeetnet-measurements, 0 observation(s) written, 0 problem(s)`)
-    expect(stdout).toContain(`imported 3 file(s) into ${database}: 3698 observation(s)`)
+    expect(stdout).toContain(`imported 3 file(s) into ${database}: 4442 observation(s)`)
     const t = await queryReferenceObservations(store, { station: '260', quantity: 'air_temperature', from: at('2000-01-01T00:00:00Z'), to: at('2000-03-01T00:00:00Z') })
     expect(t).toHaveLength(744)
     const pm = await queryReferenceObservations(store, { station: 'NL49012', quantity: 'pm2_5', from: at('2026-02-10T00:00:00Z'), to: at('2026-02-11T00:00:00Z') })
