@@ -21,9 +21,10 @@ import {
  *
  * Why this form: the radiation error of a naturally ventilated shield grows with the solar load and falls with
  * the wind that ventilates it (Nakamura & Mahrt 2005, J. Atmos. Oceanic Technol. 22:1046–1058,
- * doi:10.1175/JTECH1762.1); Netatmo-type stations in the Netherlands were corrected with KNMI global radiation
- * and wind in the same spirit (Cornes, Dirksen & Sluiter 2020, Meteorol. Appl. 27:e1814, doi:10.1002/met.1814).
- * The ratio Q/(FH + c) is the simplest such term; c = 1 m/s (ours) keeps calm hours finite.
+ * doi:10.1175/JTECH1762.1, an empirical correction from wind speed and shortwave radiation). KNMI corrected 159 Dutch WOW
+ * stations for short-wave radiation bias against the official network (Cornes, Dirksen & Sluiter 2020, Meteorol.
+ * Appl. 27:e1814, doi:10.1002/met.1814, with a GAMM). The ratio Q/(FH + c) is the simplest term of that physics;
+ * c = 1 m/s (ours) keeps calm hours finite.
  *
  * Why daytime hours only: the bias against a rural station also holds the city's real warmth, and the
  * canopy-layer urban heat island is a night-time phenomenon, small by day (Oke 1982, Q. J. R. Meteorol. Soc.
