@@ -77,6 +77,7 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_REFERENCE_WEATHER_STATION: z.string().min(1).default('278').describe('KNMI station for temperature/humidity calibration'),
   SENSHAGEN_COLLOCATED_DEVICES: optionalText.describe('comma-separated devices mounted at the reference station'),
   SENSHAGEN_CALIBRATION_WINDOW_H: positiveInt.default(48).describe('hours the hourly worker recalculates'),
+  SENSHAGEN_CALIBRATION_FIT_DAYS: z.coerce.number().int().min(2).max(90).default(21).describe('days temperature and humidity calibrations are fitted on (radiation-offset)'),
   SENSHAGEN_CALIBRATION_COMPLETENESS: z.coerce.number().min(0).max(1).default(0.75).describe('share of expected readings an hour needs'),
   SENSHAGEN_REPORTS_DIR: z.string().min(1).default('reports').describe('calibration reports and plots'),
   SENSHAGEN_API_BIND: z.string().default('127.0.0.1').describe('address the public HTTP API listens on'),
@@ -177,6 +178,8 @@ export interface Config {
     weatherStation: string
     collocated: string[]
     windowHours: number
+    /** Days the temperature and humidity methods are fitted on, ending at the run's end (services/calibration/calibrator.ts). */
+    fitDays: number
     completeness: number
     reportsDir: string
   }
@@ -286,6 +289,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       weatherStation: e.SENSHAGEN_REFERENCE_WEATHER_STATION,
       collocated: e.SENSHAGEN_COLLOCATED_DEVICES?.split(',').map((d) => d.trim()).filter(Boolean) ?? [],
       windowHours: e.SENSHAGEN_CALIBRATION_WINDOW_H,
+      fitDays: e.SENSHAGEN_CALIBRATION_FIT_DAYS,
       completeness: e.SENSHAGEN_CALIBRATION_COMPLETENESS,
       reportsDir: e.SENSHAGEN_REPORTS_DIR,
     },

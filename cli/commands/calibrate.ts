@@ -17,8 +17,9 @@ export function countsLine(c: RunCounts): string {
 }
 
 /**
- * `senshagen calibrate --from T --to T [--device D]`: recalculates a period, with a progress bar. The methods are
- * fitted on the FIT_WINDOW_DAYS days before --to (or the whole period when longer) and applied to the period. Reads the
+ * `senshagen calibrate --from T --to T [--device D]`: recalculates a period, with a progress bar. Temperature and
+ * humidity are fitted on the SENSHAGEN_CALIBRATION_FIT_DAYS days before --to (or the whole period when longer) and
+ * applied to the period. Reads the
  * device registry (SENSHAGEN_DEVICE_REGISTRY): only registered, active devices are calibrated and only consented
  * ones shape the group factors (services/calibration/group.ts); the others are named in one warning on stderr.
  */

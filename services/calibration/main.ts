@@ -5,7 +5,7 @@ import { openRegistryStore } from '../../core/registry/open.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
 import { stationDistances } from '../../core/reference/stations.ts'
-import { calibratePeriod, type CalibratorOptions, FIT_WINDOW_DAYS, runCounts } from './calibrator.ts'
+import { calibratePeriod, type CalibratorOptions, runCounts } from './calibrator.ts'
 
 const HOUR = 3_600_000
 
@@ -18,7 +18,7 @@ export function calibratorOptions(config: Config): CalibratorOptions {
     collocated: c.collocated,
     completeness: c.completeness,
     reportsDir: c.reportsDir,
-    fitDays: FIT_WINDOW_DAYS,
+    fitDays: c.fitDays,
   }
 }
 
@@ -29,7 +29,7 @@ export interface CalibrationWorkerDeps {
 
 /**
  * Calibration service: once at start and then every hour at minute 5 (reference data for the hour just ended
- * is usually published by then), refits the methods on the last FIT_WINDOW_DAYS days and applies them to the
+ * is usually published by then), refits the methods (temperature and humidity on the last SENSHAGEN_CALIBRATION_FIT_DAYS days) and applies them to the
  * last SENSHAGEN_CALIBRATION_WINDOW_H hours (services/calibration/calibrator.ts: fit window and apply window),
  * clearing the calibrated fields of points that no longer get a value. Recalculating is idempotent (the same
  * points get the same fields), so overlapping windows are harmless.
