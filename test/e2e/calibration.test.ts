@@ -30,7 +30,7 @@ function truth(t: number) {
   const r = regionalTruth(model, t)
   return { pm25: r.pm25BackgroundUgM3 + r.pm25EpisodeUgM3, t: r.airTemperatureC, rh: r.relativeHumidityPct }
 }
-/** Known sensor errors: PM reads high in humid air (growing with RH), thermometers read hot in sunny hours. */
+/** Known sensor errors: PM reads high in humid air (growing with RH), thermometers read hot in the sun (radiation error, below). */
 const sensorPm = (t: number, i: number) => truth(t).pm25 * (1 + 2 * (truth(t).rh / 100) ** 4) * GAIN[i]!
 /** A synthetic sun (03–21 UTC, not January's), W/m², and a steady 2 m/s wind: the KNMI Q and FH of the reference. */
 const sun = (t: number) => {
