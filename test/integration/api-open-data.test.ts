@@ -252,9 +252,24 @@ describe('researchers: device filters, SensorThings, bulk files', () => {
       expect((await sta(path(byId['Datastream@iot.navigationLink'])))['@iot.id']).toBe('g-a~pm10')
     })
 
+    it('answers the URL forms of the 52°North STA server documentation (Datastreams(id)/Observations with $top, $count, $orderby + $select, a time window)', async () => {
+      const base = "/sta/v1.1/Datastreams('g-a~pm2_5')/Observations"
+      expect((await sta(`${base}?$top=520`)).value).toHaveLength(3)
+      expect((await sta(`${base}?$count=true`))['@iot.count']).toBe(3)
+      expect((await sta(`${base}?$orderby=phenomenonTime&$select=id,result,phenomenonTime`)).value).toEqual([
+        { '@iot.id': 'g-a~pm2_5~1705312800000', result: 8.25, phenomenonTime: '2024-01-15T10:00:00.000Z' },
+        { '@iot.id': 'g-a~pm2_5~1705312950500', result: 9.5, phenomenonTime: '2024-01-15T10:02:30.500Z' },
+        { '@iot.id': 'g-a~pm2_5~1705708800000', result: 5, phenomenonTime: '2024-01-20T00:00:00.000Z' },
+      ])
+      const window = await sta(`${base}?$filter=${encodeURIComponent('phenomenonTime gt 2024-01-15T10:00:00.000Z and phenomenonTime lt 2024-01-20T00:00:00.000Z')}`)
+      expect(window.value.map((o: { result: number }) => o.result)).toEqual([9.5])
+      expect((await sta("/sta/v1.1/Things(%27g-a%27)?$select=name,Datastreams"))).toEqual({ name: 'g-a', 'Datastreams@iot.navigationLink': `${ROOT}/Things('g-a')/Datastreams` })
+    })
+
     it('refuses what the subset does not do, naming the option', async () => {
       const cases: Array<[string, string]> = [
-        ['/sta/v1.1/Things?$select=name', '$select'],
+        ['/sta/v1.1/Things?$resultFormat=dataArray', '$resultFormat'],
+        ["/sta/v1.1/Datastreams('g-a~pm10')?$expand=Observations($top=600)", '$expand'],
         ["/sta/v1.1/Datastreams('g-a~pm10')/Observations?$filter=result%20gt%205", '$filter'],
         ['/sta/v1.1/Things?$filter=name%20eq%20%27g-a%27', '$filter'],
         ["/sta/v1.1/Datastreams('g-a~pm10')/Observations?$orderby=result", '$orderby'],

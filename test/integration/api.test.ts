@@ -177,7 +177,7 @@ describe('public HTTP API', () => {
   it('documents every route in an OpenAPI 3.1 document generated from the zod models', async () => {
     const doc = (await get('/openapi.json')).json()
     expect(doc.openapi).toBe('3.1.0')
-    const routes = registeredGetRoutes(app).filter((r) => r !== '*' && !r.endsWith('/*'))
+    const routes = registeredGetRoutes(app).filter((r) => !r.endsWith('*')) // fastify prints /sta/v1.1/* as /sta/v1.1*
     const documented = Object.keys(doc.paths).map((p) => p.replace(/\{(\w+)\}/g, ':$1'))
     expect(routes.sort()).toEqual(documented.filter((p) => p !== '/' && !p.endsWith('/*')).sort()) // /sta/v1.1/*: SensorThings resource paths
     expect(documented).toContain('/') // the page, served by the static plugin

@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { ProblemSchema } from '../problem.ts'
 import type { ApiDeps, ApiRouter } from '../routing.ts'
 import { StaLinks } from '../sta/entities.ts'
-import { StaQuerySchema } from '../sta/query-options.ts'
+import { StaQuerySchema, applySelect } from '../sta/query-options.ts'
 import { resolveSta } from '../sta/resolve.ts'
 
 /**
@@ -11,8 +11,8 @@ import { resolveSta } from '../sta/resolve.ts'
  * devices only (services/api/sta/). Supported: the service root with conformance (§8.2.2), Things, Locations
  * (published positions), Datastreams, Sensors, ObservedProperties, Observations by id and through
  * `Datastreams(id)/Observations`; navigation one level deep; `$top`, `$skip`, `$count`, `$orderby`,
- * `$expand` (one level) and `$filter` on phenomenonTime; `@iot.selfLink`, `@iot.navigationLink`, `@iot.nextLink`.
- * Not served: FeaturesOfInterest, HistoricalLocations, `$select`, `$resultFormat`, create/update/delete, MQTT.
+ * `$expand` (one level), `$select` and `$filter` on phenomenonTime; `@iot.selfLink`, `@iot.navigationLink`, `@iot.nextLink`.
+ * Not served: FeaturesOfInterest, HistoricalLocations, nested options, `$resultFormat`, create/update/delete, MQTT.
  */
 export const STA_ROOT = '/sta/v1.1'
 export const STA_SETS = ['Things', 'Locations', 'Datastreams', 'Sensors', 'ObservedProperties', 'Observations'] as const
@@ -69,6 +69,9 @@ export function registerStaRoutes(router: ApiRouter, deps: ApiDeps): void {
         404: { description: 'no such resource or entity (unknown and non-public look the same)', content: { 'application/problem+json': ProblemSchema } },
       },
     },
-    async (request) => resolveSta({ store: deps.store, registry: deps.registry, links: links(request), requestUrl: request.url }, request.params['*'], request.query),
+    async (request) => {
+      const answer = await resolveSta({ store: deps.store, registry: deps.registry, links: links(request), requestUrl: request.url }, request.params['*'], request.query)
+      return applySelect(answer, request.query.$select)
+    },
   )
 }

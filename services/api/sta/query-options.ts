@@ -3,7 +3,7 @@ import { badParam } from '../problem.ts'
 
 /**
  * The OGC SensorThings API 1.1 (OGC 18-088) query options this read subset understands (§9.3): `$top`, `$skip`,
- * `$count`, `$orderby`, `$expand` (one level, no nested options) and `$filter` on `phenomenonTime` or `resultTime`
+ * `$count`, `$orderby`, `$expand` (one level, no nested options), `$select` (top-level properties) and `$filter` on `phenomenonTime` or `resultTime`
  * of Observations with `ge`, `gt`, `le`, `lt`, `eq` joined by `and`. Any other query option is refused with a 400
  * naming it (a strict querystring model), rather than ignored.
  */
@@ -12,7 +12,7 @@ export const MAX_TOP = 10_000
 /** Deepest `$skip` honoured: paging reads the skipped rows too, so the cost of a page is bounded by this. */
 export const MAX_SKIP = 100_000
 
-const KNOWN_OPTIONS = ['$top', '$skip', '$count', '$orderby', '$filter', '$expand']
+const KNOWN_OPTIONS = ['$top', '$skip', '$count', '$orderby', '$filter', '$expand', '$select']
 
 export const StaQuerySchema = z
   .object({
@@ -22,6 +22,12 @@ export const StaQuerySchema = z
   $orderby: z.string().max(100).optional().describe('Observations: phenomenonTime or resultTime, asc (default) or desc; others: @iot.id'),
   $filter: z.string().max(400).optional().describe('Observations: phenomenonTime ge|gt|le|lt|eq <ISO-8601 time>, joined with and'),
   $expand: z.string().max(200).optional().describe('one level of navigation properties, comma-separated (Things: Locations, Datastreams; Datastreams: Thing, Sensor, ObservedProperty)'),
+    $select: z
+      .string()
+      .max(300)
+      .regex(/^\s*[@A-Za-z.]+\s*(,\s*[@A-Za-z.]+\s*)*$/, 'must be property names separated by commas (no nested $select)')
+      .optional()
+      .describe('properties to keep, comma-separated (id is @iot.id)'),
   })
   .catchall(z.unknown())
   .superRefine((q, ctx) => {
@@ -85,4 +91,17 @@ export function parseExpand(expand: string | undefined, allowed: readonly string
     if (!allowed.includes(item)) throw badParam('$expand', `'${item.slice(0, 60)}' cannot be expanded here${allowed.length ? `; one of ${allowed.join(', ')}` : ''} (one level, no nested options)`)
   }
   return items
+}
+
+/**
+ * `$select` (§9.3.2.2) applied to an entity or to each entity of a collection: only the named properties (`id` is
+ * `@iot.id`; a navigation property keeps its link or expansion) stay. Unknown names simply select nothing.
+ */
+export function applySelect(answer: Record<string, unknown>, select: string | undefined): Record<string, unknown> {
+  if (select === undefined) return answer
+  const names = new Set(select.split(',').map((s) => s.trim()).map((s) => (s === 'id' ? '@iot.id' : s)))
+  const pick = (entity: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(entity).filter(([key]) => names.has(key) || names.has(key.replace(/@iot\.navigationLink$/, ''))))
+  if (Array.isArray(answer.value)) return { ...answer, value: (answer.value as Array<Record<string, unknown>>).map(pick) }
+  return pick(answer)
 }
