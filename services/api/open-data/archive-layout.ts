@@ -78,17 +78,16 @@ export function archiveLines(rows: readonly OpenDataRow[], slug: string): string
     const first = rows[i]!
     const values = new Map<string, string>()
     const flags: string[] = []
-    let matched = false
+    let sensor: string | undefined
     for (; i < rows.length && rows[i]!.time === first.time; i++) {
       const row = rows[i]!
       if (sensorTypeSlug(row.sensorType) !== slug) continue
-      matched = true
+      sensor ??= row.sensorType
       const column = VALUE_COLUMNS[row.quantity]
       values.set(column, archiveValue(row.quantity, row.value))
       for (const flag of row.flags === '' ? [] : row.flags.split(',')) flags.push(`${column}:${flag}`)
     }
-    if (!matched) continue
-    const sensor = rows.find((r) => r.time === first.time && sensorTypeSlug(r.sensorType) === slug)!.sensorType
+    if (sensor === undefined) continue
     const cells = [first.device, inertText(sensor), first.neighbourhood, first.lat, first.lon, archiveTimestamp(first.time), ...columns.map((c) => values.get(c) ?? ''), first.precisionM, flags.join(',')]
     lines.push(`${cells.map((c) => csvCell(c, ';')).join(';')}\n`)
   }

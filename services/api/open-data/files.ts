@@ -6,7 +6,7 @@ import { csvCell } from '../csv.ts'
 import { archiveHeader, archiveLines, sensorTypeSlug } from './archive-layout.ts'
 import type { Period } from './period.ts'
 import { inertText, openDataRows, type OpenDataRow } from './rows.ts'
-import { OPEN_DATA_SOURCES, OPEN_DATA_SOURCE_NAMES, isOpenDataSource, type OpenDataSource } from './sources.ts'
+import { OPEN_DATA_SOURCES, OPEN_DATA_SOURCE_NAMES, isOpenDataSource, sourceOfDecoder, type OpenDataSource } from './sources.ts'
 
 /**
  * The open-data files of a period, by name (the same names over HTTP, GET /api/v1/bulk/<period>/<name>, and in
@@ -105,14 +105,19 @@ export async function longParquet(ctx: OpenDataContext, source: OpenDataSource):
   return new Uint8Array(buffer)
 }
 
-/** Which files a period has: the sources and the sensor types of each that have public readings. */
+/**
+ * Which files a period has: the sources and the sensor types of each that have public readings. Reads only the
+ * `sensor` and `source` fields of each reading (one readingRows query per device), not whole rows.
+ */
 export async function catalogue(ctx: OpenDataContext): Promise<Map<OpenDataSource, Set<string>>> {
   const found = new Map<OpenDataSource, Set<string>>()
-  for await (const rows of openDataRows(ctx.store, ctx.registry.publicDevices(), ctx.period)) {
-    for (const r of rows) {
-      const types = found.get(r.source) ?? new Set<string>()
-      types.add(sensorTypeSlug(r.sensorType))
-      found.set(r.source, types)
+  for (const device of ctx.registry.publicDevices()) {
+    const rows = await ctx.store.readingRows({ devices: [device.id], from: ctx.period.from, to: ctx.period.to, fields: ['sensor', 'source'] })
+    for (const { fields } of rows) {
+      const source = sourceOfDecoder(fields.source as string | null)
+      const types = found.get(source) ?? new Set<string>()
+      types.add(sensorTypeSlug(typeof fields.sensor === 'string' ? fields.sensor : ''))
+      found.set(source, types)
     }
   }
   return new Map(OPEN_DATA_SOURCE_NAMES.filter((s) => found.has(s)).map((s) => [s, found.get(s)!]))

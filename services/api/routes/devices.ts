@@ -104,6 +104,7 @@ export function registerDeviceRoutes(router: ApiRouter, deps: ApiDeps): void {
           (q.near === undefined || q.radius_m === undefined || insideCircle(d, { ...q.near, radiusM: q.radius_m })),
       )
       const infos = await deviceInfos(deps.store, devices)
+      reply.header('vary', 'Accept') // the body's form follows Accept (RFC 9110 §12.5.5)
       const geojson = q.format === 'geojson' || (q.format === undefined && wantsGeoJson(request.headers.accept))
       if (!geojson) return { devices: infos }
       reply.type(GEOJSON_MEDIA_TYPE)
