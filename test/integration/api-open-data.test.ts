@@ -140,6 +140,7 @@ describe('researchers: device filters, SensorThings, bulk files', () => {
       expect(body.features[0].properties.location).toBeUndefined()
       const byAccept = await get('/api/v1/devices?bbox=6.05,52.52,6.07,52.54', { accept: 'application/geo+json, application/json;q=0.5' })
       expect(byAccept.headers['content-type']).toBe('application/geo+json; charset=utf-8')
+      expect(byAccept.headers.vary).toBe('Accept')
       expect(byAccept.json()).toEqual(body)
       expect((await get('/api/v1/devices', { accept: 'application/json, application/geo+json' })).json().devices).toHaveLength(3)
       const all = await get('/api/v1/devices?format=geojson')
