@@ -10,6 +10,7 @@ import type { ApiServerConfig } from './config.ts'
 import { LiveHub } from './live.ts'
 import { installProblemHandlers } from './problem.ts'
 import { registerCalibrationRoutes } from './routes/calibration.ts'
+import { registerBulkRoutes } from './routes/bulk.ts'
 import { registerDeviceRoutes } from './routes/devices.ts'
 import { registerFleetHealthRoutes } from './routes/fleet-health.ts'
 import { registerHealthRoutes } from './routes/health.ts'
@@ -18,6 +19,7 @@ import { registerNeighbourhoodRoutes } from './routes/neighbourhoods.ts'
 import { registerReadingRoutes } from './routes/readings.ts'
 import { registerReferenceRoutes } from './routes/reference.ts'
 import { registerSiteRoutes } from './routes/site.ts'
+import { registerStaRoutes } from './routes/sta.ts'
 import { ApiRouter, type ApiDeps } from './routing.ts'
 
 /**
@@ -90,6 +92,8 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   registerReferenceRoutes(router, deps)
   registerCalibrationRoutes(router, deps)
   registerLiveRoutes(router, deps, hub, connections)
+  registerBulkRoutes(router, deps)
+  registerStaRoutes(router, deps)
   await registerSiteRoutes(router, {
     publicDir: options.publicDir ?? DEFAULT_PUBLIC_DIR,
     vendorUplotDir: options.vendorUplotDir ?? defaultUplotDir(),

@@ -28,8 +28,8 @@ async function senshagen(args: string[], env: Record<string, string>): Promise<{
   }
 }
 
-const reading = (deviceId: string, quantity: Quantity, observedAt: number, value: number, sensorModel?: string): Reading => ({
-  deviceId, quantity, value, unit: QUANTITIES[quantity].unit, observedAt, receivedAt: observedAt, timeSource: 'device', sourceFormat: 'senshagen-v1', flags: [], ...(sensorModel ? { sensorModel } : {}),
+const reading = (deviceId: string, quantity: Quantity, observedAt: number, value: number, sensorModel?: string, extra: Partial<Reading> = {}): Reading => ({
+  deviceId, quantity, value, unit: QUANTITIES[quantity].unit, observedAt, receivedAt: observedAt, timeSource: 'device', sourceFormat: 'senshagen-v1', flags: [], ...(sensorModel ? { sensorModel } : {}), ...extra,
 })
 const T = (iso: string) => Date.parse(iso)
 
@@ -64,6 +64,8 @@ describe('senshagen export', () => {
         reading('garden-a', 'pm2_5', T('2024-01-15T00:00:00.000Z'), 8.25, 'SDS011'),
         reading('garden-a', 'pm2_5', T('2024-01-15T10:28:30.789Z'), 9.5, 'SDS011'),
         reading('garden-a', 'pm10', T('2024-01-15T10:28:30.789Z'), 14.75, 'SDS011'),
+        reading('garden-a', 'pm10', T('2024-01-15T10:31:00.000Z'), 1999.9, 'SDS011', { flags: ['saturated'] }),
+        reading('garden-b', 'pm10', T('2024-01-15T07:00:00.000Z'), 12, 'SDS011', { sourceFormat: 'sc-archive' }), // replayed from sensor.community
         reading('garden-a', 'pm2_5', T('2024-01-16T00:00:00.000Z'), 99), // the day after
         reading('garden-b', 'pm2_5', T('2024-01-15T06:00:00.000Z'), 4),
         reading('garden-b', 'air_pressure', T('2024-01-15T06:00:00.000Z'), 1012.5, 'BME280'),
@@ -83,35 +85,67 @@ describe('senshagen export', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  it('writes one archive-layout CSV per quantity: licence line, coarsened positions, consented devices, UTC seconds', async () => {
+  it('writes the bulk files: long CSV and Parquet per source, archive layout per sensor type, datapackage.json with each licence', async () => {
     const out = join(dir, 'out')
     const result = await senshagen(['export', '--day', '2024-01-15', '--out', out], env)
     expect(result.code, result.stderr).toBe(0)
-    expect(result.stderr).toContain('4 file(s) for 2024-01-15')
-    expect((await readdir(out)).sort()).toEqual(['2024-01-15_air_pressure.csv', '2024-01-15_air_temperature.csv', '2024-01-15_pm10.csv', '2024-01-15_pm2_5.csv'])
-    const licence = '# licence: CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/), attribution: SensHagen / Gemeente Zwolle'
-    expect(await readFile(join(out, '2024-01-15_pm2_5.csv'), 'utf8')).toBe(
+    expect(result.stderr).toContain('9 file(s) for 2024-01-15')
+    expect((await readdir(out)).sort()).toEqual([
+      '2024-01-15_datapackage.json', '2024-01-15_senshagen.csv', '2024-01-15_senshagen.parquet', '2024-01-15_senshagen_bme280.csv', '2024-01-15_senshagen_sds011.csv',
+      '2024-01-15_senshagen_unknown.csv', '2024-01-15_sensor-community.csv', '2024-01-15_sensor-community.parquet', '2024-01-15_sensor-community_sds011.csv',
+    ])
+    // one row per reading: unit, calibrated value, flags, the published position and its precision; no comment line
+    expect(await readFile(join(out, '2024-01-15_senshagen.csv'), 'utf8')).toBe(
       [
-        licence,
-        'sensor_id;sensor_type;location;lat;lon;timestamp;P2;P2_calibrated',
-        'garden-a;SDS011;stadshagen;52.531;6.0585;2024-01-15T00:00:00;8.25;',
-        'garden-a;SDS011;stadshagen;52.531;6.0585;2024-01-15T10:28:30;9.5;6.5',
-        'garden-b;;stadshagen;52.531;6.0615;2024-01-15T06:00:00;4;',
+        'time,device,quantity,value,unit,calibrated,flags,sensor_type,lat,lon,precision_m',
+        '2024-01-15T00:00:00.000Z,garden-a,pm2_5,8.25,µg/m³,,,SDS011,52.531,6.0585,151',
+        '2024-01-15T10:28:30.789Z,garden-a,pm10,14.75,µg/m³,,,SDS011,52.531,6.0585,151',
+        '2024-01-15T10:28:30.789Z,garden-a,pm2_5,9.5,µg/m³,6.5,,SDS011,52.531,6.0585,151',
+        '2024-01-15T10:31:00.000Z,garden-a,pm10,1999.9,µg/m³,,saturated,SDS011,52.531,6.0585,151',
+        '2024-01-15T06:00:00.000Z,garden-b,air_pressure,1012.5,hPa,,,BME280,52.531,6.0615,1500',
+        '2024-01-15T06:00:00.000Z,garden-b,air_temperature,-2.25,°C,,,BME280,52.531,6.0615,1500',
+        '2024-01-15T06:00:00.000Z,garden-b,pm2_5,4,µg/m³,,,,52.531,6.0615,1500',
+        '',
+      ].join('\r\n'),
+    )
+    // the sensor.community archive's columns, one file per sensor type; pressure in Pa as in the archive
+    expect(await readFile(join(out, '2024-01-15_senshagen_sds011.csv'), 'utf8')).toBe(
+      [
+        'sensor_id;sensor_type;location;lat;lon;timestamp;P1;durP1;ratioP1;P2;durP2;ratioP2;precision_m;flags',
+        'garden-a;SDS011;stadshagen;52.531;6.0585;2024-01-15T00:00:00;;;;8.25;;;151;',
+        'garden-a;SDS011;stadshagen;52.531;6.0585;2024-01-15T10:28:30;14.75;;;9.5;;;151;',
+        'garden-a;SDS011;stadshagen;52.531;6.0585;2024-01-15T10:31:00;1999.9;;;;;;151;P1:saturated',
         '',
       ].join('\n'),
     )
-    expect(await readFile(join(out, '2024-01-15_pm10.csv'), 'utf8')).toBe(
-      `${licence}\nsensor_id;sensor_type;location;lat;lon;timestamp;P1;P1_calibrated\ngarden-a;SDS011;stadshagen;52.531;6.0585;2024-01-15T10:28:30;14.75;\n`,
+    expect(await readFile(join(out, '2024-01-15_senshagen_bme280.csv'), 'utf8')).toBe(
+      'sensor_id;sensor_type;location;lat;lon;timestamp;pressure;altitude;pressure_sealevel;temperature;humidity;precision_m;flags\ngarden-b;BME280;stadshagen;52.531;6.0615;2024-01-15T06:00:00;101250;;;-2.25;;1500;\n',
     )
-    // the archive gives pressure in Pa
-    expect(await readFile(join(out, '2024-01-15_air_pressure.csv'), 'utf8')).toBe(
-      `${licence}\nsensor_id;sensor_type;location;lat;lon;timestamp;pressure;pressure_calibrated\ngarden-b;BME280;stadshagen;52.531;6.0615;2024-01-15T06:00:00;101250;\n`,
+    expect(await readFile(join(out, '2024-01-15_sensor-community_sds011.csv'), 'utf8')).toBe(
+      'sensor_id;sensor_type;location;lat;lon;timestamp;P1;durP1;ratioP1;P2;durP2;ratioP2;precision_m;flags\ngarden-b;SDS011;stadshagen;52.531;6.0615;2024-01-15T07:00:00;12;;;;;;1500;\n',
     )
-    expect((await readFile(join(out, '2024-01-15_air_temperature.csv'), 'utf8')).split('\n')[1]).toBe('sensor_id;sensor_type;location;lat;lon;timestamp;temperature;temperature_calibrated')
+    // the licence lives in the sidecar: sensor.community data keeps its own
+    const pkg = JSON.parse(await readFile(join(out, '2024-01-15_datapackage.json'), 'utf8'))
+    const licences = Object.fromEntries(pkg.resources.map((r: { path: string; licenses: Array<{ name: string }> }) => [r.path, r.licenses.map((l) => l.name)]))
+    expect(licences).toEqual({
+      '2024-01-15_senshagen.csv': ['CC-BY-4.0'], '2024-01-15_senshagen.parquet': ['CC-BY-4.0'], '2024-01-15_senshagen_bme280.csv': ['CC-BY-4.0'],
+      '2024-01-15_senshagen_sds011.csv': ['CC-BY-4.0'], '2024-01-15_senshagen_unknown.csv': ['CC-BY-4.0'],
+      '2024-01-15_sensor-community.csv': ['DbCL-1.0'], '2024-01-15_sensor-community.parquet': ['DbCL-1.0'], '2024-01-15_sensor-community_sds011.csv': ['DbCL-1.0'],
+    })
     for (const name of await readdir(out)) {
+      if (name.endsWith('.parquet')) continue
       const text = await readFile(join(out, name), 'utf8')
+      expect(text, name).not.toMatch(/^#/m)
       expect(text).not.toMatch(/garden-private|garden-ghost|garden-revoked|52\.5312|6\.0578|52\.5287|6\.0633|52\.5276|6\.0543/)
     }
+  })
+
+  it('writes a month: every day of it', async () => {
+    const out = join(dir, 'month')
+    const result = await senshagen(['export', '--month', '2024-01', '--out', out], env)
+    expect(result.code, result.stderr).toBe(0)
+    const values = (await readFile(join(out, '2024-01_senshagen.csv'), 'utf8')).split('\r\n').slice(1, -1).filter((l) => l.includes('garden-a,pm2_5'))
+    expect(values.map((l) => l.split(',')[0])).toEqual(['2024-01-14T23:59:59.999Z', '2024-01-15T00:00:00.000Z', '2024-01-15T10:28:30.789Z', '2024-01-16T00:00:00.000Z'])
   })
 
   it('writes nothing for a day without public readings', async () => {
@@ -122,10 +156,16 @@ describe('senshagen export', () => {
     expect(await readdir(out)).toEqual([])
   })
 
-  it('refuses a bad or missing --day with exit 2', async () => {
-    const bad = await senshagen(['export', '--day', '2024-02-30'], env)
-    expect(bad.code).toBe(2)
+  it('refuses a bad or missing period with exit 2', async () => {
+    // in parallel: each start of the CLI costs seconds on a loaded machine
+    const [bad, month, none] = await Promise.all([
+      senshagen(['export', '--day', '2024-02-30'], env),
+      senshagen(['export', '--month', '2024-13'], env),
+      senshagen(['export'], env),
+    ])
+    expect([bad.code, month.code, none.code]).toEqual([2, 2, 2])
     expect(bad.stderr).toContain("--day: '2024-02-30' is not a date YYYY-MM-DD")
-    expect((await senshagen(['export'], env)).code).toBe(2)
-  })
+    expect(month.stderr).toContain("--month: '2024-13' is not a month YYYY-MM")
+    expect(none.stderr).toContain('give exactly one of --day YYYY-MM-DD and --month YYYY-MM')
+  }, 180_000)
 })
