@@ -46,6 +46,18 @@ const FAST_MS = 10 * 60_000
 /** Devices `d` with d % every === at (native ones only when `at` is not 3 mod 4). */
 const every = (devices: FleetDevice[], n: number, at: number) => devices.filter((_, d) => d % n === at)
 
+/**
+ * The flood of `invalid-flood` and `invalid-restart`: 20 native devices × 60 invalid messages (INVALID_KINDS in
+ * turn) observed just after `end`, and one valid message of each of the first 10, observed a minute after `end`.
+ */
+function invalidFlood(devices: FleetDevice[], end: number): { flood: FleetDevice[]; valid: FleetDevice[] } {
+  const natives = devices.filter((d) => !d.id.startsWith('tasmota-')).slice(0, 20)
+  return {
+    flood: natives.map((device, n) => ({ ...device, messages: Array.from({ length: 60 }, (_, i) => invalidMessage(device.id, end + 1_000 + n * 100 + i, i)) })),
+    valid: natives.slice(0, 10).map((device) => ({ ...device, messages: [message(device.id, end + 60_000, valuesOf(devices.indexOf(device), 2000))] })),
+  }
+}
+
 /** kill -9 of `service` at 30 % of the traffic, the same command started again 1 s later; both modes unless `modes`. */
 function kill9(key: string, service: Service, what: string, options: Pick<Scenario, 'topology' | 'calibration'> & { modes?: Mode[] }): Scenario {
   return { key, fault: `kill -9 of ${what}, restarted after 1 s`, modes: ['direct', 'kafka'], ...options, inject: (stack) => stack.kill9AndRestart(service) }
@@ -119,9 +131,7 @@ export const SCENARIOS: Scenario[] = [
     modes: ['direct', 'kafka'],
     topology: 'broker',
     shape(devices, _size, end) {
-      const natives = devices.filter((d) => !d.id.startsWith('tasmota-')).slice(0, 20)
-      const flood = natives.map((device, n) => ({ ...device, messages: Array.from({ length: 60 }, (_, i) => invalidMessage(device.id, end + 1_000 + n * 100 + i, i)) }))
-      const valid = natives.slice(0, 10).map((device) => ({ ...device, messages: [message(device.id, end + 60_000, valuesOf(devices.indexOf(device), 2000))] }))
+      const { flood, valid } = invalidFlood(devices, end)
       return { main: devices, later: [flood, valid] }
     },
   },
@@ -131,18 +141,13 @@ export const SCENARIOS: Scenario[] = [
     modes: ['direct', 'kafka'],
     topology: 'broker',
     shape(devices, _size, end) {
-      const natives = devices.filter((d) => !d.id.startsWith('tasmota-')).slice(0, 20)
-      const flood = natives.map((device, n) => ({
-        ...device,
-        messages: [
-          ...Array.from({ length: 60 }, (_, i) => invalidMessage(device.id, end + 1_000 + n * 100 + i, i)),
-          ...(n < 10 ? [message(device.id, end + 60_000, valuesOf(devices.indexOf(device), 2000))] : []),
-        ],
-      }))
+      const { flood, valid } = invalidFlood(devices, end)
+      // the valid message of a device after its invalid ones, all of it sent while the fault lands
+      const sending = flood.map((device, n) => ({ ...device, messages: [...device.messages, ...(valid[n]?.messages ?? [])] }))
       // a device resends what it has no PUBACK for; here, deterministically, 6 each (2 of them broken JSON, which
       // has no observed time): the same rejections again, so none more expected
       const resent = flood.map((device) => ({ ...device, messages: device.messages.slice(0, 6).map((m) => ({ ...m, rejections: [] })) }))
-      return { main: flood, later: [resent] }
+      return { main: sending, later: [resent] }
     },
     async inject(stack) {
       await Promise.all(stack.services.filter((s) => s === 'broker' || s === 'writer').map((s) => stack.processes.get(s)!.kill9()))
