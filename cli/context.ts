@@ -28,7 +28,7 @@ export function fail(message: string, status = 1): never {
 
 /**
  * Runs until SIGINT/SIGTERM, then calls `stop` once with the drain deadline (epoch ms, `drainTimeoutMs` after the
- * signal; core/drain.ts) and exits 0, or 1 when stopping failed. Used by the long-running commands (up, broker,
+ * signal; core/drain.ts) and exits 0 after a last info line `stopped`, or 1 when stopping failed (logged at error). Used by the long-running commands (up, broker,
  * ingest, writer, sim). A second signal ends the process at once (Node's default action; nothing more drains).
  */
 export function runUntilSignal(logger: Logger, stop: (deadline: Deadline) => Promise<void>, drainTimeoutMs = 0): void {
@@ -37,8 +37,12 @@ export function runUntilSignal(logger: Logger, stop: (deadline: Deadline) => Pro
     if (stopping) return
     stopping = true
     logger.info({ signal, drainTimeoutMs }, 'stopping')
+    const startedAt = Date.now()
     stop(deadlineIn(drainTimeoutMs)).then(
-      () => process.exit(0),
+      () => {
+        logger.info({ signal, ms: Date.now() - startedAt }, 'stopped')
+        process.exit(0)
+      },
       (error: unknown) => {
         logger.error({ err: error }, 'error while stopping')
         process.exit(1)
@@ -47,6 +51,17 @@ export function runUntilSignal(logger: Logger, stop: (deadline: Deadline) => Pro
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
+}
+
+/**
+ * Runs one component's `stop` and logs `<component> stopped` at info level with how long it took (ms), so the
+ * shutdown log shows each component of a process (`senshagen up`: api, calibration, fleet health, broker,
+ * ingest, writer) leaving in order. Errors: `stop`'s, not logged here (runUntilSignal logs them).
+ */
+export async function stopComponent(logger: Logger, component: string, stop: () => Promise<unknown>): Promise<void> {
+  const startedAt = Date.now()
+  await stop()
+  logger.info({ component, ms: Date.now() - startedAt }, `${component} stopped`)
 }
 
 /** `--from`/`--to` as epoch ms (see parseCliTime for the accepted forms); a usage error (exit 2) when bad or empty. */

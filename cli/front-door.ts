@@ -7,6 +7,7 @@ import type { RunningBroker } from '../services/broker/broker.ts'
 import { runBroker } from '../services/broker/main.ts'
 import { runIngest, type RunningIngest } from '../services/ingest/main.ts'
 import { runFleetHealth } from '../services/health/main.ts'
+import { stopComponent } from './context.ts'
 
 export interface FrontDoor {
   broker: RunningBroker
@@ -50,9 +51,9 @@ export async function startFrontDoor(config: Config, logger: Logger, store?: Reg
       broker,
       ingest: running,
       async stop(deadline) {
-        await health.stop()
-        await broker.close(deadline)
-        await running.stop(deadline)
+        await stopComponent(logger, 'fleet health', () => health.stop())
+        await stopComponent(logger, 'broker', () => broker.close(deadline))
+        await stopComponent(logger, 'ingest', () => running.stop(deadline))
         await closeRegistry()
       },
     }

@@ -42,6 +42,14 @@ export const STUCK_QUANTITIES: readonly Quantity[] = ['air_temperature', 'relati
 
 export type Connection = 'online' | 'offline' | 'unknown'
 
+/** Devices per state of senshagen_devices (countStates). */
+export interface DeviceStateCounts {
+  online: number
+  offline: number
+  never_connected: number
+  stale: number
+}
+
 /** `sourceFormat` of the events the tracker records itself. */
 export const HEALTH_SOURCE = 'fleet-health'
 
@@ -177,15 +185,17 @@ export function snapshotOf(detail: string): HealthSnapshot | undefined {
 }
 
 /**
- * Counts for senshagen_devices: online = connection online; offline = not online (offline or never heard of);
- * stale. A sub-device whose base device is listed counts with its base, not again.
+ * Counts for senshagen_devices, one state of connection per device: `online`; `offline` (its newest report is a
+ * disconnect, will or offline status: what `senshagen devices status --offline` shows as "offline since");
+ * `never_connected` (no connection report ever: registered and never connected, or HTTP only); and, across
+ * those, `stale`. A sub-device whose base device is listed counts with its base, not again.
  */
-export function countStates(devices: readonly DeviceHealth[]): { online: number; offline: number; stale: number } {
+export function countStates(devices: readonly DeviceHealth[]): DeviceStateCounts {
   const ids = new Set(devices.map((d) => d.deviceId))
-  const counts = { online: 0, offline: 0, stale: 0 }
+  const counts = { online: 0, offline: 0, never_connected: 0, stale: 0 }
   for (const d of devices) {
     if (ids.has(baseDevice(d.deviceId) ?? '')) continue
-    counts[d.connection === 'online' ? 'online' : 'offline']++
+    counts[d.connection === 'unknown' ? 'never_connected' : d.connection]++
     if (d.stale) counts.stale++
   }
   return counts

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { DeviceStateCounts } from './fleet-health.ts'
 
 /**
  * Every Prometheus metric of a SensHagen process, defined once (prom-client 15; served as text exposition
@@ -263,16 +264,17 @@ export function trackBroker(broker: TrackedBroker): () => void {
 }
 
 /** A fleet-health tracker (services/health/tracker.ts): device counts by state, read at scrape time. */
-export type FleetSource = () => { online: number; offline: number; stale: number }
+export type FleetSource = () => DeviceStateCounts
 const fleets = new Set<FleetSource>()
 
-/** Reports `fleet` in senshagen_devices (online, offline, stale) instead of the broker's view, until the returned function is called. */
+/** Reports `fleet` in senshagen_devices (online, offline, never_connected, stale) instead of the broker's view, until the returned function is called. */
 export function trackFleet(fleet: FleetSource): () => void {
   return track(fleets, fleet)
 }
 
-// Devices without a fleet-health tracker in the process: online = connected to an embedded broker of this process; offline = registered and not online;
-// stale = registered and no reading stored by this process for staleAfterMs (counted from process start for a
+// Devices without a fleet-health tracker in the process (or before it could start): online = connected to an
+// embedded broker of this process; offline and never_connected are not reported (telling them apart needs the
+// tracker's history); stale = registered and no reading stored by this process for staleAfterMs (counted from process start for a
 // device not seen since). In-memory, per process: a restart forgets when devices were last seen.
 const settings = { staleAfterMs: 3_600_000, startedAt: Date.now() }
 /** Device id → epoch ms of its last acknowledged reading here; bounded (oldest forgotten first). */
@@ -292,13 +294,13 @@ export function lastSeenAt(deviceId: string): number | undefined {
 
 new Gauge({
   name: 'senshagen_devices',
-  help: 'Devices by state: registered (registered, not revoked; processes with the embedded broker), and from the fleet-health tracker (README "Fleet health"): online (connected or last reported online), offline (not online), stale (no reading for SENSHAGEN_STALE_AFTER_MS; online and offline devices alike)',
+  help: 'Devices by state: registered (registered, not revoked; processes with the embedded broker), and from the fleet-health tracker (README "Fleet health"): online (connected or last reported online), offline (last reported offline: disconnect, will or status), never_connected (no connection ever reported), stale (no reading for SENSHAGEN_STALE_AFTER_MS; in any of the three)',
   labelNames: ['state'] as const,
   registers,
   async collect() {
     this.reset()
     if (fleets.size > 0) {
-      const sum = { online: 0, offline: 0, stale: 0 }
+      const sum: DeviceStateCounts = { online: 0, offline: 0, never_connected: 0, stale: 0 }
       for (const fleet of fleets) for (const [state, n] of Object.entries(fleet())) sum[state as keyof typeof sum] += n
       for (const [state, n] of Object.entries(sum)) this.set({ state }, n)
     }
@@ -319,7 +321,6 @@ new Gauge({
     this.set({ state: 'registered' }, registered.size)
     if (fleets.size > 0) return
     this.set({ state: 'online' }, onlineRegistered)
-    this.set({ state: 'offline' }, registered.size - onlineRegistered)
     this.set({ state: 'stale' }, stale)
   },
 })

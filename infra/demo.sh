@@ -15,6 +15,25 @@ RUN=$PWD/infra/.state/run
 LOGS=$PWD/infra/.state/logs
 say() { printf '[demo]  %s\n' "$*"; }
 
+SECRETS=${SENSHAGEN_DEMO_SECRETS:-infra/.state/demo-device-secrets.jsonl}
+
+# Registering is idempotent: devices already in the registry are skipped (their secrets stay as they were), so
+# only a run that registered devices has secrets to save and says so.
+register_devices() {
+  say "registering the demo devices (config/devices.json) in the device registry"
+  local issued
+  issued=$(node bin/senshagen.js devices import config/devices.json --json)
+  if [[ -n $issued ]]; then
+    mkdir -p "$(dirname "$SECRETS")"
+    ( umask 077; printf '%s\n' "$issued" >>"$SECRETS" )
+    say "$(grep -c . <<<"$issued") new device secrets (shown once) saved in $SECRETS"
+  else
+    say "no new devices: every demo device was registered by an earlier run (its secrets are in $SECRETS)"
+  fi
+}
+# `infra/demo.sh --register-only`: step 2 alone (test/e2e/demo-register.test.ts)
+if [[ ${1-} == --register-only ]]; then register_devices; exit 0; fi
+
 bash infra/up.sh
 export SENSHAGEN_KAFKA_BROKERS=${SENSHAGEN_KAFKA_BROKERS-127.0.0.1:9092}
 
@@ -44,10 +63,7 @@ start_app() {
   tail -n 20 "$LOGS/$name.log" >&2; say "FAILED: $name not ready after 60 s"; exit 1
 }
 
-# Registering is idempotent: devices already in the registry are skipped (their secrets stay as they were).
-say "registering the demo devices (config/devices.json) in the device registry"
-( umask 077; node bin/senshagen.js devices import config/devices.json --json >>infra/.state/demo-device-secrets.jsonl )
-say "new device secrets (shown once) saved in infra/.state/demo-device-secrets.jsonl"
+register_devices
 
 start_app senshagen-up 'writer running' up
 start_app senshagen-sim 'backfilled' sim --devices 10 --interval 10 --backfill 6

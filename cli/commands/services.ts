@@ -5,7 +5,7 @@ import { runWriter } from '../../services/writer/main.ts'
 import { runCalibrationWorker } from '../../services/calibration/main.ts'
 import { runApi } from '../../services/api/main.ts'
 import { serveProcessMetrics } from '../../core/metrics-http.ts'
-import { cliContext, fail, runUntilSignal } from '../context.ts'
+import { cliContext, fail, runUntilSignal, stopComponent } from '../context.ts'
 import { startFrontDoor } from '../front-door.ts'
 
 /** `up`, `broker`, `ingest`, `writer`: the long-running services, together or one per process. */
@@ -29,10 +29,10 @@ export function registerServiceCommands(program: Command): void {
         )
         // graceful: the broker and ingest drain, then the writer flushes what they put into Kafka (core/drain.ts)
         return async (deadline) => {
-          await api.stop()
-          await calibration?.stop()
+          await stopComponent(ctx.logger, 'api', () => api.stop())
+          if (calibration) await stopComponent(ctx.logger, 'calibration', () => calibration.stop())
           await stopFrontDoor(deadline)
-          await writer?.stop(deadline)
+          if (writer) await stopComponent(ctx.logger, 'writer', () => writer.stop(deadline))
         }
       }),
     )

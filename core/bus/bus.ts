@@ -19,6 +19,8 @@ export interface BusMessage extends BusRecord {
   topic: string
   partition: number
   offset: string
+  /** The record's Kafka timestamp (producer create time), epoch ms: the same every time the record is consumed. */
+  timestamp?: number
 }
 
 /**

@@ -100,6 +100,7 @@ export function createKafkaBus(options: { brokers: string[]; clientId: string },
                 topic: batch.topic,
                 partition: batch.partition,
                 offset: m.offset,
+                timestamp: Number(m.timestamp),
                 key: m.key?.toString('utf8') ?? '',
                 value: m.value?.toString('utf8') ?? '',
               }))

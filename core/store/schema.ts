@@ -27,9 +27,11 @@ import type { DeviceEvent, Reading, Rejection } from '../reading.ts'
  *   tags   device (`unknown` when the message named none), rule, digest (rejectionDigest: hex content hash of
  *          the message's topic and raw payload and the rejection's path, rule and value)
  *   fields path, message, value (JSON text), topic, source, raw (original payload text), received_ms
- *   time   observed time when known, else receipt time
- * The key names the message, not the write: the same rejection delivered again overwrites itself, two
- * different ones never share a point, whatever request they arrive in.
+ *   time   observed time when known, else receipt time: the first receipt of the same rejection within
+ *          FIRST_RECEIPT_WINDOW_MS (core/store/first-receipt.ts), so a redelivery keeps the first one's time
+ * The key names the message, not the write: the same rejection delivered again overwrites itself (a Kafka
+ * record consumed again carries its receipt time; a device's resend after a restart is given the first
+ * receipt's time), two different ones never share a point, whatever request they arrive in.
  *
  * measurement `device_event` — availability, joins, schema changes and fleet health of a device:
  *   tags   device, kind (online|offline|join|schema_change|conflict|stale|stuck|recovered), and for `conflict`
@@ -83,16 +85,23 @@ function intText(field: string, value: number): string {
 
 /**
  * The rejection's key tag: the first 16 hex digits (64 bits) of the SHA-1 of its message's topic and raw payload
- * and its own path, rule and value (`valueJson`, its JSON text), NUL-separated. Two rejections share it only when they say the same
- * thing about the same message bytes; the message text is left out, as it may carry a changing error text.
+ * and its own path, rule and value (`valueJson`, its JSON text, as the `value` field stores it), NUL-separated.
+ * Two rejections share it only when they say the same thing about the same message bytes; the message text is
+ * left out, as it may carry a changing error text. Takes a Rejection or a StoredRejection read back (whose
+ * `value` is that JSON text already).
  */
-function rejectionDigest(rejection: Rejection, valueJson: string | undefined): string {
+export function rejectionDigest(rejection: Pick<Rejection, 'topic' | 'raw' | 'path' | 'rule'>, valueJson: string | undefined): string {
   return createHash('sha1').update(`${rejection.topic}\0${rejection.raw}\0${rejection.path}\0${rejection.rule}\0${valueJson ?? ''}`).digest('hex').slice(0, 16)
+}
+
+/** The JSON text a rejection's `value` is stored as (field `value`), undefined when it has none. */
+export function rejectionValueJson(rejection: Rejection): string | undefined {
+  return rejection.value === undefined ? undefined : JSON.stringify(rejection.value)
 }
 
 /** One rejection as a line-protocol line with ms timestamp, keyed by device, rule and rejectionDigest. */
 export function rejectionToLine(rejection: Rejection): string {
-  const valueJson = rejection.value === undefined ? undefined : JSON.stringify(rejection.value)
+  const valueJson = rejectionValueJson(rejection)
   const point = new Point(REJECTION_MEASUREMENT)
     .tag('device', rejection.deviceId)
     .tag('rule', rejection.rule)

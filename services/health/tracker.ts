@@ -5,6 +5,7 @@ import {
   HEALTH_SOURCE,
   snapshotOf,
   type DeviceHealth,
+  type DeviceStateCounts,
   type Flatness,
   type HealthSettings,
   type HealthSnapshot,
@@ -122,10 +123,10 @@ export class FleetHealthTracker {
   }
 
   /**
-   * For senshagen_devices: online, offline (not online), stale; of the registered devices when `knownDevices` is
-   * given (a revoked or never registered device in the store is not counted), else of every device.
+   * For senshagen_devices: online, offline, never_connected, stale (countStates); of the registered devices when
+   * `knownDevices` is given (a revoked or never registered device in the store is not counted), else of every device.
    */
-  counts(): { online: number; offline: number; stale: number } {
+  counts(): DeviceStateCounts {
     if (!this.options.knownDevices) return countStates(this.devices())
     const known = new Set(this.known)
     return countStates(this.devices().filter((d) => known.has(d.deviceId)))

@@ -90,14 +90,18 @@ function decodeRecord(message: BusMessage, topics: KafkaWriterTopics, into: Deco
   }
 }
 
-/** A `bus_record_invalid` rejection for a record (or the `index`th reading of an array record) that does not parse. */
+/**
+ * A `bus_record_invalid` rejection for a record (or the `index`th reading of an array record) that does not parse,
+ * timed by the record's own Kafka timestamp, so the record consumed again (a writer restart before its commit)
+ * overwrites the same point (Date.now() only for a record that has none).
+ */
 function invalidRecord(message: BusMessage, issue: { path: PropertyKey[]; message: string } | undefined, text?: string, index?: number): Rejection {
   const path = [...(index === undefined ? [] : [index]), ...(issue?.path ?? [])].join('.')
   return {
     deviceId: 'unknown',
     topic: `kafka:${message.topic}/${message.partition}@${message.offset}`,
     sourceFormat: 'bus',
-    receivedAt: Date.now(),
+    receivedAt: message.timestamp !== undefined && Number.isFinite(message.timestamp) ? message.timestamp : Date.now(),
     path: path || '$',
     rule: 'bus_record_invalid',
     message: text ?? issue?.message ?? 'invalid',

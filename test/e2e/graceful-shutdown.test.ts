@@ -117,6 +117,9 @@ describe.each([
       expect(at - signalledAt).toBeLessThan(DRAIN_MS)
       expect(log).toContain('"msg":"drained"')
       expect(log).not.toContain('drain deadline passed')
+      // one info line per component in stop order, then a last "stopped" (a new-user trial found `up`'s log ending without them)
+      const stops = log.split('\n').filter((line) => line.startsWith('{')).map((line) => (JSON.parse(line) as { msg?: string }).msg ?? '').filter((msg) => msg === 'stopped' || msg.endsWith(' stopped'))
+      expect(stops).toEqual([...(mode === 'kafka' ? ['api stopped'] : []), 'fleet health stopped', 'broker stopped', 'ingest stopped', ...(mode === 'kafka' ? ['writer stopped'] : []), 'stopped'])
 
       // PUBACKs: each device's are its first publishes, in the order sent; the drain released some after the signal
       for (const device of devices) expect(device.acked, device.id).toEqual(device.sent.slice(0, device.acked.length))

@@ -101,7 +101,9 @@ describe('/metrics of senshagen up', () => {
         expect(value('senshagen_broker_connections')).toBe(1)
         expect(value('senshagen_devices', { state: 'registered' })).toBe(2)
         expect(value('senshagen_devices', { state: 'online' })).toBe(1)
-        expect(value('senshagen_devices', { state: 'offline' })).toBe(1)
+        // prom-b never connected: not offline (which `devices status --offline` shows as "offline since"), never_connected
+        expect(value('senshagen_devices', { state: 'offline' })).toBe(0)
+        expect(value('senshagen_devices', { state: 'never_connected' })).toBe(1)
         expect(value('senshagen_devices', { state: 'stale' })).toBe(1)
         // 4 readings + 2 rejections at least (device events such as schema changes come on top), in ≥ 1 InfluxDB request
         expect(value('senshagen_write_batch_size_count', { target: 'influxdb' })).toBeGreaterThanOrEqual(1)

@@ -34,7 +34,8 @@ export interface Scenario {
   /**
    * A known, documented gap: up to `maxLostMessages` acknowledged messages may go missing, and conflict events
    * may record as few as `minConflicts` of the expected conflicting readings (the test still fails beyond either
-   * bound); the report marks the row KNOWN with `why` whenever the gap shows.
+   * bound); the report marks the row KNOWN with `why` whenever the gap shows, and a loss is printed at error
+   * level with its count.
    */
   known?: { maxLostMessages?(size: WorkloadSize): number; minConflicts?(expected: number): number; why: string }
 }
@@ -44,6 +45,18 @@ const FAST_MS = 10 * 60_000
 
 /** Devices `d` with d % every === at (native ones only when `at` is not 3 mod 4). */
 const every = (devices: FleetDevice[], n: number, at: number) => devices.filter((_, d) => d % n === at)
+
+/**
+ * The flood of `invalid-flood` and `invalid-restart`: 20 native devices × 60 invalid messages (INVALID_KINDS in
+ * turn) observed just after `end`, and one valid message of each of the first 10, observed a minute after `end`.
+ */
+function invalidFlood(devices: FleetDevice[], end: number): { flood: FleetDevice[]; valid: FleetDevice[] } {
+  const natives = devices.filter((d) => !d.id.startsWith('tasmota-')).slice(0, 20)
+  return {
+    flood: natives.map((device, n) => ({ ...device, messages: Array.from({ length: 60 }, (_, i) => invalidMessage(device.id, end + 1_000 + n * 100 + i, i)) })),
+    valid: natives.slice(0, 10).map((device) => ({ ...device, messages: [message(device.id, end + 60_000, valuesOf(devices.indexOf(device), 2000))] })),
+  }
+}
 
 /** kill -9 of `service` at 30 % of the traffic, the same command started again 1 s later; both modes unless `modes`. */
 function kill9(key: string, service: Service, what: string, options: Pick<Scenario, 'topology' | 'calibration'> & { modes?: Mode[] }): Scenario {
@@ -90,9 +103,11 @@ export const SCENARIOS: Scenario[] = [
       await stack.mosquitto!.start()
     },
     known: {
-      // each device has at most its window (4) in flight, so at most that many acknowledged in the interrupted pass
-      maxLostMessages: (size) => 4 * size.devices,
-      why: 'Mosquitto writes the PUBACK before the save of the same event-loop pass (README "Brokers and crashes")',
+      // Mosquitto reads one packet per connection per loop pass (src/mux_epoll.c) and saves after the pass
+      // (src/loop.c), having sent each PUBACK at once (src/handle_publish.c): a kill loses at most the pass it
+      // interrupts, one message per publishing connection (README "Brokers and crashes")
+      maxLostMessages: (size) => size.devices,
+      why: 'Mosquitto sends the PUBACK before the save after its event-loop pass: at most 1 message per publishing connection (README "Brokers and crashes")',
     },
   },
   {
@@ -116,10 +131,28 @@ export const SCENARIOS: Scenario[] = [
     modes: ['direct', 'kafka'],
     topology: 'broker',
     shape(devices, _size, end) {
-      const natives = devices.filter((d) => !d.id.startsWith('tasmota-')).slice(0, 20)
-      const flood = natives.map((device, n) => ({ ...device, messages: Array.from({ length: 60 }, (_, i) => invalidMessage(device.id, end + 1_000 + n * 100 + i, i)) }))
-      const valid = natives.slice(0, 10).map((device) => ({ ...device, messages: [message(device.id, end + 60_000, valuesOf(devices.indexOf(device), 2000))] }))
+      const { flood, valid } = invalidFlood(devices, end)
       return { main: devices, later: [flood, valid] }
+    },
+  },
+  {
+    key: 'invalid-restart',
+    fault: 'kill -9 of `senshagen broker` (and in Kafka mode of `senshagen writer`) while 20 devices send 1,200 invalid messages and 10 valid ones, restarted after 1 s; then each of the 20 resends 6 of its invalid messages unchanged: every rejection stored once, at its first receipt',
+    modes: ['direct', 'kafka'],
+    topology: 'broker',
+    shape(devices, _size, end) {
+      const { flood, valid } = invalidFlood(devices, end)
+      // the valid message of a device after its invalid ones, all of it sent while the fault lands
+      const sending = flood.map((device, n) => ({ ...device, messages: [...device.messages, ...(valid[n]?.messages ?? [])] }))
+      // a device resends what it has no PUBACK for; here, deterministically, 6 each (2 of them broken JSON, which
+      // has no observed time): the same rejections again, so none more expected
+      const resent = flood.map((device) => ({ ...device, messages: device.messages.slice(0, 6).map((m) => ({ ...m, rejections: [] })) }))
+      return { main: sending, later: [resent] }
+    },
+    async inject(stack) {
+      await Promise.all(stack.services.filter((s) => s === 'broker' || s === 'writer').map((s) => stack.processes.get(s)!.kill9()))
+      await new Promise((resolve) => setTimeout(resolve, 1_000))
+      for (const service of stack.services) if (service === 'broker' || service === 'writer') await stack.startService(service)
     },
   },
   {
@@ -228,6 +261,7 @@ export async function runScenario(scenario: Scenario, mode: Mode, size: Workload
     const outcome = await verify(stack.influxUrl, stack.database, acked)
     // the writer logs each conflict event it writes (core/store/reading-writer.ts): compared with what the store kept
     const conflictEventsLogged = stack.logLines('conflicting resend').length
+    if (outcome.lost > 0) console.error(`LOST: ${scenario.key} (${mode}): ${outcome.lostMessages} acknowledged messages (${outcome.lost} readings) not stored${scenario.known ? `; known, bound ${scenario.known.maxLostMessages?.(size) ?? 0} messages: ${scenario.known.why}` : ''}`)
     return { scenario: scenario.key, mode, planned, conflicts, conflictEventsLogged, outcome, stats, seconds: (Date.now() - startedAt) / 1000, known: scenario.known?.why }
   } finally {
     live.delete(stack)
@@ -254,7 +288,7 @@ export function formatReport(rows: ReportRow[]): string {
     r.outcome.ackedMessages,
     r.outcome.ackedReadings,
     r.outcome.stored,
-    r.outcome.lost,
+    r.outcome.lost > 0 ? `${r.outcome.lost} (${r.outcome.lostMessages} msgs)` : 0,
     r.outcome.duplicated,
     r.outcome.contradicting,
     `${r.outcome.rejectionsExpected}/${r.outcome.rejectionsKept}${r.outcome.rejectionsDuplicated ? ` (+${r.outcome.rejectionsDuplicated} twice)` : ''}`,
@@ -285,7 +319,7 @@ export function checkRow(row: ReportRow, scenario: Scenario, size: WorkloadSize,
   const { outcome } = row
   const context = `${row.scenario} (${row.mode}): ${outcome.examples.join('; ')}`
   expect(outcome.ackedMessages, context).toBe(row.planned)
-  expect(outcome.lost, context).toBeLessThanOrEqual((scenario.known?.maxLostMessages?.(size) ?? 0) * 5)
+  expect(outcome.lostMessages, context).toBeLessThanOrEqual(scenario.known?.maxLostMessages?.(size) ?? 0)
   expect(outcome.duplicated, context).toBe(0)
   expect(outcome.contradicting, context).toBe(0)
   expect(outcome.stored, context).toBe(outcome.ackedReadings - outcome.lost)

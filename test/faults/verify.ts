@@ -10,6 +10,8 @@ export interface Outcome {
   stored: number
   /** Acknowledged readings with no point. */
   lost: number
+  /** Acknowledged messages with at least one reading lost. */
+  lostMessages: number
   /** Points that are no acknowledged reading (a second copy under another key). */
   duplicated: number
   /** Points whose value is not the last acknowledged one, or that disagree with themselves (raw_value ≠ value, a source unit on an unconverted value). */
@@ -53,9 +55,14 @@ export async function storedCounts(url: string, database: string): Promise<{ rea
 /** `acked`: every acknowledged message, in acknowledgement order (a later one for the same key wins). */
 export async function verify(url: string, database: string, acked: FleetMessage[]): Promise<Outcome> {
   const expected = new Map<string, number>()
+  /** Reading key → the acknowledged message that last carried it. */
+  const carriedBy = new Map<string, FleetMessage>()
   const rejectionsExpected = new Map<string, number>()
   for (const message of acked) {
-    for (const r of message.readings) expected.set(`${r.device}|${r.quantity}|${r.time}`, r.value)
+    for (const r of message.readings) {
+      expected.set(`${r.device}|${r.quantity}|${r.time}`, r.value)
+      carriedBy.set(`${r.device}|${r.quantity}|${r.time}`, message)
+    }
     for (const rule of message.rejections) rejectionsExpected.set(rule, (rejectionsExpected.get(rule) ?? 0) + 1)
   }
   const examples: string[] = []
@@ -108,6 +115,7 @@ export async function verify(url: string, database: string, acked: FleetMessage[
     ackedReadings: expected.size,
     stored,
     lost: lostKeys.length,
+    lostMessages: new Set(lostKeys.map((key) => carriedBy.get(key))).size,
     duplicated,
     contradicting,
     rejectionsExpected: [...rejectionsExpected.values()].reduce((a, b) => a + b, 0),

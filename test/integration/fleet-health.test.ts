@@ -283,7 +283,9 @@ describe('operator webhook', () => {
       await device.endAsync()
       await waitFor('offline POSTed', () => received.some((b) => b.device === 'fh-busy' && b.kind === 'offline'), 10_000, 50)
       const after = await gauge()
-      expect([after.online, after.offline, after.registered]).toEqual([before.online, before.offline, 5])
+      expect([after.online, after.offline, after.never_connected, after.registered]).toEqual([before.online, before.offline, before.never_connected, 5])
+      // each registered device in exactly one connection state: offline counts only devices reported offline
+      expect(after.online! + after.offline! + after.never_connected!).toBe(after.registered)
     } finally {
       await running.stop()
     }

@@ -24,7 +24,7 @@ export const DeviceSchema = z.object({
   location: PublicLocationOut,
   sensorModels: z.array(z.string()).describe('sensor models the device reported (field sensor), e.g. BME280+SDS011'),
   quantities: z.array(z.enum(QUANTITY_NAMES)),
-  lastSeen: IsoTime.nullable().describe('time of the newest stored reading, null when none'),
+  lastSeen: IsoTime.nullable().describe('observed time (the device\'s clock) of the newest stored reading, null when none; its receipt time is lastReceived in /api/v1/health/devices'),
   calibration: z.object({
     status: z.enum(['calibrated', 'uncalibrated']),
     methods: z.record(z.string(), z.string()).describe('quantity → calibration method of the newest calibrated reading'),
