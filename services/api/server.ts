@@ -9,10 +9,12 @@ import type { ReadingStore } from '../../core/store/store.ts'
 import type { ApiServerConfig } from './config.ts'
 import { LiveHub } from './live.ts'
 import { installProblemHandlers } from './problem.ts'
+import { registerBasemapRoutes } from './routes/basemap.ts'
 import { registerCalibrationRoutes } from './routes/calibration.ts'
 import { registerDeviceRoutes } from './routes/devices.ts'
 import { registerFleetHealthRoutes } from './routes/fleet-health.ts'
 import { registerHealthRoutes } from './routes/health.ts'
+import { registerLatestRoutes } from './routes/latest.ts'
 import { type LiveConnections, registerLiveRoutes } from './routes/live.ts'
 import { registerNeighbourhoodRoutes } from './routes/neighbourhoods.ts'
 import { registerReadingRoutes } from './routes/readings.ts'
@@ -90,6 +92,8 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   registerReferenceRoutes(router, deps)
   registerCalibrationRoutes(router, deps)
   registerLiveRoutes(router, deps, hub, connections)
+  registerLatestRoutes(router, deps)
+  registerBasemapRoutes(router, deps)
   await registerSiteRoutes(router, {
     publicDir: options.publicDir ?? DEFAULT_PUBLIC_DIR,
     vendorUplotDir: options.vendorUplotDir ?? defaultUplotDir(),
