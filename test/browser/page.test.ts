@@ -1,5 +1,4 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -11,6 +10,7 @@ import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influ
 import { withApiSettings } from '../../services/api/config.ts'
 import { buildApiServer } from '../../services/api/server.ts'
 import { isolatedConfig, uniqueId } from '../helpers/env.ts'
+import { CHROMIUM, CHROMIUM_ARGS, expectNoAxeViolations, waitForOverview } from './harness.ts'
 import { ARCHIVE, ARCHIVE_DEVICES, DEVICES, reading, seed, seedArchive, testRegistry } from './fixtures.ts'
 
 /**
@@ -28,9 +28,6 @@ type HTMLElement = { tagName: string; id: string; dataset?: Record<string, strin
 type HTMLCanvasElement = { width: number; height: number }
 type HTMLImageElement = { complete: boolean; naturalWidth: number }
 
-const CHROMIUM = process.env.SENSHAGEN_CHROMIUM ?? '/usr/bin/chromium'
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js')
 const SCREENSHOTS = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url))
 const VIEWPORTS = { mobile: { width: 390, height: 844 }, desktop: { width: 1280, height: 800 } } as const
 const logger = createLogger('silent')
@@ -106,23 +103,11 @@ describe("residents' page in Chromium against the real API", () => {
     return page
   }
 
-  async function waitForOverview(page: Page): Promise<void> {
-    await page.locator('.card .value data').first().waitFor()
-    await page.waitForFunction(() => document.querySelectorAll('.charts canvas').length >= 3)
-  }
 
   async function waitForSensor(page: Page): Promise<void> {
     await page.waitForFunction(() => document.querySelectorAll('.sensor-charts canvas').length >= 3)
   }
 
-  /** axe-core with the WCAG 2.1 A/AA rules: no violation (printed in full when there are). */
-  async function expectNoAxeViolations(page: Page, name: string): Promise<void> {
-    await page.addScriptTag({ path: AXE })
-    const result = await page.evaluate(() => (window as unknown as { axe: { run(o: object): Promise<{ violations: unknown[]; passes: unknown[] }> } }).axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }))
-    if (result.violations.length > 0) console.error(`axe violations on ${name}:\n${JSON.stringify(result.violations, null, 2)}`)
-    expect(result.violations, `axe violations on ${name}`).toEqual([])
-    expect(result.passes.length).toBeGreaterThan(10)
-  }
 
   async function screenshot(page: Page, name: string): Promise<void> {
     await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true })
@@ -470,12 +455,10 @@ describe("residents' page in Chromium against the real API", () => {
     await expect.poll(() => item.textContent(), { timeout: 15_000 }).toMatch(/^23,4 °C · /)
     expect(await page.locator('.sensor-map a[data-device="sim-002"]').getAttribute('aria-label')).toBe('Sensor sim-002, 23,4 °C')
     expect(await page.locator('.sensor-map a[data-device="sim-002"] .map-label').textContent()).toBe('23,4 °C')
-    // the neighbourhood mean changed: said once in the live region; "Bijgewerkt om" is shown, never announced
-    await expect
-      .poll(() => page.evaluate(() => (window as unknown as { announcements: string[] }).announcements), { timeout: 20_000 })
-      .toContainEqual(expect.stringMatching(/^Nieuwe meting in de wijk: (.*, )?Temperatuur -?\d+,\d °C/))
+    // "Bijgewerkt om" is shown, never announced (a raw reading does not move the calibrated neighbourhood mean, so
+    // nothing is said here; residents.test.ts checks the announcement of a real change)
+    await expect.poll(() => page.locator('#updated-at').textContent(), { timeout: 5_000 }).toMatch(/^Bijgewerkt om \d\d:\d\d$/)
     expect((await page.evaluate(() => (window as unknown as { announcements: string[] }).announcements)).join(' ')).not.toContain('Bijgewerkt')
-    expect(await page.locator('#updated-at').textContent()).toMatch(/^Bijgewerkt om \d\d:\d\d$/)
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(7) // no reload
 
     // on the sensor page too
