@@ -142,9 +142,12 @@ function noteLatest(device, quantity, time, value) {
   return true
 }
 
-/** The neighbourhood's current values, for the hour before now (the browser's clock). */
+/**
+ * The neighbourhood's current values: the hour before the end of this minute (the browser's clock; rounded up so
+ * that a reading that just arrived counts, and so that repeated asks within a minute are the same question).
+ */
 function fetchNow(nid) {
-  return api.now(nid, undefined, Math.floor(Date.now() / 60_000) * 60_000)
+  return api.now(nid, undefined, Math.ceil((Date.now() + 1) / 60_000) * 60_000)
 }
 
 async function selectNeighbourhood(id) {
