@@ -1,6 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import type { FastifyInstance } from 'fastify'
 import { chromium, type Browser, type Page } from 'playwright-core'
@@ -26,6 +27,7 @@ declare const window: any // eslint-disable-line @typescript-eslint/no-explicit-
 declare const document: any // eslint-disable-line @typescript-eslint/no-explicit-any
 declare const MutationObserver: new (callback: (records: unknown[]) => void) => { observe(target: unknown, options: object): void }
 
+const SCREENSHOTS = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url))
 const MOBILE = { width: 390, height: 844 }
 const DESKTOP = { width: 1280, height: 800 }
 const logger = createLogger('silent')
@@ -59,6 +61,7 @@ describe("residents' page (issue 12 item 5) in Chromium against the real API", (
   const pageErrors: string[] = []
 
   beforeAll(async () => {
+    mkdirSync(SCREENSHOTS, { recursive: true })
     const basemapFile = join(dir, 'zwolle.mbtiles')
     tileCount = writeTestMbtiles(basemapFile, NEIGHBOURHOOD.center, { minZoom: 12, maxZoom: 16, radiusDeg: 0.03 })
     const namesFile = join(dir, 'zwolle-names.json')
@@ -151,7 +154,7 @@ describe("residents' page (issue 12 item 5) in Chromium against the real API", (
     expect(await page.locator('footer').textContent()).not.toMatch(/Kalibratie met|Indicatieve metingen/)
 
     await expectNoAxeViolations(page, 'winter card')
-    await page.screenshot({ path: join(dir, 'winter.png') })
+    await page.screenshot({ path: join(SCREENSHOTS, 'winter-nl-desktop.png'), fullPage: true })
     await page.close()
   })
 
@@ -206,7 +209,7 @@ describe("residents' page (issue 12 item 5) in Chromium against the real API", (
     await page.getByRole('button', { name: 'Zoeken' }).click()
     await expect.poll(() => page.locator('.search-status').textContent()).toBe('Niets gevonden voor "Nergensstraat".')
     await expectNoAxeViolations(page, 'street map')
-    await page.locator('.sensor-map').screenshot({ path: join(dir, 'map.png') })
+    await page.locator('.map-column').screenshot({ path: join(SCREENSHOTS, 'street-map-nl-desktop.png') })
     await page.close()
   })
 
@@ -217,8 +220,9 @@ describe("residents' page (issue 12 item 5) in Chromium against the real API", (
     const overflow = () =>
       page.evaluate(() => {
         const root = document.documentElement
-        // content of a scroll box (the tables' own horizontal scroll) may be wider; nothing else may
-        const scrolls = (el: any) => el.closest('.table-scroll, [tabindex][role="region"]') !== null || ['auto', 'scroll'].includes(window.getComputedStyle(el.parentElement).overflowX)
+        // content of a scroll box (the tables' own horizontal scroll) and map tiles clipped by their <svg> may reach
+        // further; nothing else may
+        const scrolls = (el: any) => el.closest('.table-scroll') !== null || (el.ownerSVGElement ?? null) !== null
         const wide = [...document.querySelectorAll('body *')]
           .filter((el: any) => el.getBoundingClientRect().right > root.clientWidth + 1 && !scrolls(el))
           .slice(0, 5)
@@ -231,6 +235,7 @@ describe("residents' page (issue 12 item 5) in Chromium against the real API", (
     expect(overview.clientWidth).toBeLessThanOrEqual(390)
     expect(overview, JSON.stringify(overview)).toMatchObject({ scrollWidth: overview.clientWidth, wide: [] })
     await expectNoAxeViolations(page, 'overview at 200 % text')
+    await page.screenshot({ path: join(SCREENSHOTS, 'overview-200pct-mobile.png'), fullPage: true })
 
     await page.locator('.sensor-list a[data-device="sim-004"]').click()
     await page.waitForFunction(() => document.querySelectorAll('.sensor-charts canvas').length >= 3)
