@@ -18,7 +18,8 @@
  *   maximum of 27 °C or more; KNMI calls a day with a maximum of 30 °C or more a tropical day ("tropische dag",
  *   KNMI klimaatbegrippen). Applied to the current hourly mean as a hint, not a heat-plan declaration:
  *   ≥ 30 °C `hot`, ≥ 27 °C `warm`, else `normal` (no heat stress) — `normal` is never given in the cold season.
- *   The season bounds follow the RIVM heat-plan monitoring period (May–September).
+ *   The season bounds (May–September) are our choice, not a published rule: the months in which Dutch heat days
+ *   occur; any hour at ≥ 27 °C gets the heat advice whatever the month.
  * - Cold season (1 October – 30 April, below 27 °C): below 0 °C `frost` (KNMI "vorstdag"), below 10 °C `cold`,
  *   else `mild`; the page adds the wood-burning advice (stookAdvice).
  *

@@ -92,6 +92,7 @@ describe("residents' page (issue 12 item 5) in Chromium against the real API", (
     await store.write({ readings: winter, rejections: [] })
     await writeReferenceObservations(store, [
       { station: 'NL10818', source: 'luchtmeetnet', quantity: 'pm2_5', value: 9, time: Date.parse('2025-12-01T11:00:00Z'), periodMs: 3_600_000, flags: [] },
+      { station: 'NL10818', source: 'luchtmeetnet', quantity: 'pm10', value: 18, time: Date.parse('2025-12-01T11:00:00Z'), periodMs: 3_600_000, flags: [] },
       { station: '278', source: 'knmi', quantity: 'wind_speed', value: 2, time: Date.parse('2025-12-01T11:00:00Z'), periodMs: 3_600_000, flags: [] },
     ])
     app = await buildApiServer({ config, store, registry: registry(), logger })
@@ -150,6 +151,11 @@ describe("residents' page (issue 12 item 5) in Chromium against the real API", (
     expect(await pm.locator('.value').textContent()).toBe('12,0 µg/m³')
     expect(await pm.locator('.badge').textContent()).toBe('Niveau: LKI 2 van 11: Goed') // 10–15 µg/m³
     expect(await pm.locator('.reference').textContent()).toBe('Officieel meetstation Barsbeek-De Veenen (14 km verderop): 9,0 µg/m³, LKI 1 (Goed), om 12:00.')
+    // the garden sensor measures no PM10: the card still shows the station's value
+    const pm10 = page.locator('.card[data-quantity="pm10"]')
+    expect(await pm10.locator('.value').textContent()).toBe('Geen recente meting')
+    expect(await pm10.locator('.reference').textContent()).toBe('Officieel meetstation Barsbeek-De Veenen (14 km verderop): 18,0 µg/m³, LKI 2 (Goed), om 12:00.')
+    expect(await page.locator('.card[data-quantity="no2"]').count()).toBe(0)
     expect(await page.locator('.unit-note').textContent()).toContain('microgram per kubieke meter')
     expect(await page.locator('footer').textContent()).not.toMatch(/Kalibratie met|Indicatieve metingen/)
 

@@ -47,15 +47,18 @@ export async function devices(neighbourhood, signal) {
 
 /**
  * `{time, season, stook, values: {<quantity>: {value, unit, class, advice, series, index, reference, label,
- * uncertainty}}}`; time in ms or null. Accepts the values under `values` or `quantities`, the time as `time` or
+ * uncertainty}}, references: {<quantity>: reference}}`; time in ms or null. Accepts the values under `values` or `quantities`, the time as `time` or
  * `to` (end of the hour); a null value is left out. `at` (epoch ms) asks for the hour before that time.
  */
 export async function now(neighbourhood, signal, at = null) {
   const path = `/api/v1/neighbourhoods/${encodeURIComponent(neighbourhood)}/now`
   const body = await getJson(Number.isFinite(at) ? query(path, { at: new Date(at).toISOString() }) : path, signal)
   const values = {}
+  /** the nearest official station's value per quantity, also where the sensors have none */
+  const references = {}
   for (const [quantity, entry] of Object.entries(body?.values ?? body?.quantities ?? {})) {
     if (!entry) continue
+    if (entry.reference && num(entry.reference.value) !== null) references[quantity] = { ...entry.reference, time: toMs(entry.reference.time) }
     const value = num(typeof entry === 'number' ? entry : entry.value)
     if (value === null) continue
     values[quantity] = {
@@ -66,13 +69,13 @@ export async function now(neighbourhood, signal, at = null) {
       series: entry.series ?? null,
       devices: num(entry.devices),
       index: num(entry.index),
-      reference: entry.reference && num(entry.reference.value) !== null ? { ...entry.reference, time: toMs(entry.reference.time) } : null,
+      reference: references[quantity] ?? null,
       label: typeof entry.label === 'string' ? entry.label : null,
       uncertainty: num(entry.uncertainty),
     }
   }
   const time = body?.time ?? body?.to
-  return { time: time ? toMs(time) : null, season: body?.season ?? null, stook: body?.stook ?? null, values }
+  return { time: time ? toMs(time) : null, season: body?.season ?? null, stook: body?.stook ?? null, values, references }
 }
 
 /**

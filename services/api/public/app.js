@@ -282,11 +282,11 @@ function withFallbackClass(quantity, entry) {
   return { ...entry, class: cls, advice: `rh_${cls}` }
 }
 
-function nowCard(quantity, entry) {
+function nowCard(quantity, entry, stationValue = null) {
   const { t, fmt } = state
   const heading = h('h3', {}, t(`q.${quantity}`))
   const isLki = LKI_QUANTITIES.includes(quantity)
-  const reference = isLki ? referenceLine(entry?.reference) : null
+  const reference = isLki ? referenceLine(entry?.reference ?? stationValue) : null
   if (!entry) {
     return h('div', { class: 'card', dataset: { quantity } }, heading, h('p', { class: 'value value-missing' }, t('noValue')), h('p', { class: 'advice' }, t('noValueAdvice')), reference)
   }
@@ -339,9 +339,9 @@ function renderCards(container) {
   const { t, fmt } = state
   const now = state.now
   const before = new Map([...container.querySelectorAll('.card[data-quantity] .value')].map((el) => [el.closest('.card').dataset.quantity, el.textContent]))
-  const cards = CARD_QUANTITIES.filter((q) => QUANTITIES.includes(q) || now?.values[q] || now?.values[q]?.reference).map((quantity) => {
+  const cards = CARD_QUANTITIES.filter((q) => QUANTITIES.includes(q) || now?.values[q] || now?.references?.[q]).map((quantity) => {
     const entry = now?.values[quantity] ? withFallbackClass(quantity, now.values[quantity]) : null
-    return nowCard(quantity, entry)
+    return nowCard(quantity, entry, now?.references?.[quantity] ?? null)
   })
   if (now?.stook) cards.push(stookCard(now.stook))
   const time = now && Object.keys(now.values).length > 0 ? now.time : null
