@@ -178,7 +178,11 @@ export function sensorMap({ t, fmt, name, center, devices, latestOf, linkFor, ba
       return s('polygon', { points: points.join(' '), class: 'map-mark' })
     }
 
-    const placements = placeLabels(points, width, height, (p) => shortLabel(p.device))
+    // labels keep clear of the centre cross too
+    const placements = placeLabels(points, width, height, (p) => shortLabel(p.device), [
+      { x1: cx - 10, y1: cy - 2, x2: cx + 10, y2: cy + 2 },
+      { x1: cx - 2, y1: cy - 10, x2: cx + 2, y2: cy + 10 },
+    ])
     links.clear()
     const precision = points.map((p) => (p.r * scale > 9 ? s('circle', { cx: p.px, cy: p.py, r: p.r * scale, class: 'map-precision' }) : null))
     const sensors = points.map((p, i) => {
@@ -259,11 +263,12 @@ const DOT_BOX_PX = 8
 
 /**
  * A spot for every point's label that overlaps no other label and no dot: right, left, above or below the dot,
- * the first that is free and inside the map; null when none is (the label is then hidden). Labels are about the
+ * the first that is free and inside the map; null when none is (the label is then hidden). `obstacles` are
+ * further boxes to keep clear of (the centre cross). Labels are about the
  * same length whatever the value, so the box is estimated from the longest label text.
  */
-export function placeLabels(points, width, height, textOf) {
-  const boxes = points.map((p) => ({ x1: p.px - DOT_BOX_PX, y1: p.py - DOT_BOX_PX, x2: p.px + DOT_BOX_PX, y2: p.py + DOT_BOX_PX }))
+export function placeLabels(points, width, height, textOf, obstacles = []) {
+  const boxes = [...obstacles, ...points.map((p) => ({ x1: p.px - DOT_BOX_PX, y1: p.py - DOT_BOX_PX, x2: p.px + DOT_BOX_PX, y2: p.py + DOT_BOX_PX }))]
   const widthOf = Math.max(...points.map((p) => textOf(p).length), 1) * LABEL_CHAR_PX
   const overlaps = (a, b) => a.x1 < b.x2 && b.x1 < a.x2 && a.y1 < b.y2 && b.y1 < a.y2
   return points.map((p) => {
