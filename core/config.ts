@@ -84,6 +84,9 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_API_PORT: port.default(8080).describe('public HTTP API and residents\' page port'),
   SENSHAGEN_API_LIVE_POLL_MS: z.coerce.number().int().min(100).default(10_000).describe('GET /api/v1/live polls InfluxDB this often'),
   SENSHAGEN_API_LIVE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000).describe('SSE heartbeat comment interval'),
+  SENSHAGEN_BASEMAP_FILE: optionalText.describe("residents' page street map: an MBTiles file of PNG/JPEG tiles (README Residents' page); empty = map without streets"),
+  SENSHAGEN_BASEMAP_NAMES_FILE: optionalText.describe('street/postcode search index for the basemap (JSON, README Residents\' page); empty = no search'),
+  SENSHAGEN_HOST_INVITE_URL: optionalText.describe('"host a sensor" link (https: or mailto:) shown where a neighbourhood has no sensors; empty = none'),
   SENSHAGEN_DEVICE_REGISTRY: z.string().min(1).default('data/registry.sqlite').describe('device registry: a SQLite file path, or a postgres:// URL several instances share'),
   SENSHAGEN_NEIGHBOURHOODS: z.string().min(1).default('config/neighbourhoods.json').describe('neighbourhoods a fresh registry knows (JSON)'),
   SENSHAGEN_SERVICE_CREDENTIALS: z.string().min(1).default('data/service-accounts.json').describe('secrets of the ingest, importer and operator accounts (written 0600 by the broker)'),
@@ -169,7 +172,7 @@ export interface Config {
   /** The InfluxDB writer (core/store/reading-writer.ts): points per request, requests in flight, points held. */
   writer: { batchSize: number; maxInFlight: number; maxBufferedReadings: number }
   /** The public HTTP API and residents' page (services/api). */
-  api: { bind: string; port: number; livePollMs: number; liveHeartbeatMs: number }
+  api: { bind: string; port: number; livePollMs: number; liveHeartbeatMs: number; basemapFile?: string; basemapNamesFile?: string; hostInviteUrl?: string }
   /** Device registry: neighbourhoods, devices with consent, exact positions and credentials, service accounts (config/README.md). */
   registry: { url: string; neighbourhoodsFile: string; serviceCredentialsFile: string }
   calibration: {
@@ -281,7 +284,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       username: e.SENSHAGEN_INFLUX_USERNAME,
       password: e.SENSHAGEN_INFLUX_PASSWORD,
     },
-    api: { bind: e.SENSHAGEN_API_BIND, port: e.SENSHAGEN_API_PORT, livePollMs: e.SENSHAGEN_API_LIVE_POLL_MS, liveHeartbeatMs: e.SENSHAGEN_API_LIVE_HEARTBEAT_MS },
+    api: {
+      bind: e.SENSHAGEN_API_BIND, port: e.SENSHAGEN_API_PORT, livePollMs: e.SENSHAGEN_API_LIVE_POLL_MS, liveHeartbeatMs: e.SENSHAGEN_API_LIVE_HEARTBEAT_MS,
+      basemapFile: e.SENSHAGEN_BASEMAP_FILE, basemapNamesFile: e.SENSHAGEN_BASEMAP_NAMES_FILE, hostInviteUrl: e.SENSHAGEN_HOST_INVITE_URL,
+    },
     registry: { url: e.SENSHAGEN_DEVICE_REGISTRY, neighbourhoodsFile: e.SENSHAGEN_NEIGHBOURHOODS, serviceCredentialsFile: e.SENSHAGEN_SERVICE_CREDENTIALS },
     calibration: {
       site: { lat: e.SENSHAGEN_SITE_LAT, lon: e.SENSHAGEN_SITE_LON },

@@ -9,11 +9,13 @@ import type { ReadingStore } from '../../core/store/store.ts'
 import type { ApiServerConfig } from './config.ts'
 import { LiveHub } from './live.ts'
 import { installProblemHandlers } from './problem.ts'
+import { registerBasemapRoutes } from './routes/basemap.ts'
 import { registerCalibrationRoutes } from './routes/calibration.ts'
 import { registerBulkRoutes } from './routes/bulk.ts'
 import { registerDeviceRoutes } from './routes/devices.ts'
 import { registerFleetHealthRoutes } from './routes/fleet-health.ts'
 import { registerHealthRoutes } from './routes/health.ts'
+import { registerLatestRoutes } from './routes/latest.ts'
 import { type LiveConnections, registerLiveRoutes } from './routes/live.ts'
 import { registerNeighbourhoodRoutes } from './routes/neighbourhoods.ts'
 import { registerReadingRoutes } from './routes/readings.ts'
@@ -94,6 +96,8 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   registerLiveRoutes(router, deps, hub, connections)
   registerBulkRoutes(router, deps)
   registerStaRoutes(router, deps)
+  registerLatestRoutes(router, deps)
+  registerBasemapRoutes(router, deps)
   await registerSiteRoutes(router, {
     publicDir: options.publicDir ?? DEFAULT_PUBLIC_DIR,
     vendorUplotDir: options.vendorUplotDir ?? defaultUplotDir(),

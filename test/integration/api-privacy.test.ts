@@ -138,6 +138,7 @@ describe('privacy: consent and coarsening on every public output', () => {
       `/api/v1/readings?neighbourhood=wijk&quantity=pm2_5&${range}&window=1h&series=both`, `/api/v1/readings?neighbourhood=wijk&quantity=pm10&${range}&window=1d&format=csv`,
       '/api/v1/readings?neighbourhood=wijk&quantity=air_temperature&from=-2h&to=now', '/api/v1/neighbourhoods/wijk/now',
       '/api/v1/calibration/g-public/pm2_5', '/openapi.json', '/api/v1/health/devices',
+      '/api/v1/latest', '/api/v1/latest?neighbourhood=wijk', // the residents' page's newest values
     ]
     for (const url of urls) {
       const response = await fetch(`${base}${url}`)
@@ -156,7 +157,8 @@ describe('privacy: consent and coarsening on every public output', () => {
   })
 
   it('collected every public output (and the public devices are in them)', () => {
-    expect(outputs.size).toBe(15 + 3) // live, 14 URLs, 3 export text files (senshagen.csv, senshagen_sds011.csv, datapackage.json)
+    expect(outputs.size).toBe(17 + 3) // live, 16 URLs, 3 export text files (senshagen.csv, senshagen_sds011.csv, datapackage.json)
+    expect(outputs.get('/api/v1/latest?neighbourhood=wijk')).toContain('"g-public"')
     expect(outputs.get('/api/v1/devices')).toContain('"g-public"')
     expect(outputs.get('live')).toMatch(/event: reading\ndata: \{"time":"[^"]+","device":"g-public"/)
   })

@@ -131,13 +131,29 @@ describe('public HTTP API', () => {
     expect(body).toMatchObject({ neighbourhood: 'wijk', from: new Date(NOW + 1 - 3_600_000).toISOString(), to: new Date(NOW + 1).toISOString(), devices: 3 })
     expect(body.quantities.air_temperature).toEqual({ value: 27, unit: '°C', series: 'raw', devices: 2, count: 6, class: 'warm', advice: 'heat_warm' })
     expect(body.quantities.relative_humidity).toEqual({ value: (80 + 71) / 2, unit: '%', series: 'raw', devices: 2, count: 3, class: null, advice: null })
-    // g-a has a calibrated value in the hour: calibrated values only (30), EAQI 25-50 = poor
-    expect(body.quantities.pm2_5).toEqual({ value: 30, unit: 'µg/m³', series: 'calibrated', devices: 1, count: 1, class: 'poor', advice: 'pm_poor' })
-    expect(body.sources.pm2_5).toContain('https://airindex.eea.europa.eu/AQI/index.html')
+    // g-a has a calibrated value in the hour: calibrated values only (30), LKI 5 (30–40 µg/m³) = moderate; no reference hour near now
+    expect(body.quantities.pm2_5).toEqual({ value: 30, unit: 'µg/m³', series: 'calibrated', devices: 1, count: 1, class: 'moderate', advice: 'lki_moderate', index: 5, reference: null })
+    expect(body.sources.lki).toContain('https://www.rivm.nl/bibliotheek/rapporten/2014-0050.pdf')
     const empty = (await get('/api/v1/neighbourhoods/wijk/now?at=2020-01-01')).json()
-    expect(empty.quantities.pm2_5).toEqual({ value: null, unit: 'µg/m³', series: null, devices: 0, count: 0, class: null, advice: null })
+    expect(empty.quantities.pm2_5).toEqual({ value: null, unit: 'µg/m³', series: null, devices: 0, count: 0, class: null, advice: null, index: null, reference: null })
     expect((await get('/api/v1/neighbourhoods/nowhere/now')).statusCode).toBe(404)
     expect((await get('/api/v1/neighbourhoods/wijk/now?at=soon')).json()['invalid-params']).toEqual([{ name: 'at', reason: expect.stringContaining("'soon' must be") }])
+  })
+
+  it('gives the newest reading per public device and quantity, with unit, flags and label', async () => {
+    const body = (await get('/api/v1/latest?neighbourhood=wijk')).json()
+    const at = (m: number) => new Date(NOW - m * MIN).toISOString()
+    expect(body.latest).toEqual([
+      { device: 'g-a', quantity: 'air_temperature', time: at(5), value: 28, unit: '°C', flags: [], calibrated: null, label: 'uncalibrated' },
+      { device: 'g-a', quantity: 'pm2_5', time: at(10), value: 40, unit: 'µg/m³', flags: [], calibrated: 30, label: 'indicative' },
+      { device: 'g-a', quantity: 'relative_humidity', time: at(5), value: 80, unit: '%', flags: [], calibrated: null, label: 'uncalibrated' },
+      { device: 'g-b', quantity: 'air_temperature', time: at(5), value: 26, unit: '°C', flags: [], calibrated: null, label: 'uncalibrated' },
+      { device: 'g-b', quantity: 'pm2_5', time: at(10), value: 20, unit: 'µg/m³', flags: [], calibrated: null, label: 'uncalibrated' },
+      { device: 'g-b', quantity: 'relative_humidity', time: at(5), value: 70, unit: '%', flags: [], calibrated: null, label: 'uncalibrated' },
+    ])
+    expect((await get('/api/v1/latest?quantity=pm2_5')).json().latest.map((r: { device: string }) => r.device)).toEqual(['g-a', 'g-b'])
+    expect((await get('/api/v1/latest?neighbourhood=nowhere')).statusCode).toBe(404)
+    expect((await get('/api/v1/basemap')).statusCode).toBe(404) // no street map configured
   })
 
   it('serves reference-station observations as JSON and CSV', async () => {
@@ -181,7 +197,7 @@ describe('public HTTP API', () => {
     const documented = Object.keys(doc.paths).map((p) => p.replace(/\{(\w+)\}/g, ':$1'))
     expect(routes.sort()).toEqual(documented.filter((p) => p !== '/' && !p.endsWith('/*')).sort()) // /sta/v1.1/*: SensorThings resource paths
     expect(documented).toContain('/') // the page, served by the static plugin
-    expect(routes).toHaveLength(16)
+    expect(routes).toHaveLength(18) // + /api/v1/bulk and /sta (open data), /api/v1/latest and /api/v1/basemap (the residents' page)
     const readings = doc.paths['/api/v1/readings'].get
     expect(readings.parameters.map((p: { name: string }) => p.name)).toEqual(['device', 'neighbourhood', 'quantity', 'from', 'to', 'series', 'window', 'tz', 'format', 'limit', 'cursor'])
     expect(readings.parameters.find((p: { name: string }) => p.name === 'limit')).toMatchObject({ in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100_000, default: 10_000 } })

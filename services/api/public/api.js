@@ -27,10 +27,10 @@ function query(path, params) {
 const toMs = (time) => (typeof time === 'number' ? time : Date.parse(time))
 const num = (value) => (typeof value === 'number' && Number.isFinite(value) ? value : null)
 
-/** `[{id, name, municipality, center:{lat,lon}, devices}]` */
+/** `{neighbourhoods: [{id, name, municipality, center:{lat,lon}, devices}], hostInvite: URL | null}` */
 export async function neighbourhoods(signal) {
   const body = await getJson('/api/v1/neighbourhoods', signal)
-  return Array.isArray(body?.neighbourhoods) ? body.neighbourhoods : []
+  return { neighbourhoods: Array.isArray(body?.neighbourhoods) ? body.neighbourhoods : [], hostInvite: typeof body?.hostInvite === 'string' ? body.hostInvite : null }
 }
 
 /** Devices of a neighbourhood, with `lastSeen` as epoch ms (or null). */
@@ -46,14 +46,19 @@ export async function devices(neighbourhood, signal) {
 }
 
 /**
- * `{time, values: {<quantity>: {value, unit, class, advice, series}}}`; time in ms or null. Accepts the values
- * under `values` or `quantities`, the time as `time` or `to` (end of the hour); a null value is left out.
+ * `{time, season, stook, values: {<quantity>: {value, unit, class, advice, series, index, reference, label,
+ * uncertainty}}, references: {<quantity>: reference}}`; time in ms or null. Accepts the values under `values` or `quantities`, the time as `time` or
+ * `to` (end of the hour); a null value is left out. `at` (epoch ms) asks for the hour before that time.
  */
-export async function now(neighbourhood, signal) {
-  const body = await getJson(`/api/v1/neighbourhoods/${encodeURIComponent(neighbourhood)}/now`, signal)
+export async function now(neighbourhood, signal, at = null) {
+  const path = `/api/v1/neighbourhoods/${encodeURIComponent(neighbourhood)}/now`
+  const body = await getJson(Number.isFinite(at) ? query(path, { at: new Date(at).toISOString() }) : path, signal)
   const values = {}
+  /** the nearest official station's value per quantity, also where the sensors have none */
+  const references = {}
   for (const [quantity, entry] of Object.entries(body?.values ?? body?.quantities ?? {})) {
     if (!entry) continue
+    if (entry.reference && num(entry.reference.value) !== null) references[quantity] = { ...entry.reference, time: toMs(entry.reference.time) }
     const value = num(typeof entry === 'number' ? entry : entry.value)
     if (value === null) continue
     values[quantity] = {
@@ -63,10 +68,47 @@ export async function now(neighbourhood, signal) {
       advice: entry.advice ?? null,
       series: entry.series ?? null,
       devices: num(entry.devices),
+      index: num(entry.index),
+      reference: references[quantity] ?? null,
+      label: typeof entry.label === 'string' ? entry.label : null,
+      uncertainty: num(entry.uncertainty),
     }
   }
   const time = body?.time ?? body?.to
-  return { time: time ? toMs(time) : null, values }
+  return { time: time ? toMs(time) : null, season: body?.season ?? null, stook: body?.stook ?? null, values, references }
+}
+
+/**
+ * The newest stored reading per public device and quantity (`GET /api/v1/latest`): Map device → Map quantity →
+ * {time (ms), value (raw), flags, label}.
+ */
+export async function latest(neighbourhood, signal) {
+  const body = await getJson(query('/api/v1/latest', { neighbourhood }), signal)
+  const byDevice = new Map()
+  for (const row of Array.isArray(body?.latest) ? body.latest : []) {
+    const value = num(row.value)
+    const time = toMs(row.time)
+    if (!row.device || !row.quantity || value === null || !Number.isFinite(time)) continue
+    if (!byDevice.has(row.device)) byDevice.set(row.device, new Map())
+    byDevice.get(row.device).set(row.quantity, { time, value, flags: row.flags ?? [], label: row.label ?? null })
+  }
+  return byDevice
+}
+
+/** The street map (`GET /api/v1/basemap`): `{tiles, minZoom, maxZoom, bounds, attribution, search}`, or null without one. */
+export async function basemap(signal) {
+  try {
+    return await getJson('/api/v1/basemap', signal)
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return null
+    throw error
+  }
+}
+
+/** Streets and postcodes starting with `q`: `[{name, kind, lat, lon}]`. */
+export async function searchPlaces(q, signal) {
+  const body = await getJson(query('/api/v1/basemap/search', { q }), signal)
+  return Array.isArray(body?.results) ? body.results : []
 }
 
 /**
@@ -158,23 +200,6 @@ export async function neighbourhoodReadings(neighbourhood, quantity, period, sig
     series = [...byTime.values()].map((slot) => ({ time: slot.time, mean: slot.sum / slot.n, min: slot.min, max: slot.max, count: slot.count }))
   }
   return series.filter((row) => Number.isFinite(row.time) && row.mean !== null).sort((a, b) => a.time - b.time)
-}
-
-/**
- * Each device's newest raw reading of one quantity in the last two hours (`{neighbourhood}` or `{device}`):
- * Map device → {time, value}. Live readings are raw, so the values shown per sensor stay comparable.
- */
-export async function latestReadings(scope, quantity, signal) {
-  const { rows } = await readingRows({ ...scope, quantity, from: '-2h', to: 'now' }, signal)
-  const latest = new Map()
-  for (const row of rows) {
-    const time = toMs(row.time)
-    const value = rawMean(row)
-    if (!row.device || isAggregateRow(row) || value === null || !Number.isFinite(time)) continue
-    const known = latest.get(row.device)
-    if (!known || known.time <= time) latest.set(row.device, { time, value })
-  }
-  return latest
 }
 
 /** One device, one quantity: hourly raw and calibrated means, `[{time, raw, calibrated}]` sorted by time. */

@@ -5,12 +5,15 @@
 
 import * as api from './api.js'
 import { chartBlock, stats } from './charts.js'
-import { h } from './dom.js'
+import { h, patch } from './dom.js'
 import { UNITS, formatter } from './format.js'
 import { DEFAULT_LANGUAGE, DICTIONARY, languageFrom, translator } from './i18n.js'
 import { sensorList, sensorMap } from './map.js'
 
 const QUANTITIES = ['air_temperature', 'relative_humidity', 'pm2_5']
+/** Cards of the "now" section: the chart quantities always, PM10 and NO2 when there is a value or a station value. */
+const CARD_QUANTITIES = ['air_temperature', 'relative_humidity', 'pm2_5', 'pm10', 'no2']
+const LKI_QUANTITIES = ['pm2_5', 'pm10', 'no2']
 const DEFAULT_NEIGHBOURHOOD = 'stadshagen'
 const STALE_MS = 2 * 3_600_000
 const ANNOUNCE_EVERY_MS = 60_000
@@ -21,6 +24,7 @@ const MAP_MAX_SPAN_KM = 20
 const view = document.getElementById('view')
 const main = document.getElementById('main')
 const liveStatus = document.getElementById('live-status')
+const updatedAt = document.getElementById('updated-at')
 const langSwitch = document.getElementById('lang-switch')
 
 const state = {
@@ -29,6 +33,10 @@ const state = {
   fmt: null,
   neighbourhoods: [],
   neighbourhood: null,
+  /** where residents can offer to host a sensor (config), or null */
+  hostInvite: null,
+  /** the street map (GET /api/v1/basemap) or null */
+  basemap: null,
   devices: [],
   /** device id → quantity → {time, value} (newest known) */
   latest: new Map(),
@@ -44,7 +52,7 @@ const state = {
   current: { charts: [], map: null, list: null, cards: null, sensorNow: null, resize: null },
   lastHref: null,
   loadToken: 0,
-  announce: { last: 0, timer: null, shownAt: null },
+  announce: { last: 0, timer: null, shownAt: null, pending: new Map() },
   nowRefresh: { last: 0, timer: null },
   returnFocus: null,
 }
@@ -129,9 +137,17 @@ function noteLatest(device, quantity, time, value) {
   let byQuantity = state.latest.get(device)
   if (!byQuantity) state.latest.set(device, (byQuantity = new Map()))
   const known = byQuantity.get(quantity)
-  if (known && known.time > time) return false
+  if (known && (known.time > time || (known.time === time && known.value === value))) return false
   byQuantity.set(quantity, { time, value })
   return true
+}
+
+/**
+ * The neighbourhood's current values: the hour before the end of this minute (the browser's clock; rounded up so
+ * that a reading that just arrived counts, and so that repeated asks within a minute are the same question).
+ */
+function fetchNow(nid) {
+  return api.now(nid, undefined, Math.ceil((Date.now() + 1) / 60_000) * 60_000)
 }
 
 async function selectNeighbourhood(id) {
@@ -144,19 +160,15 @@ async function selectNeighbourhood(id) {
   state.anchors = new Map()
   showLoading()
   const nid = state.neighbourhood.id
-  const [devices, now, ...latest] = await Promise.allSettled([
-    api.devices(nid),
-    api.now(nid),
-    ...QUANTITIES.map((q) => api.latestReadings({ neighbourhood: nid }, q)),
-  ])
+  const [devices, now, latest] = await Promise.allSettled([api.devices(nid), fetchNow(nid), api.latest(nid)])
   if (token !== state.loadToken) return
   if (devices.status === 'rejected') throw devices.reason
   state.devices = devices.value
   state.now = now.status === 'fulfilled' ? now.value : null
   state.nowError = now.status === 'rejected'
-  latest.forEach((result, i) => {
-    if (result.status === 'fulfilled') for (const [device, { time, value }] of result.value) noteLatest(device, QUANTITIES[i], time, value)
-  })
+  if (latest.status === 'fulfilled') {
+    for (const [device, byQuantity] of latest.value) for (const [quantity, { time, value }] of byQuantity) noteLatest(device, quantity, time, value)
+  }
   await loadPeriod('24h')
 }
 
@@ -237,6 +249,13 @@ function badge(quantity, cls) {
   )
 }
 
+/** "LKI 5 van 11: Matig", with the LKI colour of that index (styles.css .lki-<n>). */
+function lkiBadge(index, cls) {
+  if (!index || !state.t.has(`class.lki.${cls}`)) return null
+  const text = state.t('lkiBadge', { index, class: state.t(`class.lki.${cls}`) })
+  return h('p', { class: 'level' }, h('span', { class: `badge badge-lki lki-${index}` }, h('span', { class: 'swatch', 'aria-hidden': 'true' }), h('span', { class: 'visually-hidden' }, `${state.t('levelLabel')} `), text))
+}
+
 function adviceText(quantity, entry) {
   const { t } = state
   if (entry.advice && t.has(`advice.${entry.advice}`)) return t(`advice.${entry.advice}`)
@@ -245,6 +264,12 @@ function adviceText(quantity, entry) {
   return null
 }
 
+/** What the value is, in words: the calibration label (issue 11) when the API sends one, else the series. */
+function seriesText(entry) {
+  const { t } = state
+  if (entry.label && t.has(`label.${entry.label}`)) return t(`label.${entry.label}`)
+  return entry.series ? t(`series.${entry.series === 'calibrated' ? 'calibrated' : 'raw'}`) : null
+}
 // ------------------------------------------------------------------------------------------ overview
 
 /**
@@ -257,32 +282,85 @@ function withFallbackClass(quantity, entry) {
   return { ...entry, class: cls, advice: `rh_${cls}` }
 }
 
+function nowCard(quantity, entry, stationValue = null) {
+  const { t, fmt } = state
+  const heading = h('h3', {}, t(`q.${quantity}`))
+  const isLki = LKI_QUANTITIES.includes(quantity)
+  const reference = isLki ? referenceLine(entry?.reference ?? stationValue) : null
+  if (!entry) {
+    return h('div', { class: 'card', dataset: { quantity } }, heading, h('p', { class: 'value value-missing' }, t('noValue')), h('p', { class: 'advice' }, t('noValueAdvice')), reference)
+  }
+  const advice = adviceText(quantity, entry)
+  const spread = entry.uncertainty ? t('uncertainty', { low: fmt.value(quantity, entry.value - entry.uncertainty), high: fmt.value(quantity, entry.value + entry.uncertainty) }) : null
+  const note = seriesText(entry)
+  return h(
+    'div',
+    { class: 'card', dataset: { quantity } },
+    heading,
+    h('p', { class: 'value' }, h('data', { value: String(entry.value) }, fmt.value(quantity, entry.value, entry.unit))),
+    isLki ? lkiBadge(entry.index, entry.class) : badge(quantity, entry.class),
+    advice ? h('p', { class: 'advice' }, advice) : null,
+    reference,
+    note || spread ? h('p', { class: 'series-note' }, [note, spread].filter(Boolean).join(' ')) : null,
+  )
+}
+
+/** "Officieel meetstation Barsbeek-De Veenen (14,1 km verderop): 9,0 µg/m³, LKI 1 (Goed), om 12:00." */
+function referenceLine(reference) {
+  const { t, fmt } = state
+  if (!reference) return h('p', { class: 'reference' }, t('referenceMissing'))
+  return h(
+    'p',
+    { class: 'reference' },
+    t('referenceValue', { name: reference.name, km: fmt.number(reference.distanceKm, 0), value: fmt.value('pm2_5', reference.value), index: reference.index, class: t(`class.lki.${reference.class}`), time: fmt.when(reference.time) }),
+  )
+}
+
+/** The wood-burning card (cold season): Stookwijzer-style code with the reason in words. */
+function stookCard(stook) {
+  const { t, fmt } = state
+  const key = `stook.${stook.code}.${stook.reason}`
+  return h(
+    'div',
+    { class: 'card', dataset: { quantity: 'stook' } },
+    h('h3', {}, t('stookHeading')),
+    h('p', { class: 'level' }, h('span', { class: `badge badge-stook stook-${stook.code}` }, h('span', { class: 'swatch', 'aria-hidden': 'true' }), t(`stookCode.${stook.code}`))),
+    h('p', { class: 'advice' }, t.has(key) ? t(key) : t(`stook.yellow.none`)),
+    h('p', { class: 'series-note' }, [Number.isFinite(stook.windMs) ? t('stookWind', { wind: fmt.number(stook.windMs, 1) }) : null, t('stookSource')].filter(Boolean).join(' ')),
+  )
+}
+
+/**
+ * Fills (first call) or updates (later calls) the "now" section in place: only nodes whose content changed are
+ * touched, so an unchanged update leaves the DOM alone and screen readers hear nothing. Returns the cards whose
+ * value changed, as `[{quantity, text: "Temperatuur 8,4 °C"}]`.
+ */
 function renderCards(container) {
   const { t, fmt } = state
   const now = state.now
-  const cards = QUANTITIES.map((quantity) => {
+  const before = new Map([...container.querySelectorAll('.card[data-quantity] .value')].map((el) => [el.closest('.card').dataset.quantity, el.textContent]))
+  const cards = CARD_QUANTITIES.filter((q) => QUANTITIES.includes(q) || now?.values[q] || now?.references?.[q]).map((quantity) => {
     const entry = now?.values[quantity] ? withFallbackClass(quantity, now.values[quantity]) : null
-    if (!entry) {
-      return h('div', { class: 'card', dataset: { quantity } }, h('h3', {}, t(`q.${quantity}`)), h('p', { class: 'value value-missing' }, t('noValue')), h('p', { class: 'advice' }, t('noValueAdvice')))
-    }
-    const advice = adviceText(quantity, entry)
-    return h(
-      'div',
-      { class: 'card', dataset: { quantity } },
-      h('h3', {}, t(`q.${quantity}`)),
-      h('p', { class: 'value' }, h('data', { value: String(entry.value) }, fmt.value(quantity, entry.value, entry.unit))),
-      badge(quantity, entry.class),
-      advice ? h('p', { class: 'advice' }, advice) : null,
-      entry.series ? h('p', { class: 'series-note' }, t(`series.${entry.series === 'calibrated' ? 'calibrated' : 'raw'}`)) : null,
-    )
+    return nowCard(quantity, entry, now?.references?.[quantity] ?? null)
   })
+  if (now?.stook) cards.push(stookCard(now.stook))
   const time = now && Object.keys(now.values).length > 0 ? now.time : null
   const measured = time ? h('p', { class: 'measured' }, t(Date.now() - time < 86_400_000 ? 'measuredAt' : 'measuredOn', { time: fmt.when(time), date: fmt.dateTime(time) })) : null
   const newest = newestSeen(state.devices)
   const newestNote = !measured && newest ? h('p', { class: 'measured' }, t('newestReading', { date: fmt.longDate(newest) })) : null
   const stale = time && Date.now() - time > STALE_MS ? h('p', { class: 'notice' }, t('stale')) : null
   const failed = state.nowError ? h('p', { class: 'notice' }, t('errorLoad')) : null
-  container.replaceChildren(...[measured, newestNote, stale, failed, h('div', { class: 'cards' }, cards)].filter(Boolean))
+  const hasLki = cards.some((card) => LKI_QUANTITIES.includes(card.dataset.quantity))
+  const unit = hasLki ? h('p', { class: 'unit-note' }, `${t('unitExplained')} ${t('lkiExplained')}`) : null
+  const next = h('div', {}, ...[measured, newestNote, stale, failed, h('div', { class: 'cards' }, cards), unit].filter(Boolean))
+  if (container.childNodes.length === 0) container.replaceChildren(...next.childNodes)
+  else patch(container, next)
+  const changes = []
+  for (const el of container.querySelectorAll('.card[data-quantity] .value data')) {
+    const quantity = el.closest('.card').dataset.quantity
+    if (before.size > 0 && before.get(quantity) !== el.textContent) changes.push({ quantity, text: `${t(`q.${quantity}`)} ${el.textContent}` })
+  }
+  return changes
 }
 
 /** "Stadshagen (Zwolle)"; a name that already says more in brackets is shown as it is. */
@@ -414,7 +492,7 @@ function renderOverview({ moveFocus }) {
 
   const centre = n.center ?? averageCentre(state.devices)
   const tooWide = spanKm(state.devices) > MAP_MAX_SPAN_KM
-  const map = centre && !tooWide ? sensorMap({ t, fmt, name: n.name, center: centre, devices: state.devices, latestOf, linkFor: sensorHref }) : null
+  const map = centre && !tooWide ? sensorMap({ t, fmt, name: n.name, center: centre, devices: state.devices, latestOf, linkFor: sensorHref, basemap: state.basemap, search: state.basemap?.search ? api.searchPlaces : null }) : null
   const list = sensorList({ t, fmt, devices: state.devices, latestOf, linkFor: sensorHref, quantities: QUANTITIES })
   const count = state.devices.length
   const mapColumn = map ? h('div', { class: 'map-column' }, map.element) : null
@@ -430,7 +508,12 @@ function renderOverview({ moveFocus }) {
       { class: 'sensors', 'aria-labelledby': 'sensors-heading' },
       h('h2', { id: 'sensors-heading' }, t('sensorsHeading'), ' ', h('span', { class: 'count' }, `(${count === 1 ? t('sensorCountOne') : t('sensorCount', { n: count })})`)),
       count === 0
-        ? h('p', {}, t('noSensors'))
+        ? h(
+            'div',
+            { class: 'invite' },
+            h('p', {}, t('inviteText')),
+            state.hostInvite && /^(https:|mailto:)/.test(state.hostInvite) ? h('p', {}, h('a', { href: state.hostInvite, class: 'invite-link' }, t('inviteLink'))) : null,
+          )
         : [
             h('p', {}, t('sensorsIntro')),
             tooWide ? h('p', { class: 'notice map-too-wide' }, t('mapTooWide', { km: MAP_MAX_SPAN_KM })) : null,
@@ -496,11 +579,16 @@ function sensorNowList(device) {
   const quantities = sensorQuantities(device)
   const ul = h('ul', { class: 'sensor-now' })
   const fill = () => {
-    ul.replaceChildren(
-      ...quantities.map((q) => {
-        const latest = latestOf(device.id, q)
-        return h('li', {}, h('span', { class: 'q' }, `${t(`q.${q}`, {}, q)}: `), h('strong', {}, latest ? fmt.value(q, latest.value) : t('noValue')), latest ? h('span', { class: 'when' }, ` (${fmt.when(latest.time)})`) : null)
-      }),
+    patch(
+      ul,
+      h(
+        'ul',
+        {},
+        quantities.map((q) => {
+          const latest = latestOf(device.id, q)
+          return h('li', {}, h('span', { class: 'q' }, `${t(`q.${q}`, {}, q)}: `), h('strong', {}, latest ? fmt.value(q, latest.value) : t('noValue')), latest ? h('span', { class: 'when' }, ` (${fmt.when(latest.time)})`) : null)
+        }),
+      ),
     )
   }
   fill()
@@ -677,7 +765,13 @@ function onReading({ time, device, quantity, value }) {
   state.current.list?.update(device)
   if (state.current.sensorNow?.device === device) state.current.sensorNow.update()
   scheduleNowRefresh()
-  announceUpdate()
+  showUpdatedAt(Date.now())
+}
+
+/** "Bijgewerkt om 14:05" as visible text outside the live region: seen, not announced every minute. */
+function showUpdatedAt(time) {
+  state.announce.shownAt = time
+  updatedAt.textContent = state.t('updatedAt', { time: state.fmt.time(time) })
 }
 
 /** Re-reads the neighbourhood's current values (class and advice come from the API) at most every 10 s. */
@@ -690,25 +784,30 @@ function scheduleNowRefresh() {
     refresh.last = Date.now()
     const token = state.loadToken
     try {
-      const now = await api.now(state.neighbourhood.id)
+      const now = await fetchNow(state.neighbourhood.id)
       if (token !== state.loadToken) return
       state.now = now
       state.nowError = false
-      if (state.current.cards?.isConnected) renderCards(state.current.cards)
+      if (state.current.cards?.isConnected) announceChanges(renderCards(state.current.cards))
     } catch {
       // keep the values shown; the next reading tries again
     }
   }, wait)
 }
 
-/** "Bijgewerkt om 14:05" in the polite live region, at most once a minute. */
-function announceUpdate() {
+/**
+ * Real changes of the neighbourhood values ("Temperatuur 8,4 °C") in the polite live region, gathered and said at
+ * most once a minute; nothing is said when nothing changed.
+ */
+function announceChanges(changes) {
   const announce = state.announce
+  for (const { quantity, text } of changes) announce.pending.set(quantity, text)
+  if (announce.pending.size === 0) return
   const say = () => {
     announce.timer = null
     announce.last = Date.now()
-    announce.shownAt = announce.last
-    liveStatus.textContent = state.t('updatedAt', { time: state.fmt.time(announce.shownAt) })
+    liveStatus.textContent = state.t('changeAnnounced', { changes: [...announce.pending.values()].join(', ') })
+    announce.pending.clear()
   }
   if (announce.timer) return
   const wait = announce.last + ANNOUNCE_EVERY_MS - Date.now()
@@ -744,13 +843,15 @@ function startLive() {
 async function start() {
   try {
     showLoading()
-    state.neighbourhoods = await api.neighbourhoods()
+    const [listing, basemap] = await Promise.all([api.neighbourhoods(), api.basemap().catch(() => null)])
+    state.neighbourhoods = listing.neighbourhoods
+    state.hostInvite = listing.hostInvite
+    state.basemap = basemap
     await selectNeighbourhood(neighbourhoodFromLocation())
     state.route = routeFromLocation()
     state.lastHref = location.href
     renderRoute({ moveFocus: false })
-    state.announce.shownAt = Date.now()
-    liveStatus.textContent = state.t('updatedAt', { time: state.fmt.time(state.announce.shownAt) })
+    showUpdatedAt(Date.now())
     if (!closeLive || liveFor !== state.neighbourhood.id) startLive()
   } catch (error) {
     showError(error)
@@ -772,7 +873,7 @@ langSwitch.addEventListener('click', (event) => {
   state.lastHref = location.href
   setLanguage(languageFrom(location.search))
   renderRoute({ moveFocus: false })
-  if (liveStatus.textContent) liveStatus.textContent = state.t('updatedAt', { time: state.fmt.time(state.announce.shownAt ?? Date.now()) })
+  if (state.announce.shownAt) showUpdatedAt(state.announce.shownAt)
 })
 
 window.addEventListener('popstate', () => onLocationChange().catch(showError))

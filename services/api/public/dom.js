@@ -39,3 +39,28 @@ export function uid(prefix) {
   counter += 1
   return `${prefix}-${counter}`
 }
+
+function sameAttributes(a, b) {
+  if (a.attributes.length !== b.attributes.length) return false
+  for (const { name, value } of a.attributes) if (b.getAttribute(name) !== value) return false
+  return true
+}
+
+/**
+ * Makes `target`'s children equal to `source`'s children, touching only the nodes that differ: an unchanged
+ * update mutates nothing (screen readers and focus stay put). Nodes are matched by position; a node whose tag or
+ * attributes differ is replaced, text is changed in place. Event listeners of replaced nodes are not carried over.
+ */
+export function patch(target, source) {
+  const next = [...source.childNodes]
+  const current = [...target.childNodes]
+  next.forEach((node, i) => {
+    const old = current[i]
+    if (!old) target.append(node)
+    else if (old.nodeType === Node.TEXT_NODE && node.nodeType === Node.TEXT_NODE) {
+      if (old.data !== node.data) old.data = node.data
+    } else if (old.nodeName !== node.nodeName || old.nodeType !== Node.ELEMENT_NODE || !sameAttributes(old, node)) old.replaceWith(node)
+    else if (!old.isEqualNode(node)) patch(old, node)
+  })
+  for (let i = next.length; i < current.length; i++) current[i].remove()
+}

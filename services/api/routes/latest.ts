@@ -1,0 +1,98 @@
+import { z } from 'zod'
+import { QUANTITIES, type Quantity } from '../../../core/quantities.ts'
+import type { ReadingRow, ReadingStore } from '../../../core/store/store.ts'
+import { formatIsoMs } from '../../../core/time.ts'
+import { IsoTime, NeighbourhoodParam, QuantityParam } from '../params.ts'
+import { ProblemSchema, notFound } from '../problem.ts'
+import type { ApiDeps, ApiRouter } from '../routing.ts'
+import { UNKNOWN_NEIGHBOURHOOD } from './devices.ts'
+
+/**
+ * GET /api/v1/latest[?neighbourhood=N][&quantity=Q]: the newest stored reading per published device and quantity
+ * (raw `value` in the canonical unit, observed `time`, `flags`, the calibrated value when the calibration worker
+ * wrote one on that point) — what the residents' page shows before the first live event, instead of two hours of
+ * raw readings. Only the registry's public devices appear; no position (GET /api/v1/devices has the coarsened one).
+ *
+ * `label` says what the value is: `uncalibrated` (the raw sensor value); `indicative` when the point also has a
+ * calibrated value, following RIVM's wording for calibrated low-cost sensors ("indicatief, niet gelijkwaardig
+ * aan referentiemetingen", research reference-data.md §5).
+ *
+ * Cost: one `last()` query per request plus one point read per (device, quantity) in bounded parallel batches.
+ */
+export const LatestQuerySchema = z.object({
+  neighbourhood: NeighbourhoodParam.optional(),
+  quantity: QuantityParam.optional(),
+})
+
+export const LatestValueSchema = z.object({
+  device: z.string(),
+  quantity: z.string(),
+  time: IsoTime.describe('observed time'),
+  value: z.number().describe('raw sensor value, canonical unit'),
+  unit: z.string(),
+  flags: z.array(z.string()).describe('quality flags of this reading; empty when none'),
+  calibrated: z.number().nullable().describe('calibrated value of the same reading, or null'),
+  label: z.enum(['uncalibrated', 'indicative']),
+})
+export const LatestResponseSchema = z.object({ latest: z.array(LatestValueSchema) })
+export type LatestValue = z.infer<typeof LatestValueSchema>
+
+/** Point reads run in batches of this many at once. */
+const POINT_READS_AT_ONCE = 16
+
+/**
+ * The newest reading of each (device, quantity) of `devices` (public ids), sorted by device then quantity.
+ * Errors: those of the store.
+ */
+export async function latestValues(store: Pick<ReadingStore, 'lastReadings' | 'readingRows'>, devices: readonly string[], quantity?: Quantity): Promise<LatestValue[]> {
+  if (devices.length === 0) return []
+  const lasts = await store.lastReadings({ devices, ...(quantity === undefined ? {} : { quantities: [quantity] }) })
+  const rows: Array<ReadingRow | undefined> = []
+  for (let i = 0; i < lasts.length; i += POINT_READS_AT_ONCE) {
+    const batch = lasts.slice(i, i + POINT_READS_AT_ONCE)
+    const read = await Promise.all(
+      batch.map((last) => store.readingRows({ devices: [last.deviceId], quantities: [last.quantity], from: last.time, to: last.time + 1, fields: ['flags', 'calibrated'], limit: 1 })),
+    )
+    rows.push(...read.map((r) => r[0]))
+  }
+  return lasts
+    .map((last, i) => {
+      const flags = rows[i]?.fields.flags
+      const calibrated = rows[i]?.fields.calibrated
+      return {
+        device: last.deviceId,
+        quantity: last.quantity,
+        time: formatIsoMs(last.time),
+        value: last.value,
+        unit: QUANTITIES[last.quantity].unit,
+        flags: typeof flags === 'string' && flags !== '' ? flags.split(',') : [],
+        calibrated: typeof calibrated === 'number' ? calibrated : null,
+        label: typeof calibrated === 'number' ? ('indicative' as const) : ('uncalibrated' as const),
+      }
+    })
+    .sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : a.quantity < b.quantity ? -1 : a.quantity > b.quantity ? 1 : 0))
+}
+
+export function registerLatestRoutes(router: ApiRouter, deps: ApiDeps): void {
+  router.get(
+    {
+      method: 'GET',
+      url: '/api/v1/latest',
+      operationId: 'latest',
+      summary: 'the newest reading per public device and quantity (value, time, unit, flags, label)',
+      tags: ['readings'],
+      querystring: LatestQuerySchema,
+      responses: {
+        200: { description: 'newest readings, by device then quantity', content: { 'application/json': LatestResponseSchema } },
+        400: { description: 'bad parameter', content: { 'application/problem+json': ProblemSchema } },
+        404: { description: 'unknown neighbourhood', content: { 'application/problem+json': ProblemSchema } },
+      },
+    },
+    async (request) => {
+      const { neighbourhood, quantity } = request.query
+      if (neighbourhood !== undefined && deps.registry.neighbourhood(neighbourhood) === undefined) throw notFound(UNKNOWN_NEIGHBOURHOOD)
+      const devices = deps.registry.publicDevices(neighbourhood).map((d) => d.id)
+      return { latest: await latestValues(deps.store, devices, quantity) }
+    },
+  )
+}
