@@ -71,6 +71,13 @@ export class MemoryStore implements Store.ReadingStore {
       .map((p) => ({ time: p.time, deviceId: query.deviceId, quantity: query.quantity, value: p.fields.value as number, flags: splitFlags(p.fields.flags) }))
   }
 
+  async recentTimes(query: Store.RecentTimesQuery): Promise<Store.RecentTimes[]> {
+    return this.perDeviceQuantity({ devices: query.devices, quantities: query.quantities, to: query.before }, (points, deviceId, quantity) => {
+      const times = points.filter((p) => p.fields.value !== undefined).map((p) => p.time)
+      return times.length === 0 ? undefined : { deviceId, quantity, times: times.reverse().slice(0, Math.max(1, Math.trunc(query.perSeries))) }
+    })
+  }
+
   async readingRows(query: Store.ReadingRowsQuery): Promise<Store.ReadingRow[]> {
     const rows = this.readings(query)
       .filter((p) => query.fields.some((f) => p.fields[f] !== undefined))
@@ -215,6 +222,7 @@ export class MemoryStore implements Store.ReadingStore {
         (s.deviceFamily === undefined || inFamily(p.tags.device!, s.deviceFamily)) &&
         (s.quantities === undefined || (s.quantities as readonly string[]).includes(p.tags.quantity!)) &&
         (!s.unflaggedOnly || p.fields.flags === '') &&
+        (s.includeFlags === undefined || splitFlags(p.fields.flags).every((f) => s.includeFlags!.includes(f))) &&
         (s.from === undefined || p.time >= s.from) &&
         (s.to === undefined || p.time < s.to),
     )

@@ -253,6 +253,38 @@ export function storeContract(name: string, open: () => Promise<ReadingStore>): 
       ])
     })
 
+    it('includeFlags keeps unflagged readings and those whose every flag is listed; recentTimes gives the newest times per series', async () => {
+      const d = (i: number) => T0 + i * 5 * MIN
+      await store.write({
+        readings: [
+          reading('c-flags', 'pm10', 10, d(0)),
+          reading('c-flags', 'pm10', 1999.9, d(1), { flags: ['saturated'] }),
+          reading('c-flags', 'pm10', 1999.9, d(2), { flags: ['saturated', 'stuck'] }),
+          reading('c-flags', 'pm10', 30, d(3), { flags: ['spike'] }),
+          reading('c-flags', 'pm2_5', 4, d(0)),
+          reading('c-flags', 'pm2_5', 5, d(2)),
+        ],
+        rejections: [],
+      })
+      const base = { devices: ['c-flags'], quantities: ['pm10' as const], from: T0, to: T0 + 3_600_000, fields: ['value' as const], perDevice: true }
+      const count = async (includeFlags?: string[]) => (await store.aggregateReadings({ ...base, ...(includeFlags ? { includeFlags } : {}) }))[0]?.stats.value?.count
+      expect(await count()).toBe(4)
+      expect(await count([])).toBe(1)
+      expect(await count(['saturated'])).toBe(2)
+      expect(await count(['saturated', 'stuck'])).toBe(3)
+      expect(await count(['saturated', 'stuck', 'spike'])).toBe(4)
+      const rows = await store.readingRows({ ...base, includeFlags: ['spike'], fields: ['value', 'flags'] })
+      expect(rows.map((r) => [r.time, r.fields.value, r.fields.flags])).toEqual([
+        [d(0), 10, ''],
+        [d(3), 30, 'spike'],
+      ])
+      expect(await store.recentTimes({ devices: ['c-flags'], quantities: ['pm10', 'pm2_5'], before: d(3), perSeries: 2 })).toEqual([
+        { deviceId: 'c-flags', quantity: 'pm10', times: [d(2), d(1)] },
+        { deviceId: 'c-flags', quantity: 'pm2_5', times: [d(2), d(0)] },
+      ])
+      expect(await store.recentTimes({ devices: ['c-flags'], quantities: ['pm10'], before: d(0), perSeries: 2 })).toEqual([])
+    })
+
     it('counts, last readings and labels per device and quantity, a device family included', async () => {
       await store.write({
         readings: [
