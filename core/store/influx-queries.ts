@@ -140,6 +140,8 @@ export abstract class InfluxQueries implements Omit<ReadingStore, 'generation' |
     const control = queryControl(query.signal)
     const conditions = selectionConditions(query, control)
     if (conditions === undefined || query.fields.length === 0) return []
+    // a field condition holds only on points that have the field; every stored value is above -1e21 (InfluxQL has no exponent literals)
+    if (query.requireOneOf?.length) conditions.push(`(${query.requireOneOf.map((f) => `"${f}" > -1000000000000000000000.0`).join(' OR ')})`)
     const limit = query.limit === undefined ? '' : ` LIMIT ${Math.max(1, Math.trunc(query.limit))}`
     const statement =
       `SELECT ${query.fields.map((f) => `"${f}"`).join(', ')}, "device", "quantity" FROM ${READING_MEASUREMENT}${where(conditions)} ORDER BY time ASC${limit}`

@@ -80,7 +80,7 @@ export class MemoryStore implements Store.ReadingStore {
 
   async readingRows(query: Store.ReadingRowsQuery): Promise<Store.ReadingRow[]> {
     const rows = this.readings(query)
-      .filter((p) => query.fields.some((f) => p.fields[f] !== undefined))
+      .filter((p) => query.fields.some((f) => p.fields[f] !== undefined) && (!query.requireOneOf?.length || query.requireOneOf.some((f) => p.fields[f] !== undefined)))
       .map((p) => ({ time: p.time, deviceId: p.tags.device!, quantity: p.tags.quantity as Quantity, fields: Object.fromEntries(query.fields.map((f) => [f, (p.fields[f] as number | string | undefined) ?? null])) }))
     return query.limit === undefined ? rows : rows.slice(0, Math.max(1, Math.trunc(query.limit)))
   }

@@ -97,6 +97,8 @@ export interface ReadingRow {
 export interface ReadingRowsQuery extends ReadingSelection {
   /** The fields to return; a point where all of them are absent is not returned (InfluxQL's rule). */
   fields: readonly ReadingField[]
+  /** Numeric fields (value, raw_value, calibrated) of which a returned point must have one: `fields` then only adds columns (e.g. `flags` to `calibrated`). */
+  requireOneOf?: ReadonlyArray<'value' | 'raw_value' | 'calibrated'>
   /** At most this many rows: the oldest ones. */
   limit?: number
 }

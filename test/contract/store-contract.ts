@@ -207,6 +207,8 @@ export function storeContract(name: string, open: () => Promise<ReadingStore>): 
       expect((await store.readingRows({ ...window, fields: ['calibrated'] })).map((r) => [r.deviceId, r.fields.calibrated])).toEqual([['c-rows-b', 28.5]])
       expect((await store.readingRows({ devices: ['c-rows-a'], fields: ['value'], limit: 2 })).map((r) => r.fields.value)).toEqual([20, 21])
       expect(await store.readingRows({ devices: [], fields: ['value'] })).toEqual([])
+      // requireOneOf: `flags` is on every reading, but only points with a `calibrated` come back
+      expect((await store.readingRows({ ...window, fields: ['calibrated', 'flags'], requireOneOf: ['calibrated'] })).map((r) => [r.deviceId, r.fields])).toEqual([['c-rows-b', { calibrated: 28.5, flags: '' }]])
       expect((await store.queryReadings({ deviceId: 'c-rows-a', quantity: 'pm10', from: T0, to: T0 + 3 * MIN })).map((r) => [r.time, r.value, r.flags])).toEqual([
         [T0, 21, []],
         [T0 + 2 * MIN, 22, []],
