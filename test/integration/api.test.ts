@@ -91,7 +91,7 @@ describe('public HTTP API', () => {
   })
 
   it('health and readiness', async () => {
-    expect((await get('/api/v1/health')).json()).toEqual({ status: 'ok' })
+    expect((await get('/api/v1/health')).json()).toEqual({ status: 'ok', store: 'up' })
     expect((await get('/api/v1/ready')).json()).toEqual({ status: 'ready', influxdb: 1 })
     const down = await buildApiServer({ config: config(dir, 'http://127.0.0.1:9'), store, registry: parseRegistry(REGISTRY, 'test'), logger, publicDir: dir })
     const response = await down.inject({ method: 'GET', url: '/api/v1/ready' })
