@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { promisify } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../core/config.ts'
@@ -11,7 +13,7 @@ import { ReadingsResponseSchema } from '../../services/api/routes/readings.ts'
 import { buildApiServer } from '../../services/api/server.ts'
 import { createPipeline, runPipeline } from '../../services/ingest/pipeline.ts'
 import { ARCHIVE_DIR } from '../helpers/archive-expectations.ts'
-import { INFLUX_URL } from '../helpers/env.ts'
+import { INFLUX_URL, isolatedEnv } from '../helpers/env.ts'
 import { throwawayDatabase } from '../helpers/influx-database.ts'
 
 /**
@@ -136,4 +138,15 @@ describe('flags and completeness: sc-8733 PM10 on 2018-12-17', () => {
     expect(response.json().licence).toEqual([expect.objectContaining({ id: 'DbCL-1.0', attribution: 'sensor.community' })])
     expect(response.headers.link).toBe('<https://opendatacommons.org/licenses/dbcl/1-0/>; rel="license"; title="DbCL-1.0"')
   })
+
+  it('senshagen query --window prints the same windows as the API, byte for byte', async () => {
+    const env = { ...process.env, ...isolatedEnv(db.database), TZ: 'America/New_York' }
+    const args = ['bin/senshagen.js', 'query', '--device', 'sc-8733', '--quantity', 'pm10', '--from', '2018-12-17T00:00:00Z', '--to', '2018-12-18T00:00:00Z', '--window', '1d']
+    const cli = await promisify(execFile)('node', [...args, '--format', 'csv'], { env })
+    const api = (await get(`${DAY}&window=1d&format=csv`)).body
+    expect(cli.stdout).toBe(api)
+    expect(cli.stdout).toMatch(/^time,device,quantity,unit,mean,min,max,count,expected,completeness,partial\n2018-12-17T00:00:00.000Z,sc-8733,pm10,µg\/m³,18\.86/)
+    const all = await promisify(execFile)('node', [...args, '--include-flags', 'all', '--tz', 'Europe/Amsterdam', '--format', 'json'], { env })
+    expect(JSON.parse(all.stdout)).toEqual((await get(`${DAY}&window=1d&include_flags=all&tz=Europe/Amsterdam`)).json().rows)
+  }, 60_000)
 })
