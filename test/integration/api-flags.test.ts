@@ -92,15 +92,10 @@ describe('flags and completeness: sc-8733 PM10 on 2018-12-17', () => {
   it('raw rows carry their flags: the seven saturated readings of 09:14–09:29', async () => {
     const body = (await get('from=2018-12-17T09:14:00Z&to=2018-12-17T09:30:00Z')).json()
     const saturated = body.rows.filter((r: { flags: string[] }) => r.flags.includes('saturated'))
-    expect(saturated.map((r: { time: string; value: number }) => [r.time, r.value])).toEqual([
-      ['2018-12-17T09:14:24.000Z', 1999.9],
-      ['2018-12-17T09:16:52.000Z', 1999.9],
-      ['2018-12-17T09:19:20.000Z', 1999.9],
-      ['2018-12-17T09:21:48.000Z', 1999.9],
-      ['2018-12-17T09:24:16.000Z', 1999.9],
-      ['2018-12-17T09:26:46.000Z', 1999.9],
-      ['2018-12-17T09:29:14.000Z', 1999.9],
-    ])
+    // the hour test/e2e/replay.test.ts lists reading by reading: seven 1999.9 values from 09:14:24 to 09:29:14
+    expect(saturated).toHaveLength(7)
+    expect(new Set(saturated.map((r: { value: number }) => r.value))).toEqual(new Set([1999.9]))
+    expect([saturated[0].time, saturated[6].time]).toEqual(['2018-12-17T09:14:24.000Z', '2018-12-17T09:29:14.000Z'])
     const csv = (await get('from=2018-12-17T09:14:00Z&to=2018-12-17T09:15:00Z&format=csv')).body
     expect(csv).toBe('time,device,quantity,unit,value,flags\n2018-12-17T09:14:24.000Z,sc-8733,pm10,µg/m³,1999.9,implausible;saturated\n')
   })
