@@ -6,7 +6,8 @@ import { Readable } from 'node:stream'
  * decimal comma, as Excel with Dutch settings reads numbers), booleans as true/false, null as an empty cell.
  * Text cells are quoted when they hold the separator, a quote or a line break (RFC 4180 §2), and a text cell
  * starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'` so a spreadsheet shows it as text
- * instead of running it as a formula (OWASP "CSV Injection"). Numbers are never touched: -3.5 stays a number.
+ * instead of running it as a formula (OWASP "CSV Injection"). Numbers are never touched: -3.5 stays a number,
+ * as a number or as the text of a plain decimal number.
  */
 export const CHUNK_ROWS = 1_000
 
@@ -15,6 +16,8 @@ export type CsvSeparator = ',' | ';'
 type Cell = string | number | boolean | null | undefined
 
 const FORMULA_START = /^[=+\-@\t\r]/
+/** A plain decimal number as text (e.g. the export's "-3.5"): a spreadsheet reads it as a number, never a formula. */
+const PLAIN_NUMBER = /^[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/
 
 /** The dialect of GET /api/v1/readings?sep=;: semicolons and decimal commas (Excel with Dutch settings). */
 export interface CsvDialect {
@@ -28,7 +31,7 @@ export function csvCell(value: Cell, separator: CsvSeparator = ',', decimalComma
   if (value === null || value === undefined) return ''
   if (typeof value === 'number') return decimalComma ? String(value).replace('.', ',') : String(value)
   let text = String(value)
-  if (typeof value === 'string' && FORMULA_START.test(text)) text = `'${text}`
+  if (typeof value === 'string' && FORMULA_START.test(text) && !PLAIN_NUMBER.test(text)) text = `'${text}`
   return /["\r\n]/.test(text) || text.includes(separator) ? `"${text.replace(/"/g, '""')}"` : text
 }
 

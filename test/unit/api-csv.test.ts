@@ -10,6 +10,9 @@ describe('csv cells', () => {
     expect(csvCell('@SUM(A1)')).toBe("'@SUM(A1)")
     expect(csvCell('\tcmd')).toBe("'\tcmd")
     expect(csvCell(-3.5)).toBe('-3.5')
+    expect(csvCell('-3.5')).toBe('-3.5') // the export passes its values as text
+    expect(csvCell('-1e-7')).toBe('-1e-7')
+    expect(csvCell('-1+1')).toBe("'-1+1")
     expect(csvCell(-3.5, ';', true)).toBe('-3,5')
     expect(csvCell('SDS011')).toBe('SDS011')
     expect(csvCell(null)).toBe('')
