@@ -87,6 +87,10 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_BASEMAP_FILE: optionalText.describe("residents' page street map: an MBTiles file of PNG/JPEG tiles (README Residents' page); empty = map without streets"),
   SENSHAGEN_BASEMAP_NAMES_FILE: optionalText.describe('street/postcode search index for the basemap (JSON, README Residents\' page); empty = no search'),
   SENSHAGEN_HOST_INVITE_URL: optionalText.describe('"host a sensor" link (https: or mailto:) shown where a neighbourhood has no sensors; empty = none'),
+  SENSHAGEN_API_RATE_LIMIT_PER_MIN: positiveInt.default(600).describe('requests per minute one client address may send the API (429 with Retry-After beyond)'),
+  SENSHAGEN_API_QUERY_TIMEOUT_MS: positiveInt.default(10_000).describe('a readings query running longer is stopped (and killed in InfluxDB): 504'),
+  SENSHAGEN_API_MAX_QUERY_WINDOWS: positiveInt.default(1_000_000).describe('most series × windows one readings query may group (413 beyond)'),
+  SENSHAGEN_API_MAX_QUERY_POINTS: positiveInt.default(20_000_000).describe('most readings one aggregate query may scan, estimated from reporting intervals (413 beyond)'),
   SENSHAGEN_DEVICE_REGISTRY: z.string().min(1).default('data/registry.sqlite').describe('device registry: a SQLite file path, or a postgres:// URL several instances share'),
   SENSHAGEN_NEIGHBOURHOODS: z.string().min(1).default('config/neighbourhoods.json').describe('neighbourhoods a fresh registry knows (JSON)'),
   SENSHAGEN_SERVICE_CREDENTIALS: z.string().min(1).default('data/service-accounts.json').describe('secrets of the ingest, importer and operator accounts (written 0600 by the broker)'),
@@ -172,7 +176,23 @@ export interface Config {
   /** The InfluxDB writer (core/store/reading-writer.ts): points per request, requests in flight, points held. */
   writer: { batchSize: number; maxInFlight: number; maxBufferedReadings: number }
   /** The public HTTP API and residents' page (services/api). */
-  api: { bind: string; port: number; livePollMs: number; liveHeartbeatMs: number; basemapFile?: string; basemapNamesFile?: string; hostInviteUrl?: string }
+  api: {
+    bind: string
+    port: number
+    livePollMs: number
+    liveHeartbeatMs: number
+    /** Requests per minute and client address (services/api/access.ts); absent: its default. */
+    rateLimitPerMinute?: number
+    /** Readings query timeout, ms (services/api/query-cost.ts); absent: its default. */
+    queryTimeoutMs?: number
+    /** Cost limits of a readings query (services/api/query-cost.ts); absent: its defaults. */
+    maxQueryWindows?: number
+    maxQueryPoints?: number
+    /** The residents' page: basemap MBTiles file, its street/postcode index, the "host a sensor" link. */
+    basemapFile?: string
+    basemapNamesFile?: string
+    hostInviteUrl?: string
+  }
   /** Device registry: neighbourhoods, devices with consent, exact positions and credentials, service accounts (config/README.md). */
   registry: { url: string; neighbourhoodsFile: string; serviceCredentialsFile: string }
   calibration: {
@@ -285,8 +305,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       password: e.SENSHAGEN_INFLUX_PASSWORD,
     },
     api: {
-      bind: e.SENSHAGEN_API_BIND, port: e.SENSHAGEN_API_PORT, livePollMs: e.SENSHAGEN_API_LIVE_POLL_MS, liveHeartbeatMs: e.SENSHAGEN_API_LIVE_HEARTBEAT_MS,
-      basemapFile: e.SENSHAGEN_BASEMAP_FILE, basemapNamesFile: e.SENSHAGEN_BASEMAP_NAMES_FILE, hostInviteUrl: e.SENSHAGEN_HOST_INVITE_URL,
+      bind: e.SENSHAGEN_API_BIND,
+      port: e.SENSHAGEN_API_PORT,
+      livePollMs: e.SENSHAGEN_API_LIVE_POLL_MS,
+      liveHeartbeatMs: e.SENSHAGEN_API_LIVE_HEARTBEAT_MS,
+      rateLimitPerMinute: e.SENSHAGEN_API_RATE_LIMIT_PER_MIN,
+      queryTimeoutMs: e.SENSHAGEN_API_QUERY_TIMEOUT_MS,
+      maxQueryWindows: e.SENSHAGEN_API_MAX_QUERY_WINDOWS,
+      maxQueryPoints: e.SENSHAGEN_API_MAX_QUERY_POINTS,
+      basemapFile: e.SENSHAGEN_BASEMAP_FILE,
+      basemapNamesFile: e.SENSHAGEN_BASEMAP_NAMES_FILE,
+      hostInviteUrl: e.SENSHAGEN_HOST_INVITE_URL,
     },
     registry: { url: e.SENSHAGEN_DEVICE_REGISTRY, neighbourhoodsFile: e.SENSHAGEN_NEIGHBOURHOODS, serviceCredentialsFile: e.SENSHAGEN_SERVICE_CREDENTIALS },
     calibration: {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { isQuantity, type Quantity } from '../quantities.ts'
 import { REFERENCE_MEASUREMENT } from '../reference/reference-store.ts'
 import type { ReferenceObservation, ReferenceQuery, ReferenceSourceName } from '../reference/reference.ts'
@@ -19,6 +20,8 @@ import type {
   ReadingRowsQuery,
   ReadingSelection,
   ReadingStore,
+  RecentTimes,
+  RecentTimesQuery,
   RejectionCount,
   StoredDeviceEvent,
   StoredReading,
@@ -42,6 +45,27 @@ export interface InfluxSeries {
 
 const STATS = ['mean', 'min', 'max', 'count'] as const
 
+/**
+ * How a caller stops a statement: the signal, and a marker the statement carries (a condition that holds for
+ * every reading, `"device" != '#q…'`: device ids never hold `#`, core/reading.ts) so the server's SHOW QUERIES
+ * tells this statement apart from equal ones of other callers.
+ */
+export interface QueryControl {
+  signal: AbortSignal
+  marker: string
+}
+
+function queryControl(signal: AbortSignal | undefined): QueryControl | undefined {
+  return signal === undefined ? undefined : { signal, marker: `#q${randomBytes(8).toString('hex')}` }
+}
+
+/** `("flags" = '' OR "flags" =~ /^(?:a|b)(?:,(?:a|b))*$/)`: no flags, or only the listed ones (`flags` is comma-separated). */
+export function includeFlagsCondition(flags: readonly string[]): string {
+  if (flags.length === 0) return `"flags" = ''`
+  const one = `(?:${flags.map((f) => f.replace(/[^A-Za-z0-9_]/g, (c) => `\\${c}`)).join('|')})`
+  return `("flags" = '' OR "flags" =~ /^${one}(?:,${one})*$/)`
+}
+
 /** `"device" =~ /^(?:a|b)$/`: device ids hold only [A-Za-z0-9_.:-] (core/reading.ts), so escaping is easy. */
 export function devicesCondition(devices: readonly string[]): string {
   if (devices.length === 1) return `"device" = ${influxqlString(devices[0]!)}`
@@ -54,7 +78,7 @@ function isoTime(ms: number): string {
 }
 
 /** The WHERE conditions of a selection; undefined when it selects nothing (an empty device or quantity list). */
-function selectionConditions(s: ReadingSelection): string[] | undefined {
+function selectionConditions(s: ReadingSelection, control?: QueryControl): string[] | undefined {
   if (s.devices?.length === 0 || s.quantities?.length === 0) return undefined
   const conditions: string[] = []
   if (s.devices !== undefined) conditions.push(devicesCondition(s.devices))
@@ -64,6 +88,8 @@ function selectionConditions(s: ReadingSelection): string[] | undefined {
     conditions.push(each.length === 1 ? each[0]! : `(${each.join(' OR ')})`)
   }
   if (s.unflaggedOnly) conditions.push(`"flags" = ''`)
+  if (s.includeFlags !== undefined && !s.unflaggedOnly) conditions.push(includeFlagsCondition(s.includeFlags))
+  if (control !== undefined) conditions.push(`"device" != ${influxqlString(control.marker)}`)
   if (s.from !== undefined) conditions.push(`time >= ${isoTime(s.from)}`)
   if (s.to !== undefined) conditions.push(`time < ${isoTime(s.to)}`)
   return conditions
@@ -92,7 +118,8 @@ function perDeviceQuantity<T>(series: InfluxSeries[], row: (deviceId: string, qu
  * `influxql` (one statement, the first result's series).
  */
 export abstract class InfluxQueries implements Omit<ReadingStore, 'generation' | 'database' | 'ensureDatabase' | 'write' | 'writeLines' | 'close'> {
-  abstract influxql(statement: string): Promise<InfluxSeries[]>
+  /** Runs one statement; with `control`, aborting its signal also stops the statement on the server. */
+  abstract influxql(statement: string, control?: QueryControl): Promise<InfluxSeries[]>
 
   async queryReadings(query: ReadingQuery): Promise<StoredReading[]> {
     const statement =
@@ -110,12 +137,15 @@ export abstract class InfluxQueries implements Omit<ReadingStore, 'generation' |
   }
 
   async readingRows(query: ReadingRowsQuery): Promise<ReadingRow[]> {
-    const conditions = selectionConditions(query)
+    const control = queryControl(query.signal)
+    const conditions = selectionConditions(query, control)
     if (conditions === undefined || query.fields.length === 0) return []
+    // a field condition holds only on points that have the field; every stored value is above -1e21 (InfluxQL has no exponent literals)
+    if (query.requireOneOf?.length) conditions.push(`(${query.requireOneOf.map((f) => `"${f}" > -1000000000000000000000.0`).join(' OR ')})`)
     const limit = query.limit === undefined ? '' : ` LIMIT ${Math.max(1, Math.trunc(query.limit))}`
     const statement =
       `SELECT ${query.fields.map((f) => `"${f}"`).join(', ')}, "device", "quantity" FROM ${READING_MEASUREMENT}${where(conditions)} ORDER BY time ASC${limit}`
-    const values = (await this.influxql(statement))[0]?.values ?? []
+    const values = (await this.influxql(statement, control))[0]?.values ?? []
     const n = query.fields.length
     return values.map((v) => ({
       time: v[0] as number,
@@ -126,7 +156,8 @@ export abstract class InfluxQueries implements Omit<ReadingStore, 'generation' |
   }
 
   async aggregateReadings(query: AggregateQuery): Promise<AggregateRow[]> {
-    const conditions = selectionConditions(query)
+    const control = queryControl(query.signal)
+    const conditions = selectionConditions(query, control)
     if (conditions === undefined || query.fields.length === 0) return []
     const select = query.fields.flatMap((field) => STATS.map((stat) => `${stat}("${field}") AS "${field}_${stat}"`)).join(', ')
     const groups = [...(query.window ? [`time(${query.window.every})`] : []), ...(query.perDevice ? ['"device"'] : []), '"quantity"']
@@ -136,7 +167,7 @@ export abstract class InfluxQueries implements Omit<ReadingStore, 'generation' |
       (query.limitPerGroup === undefined ? '' : ` LIMIT ${Math.max(1, Math.trunc(query.limitPerGroup))}`) +
       (query.window ? ` tz(${influxqlString(query.window.tz)})` : '')
     const rows: AggregateRow[] = []
-    for (const s of await this.influxql(statement)) {
+    for (const s of await this.influxql(statement, control)) {
       const quantity = s.tags?.quantity ?? ''
       if (!isQuantity(quantity)) continue
       for (const v of s.values) {
@@ -150,6 +181,23 @@ export abstract class InfluxQueries implements Omit<ReadingStore, 'generation' |
       }
     }
     return rows
+  }
+
+  async recentTimes(query: RecentTimesQuery): Promise<RecentTimes[]> {
+    const control = queryControl(query.signal)
+    const conditions = selectionConditions({ devices: query.devices, quantities: query.quantities, to: query.before }, control)
+    if (conditions === undefined) return []
+    // LIMIT applies per series (device, quantity), and ORDER BY time DESC reads only the newest blocks
+    const statement =
+      `SELECT "value" FROM ${READING_MEASUREMENT}${where(conditions)} GROUP BY "device", "quantity"` +
+      ` ORDER BY time DESC LIMIT ${Math.max(1, Math.trunc(query.perSeries))}`
+    const rows: RecentTimes[] = []
+    for (const s of await this.influxql(statement, control)) {
+      const quantity = s.tags?.quantity ?? ''
+      if (s.tags?.device === undefined || !isQuantity(quantity)) continue
+      rows.push({ deviceId: s.tags.device, quantity, times: s.values.map((v) => v[0] as number) })
+    }
+    return rows.sort((a, b) => byteOrder(a.deviceId, b.deviceId) || byteOrder(a.quantity, b.quantity))
   }
 
   async countReadings(selection: ReadingSelection): Promise<ReadingCount[]> {

@@ -2,7 +2,7 @@ import { HttpError, InfluxDB, canRetryHttpCall, setLogger, type Transport } from
 import type { Config } from '../config.ts'
 import { RefusedError, UnavailableError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
-import { InfluxQueries, type InfluxSeries } from './influx-queries.ts'
+import { InfluxQueries, type InfluxSeries, type QueryControl } from './influx-queries.ts'
 import { batchToLines, influxqlIdentifier } from './schema.ts'
 import type { InfluxGeneration, ReadingStore, WriteBatch } from './store.ts'
 import { ensureV2Bucket } from './influx-v2-setup.ts'
@@ -105,10 +105,26 @@ class InfluxStore extends InfluxQueries implements InfluxReadingStore {
    * administration (DROP DATABASE of a throwaway test database). Errors: RefusedError when InfluxDB refuses the
    * statement, with the statement as context; else those of the request.
    */
-  override async influxql(statement: string): Promise<InfluxSeries[]> {
+  override async influxql(statement: string, control?: QueryControl): Promise<InfluxSeries[]> {
     // InfluxDB 1.x refuses GET for statements that change data (CREATE, DROP, DELETE): they go as POST.
     const method = /^\s*(SELECT|SHOW)\b/i.test(statement) ? 'GET' : 'POST'
-    const body = (await this.request(`/query?${this.params({ q: statement, epoch: 'ms' })}`, method)) as {
+    const path = `/query?${this.params({ q: statement, epoch: 'ms' })}`
+    let answer: unknown
+    if (control === undefined) answer = await this.request(path, method)
+    else {
+      control.signal.throwIfAborted()
+      const kill = () => void this.killQueries(control.marker)
+      control.signal.addEventListener('abort', kill, { once: true })
+      try {
+        answer = await this.request(path, method, control.signal)
+      } catch (error) {
+        if (control.signal.aborted) throw control.signal.reason
+        throw error
+      } finally {
+        control.signal.removeEventListener('abort', kill)
+      }
+    }
+    const body = answer as {
       results?: Array<{ series?: InfluxSeries[]; error?: string }>
       error?: string
     }
@@ -132,9 +148,36 @@ class InfluxStore extends InfluxQueries implements InfluxReadingStore {
     return params.toString()
   }
 
-  private async request(path: string, method: 'GET' | 'POST'): Promise<unknown> {
+  /**
+   * InfluxDB 1.x: kills the running queries whose text holds `marker` (SHOW QUERIES, KILL QUERY <qid>; 1.x's
+   * query management, https://docs.influxdata.com/influxdb/v1/troubleshooting/query_management/). Closing
+   * the HTTP request alone does not stop a 1.x query that is grouping windows. A query not yet registered
+   * when the first SHOW QUERIES runs is caught by the second, 100 ms later. 2.x/3.x have no KILL QUERY over
+   * InfluxQL: there the aborted request is all. Errors are logged, never thrown (called from an abort listener).
+   */
+  private async killQueries(marker: string): Promise<void> {
+    if (this.generation !== 1) return
     try {
-      return await this.transport.request(path, null, { method, headers: { accept: 'application/json' } })
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const running = (await this.influxql('SHOW QUERIES'))[0]
+        const qid = running?.columns.indexOf('qid') ?? -1
+        const text = running?.columns.indexOf('query') ?? -1
+        for (const row of running?.values ?? []) {
+          if (String(row[text]).includes(marker)) {
+            await this.influxql(`KILL QUERY ${Number(row[qid])}`)
+            this.logger.info({ qid: row[qid] }, 'killed an InfluxDB query its caller gave up on')
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'could not kill an abandoned InfluxDB query')
+    }
+  }
+
+  private async request(path: string, method: 'GET' | 'POST', signal?: AbortSignal): Promise<unknown> {
+    try {
+      return await this.transport.request(path, null, { method, headers: { accept: 'application/json' }, ...(signal ? { signal } : {}) })
     } catch (error) {
       throw this.classify(error, `${method} ${path.split('?')[0]}`)
     }

@@ -71,9 +71,16 @@ export class MemoryStore implements Store.ReadingStore {
       .map((p) => ({ time: p.time, deviceId: query.deviceId, quantity: query.quantity, value: p.fields.value as number, flags: splitFlags(p.fields.flags) }))
   }
 
+  async recentTimes(query: Store.RecentTimesQuery): Promise<Store.RecentTimes[]> {
+    return this.perDeviceQuantity({ devices: query.devices, quantities: query.quantities, to: query.before }, (points, deviceId, quantity) => {
+      const times = points.filter((p) => p.fields.value !== undefined).map((p) => p.time)
+      return times.length === 0 ? undefined : { deviceId, quantity, times: times.reverse().slice(0, Math.max(1, Math.trunc(query.perSeries))) }
+    })
+  }
+
   async readingRows(query: Store.ReadingRowsQuery): Promise<Store.ReadingRow[]> {
     const rows = this.readings(query)
-      .filter((p) => query.fields.some((f) => p.fields[f] !== undefined))
+      .filter((p) => query.fields.some((f) => p.fields[f] !== undefined) && (!query.requireOneOf?.length || query.requireOneOf.some((f) => p.fields[f] !== undefined)))
       .map((p) => ({ time: p.time, deviceId: p.tags.device!, quantity: p.tags.quantity as Quantity, fields: Object.fromEntries(query.fields.map((f) => [f, (p.fields[f] as number | string | undefined) ?? null])) }))
     return query.limit === undefined ? rows : rows.slice(0, Math.max(1, Math.trunc(query.limit)))
   }
@@ -215,6 +222,7 @@ export class MemoryStore implements Store.ReadingStore {
         (s.deviceFamily === undefined || inFamily(p.tags.device!, s.deviceFamily)) &&
         (s.quantities === undefined || (s.quantities as readonly string[]).includes(p.tags.quantity!)) &&
         (!s.unflaggedOnly || p.fields.flags === '') &&
+        (s.includeFlags === undefined || splitFlags(p.fields.flags).every((f) => s.includeFlags!.includes(f))) &&
         (s.from === undefined || p.time >= s.from) &&
         (s.to === undefined || p.time < s.to),
     )

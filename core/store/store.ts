@@ -73,6 +73,16 @@ export interface ReadingSelection {
   to?: number
   /** Only readings without quality flags (`flags` = ""), the rule of the neighbourhood's hourly figures. */
   unflaggedOnly?: boolean
+  /**
+   * Only readings without quality flags or whose every flag is one of these (core/quality.ts FLAGS); an empty
+   * list is unflaggedOnly. Absent: flags do not restrict.
+   */
+  includeFlags?: readonly string[]
+  /**
+   * Aborting it cancels the request and, on InfluxDB 1.x, kills the query on the server (KILL QUERY), so no query
+   * outlives its caller. The call then rejects with the signal's reason.
+   */
+  signal?: AbortSignal
 }
 
 /** One reading point's asked-for fields: null when the point has none (e.g. `calibrated` before calibration). */
@@ -87,6 +97,8 @@ export interface ReadingRow {
 export interface ReadingRowsQuery extends ReadingSelection {
   /** The fields to return; a point where all of them are absent is not returned (InfluxQL's rule). */
   fields: readonly ReadingField[]
+  /** Numeric fields (value, raw_value, calibrated) of which a returned point must have one: `fields` then only adds columns (e.g. `flags` to `calibrated`). */
+  requireOneOf?: ReadonlyArray<'value' | 'raw_value' | 'calibrated'>
   /** At most this many rows: the oldest ones. */
   limit?: number
 }
@@ -121,6 +133,23 @@ export interface AggregateRow {
   deviceId?: string
   quantity: Quantity
   stats: Partial<Record<AggregateField, FieldStats>>
+}
+
+export interface RecentTimesQuery {
+  devices: readonly string[]
+  quantities: readonly Quantity[]
+  /** Exclusive end, epoch ms UTC: the readings observed before it. */
+  before: number
+  /** At most this many times per device and quantity (the newest). */
+  perSeries: number
+  signal?: AbortSignal
+}
+
+/** The observed times (epoch ms UTC, newest first) of a device's newest readings of a quantity. */
+export interface RecentTimes {
+  deviceId: string
+  quantity: Quantity
+  times: number[]
 }
 
 /** Count of readings (points with a `value`) per device and quantity. */
@@ -230,6 +259,8 @@ export interface ReadingStore {
   readingRows(query: ReadingRowsQuery): Promise<ReadingRow[]>
   /** mean/min/max/count of `value` and/or `calibrated` per group (device when perDevice, quantity), oldest window first. */
   aggregateReadings(query: AggregateQuery): Promise<AggregateRow[]>
+  /** Per device and quantity: the observed times of its newest `perSeries` readings before `before`, by device (reporting intervals). */
+  recentTimes(query: RecentTimesQuery): Promise<RecentTimes[]>
   /** Readings per device and quantity in the selection (none listed for a pair without readings), by device. */
   countReadings(selection: ReadingSelection): Promise<ReadingCount[]>
   /** The newest reading per device and quantity in the selection, by device. */

@@ -10,7 +10,14 @@ import { formatIsoMs } from '../../core/time.ts'
  * overlap = max(60 s, 3 polls), and sends those not sent before (keys device|quantity|time, remembered for
  * the overlap). Readings that reach InfluxDB up to a minute after their observed time (MQTT, Kafka, writer
  * batching) are therefore still sent once; later arrivals (replays, backfills) are not live data and are
- * skipped. The first poll starts at the time the first client subscribed: no history is replayed.
+ * skipped. The first poll starts at the time the first client subscribed.
+ *
+ * Resuming (the SSE `id:` / `Last-Event-ID` of the HTML standard, §9.2 Server-sent events). Every reading sent
+ * gets an id `<hub start, base 36>.<sequence>`; the newest REPLAY_BUFFER (1000) are kept, also while no one
+ * listens. `replayAfter(id)` gives those sent after `id`, or undefined when the id is not from this hub or
+ * older than the buffer (the client then starts from now). When the last client leaves, polling stops; when one
+ * comes back within RESUME_MS (5 min), polling resumes where it stopped, so readings stored in between are still
+ * sent (and buffered) — a dropped client that reconnects within 5 minutes misses nothing.
  */
 export interface LiveReading {
   /** ISO-8601 UTC with ms (observed time). */
@@ -19,6 +26,12 @@ export interface LiveReading {
   quantity: string
   /** Raw value in the quantity's canonical unit. */
   value: number
+}
+
+/** A reading with its event id. */
+export interface LiveEvent {
+  id: string
+  reading: LiveReading
 }
 
 export interface LiveHubOptions {
@@ -33,11 +46,19 @@ export interface LiveHubOptions {
 export const LIVE_POLL_LIMIT = 10_000
 /** How far ahead of the API's clock an observed time may be (device clock skew), ms. */
 const FUTURE_SLACK_MS = 300_000
+/** Events kept for Last-Event-ID resumption. */
+export const REPLAY_BUFFER = 1_000
+/** A hub restarted within this long after it stopped polls on from where it stopped, ms. */
+export const RESUME_MS = 300_000
 
 export class LiveHub {
-  private readonly listeners = new Set<(readings: LiveReading[]) => void>()
+  private readonly listeners = new Set<(events: LiveEvent[]) => void>()
   private timer: NodeJS.Timeout | undefined
   private since = 0
+  private stoppedAt = 0
+  private sequence = 0
+  private readonly epoch = Date.now().toString(36)
+  private readonly buffer: LiveEvent[] = []
   private readonly sent = new Map<string, number>()
   private polling: Promise<void> = Promise.resolve()
   private readonly overlapMs: number
@@ -47,7 +68,7 @@ export class LiveHub {
   }
 
   /** Adds a listener; returns the function that removes it. The poller runs while there are listeners. */
-  subscribe(listener: (readings: LiveReading[]) => void): () => void {
+  subscribe(listener: (events: LiveEvent[]) => void): () => void {
     if (this.listeners.size === 0) this.start()
     this.listeners.add(listener)
     return () => {
@@ -60,6 +81,16 @@ export class LiveHub {
     return this.listeners.size
   }
 
+  /** The buffered events sent after the one with `lastId`, oldest first; undefined when that id cannot be resumed from. */
+  replayAfter(lastId: string): LiveEvent[] | undefined {
+    const [epoch, seq] = lastId.split('.')
+    const n = Number(seq)
+    if (epoch !== this.epoch || !Number.isSafeInteger(n) || n > this.sequence) return undefined
+    const first = this.buffer[0]
+    if (n < this.sequence && (first === undefined || Number(first.id.split('.')[1]) > n + 1)) return undefined
+    return this.buffer.filter((e) => Number(e.id.split('.')[1]) > n)
+  }
+
   /** Stops polling and forgets every listener. */
   async close(): Promise<void> {
     this.listeners.clear()
@@ -68,8 +99,11 @@ export class LiveHub {
   }
 
   private start(): void {
-    this.since = Date.now()
-    this.sent.clear()
+    const now = Date.now()
+    if (this.stoppedAt === 0 || now - this.stoppedAt > RESUME_MS) {
+      this.since = now
+      this.sent.clear()
+    }
     const tick = () => {
       this.polling = this.poll().finally(() => {
         if (this.listeners.size > 0) this.timer = setTimeout(tick, this.options.pollMs)
@@ -81,13 +115,14 @@ export class LiveHub {
   private stop(): void {
     clearTimeout(this.timer)
     this.timer = undefined
+    this.stoppedAt = Date.now()
   }
 
   private async poll(): Promise<void> {
     const devices = this.options.devices()
     if (devices.length === 0) return
     const now = Date.now()
-    const lower = Math.max(this.since, now - this.overlapMs)
+    const lower = this.since
     let values: Array<[number, number, string, string]>
     try {
       const rows = await this.options.store.readingRows({ devices, from: lower, to: now + FUTURE_SLACK_MS, fields: ['value'], limit: LIVE_POLL_LIMIT })
@@ -98,15 +133,18 @@ export class LiveHub {
     }
     // a full answer: the next poll starts at its last time (keys already sent are skipped)
     if (values.length === LIVE_POLL_LIMIT) this.since = values[values.length - 1]![0] as number
+    else this.since = Math.max(this.since, now - this.overlapMs)
     for (const [key, time] of this.sent) if (time < lower) this.sent.delete(key)
-    const fresh: LiveReading[] = []
+    const fresh: LiveEvent[] = []
     for (const [time, value, device, quantity] of values) {
       const key = `${device}|${quantity}|${time}`
       if (this.sent.has(key)) continue
       this.sent.set(key, time)
-      fresh.push({ time: formatIsoMs(time), device, quantity, value })
+      fresh.push({ id: `${this.epoch}.${++this.sequence}`, reading: { time: formatIsoMs(time), device, quantity, value } })
     }
     if (fresh.length === 0) return
+    this.buffer.push(...fresh)
+    if (this.buffer.length > REPLAY_BUFFER) this.buffer.splice(0, this.buffer.length - REPLAY_BUFFER)
     for (const listener of this.listeners) listener(fresh)
   }
 }

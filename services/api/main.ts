@@ -1,8 +1,11 @@
 import type { Config } from '../../core/config.ts'
 import type { Logger } from '../../core/logger.ts'
 import { openRegistryStore } from '../../core/registry/open.ts'
+import { UnavailableError } from '../../core/errors.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
+import type { ReadingStore } from '../../core/store/store.ts'
 import type { ApiSettings } from './config.ts'
+import { lazyStore } from './lazy-store.ts'
 import { REGISTRY_REFRESH_MS, refreshingRegistry } from './registry-snapshot.ts'
 import { buildApiServer } from './server.ts'
 
@@ -12,8 +15,10 @@ import { buildApiServer } from './server.ts'
  * (consented, active devices; coarsened positions), re-read every `registryRefreshMs` (default 30 s), so a
  * revoked or newly consented device shows without a restart. Resolves once listening with the bound port
  * (useful with port 0) and `stop`, which closes the server (ending live streams), the store and the registry.
- * Errors: ConfigError (registry location unusable, neighbourhoods file), UnavailableError (InfluxDB or
- * PostgreSQL down at start), listen errors (EADDRINUSE); whatever was opened is closed again.
+ * InfluxDB down at start does not stop it: it listens degraded (GET /api/v1/health `degraded`, 503 problems on
+ * data routes, services/api/lazy-store.ts) and serves data once InfluxDB answers.
+ * Errors: ConfigError (registry location unusable, neighbourhoods file), UnavailableError (PostgreSQL down at
+ * start), listen errors (EADDRINUSE); whatever was opened is closed again.
  */
 export async function runApi(
   config: Config & ApiSettings,
@@ -32,7 +37,14 @@ export async function runApi(
   try {
     const registry = await refreshingRegistry(registryStore, { refreshMs: options.registryRefreshMs ?? REGISTRY_REFRESH_MS, logger })
     closeAll.push(() => registry.stop())
-    const store = await openInfluxStore(config.influx, logger)
+    let store: ReadingStore
+    try {
+      store = await openInfluxStore(config.influx, logger)
+    } catch (error) {
+      if (!(error instanceof UnavailableError)) throw error
+      logger.warn({ err: error.message }, 'InfluxDB does not answer: the API starts degraded and connects when it does')
+      store = lazyStore(() => openInfluxStore(config.influx, logger), { database: config.influx.database })
+    }
     closeAll.push(() => store.close())
     const app = await buildApiServer({ config, store, registry, logger: parentLogger })
     closeAll.push(() => app.close())

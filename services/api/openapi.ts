@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { GRID } from '../../core/registry/coarsen.ts'
+import { SENSHAGEN_DATA_LICENCE, SENSOR_COMMUNITY_LICENCE } from './licence.ts'
 import type { ResponseSpec, RouteSpec } from './routing.ts'
 
 /**
@@ -78,8 +79,14 @@ export function openApiDocument(specs: readonly RouteSpec[], info: OpenApiInfo):
         'Public data of SensHagen citizen sensors. Only devices whose owners accepted the terms are shown; a garden ' +
         `position is personal data and is published only as the centre of a ${GRID.latDeg}° × ${GRID.lonDeg}° grid cell ` +
         '(≈ 222 m × 203 m at 52.5° N) or as its neighbourhood centre. Times are ISO-8601 UTC with milliseconds. ' +
-        'Errors are RFC 9457 problem details (application/problem+json).',
-      license: { name: 'MIT', identifier: 'MIT' },
+        'Errors are RFC 9457 problem details (application/problem+json). ' +
+        `Data licence: ${SENSHAGEN_DATA_LICENCE.name} (${SENSHAGEN_DATA_LICENCE.id}), attribution "${SENSHAGEN_DATA_LICENCE.attribution}"; ` +
+        `data of sensor.community devices (ids sc-…) keeps its source's ${SENSOR_COMMUNITY_LICENCE.name} (${SENSOR_COMMUNITY_LICENCE.id}), attribution "${SENSOR_COMMUNITY_LICENCE.attribution}"; ` +
+        'each answer names its licences (`licence`, Link rel="license"). The software is MIT-licensed (https://opensource.org/license/mit). ' +
+        'Rate limit: SENSHAGEN_API_RATE_LIMIT_PER_MIN requests per minute per client address (default 600), 429 with Retry-After beyond. ' +
+        'Aggregates are cost-limited (413) and time-limited (504); see GET /api/v1/readings.',
+      license: { name: SENSHAGEN_DATA_LICENCE.name, identifier: SENSHAGEN_DATA_LICENCE.id },
+      'x-software-license': { name: 'MIT', identifier: 'MIT' },
     },
     paths,
   }

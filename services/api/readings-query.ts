@@ -1,6 +1,10 @@
 import { DateTime } from 'luxon'
-import type { Quantity } from '../../core/quantities.ts'
-import type { AggregateRow, ReadingField, ReadingStore } from '../../core/store/store.ts'
+import { QUANTITIES, type Quantity } from '../../core/quantities.ts'
+import type { ReadingField, ReadingStore } from '../../core/store/store.ts'
+import { TIME_MAX_MS, TIME_MIN_MS } from './params.ts'
+import { type QualifiedWindow, type Window, nextWindowStart, qualifiedWindows } from './window-quality.ts'
+
+export { nextWindowStart, type Window } from './window-quality.ts'
 
 /**
  * Paged reading queries for GET /api/v1/readings, over the store's named queries readingRows and
@@ -16,10 +20,14 @@ import type { AggregateRow, ReadingField, ReadingStore } from '../../core/store/
  *   least `limit + 1` complete rows.
  * - windows: `GROUP BY time(w), device … LIMIT limit + 2` applies per device series, so every device's first
  *   windows after the cursor are there and the first `limit` of the merged order are exact.
+ *
+ * Flags and completeness (services/api/window-quality.ts): raw rows carry their `flags` (`;`-separated in CSV, a
+ * list in JSON); windows take unflagged readings unless `includeFlags` says otherwise and carry `expected`,
+ * `completeness` and `partial`. Every row carries its `unit`, and `local_time` (ISO-8601 with the zone's
+ * offset) when the caller names a zone (`labelZone`).
  */
 
 export type Series = 'raw' | 'calibrated' | 'both'
-export type Window = '10m' | '1h' | '1d'
 
 /** Where the next page starts: after (t, d) in (time, device) order. */
 export interface Cursor {
@@ -39,16 +47,24 @@ export interface ReadingsPageQuery {
   series: Series
   limit: number
   cursor?: Cursor
+  /** window-quality.ts parseIncludeFlags: [] unflagged only, undefined every reading. */
+  includeFlags: readonly string[] | undefined
+  /** IANA zone of the `local_time` column; absent: no such column. */
+  labelZone?: string
+  /** Aborting it stops the store's queries (and kills them in InfluxDB 1.x). */
+  signal?: AbortSignal
 }
 
 export interface WindowPageQuery extends ReadingsPageQuery {
   window: Window
   /** IANA zone the windows follow (InfluxQL tz()): 1d windows are local days. */
   tz: string
+  /** Reporting intervals when the caller has them (window-quality.ts reportingIntervals). */
+  intervals?: Map<string, { intervalMs: number }>
 }
 
 /** One output row: the keys are the CSV columns. */
-export type Row = Record<string, string | number | null>
+export type Row = Record<string, string | number | boolean | null>
 
 export interface Page {
   columns: string[]
@@ -56,13 +72,25 @@ export interface Page {
   next?: Cursor
 }
 
-const WINDOW_DURATION = { '10m': { minutes: 10 }, '1h': { hours: 1 }, '1d': { days: 1 } } as const
-
-/** Columns of a page, after time, device, quantity. */
+/** Columns of a page, after time, [local_time,] device, quantity, unit. */
 export function valueColumns(series: Series, windowed: boolean): string[] {
   const stats = ['mean', 'min', 'max', 'count']
-  if (!windowed) return series === 'both' ? ['raw', 'calibrated'] : ['value']
-  return series === 'both' ? ['raw', 'calibrated'].flatMap((s) => stats.map((stat) => `${s}_${stat}`)) : stats
+  if (!windowed) return [...(series === 'both' ? ['raw', 'calibrated'] : ['value']), 'flags']
+  return [...(series === 'both' ? ['raw', 'calibrated'].flatMap((s) => stats.map((stat) => `${s}_${stat}`)) : stats), 'expected', 'completeness', 'partial']
+}
+
+/** The leading columns of every row. */
+export function keyColumns(labelZone: string | undefined): string[] {
+  return ['time', ...(labelZone === undefined ? [] : ['local_time']), 'device', 'quantity', 'unit']
+}
+
+/** `time` (epoch ms) in `zone` as ISO-8601 with the zone's offset, e.g. 2018-12-17T00:00:00.000+01:00. */
+export function localTime(time: number, zone: string): string {
+  return DateTime.fromMillis(time, { zone }).toISO() ?? ''
+}
+
+function keyRow(time: number, device: string, quantity: Quantity, labelZone: string | undefined): Row {
+  return { time, ...(labelZone === undefined ? {} : { local_time: localTime(time, labelZone) }), device, quantity, unit: QUANTITIES[quantity].unit }
 }
 
 /** Byte order of ids, the order of every listing and page. */
@@ -79,10 +107,21 @@ export async function queryReadingsPage(store: Pick<ReadingStore, 'readingRows'>
   const fields = seriesFields(q.series)
   const lower = q.cursor ? Math.max(q.from, q.cursor.t) : q.from
   const fetch = q.limit + 2 * q.devices.length + 1
-  const values = await store.readingRows({ devices: q.devices, quantities: [q.quantity], from: lower, to: q.to, fields, limit: fetch })
+  const values = await store.readingRows({
+    devices: q.devices,
+    quantities: [q.quantity],
+    from: lower,
+    to: q.to,
+    fields: [...fields, 'flags'],
+    requireOneOf: fields,
+    limit: fetch,
+    ...(q.includeFlags === undefined ? {} : { includeFlags: q.includeFlags }),
+    ...(q.signal ? { signal: q.signal } : {}),
+  })
   let rows: Row[] = values.map((v) => {
-    const row: Row = { time: v.time, device: v.deviceId, quantity: q.quantity }
-    columns.forEach((column, i) => (row[column] = (v.fields[fields[i]!] as number | null | undefined) ?? null))
+    const row = keyRow(v.time, v.deviceId, q.quantity, q.labelZone)
+    fields.forEach((field, i) => (row[columns[i]!] = (v.fields[field] as number | null | undefined) ?? null))
+    row.flags = typeof v.fields.flags === 'string' ? v.fields.flags.split(',').filter((f) => f !== '').join(';') : ''
     return row
   })
   rows.sort(byTimeDevice)
@@ -105,44 +144,46 @@ function seriesFields(series: Series): Array<'value' | 'calibrated'> & ReadingFi
   return series === 'raw' ? ['value'] : series === 'calibrated' ? ['calibrated'] : ['value', 'calibrated']
 }
 
-/** Window rows: mean, min, max, count of each series field (prefixed raw_/calibrated_ for both). */
-function windowRows(groups: AggregateRow[], series: Series, quantity: Quantity, device: (g: AggregateRow) => string): Row[] {
+/** Window rows: mean, min, max, count of each series field (prefixed raw_/calibrated_ for both), then expected, completeness, partial. */
+function windowRows(groups: QualifiedWindow[], q: WindowPageQuery, device: (g: QualifiedWindow) => string): Row[] {
   return groups.map((g) => {
-    const row: Row = { time: g.time, device: device(g), quantity }
-    for (const field of seriesFields(series)) {
-      const prefix = series !== 'both' ? '' : field === 'value' ? 'raw_' : 'calibrated_'
+    const row = keyRow(g.time, device(g), q.quantity, q.labelZone)
+    for (const field of seriesFields(q.series)) {
+      const prefix = q.series !== 'both' ? '' : field === 'value' ? 'raw_' : 'calibrated_'
       const stats = g.stats[field]
       for (const stat of ['mean', 'min', 'max'] as const) row[`${prefix}${stat}`] = stats?.[stat] ?? null
       row[`${prefix}count`] = stats?.count ?? 0
     }
-    return row
+    return Object.assign(row, { expected: g.expected, completeness: g.completeness, partial: g.partial })
   })
 }
 
-/** Per-device window aggregates (mean, min, max, count), windows labelled by their start. */
-export async function queryWindowPage(store: Pick<ReadingStore, 'aggregateReadings'>, q: WindowPageQuery): Promise<Page> {
+function windowsQuery(q: WindowPageQuery, from: number, to: number, perDevice: boolean) {
+  return {
+    devices: q.devices,
+    quantity: q.quantity,
+    from,
+    to,
+    window: q.window,
+    tz: q.tz,
+    fields: seriesFields(q.series),
+    includeFlags: q.includeFlags,
+    perDevice,
+    ...(q.intervals ? { intervals: q.intervals } : {}),
+    ...(q.signal ? { signal: q.signal } : {}),
+  }
+}
+
+/** Per-device window aggregates (mean, min, max, count, expected, completeness, partial), windows labelled by their start. */
+export async function queryWindowPage(store: Pick<ReadingStore, 'aggregateReadings' | 'recentTimes'>, q: WindowPageQuery): Promise<Page> {
   const columns = valueColumns(q.series, true)
   if (q.devices.length === 0) return { columns, rows: [] }
   const lower = q.cursor ? Math.max(q.from, q.cursor.t) : q.from
-  const groups = await store.aggregateReadings({
-    devices: q.devices,
-    quantities: [q.quantity],
-    from: lower,
-    to: q.to,
-    fields: seriesFields(q.series),
-    window: { every: q.window, tz: q.tz },
-    perDevice: true,
-    limitPerGroup: q.limit + 2,
-  })
-  let rows = windowRows(groups, q.series, q.quantity, (g) => g.deviceId ?? '')
+  const groups = await qualifiedWindows(store, { ...windowsQuery(q, q.from, q.to, true), lower, limitPerGroup: q.limit + 2 })
+  let rows = windowRows(groups, q, (g) => g.deviceId ?? '')
   rows.sort(byTimeDevice)
   if (q.cursor) rows = rows.filter((r) => !(r.time === q.cursor!.t && compareIds(r.device as string, q.cursor!.d) <= 0))
   return finishPage(columns, rows, q.limit)
-}
-
-/** Start of the window after the one starting at `start` (local calendar days for 1d, so DST days are 23/25 h). */
-export function nextWindowStart(start: number, window: Window, tz: string): number {
-  return DateTime.fromMillis(start, { zone: tz }).plus(WINDOW_DURATION[window]).toMillis()
 }
 
 /**
@@ -152,7 +193,7 @@ export function nextWindowStart(start: number, window: Window, tz: string): numb
  * `device` of the rows is `neighbourhood:<id>`.
  */
 export async function queryNeighbourhoodWindows(
-  store: Pick<ReadingStore, 'aggregateReadings'>,
+  store: Pick<ReadingStore, 'aggregateReadings' | 'recentTimes'>,
   q: WindowPageQuery,
   neighbourhood: string,
   page: Page,
@@ -161,18 +202,11 @@ export async function queryNeighbourhoodWindows(
   if (times.length === 0) return []
   const lower = Math.max(q.from, Math.min(...times))
   const upper = Math.min(q.to, nextWindowStart(Math.max(...times), q.window, q.tz))
-  const groups = await store.aggregateReadings({
-    devices: q.devices,
-    quantities: [q.quantity],
-    from: lower,
-    to: upper,
-    fields: seriesFields(q.series),
-    window: { every: q.window, tz: q.tz },
-    perDevice: false,
-  })
+  // completeness against the requested range: a window the page cuts for paging is not `partial`
+  const groups = await qualifiedWindows(store, { ...windowsQuery(q, q.from, q.to, false), lower, upper })
   const wanted = new Set(times)
   const device = `neighbourhood:${neighbourhood}`
-  return windowRows(groups, q.series, q.quantity, () => device).filter((r) => wanted.has(r.time as number))
+  return windowRows(groups, q, () => device).filter((r) => wanted.has(r.time as number))
 }
 
 /** The opaque cursor text: base64url of `{"t":…,"d":…}`. */
@@ -180,13 +214,14 @@ export function encodeCursor(cursor: Cursor): string {
   return Buffer.from(JSON.stringify(cursor), 'utf8').toString('base64url')
 }
 
-/** Parses a cursor text; undefined when it is not one this API made. */
+/** Parses a cursor text; undefined when it is not one this API made (a time outside what InfluxDB stores is not). */
 export function decodeCursor(text: string): Cursor | undefined {
   try {
     const value = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown
     if (typeof value !== 'object' || value === null) return undefined
     const { t, d } = value as { t?: unknown; d?: unknown }
-    return typeof t === 'number' && Number.isSafeInteger(t) && typeof d === 'string' && d.length <= 200 ? { t, d } : undefined
+    const storable = typeof t === 'number' && Number.isSafeInteger(t) && t >= TIME_MIN_MS && t <= TIME_MAX_MS
+    return storable && typeof d === 'string' && d.length <= 200 ? { t, d } : undefined
   } catch {
     return undefined
   }

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { z } from 'zod'
+import { z } from 'zod'
 import type { Logger } from '../../core/logger.ts'
 import type { DeviceRegistry } from '../../core/registry/registry.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
@@ -44,17 +44,35 @@ export interface RouteSpec<Q extends z.ZodType | undefined = z.ZodType | undefin
 type Out<T> = T extends z.ZodType ? z.output<T> : Record<string, never>
 export type ApiRequest<Q, P> = FastifyRequest<{ Querystring: Out<Q>; Params: Out<P> }>
 
+/** The parameter names of an object model (through refinements, which zod 4 keeps on the object); undefined for others. */
+function knownKeys(schema: z.ZodType): string[] | undefined {
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape) : undefined
+}
+
+const NO_PARAMETERS = z.object({})
+
 /**
  * Registers routes on a fastify instance and remembers their specs. Fastify's validator compiler is set to
  * run the zod models: a failure becomes InvalidParamsError, answered as a 400 problem naming each parameter.
+ * A query parameter the route does not know is such a failure too (a typo `form=` would otherwise silently
+ * give the default range); every route validates its query string, an empty model where it takes none.
  */
 export class ApiRouter {
   readonly specs: RouteSpec[] = []
 
   constructor(readonly app: FastifyInstance) {
-    app.setValidatorCompiler(({ schema }) => (data: unknown) => {
-      const result = (schema as z.ZodType).safeParse(data ?? {})
-      return result.success ? { value: result.data } : { error: new InvalidParamsError(invalidParamsFromIssues(result.error.issues)) }
+    app.setValidatorCompiler(({ schema, httpPart }) => {
+      const model = schema as z.ZodType
+      const known = httpPart === 'querystring' ? knownKeys(model) : undefined
+      return (data: unknown) => {
+        const unknown = known === undefined ? [] : Object.keys((data ?? {}) as object).filter((key) => !known.includes(key))
+        if (unknown.length > 0) {
+          const reason = `unknown parameter; this endpoint takes ${known!.length === 0 ? 'none' : known!.join(', ')}`
+          return { error: new InvalidParamsError(unknown.map((name) => ({ name, reason }))) }
+        }
+        const result = model.safeParse(data ?? {})
+        return result.success ? { value: result.data } : { error: new InvalidParamsError(invalidParamsFromIssues(result.error.issues)) }
+      }
     })
   }
 
@@ -67,7 +85,7 @@ export class ApiRouter {
       method: 'GET',
       url: spec.url,
       schema: {
-        ...(spec.querystring ? { querystring: spec.querystring } : {}),
+        querystring: spec.querystring ?? NO_PARAMETERS,
         ...(spec.params ? { params: spec.params } : {}),
       },
       handler: handler as (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,

@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { Logger } from '../../core/logger.ts'
 import type { DeviceRegistry } from '../../core/registry/registry.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
+import { registerAccess } from './access.ts'
 import type { ApiServerConfig } from './config.ts'
 import { LiveHub } from './live.ts'
 import { installProblemHandlers } from './problem.ts'
@@ -68,6 +69,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   const deps: ApiDeps = { config: options.config, store: options.store, registry: options.registry, logger }
   const router = new ApiRouter(app)
   installProblemHandlers(app, logger)
+  await registerAccess(app, options.config)
 
   app.addHook('onResponse', async (request, reply) => {
     logger.info({ method: request.method, route: request.routeOptions.url ?? '(none)', status: reply.statusCode }, 'request')

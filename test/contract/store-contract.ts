@@ -207,6 +207,8 @@ export function storeContract(name: string, open: () => Promise<ReadingStore>): 
       expect((await store.readingRows({ ...window, fields: ['calibrated'] })).map((r) => [r.deviceId, r.fields.calibrated])).toEqual([['c-rows-b', 28.5]])
       expect((await store.readingRows({ devices: ['c-rows-a'], fields: ['value'], limit: 2 })).map((r) => r.fields.value)).toEqual([20, 21])
       expect(await store.readingRows({ devices: [], fields: ['value'] })).toEqual([])
+      // requireOneOf: `flags` is on every reading, but only points with a `calibrated` come back
+      expect((await store.readingRows({ ...window, fields: ['calibrated', 'flags'], requireOneOf: ['calibrated'] })).map((r) => [r.deviceId, r.fields])).toEqual([['c-rows-b', { calibrated: 28.5, flags: '' }]])
       expect((await store.queryReadings({ deviceId: 'c-rows-a', quantity: 'pm10', from: T0, to: T0 + 3 * MIN })).map((r) => [r.time, r.value, r.flags])).toEqual([
         [T0, 21, []],
         [T0 + 2 * MIN, 22, []],
@@ -251,6 +253,38 @@ export function storeContract(name: string, open: () => Promise<ReadingStore>): 
         ['c-agg-a', 15, 2, 1],
         ['c-agg-b', 30, 1, 0],
       ])
+    })
+
+    it('includeFlags keeps unflagged readings and those whose every flag is listed; recentTimes gives the newest times per series', async () => {
+      const d = (i: number) => T0 + i * 5 * MIN
+      await store.write({
+        readings: [
+          reading('c-flags', 'pm10', 10, d(0)),
+          reading('c-flags', 'pm10', 1999.9, d(1), { flags: ['saturated'] }),
+          reading('c-flags', 'pm10', 1999.9, d(2), { flags: ['saturated', 'stuck'] }),
+          reading('c-flags', 'pm10', 30, d(3), { flags: ['spike'] }),
+          reading('c-flags', 'pm2_5', 4, d(0)),
+          reading('c-flags', 'pm2_5', 5, d(2)),
+        ],
+        rejections: [],
+      })
+      const base = { devices: ['c-flags'], quantities: ['pm10' as const], from: T0, to: T0 + 3_600_000, fields: ['value' as const], perDevice: true }
+      const count = async (includeFlags?: string[]) => (await store.aggregateReadings({ ...base, ...(includeFlags ? { includeFlags } : {}) }))[0]?.stats.value?.count
+      expect(await count()).toBe(4)
+      expect(await count([])).toBe(1)
+      expect(await count(['saturated'])).toBe(2)
+      expect(await count(['saturated', 'stuck'])).toBe(3)
+      expect(await count(['saturated', 'stuck', 'spike'])).toBe(4)
+      const rows = await store.readingRows({ ...base, includeFlags: ['spike'], fields: ['value', 'flags'] })
+      expect(rows.map((r) => [r.time, r.fields.value, r.fields.flags])).toEqual([
+        [d(0), 10, ''],
+        [d(3), 30, 'spike'],
+      ])
+      expect(await store.recentTimes({ devices: ['c-flags'], quantities: ['pm10', 'pm2_5'], before: d(3), perSeries: 2 })).toEqual([
+        { deviceId: 'c-flags', quantity: 'pm10', times: [d(2), d(1)] },
+        { deviceId: 'c-flags', quantity: 'pm2_5', times: [d(2), d(0)] },
+      ])
+      expect(await store.recentTimes({ devices: ['c-flags'], quantities: ['pm10'], before: d(0), perSeries: 2 })).toEqual([])
     })
 
     it('counts, last readings and labels per device and quantity, a device family included', async () => {

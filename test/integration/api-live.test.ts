@@ -16,15 +16,15 @@ const reading = (deviceId: string, quantity: Quantity, observedAt: number, value
 
 interface SseClient {
   text(): string
-  events(): Array<{ event: string; data: unknown }>
+  events(): Array<{ id: string; event: string; data: unknown }>
   done: Promise<void>
   close(): void
 }
 
 /** Opens an event stream and collects what arrives. */
-async function openSse(url: string): Promise<SseClient> {
+async function openSse(url: string, headers: Record<string, string> = {}): Promise<SseClient> {
   const controller = new AbortController()
-  const response = await fetch(url, { signal: controller.signal })
+  const response = await fetch(url, { signal: controller.signal, headers })
   expect(response.status).toBe(200)
   expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
   let text = ''
@@ -46,10 +46,10 @@ async function openSse(url: string): Promise<SseClient> {
     events: () =>
       text
         .split('\n\n')
-        .filter((block) => block.startsWith('event: '))
+        .filter((block) => block.startsWith('id: '))
         .map((block) => {
-          const [event, data] = block.split('\n') as [string, string]
-          return { event: event.slice('event: '.length), data: JSON.parse(data.slice('data: '.length)) }
+          const [id, event, data] = block.split('\n') as [string, string, string]
+          return { id: id.slice('id: '.length), event: event.slice('event: '.length), data: JSON.parse(data.slice('data: '.length)) }
         }),
     done,
     close: () => controller.abort(),
@@ -167,6 +167,33 @@ describe('GET /api/v1/live', () => {
     expect([head.status, head.headers.get('content-type')]).toEqual([200, 'text/event-stream; charset=utf-8'])
   })
 
+  it('gives every event an id, and a client back with Last-Event-ID gets what it missed once, from the buffer and from the store', async () => {
+    const first = await openSse(`${base}/api/v1/live?neighbourhood=wijk`)
+    await waitFor('connected', () => first.text().includes(': connected'))
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    const t = Date.now()
+    await store.write({ readings: [reading('g-a', 'soil_moisture', t, 1), reading('g-a', 'soil_moisture', t + 1, 2)], rejections: [] })
+    await waitFor('two events', () => first.events().filter((e) => (e.data as { quantity: string }).quantity === 'soil_moisture').length === 2, 10_000, 50)
+    const [one, two] = first.events().filter((e) => (e.data as { quantity: string }).quantity === 'soil_moisture')
+    expect(one!.id).toMatch(/^[0-9a-z]+\.\d+$/)
+    expect(two!.id).not.toBe(one!.id)
+    first.close()
+    await first.done
+    // stored while the client is away
+    await store.write({ readings: [reading('g-a', 'soil_moisture', t + 2, 3)], rejections: [] })
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const back = await openSse(`${base}/api/v1/live?neighbourhood=wijk`, { 'last-event-id': one!.id })
+    await waitFor('the missed events', () => back.events().filter((e) => (e.data as { quantity: string }).quantity === 'soil_moisture').length >= 2, 10_000, 50)
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    const values = back.events().filter((e) => (e.data as { quantity: string }).quantity === 'soil_moisture').map((e) => (e.data as { value: number }).value)
+    expect(values).toEqual([2, 3])
+    expect(back.events()[0]!.id).toBe(two!.id)
+    back.close()
+    const stranger = await openSse(`${base}/api/v1/live`, { 'last-event-id': 'nope.7' })
+    await waitFor('the comment', () => stranger.text().includes(': cannot resume from that id; live from now'))
+    stranger.close()
+  })
+
   it('survives clients going away, and closing the server ends open streams', async () => {
     for (let i = 0; i < 3; i++) {
       const client = await openSse(`${base}/api/v1/live`)
@@ -181,4 +208,5 @@ describe('GET /api/v1/live', () => {
     await open.done
     expect(Date.now() - started).toBeLessThan(5_000)
   })
+
 })

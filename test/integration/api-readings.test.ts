@@ -116,29 +116,31 @@ describe('GET /api/v1/readings', () => {
     const json = await get(`device=g-a&quantity=air_temperature&${range}`)
     expect(json.status).toBe(200)
     const body = ReadingsResponseSchema.parse(json.json())
-    expect(body).toMatchObject({ device: 'g-a', neighbourhood: null, quantity: 'air_temperature', unit: '°C', series: 'raw', window: null, next: null, columns: ['time', 'device', 'quantity', 'value'] })
-    const expected = temps.filter((r) => r.device === 'g-a').map((r) => ({ time: new Date(r.time).toISOString(), device: 'g-a', quantity: 'air_temperature', value: r.value }))
+    expect(body).toMatchObject({ device: 'g-a', neighbourhood: null, quantity: 'air_temperature', unit: '°C', series: 'raw', window: null, next: null, columns: ['time', 'device', 'quantity', 'unit', 'value', 'flags'] })
+    const expected = temps.filter((r) => r.device === 'g-a').map((r) => ({ time: new Date(r.time).toISOString(), device: 'g-a', quantity: 'air_temperature', unit: '°C', value: r.value, flags: [] }))
     expect(body.rows).toEqual(expected)
     const csv = await get(`device=g-a&quantity=air_temperature&${range}&format=csv`)
     expect(csv.type).toBe('text/csv; charset=utf-8')
-    expect(csv.body).toBe(['time,device,quantity,value', ...expected.map((r) => `${r.time},g-a,air_temperature,${r.value}`)].join('\n') + '\n')
+    expect(csv.body).toBe(['time,device,quantity,unit,value,flags', ...expected.map((r) => `${r.time},g-a,air_temperature,°C,${r.value},`)].join('\n') + '\n')
   })
 
   it('gives raw, calibrated (only readings that have one) or both', async () => {
     const calibrated = (await get(`device=g-a&quantity=pm2_5&${range}&series=calibrated`)).json()
-    expect(calibrated.rows).toEqual(pms.filter((r) => r.calibrated !== undefined).map((r) => ({ time: new Date(r.time).toISOString(), device: 'g-a', quantity: 'pm2_5', value: r.calibrated })))
+    expect(calibrated.rows).toEqual(pms.filter((r) => r.calibrated !== undefined).map((r) => ({ time: new Date(r.time).toISOString(), device: 'g-a', quantity: 'pm2_5', unit: 'µg/m³', value: r.calibrated, flags: [] })))
     const both = (await get(`device=g-a&quantity=pm2_5&${range}&series=both&limit=3`)).json()
-    expect(both.columns).toEqual(['time', 'device', 'quantity', 'raw', 'calibrated'])
-    expect(both.rows).toEqual([0, 1, 2].map((i) => ({ time: new Date(START + i * 10 * MIN).toISOString(), device: 'g-a', quantity: 'pm2_5', raw: pmA(i), calibrated: calA(i) ?? null })))
+    expect(both.columns).toEqual(['time', 'device', 'quantity', 'unit', 'raw', 'calibrated', 'flags'])
+    expect(both.rows).toEqual([0, 1, 2].map((i) => ({ time: new Date(START + i * 10 * MIN).toISOString(), device: 'g-a', quantity: 'pm2_5', unit: 'µg/m³', raw: pmA(i), calibrated: calA(i) ?? null, flags: [] })))
     const csv = await get(`device=g-a&quantity=pm2_5&${range}&series=both&limit=2&format=csv`)
-    expect(csv.body).toBe(`time,device,quantity,raw,calibrated\n${new Date(START).toISOString()},g-a,pm2_5,5,2.5\n${new Date(START + 10 * MIN).toISOString()},g-a,pm2_5,6.5,\n`)
+    expect(csv.body).toBe(`time,device,quantity,unit,raw,calibrated,flags\n${new Date(START).toISOString()},g-a,pm2_5,µg/m³,5,2.5,\n${new Date(START + 10 * MIN).toISOString()},g-a,pm2_5,µg/m³,6.5,,\n`)
   })
 
   it('aggregates per hour and per UTC day exactly as computed from the input', async () => {
     const hourly = ReadingsResponseSchema.parse((await get(`neighbourhood=wijk&quantity=air_temperature&${range}&window=1h`)).json())
-    expect(hourly.columns).toEqual(['time', 'device', 'quantity', 'mean', 'min', 'max', 'count'])
+    expect(hourly.columns).toEqual(['time', 'device', 'quantity', 'unit', 'mean', 'min', 'max', 'count', 'expected', 'completeness', 'partial'])
     expectRowsClose(hourly.rows, expectedWindows(temps, windowStart['1h']))
     expect(hourly.rows).toHaveLength(48)
+    // 10-minute readings: 6 expected per hour, every hour whole and inside the range
+    expect(new Set(hourly.rows.map((r) => JSON.stringify([r.unit, (r as { expected: number }).expected, (r as { completeness: number }).completeness, (r as { partial: boolean }).partial])))).toEqual(new Set([JSON.stringify(['°C', 6, 1, false])]))
     const daily = (await get(`device=g-b&quantity=air_temperature&${range}&window=1d`)).json()
     expect(daily.tz).toBe('UTC')
     expectRowsClose(daily.rows, expectedWindows(temps.filter((r) => r.device === 'g-b'), windowStart['1d']))
@@ -177,16 +179,18 @@ describe('GET /api/v1/readings', () => {
     const calibrated = (await get(`device=g-a&quantity=pm2_5&${range}&window=1d&series=calibrated`)).json()
     expectRowsClose(calibrated.rows, expectedWindows(calibratedInput, windowStart['1d']))
     const both = (await get(`device=g-a&quantity=pm2_5&${range}&window=1d&series=both&format=csv`)).body.trim().split('\n')
-    expect(both[0]).toBe('time,device,quantity,raw_mean,raw_min,raw_max,raw_count,calibrated_mean,calibrated_min,calibrated_max,calibrated_count')
+    expect(both[0]).toBe('time,device,quantity,unit,raw_mean,raw_min,raw_max,raw_count,calibrated_mean,calibrated_min,calibrated_max,calibrated_count,expected,completeness,partial')
     const raw = expectedWindows(pms, windowStart['1d'])
     const cal = expectedWindows(calibratedInput, windowStart['1d'])
     both.slice(1).forEach((line, i) => {
       const cells = line.split(',')
-      expect(cells.slice(0, 3)).toEqual([raw[i]!.time, 'g-a', 'pm2_5'])
-      expect(Number(cells[3])).toBeCloseTo(raw[i]!.mean, 9)
-      expect(cells.slice(4, 7).map(Number)).toEqual([raw[i]!.min, raw[i]!.max, raw[i]!.count])
-      expect(Number(cells[7])).toBeCloseTo(cal[i]!.mean, 9)
-      expect(cells.slice(8).map(Number)).toEqual([cal[i]!.min, cal[i]!.max, cal[i]!.count])
+      expect(cells.slice(0, 4)).toEqual([raw[i]!.time, 'g-a', 'pm2_5', 'µg/m³'])
+      expect(Number(cells[4])).toBeCloseTo(raw[i]!.mean, 9)
+      expect(cells.slice(5, 8).map(Number)).toEqual([raw[i]!.min, raw[i]!.max, raw[i]!.count])
+      expect(Number(cells[8])).toBeCloseTo(cal[i]!.mean, 9)
+      expect(cells.slice(9, 12).map(Number)).toEqual([cal[i]!.min, cal[i]!.max, cal[i]!.count])
+      // 12:00Z to 12:00Z: both UTC days are cut by the range; 72 of the 144 expected 10-minute readings each
+      expect(cells.slice(12)).toEqual(['72', '1', 'true'])
     })
   })
 
@@ -200,10 +204,10 @@ describe('GET /api/v1/readings', () => {
       expect(body.rows.length).toBeLessThanOrEqual(5)
       seen.push(...body.rows.map((r: { time: string; device: string; value: number }) => `${r.time}|${r.device}|${r.value}`))
       if (body.next === null) {
-        expect(page.link).toBeUndefined()
+        expect(page.link).toBe('<https://creativecommons.org/licenses/by/4.0/>; rel="license"; title="CC-BY-4.0"')
         break
       }
-      expect(page.link).toBe(`</api/v1/readings?${new URLSearchParams(url).toString().replace(/&cursor=[^&]*/, '')}&cursor=${body.next}>; rel="next"`)
+      expect(page.link).toBe(`</api/v1/readings?${new URLSearchParams(url).toString().replace(/&cursor=[^&]*/, '')}&cursor=${body.next}>; rel="next", <https://creativecommons.org/licenses/by/4.0/>; rel="license"; title="CC-BY-4.0"`)
       url = page.link!.slice('</api/v1/readings?'.length, page.link!.indexOf('>'))
     }
     expect(seen).toEqual(all)
@@ -223,18 +227,19 @@ describe('GET /api/v1/readings', () => {
     expect(aggregate).toEqual(expectedWindows(temps, windowStart['1h'], () => 'n').map((r) => `${r.time}|${r.count}`))
     const csv = await get(`neighbourhood=wijk&quantity=air_temperature&${range}&window=1h&limit=3&format=csv`)
     expect(csv.body.split('\n').slice(0, 5)).toEqual([
-      'time,device,quantity,mean,min,max,count',
-      expect.stringMatching(/^2024-01-15T12:00:00.000Z,neighbourhood:wijk,air_temperature,[\d.]+,-?[\d.]+,[\d.]+,12$/),
+      'time,device,quantity,unit,mean,min,max,count,expected,completeness,partial',
+      // pooled: 2 gardens × 6 readings expected in the hour
+      expect.stringMatching(/^2024-01-15T12:00:00.000Z,neighbourhood:wijk,air_temperature,°C,[\d.]+,-?[\d.]+,[\d.]+,12,12,1,false$/),
       expect.stringMatching(/^2024-01-15T12:00:00.000Z,g-a,/),
       expect.stringMatching(/^2024-01-15T12:00:00.000Z,g-b,/),
       expect.stringMatching(/^2024-01-15T13:00:00.000Z,neighbourhood:wijk,/), // the aggregate comes before its window's device rows
     ])
-    expect(csv.link).toMatch(/^<\/api\/v1\/readings\?.*&cursor=[A-Za-z0-9_-]+>; rel="next"$/)
+    expect(csv.link).toMatch(/^<\/api\/v1\/readings\?.*&cursor=[A-Za-z0-9_-]+>; rel="next", <https:\/\/creativecommons.org\/licenses\/by\/4.0\/>; rel="license"; title="CC-BY-4.0"$/)
   })
 
   it('keeps neighbourhoods apart', async () => {
     const body = (await get(`neighbourhood=elders&quantity=air_temperature&${range}`)).json()
-    expect(body.rows).toEqual([{ time: new Date(START).toISOString(), device: 'g-other', quantity: 'air_temperature', value: 99 }])
+    expect(body.rows).toEqual([{ time: new Date(START).toISOString(), device: 'g-other', quantity: 'air_temperature', unit: '°C', value: 99, flags: [] }])
   })
 
   it.each([
@@ -252,6 +257,13 @@ describe('GET /api/v1/readings', () => {
     ['quantity=pm2_5', 'device', /exactly one of device and neighbourhood/],
     ['device=g-a&neighbourhood=wijk&quantity=pm2_5', 'device', /exactly one of device and neighbourhood/],
     ['device=bad%20id&quantity=pm2_5', 'device', /device id must be/],
+    ['device=g-a&quantity=pm2_5&form=2024-01-15', 'form', /unknown parameter; this endpoint takes device, neighbourhood, quantity, from, to/],
+    ['device=g-a&quantity=pm2_5&from=-99999999999999999d', 'from', /outside the storable times/],
+    ['device=g-a&quantity=pm2_5&to=99999999999999999', 'to', /must be an ISO-8601|epoch milliseconds/],
+    ['device=g-a&quantity=pm2_5&from=9999999999999999', 'from', /outside the storable times/],
+    [`device=g-a&quantity=pm2_5&cursor=${Buffer.from(JSON.stringify({ t: 9007199254740991, d: 'g-a' })).toString('base64url')}`, 'cursor', /not a cursor from this API/],
+    ['device=g-a&quantity=pm2_5&window=1h&include_flags=saturatd', 'include_flags', /unknown flag 'saturatd'; one of implausible, saturated/],
+    ['device=g-a&quantity=pm2_5&format=csv&sep=tab', 'sep', /Invalid option/],
   ])('400 problem naming the parameter: %s', async (query, name, reason) => {
     const response = await get(query)
     expect(response.status).toBe(400)

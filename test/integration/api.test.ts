@@ -91,7 +91,7 @@ describe('public HTTP API', () => {
   })
 
   it('health and readiness', async () => {
-    expect((await get('/api/v1/health')).json()).toEqual({ status: 'ok' })
+    expect((await get('/api/v1/health')).json()).toEqual({ status: 'ok', store: 'up' })
     expect((await get('/api/v1/ready')).json()).toEqual({ status: 'ready', influxdb: 1 })
     const down = await buildApiServer({ config: config(dir, 'http://127.0.0.1:9'), store, registry: parseRegistry(REGISTRY, 'test'), logger, publicDir: dir })
     const response = await down.inject({ method: 'GET', url: '/api/v1/ready' })
@@ -199,7 +199,7 @@ describe('public HTTP API', () => {
     expect(documented).toContain('/') // the page, served by the static plugin
     expect(routes).toHaveLength(18) // + /api/v1/bulk and /sta (open data), /api/v1/latest and /api/v1/basemap (the residents' page)
     const readings = doc.paths['/api/v1/readings'].get
-    expect(readings.parameters.map((p: { name: string }) => p.name)).toEqual(['device', 'neighbourhood', 'quantity', 'from', 'to', 'series', 'window', 'tz', 'format', 'limit', 'cursor'])
+    expect(readings.parameters.map((p: { name: string }) => p.name)).toEqual(['device', 'neighbourhood', 'quantity', 'from', 'to', 'series', 'window', 'tz', 'include_flags', 'format', 'sep', 'limit', 'cursor'])
     expect(readings.parameters.find((p: { name: string }) => p.name === 'limit')).toMatchObject({ in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100_000, default: 10_000 } })
     expect(readings.parameters.find((p: { name: string }) => p.name === 'quantity')).toMatchObject({ required: true, schema: { enum: Object.keys(QUANTITIES) } })
     expect(Object.keys(readings.responses['200'].content)).toEqual(['application/json', 'text/csv'])

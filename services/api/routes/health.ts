@@ -4,10 +4,15 @@ import { ProblemError, ProblemSchema } from '../problem.ts'
 import type { ApiDeps, ApiRouter } from '../routing.ts'
 
 /**
- * GET /api/v1/health: the process answers (liveness). GET /api/v1/ready: InfluxDB answers `GET /ping`
- * (readiness): 200 `{status:'ready', influxdb: <major version>}`, else 503 problem.
+ * GET /api/v1/health: the process answers (liveness, always 200): `ok` with the store reachable, `degraded`
+ * while InfluxDB does not answer `GET /ping` (the page and the API run; data routes answer 503 problems until it
+ * is back). GET /api/v1/ready: InfluxDB answers (readiness): 200 `{status:'ready', influxdb: <major version>}`,
+ * else 503 problem.
  */
-export const HealthSchema = z.object({ status: z.literal('ok') })
+export const HealthSchema = z.object({
+  status: z.enum(['ok', 'degraded']),
+  store: z.enum(['up', 'down']).describe('InfluxDB answers GET /ping'),
+})
 export const ReadySchema = z.object({ status: z.literal('ready'), influxdb: z.number().int().describe('InfluxDB major version') })
 
 export function registerHealthRoutes(router: ApiRouter, deps: ApiDeps): void {
@@ -16,11 +21,14 @@ export function registerHealthRoutes(router: ApiRouter, deps: ApiDeps): void {
       method: 'GET',
       url: '/api/v1/health',
       operationId: 'health',
-      summary: 'liveness: the API process answers',
+      summary: 'liveness: the API process answers; degraded while the measurement store does not',
       tags: ['service'],
       responses: { 200: { description: 'alive', content: { 'application/json': HealthSchema } } },
     },
-    async () => ({ status: 'ok' as const }),
+    async () => {
+      const up = await detectGeneration(deps.config.influx.url).then(() => true, () => false)
+      return up ? { status: 'ok' as const, store: 'up' as const } : { status: 'degraded' as const, store: 'down' as const }
+    },
   )
   router.get(
     {

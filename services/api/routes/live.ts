@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http'
 import { z } from 'zod'
 import { IsoTime, NeighbourhoodParam, QuantityParam } from '../params.ts'
 import { ProblemSchema, notFound } from '../problem.ts'
-import type { LiveHub, LiveReading } from '../live.ts'
+import { REPLAY_BUFFER, RESUME_MS, type LiveEvent, type LiveHub } from '../live.ts'
 import type { ApiDeps, ApiRouter } from '../routing.ts'
 import { UNKNOWN_NEIGHBOURHOOD } from './devices.ts'
 
@@ -11,6 +11,10 @@ import { UNKNOWN_NEIGHBOURHOOD } from './devices.ts'
  * public devices as `event: reading` with `data: {"time","device","quantity","value"}` (services/api/live.ts
  * polls every SENSHAGEN_API_LIVE_POLL_MS); a comment line every SENSHAGEN_API_LIVE_HEARTBEAT_MS keeps proxies
  * from closing an idle stream. The stream ends when the client goes away or the server stops.
+ * Every event carries an `id:`; a client reconnecting with `Last-Event-ID` (EventSource does this by itself) first
+ * gets the events it missed, from a buffer of the newest 1000 (services/api/live.ts: polling resumes where it
+ * stopped when a client is back within 5 minutes). An id that cannot be resumed from (too old, or from before
+ * a server restart) gets a `: cannot resume` comment and the stream from now.
  */
 export const LiveQuerySchema = z.object({
   neighbourhood: NeighbourhoodParam.optional().describe('only devices of this neighbourhood'),
@@ -40,7 +44,10 @@ export function registerLiveRoutes(router: ApiRouter, deps: ApiDeps, hub: LiveHu
       tags: ['readings'],
       querystring: LiveQuerySchema,
       responses: {
-        200: { description: 'an event stream', content: { 'text/event-stream': SSE_CONTENT } },
+        200: {
+          description: `an event stream; each event has an id; Last-Event-ID resumes from a buffer of the newest ${REPLAY_BUFFER} events (polling picks up where it stopped when a client returns within ${RESUME_MS / 60_000} min)`,
+          content: { 'text/event-stream': SSE_CONTENT },
+        },
         400: { description: 'bad parameter', content: { 'application/problem+json': ProblemSchema } },
         404: { description: 'unknown neighbourhood', content: { 'application/problem+json': ProblemSchema } },
       },
@@ -55,19 +62,27 @@ export function registerLiveRoutes(router: ApiRouter, deps: ApiDeps, hub: LiveHu
         const d = deps.registry.publicDevice(device)
         return d !== undefined && (neighbourhood === undefined || d.neighbourhood === neighbourhood)
       }
+      // the headers set so far (security headers, CORS, rate limit) go out with the hijacked response too
+      const headers = { ...reply.getHeaders() } as Record<string, string | number | string[]>
       reply.hijack()
       const res = reply.raw
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
+      res.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
       res.write(`retry: ${deps.config.api.livePollMs}\n: connected\n\n`)
       connections.add(res)
       deps.logger.info({ method: 'GET', route: '/api/v1/live', status: 200 }, 'live stream opened')
-      const onReadings = (readings: LiveReading[]) => {
-        const events = readings
-          .filter((r) => allowed(r.device) && (quantity === undefined || r.quantity === quantity))
-          .map((r) => `event: reading\ndata: ${JSON.stringify(r)}\n\n`)
-        if (events.length > 0) res.write(events.join(''))
+      const send = (events: LiveEvent[]) => {
+        const lines = events
+          .filter(({ reading: r }) => allowed(r.device) && (quantity === undefined || r.quantity === quantity))
+          .map(({ id, reading }) => `id: ${id}\nevent: reading\ndata: ${JSON.stringify(reading)}\n\n`)
+        if (lines.length > 0) res.write(lines.join(''))
       }
-      const unsubscribe = hub.subscribe(onReadings)
+      const lastId = request.headers['last-event-id']
+      if (typeof lastId === 'string' && lastId !== '') {
+        const missed = hub.replayAfter(lastId.slice(0, 100))
+        if (missed === undefined) res.write(': cannot resume from that id; live from now\n\n')
+        else send(missed)
+      }
+      const unsubscribe = hub.subscribe(send)
       const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), deps.config.api.liveHeartbeatMs)
       const close = () => {
         clearInterval(heartbeat)

@@ -3,28 +3,34 @@ import { z } from 'zod'
 import { QUANTITIES } from '../../../core/quantities.ts'
 import { isValidTimeZone, formatIsoMs } from '../../../core/time.ts'
 import { RefusedError } from '../../../core/errors.ts'
-import { csvStream } from '../csv.ts'
-import { DeviceParam, FormatParam, IsoTime, NeighbourhoodParam, QuantityParam, CSV_CONTENT, timeParam } from '../params.ts'
+import { csvDialect, csvStream } from '../csv.ts'
+import { DataLicenceSchema, licenceLinks, licencesOf } from '../licence.ts'
+import { DeviceParam, FormatParam, IsoTime, NeighbourhoodParam, QuantityParam, CSV_CONTENT, SepParam, timeParam } from '../params.ts'
 import { ProblemSchema, badParam, notFound } from '../problem.ts'
+import { costLimits, estimateCost, refuseCostly, requestDeadline } from '../query-cost.ts'
 import {
   type Page,
   type Row,
   decodeCursor,
   encodeCursor,
+  keyColumns,
   queryNeighbourhoodWindows,
   queryReadingsPage,
   queryWindowPage,
 } from '../readings-query.ts'
 import type { ApiDeps, ApiRequest, ApiRouter } from '../routing.ts'
+import { FLAG_NAMES, parseIncludeFlags, reportingIntervals } from '../window-quality.ts'
 import { NOT_PUBLIC_DEVICE, UNKNOWN_NEIGHBOURHOOD } from './devices.ts'
 
 /**
  * GET /api/v1/readings: readings or window aggregates of one public device or of a neighbourhood's public
  * devices, JSON or CSV, paged (services/api/readings-query.ts). Rows carry the CSV columns as keys:
- * time, device, quantity, then `value` (series raw or calibrated) or `raw,calibrated` (both); with a window
- * `mean,min,max,count` (or `raw_mean,…,calibrated_count`), `time` being the window start. With a window and a
- * neighbourhood the pooled neighbourhood aggregate comes too: JSON `aggregate`, CSV rows with device
- * `neighbourhood:<id>` before the device rows of their window.
+ * time, [local_time when tz is given,] device, quantity, unit, then `value` (series raw or calibrated) or
+ * `raw,calibrated` (both) and `flags`; with a window `mean,min,max,count` (or `raw_mean,…,calibrated_count`),
+ * `expected,completeness,partial` (services/api/window-quality.ts), `time` being the window start. With a window
+ * and a neighbourhood the pooled neighbourhood aggregate comes too: JSON `aggregate`, CSV rows with device
+ * `neighbourhood:<id>` before the device rows of their window. Aggregates leave flagged readings out unless
+ * `include_flags` names them. Cost limits and the query timeout: services/api/query-cost.ts.
  */
 export const MAX_LIMIT = 100_000
 
@@ -39,10 +45,20 @@ export const ReadingsQuerySchema = z
     window: z.enum(['10m', '1h', '1d']).optional().describe('aggregate per window and device (InfluxQL GROUP BY time(window) tz(tz))'),
     tz: z
       .string()
+      .max(64)
       .refine(isValidTimeZone, { message: 'is not an IANA time zone such as Europe/Amsterdam' })
-      .default('UTC')
-      .describe('IANA zone the windows follow (1d = local days); ignored without window'),
+      .optional()
+      .describe('IANA zone (e.g. Europe/Amsterdam): windows follow it (1d = local days; default UTC) and every row gets a local_time label'),
+    include_flags: z
+      .string()
+      .max(400)
+      .optional()
+      .describe(
+        `quality flags whose readings count: comma-separated (${FLAG_NAMES.join(', ')}) or all. ` +
+          'Default: aggregates take only unflagged readings, raw rows are all returned with their flags',
+      ),
     format: FormatParam,
+    sep: SepParam,
     limit: z.coerce.number().int().min(1).max(MAX_LIMIT).default(10_000).describe(`rows per page, 1…${MAX_LIMIT}`),
     cursor: z.string().max(400).optional().describe('opaque: the `next` of the previous page'),
   })
@@ -51,17 +67,36 @@ export const ReadingsQuerySchema = z
       ctx.addIssue({ code: 'custom', path: ['device'], message: 'give exactly one of device and neighbourhood' })
     }
     if (typeof q.from === 'number' && typeof q.to === 'number' && q.to <= q.from) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must be after from' })
+    try {
+      parseIncludeFlags(q.include_flags)
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', path: ['include_flags'], message: (error as Error).message })
+    }
   })
 
 const NumberOrNull = z.number().nullable()
+const RowKey = {
+  time: IsoTime,
+  local_time: z.string().optional().describe('the time in the tz zone, ISO-8601 with offset (only when tz is given)'),
+  device: z.string(),
+  quantity: z.string(),
+  unit: z.string().describe('unit of every value of the row'),
+}
+const Flags = { flags: z.array(z.string()).describe('quality flags of the reading (core/quality.ts); [] for none') }
+const Quality = {
+  expected: z.number().int().nullable().describe("readings expected in the part of the window inside the range, from the device's median reporting interval; null when unknown"),
+  completeness: NumberOrNull.describe('count / expected, 3 decimals (may exceed 1)'),
+  partial: z.boolean().describe('the range cuts this window (it starts before from or ends after to)'),
+}
 export const ReadingRowSchema = z.union([
-  z.object({ time: IsoTime, device: z.string(), quantity: z.string(), value: NumberOrNull }),
-  z.object({ time: IsoTime, device: z.string(), quantity: z.string(), raw: NumberOrNull, calibrated: NumberOrNull }),
-  z.object({ time: IsoTime, device: z.string(), quantity: z.string(), mean: NumberOrNull, min: NumberOrNull, max: NumberOrNull, count: z.number().int() }),
+  z.object({ ...RowKey, value: NumberOrNull, ...Flags }),
+  z.object({ ...RowKey, raw: NumberOrNull, calibrated: NumberOrNull, ...Flags }),
+  z.object({ ...RowKey, mean: NumberOrNull, min: NumberOrNull, max: NumberOrNull, count: z.number().int(), ...Quality }),
   z.object({
-    time: IsoTime, device: z.string(), quantity: z.string(),
+    ...RowKey,
     raw_mean: NumberOrNull, raw_min: NumberOrNull, raw_max: NumberOrNull, raw_count: z.number().int(),
     calibrated_mean: NumberOrNull, calibrated_min: NumberOrNull, calibrated_max: NumberOrNull, calibrated_count: z.number().int(),
+    ...Quality,
   }),
 ])
 export const ReadingsResponseSchema = z.object({
@@ -72,6 +107,8 @@ export const ReadingsResponseSchema = z.object({
   series: z.enum(['raw', 'calibrated', 'both']),
   window: z.enum(['10m', '1h', '1d']).nullable(),
   tz: z.string().nullable(),
+  include_flags: z.union([z.array(z.string()), z.literal('all')]).describe('flags whose readings count in aggregates ([] = unflagged only)'),
+  licence: z.array(DataLicenceSchema).describe('data licence of each source in this answer'),
   from: IsoTime,
   to: IsoTime,
   columns: z.array(z.string()).describe('keys of each row, in CSV order'),
@@ -98,10 +135,13 @@ export function registerReadingRoutes(router: ApiRouter, deps: ApiDeps): void {
         200: {
           description: 'a page',
           content: { 'application/json': ReadingsResponseSchema, 'text/csv': CSV_CONTENT },
-          headers: { Link: { description: '<url>; rel="next" when there is a next page' } },
+          headers: { Link: { description: '<url>; rel="next" when there is a next page, and <licence url>; rel="license" per data source' } },
         },
-        400: { description: 'bad parameter (named in invalid-params)', content: { 'application/problem+json': ProblemSchema } },
+        400: { description: 'bad or unknown parameter (named in invalid-params)', content: { 'application/problem+json': ProblemSchema } },
         404: { description: 'no public device with this id, or unknown neighbourhood', content: { 'application/problem+json': ProblemSchema } },
+        413: { description: 'the query is over a cost limit (named, with the numbers, in detail)', content: { 'application/problem+json': ProblemSchema } },
+        503: { description: 'the measurement store is unavailable', content: { 'application/problem+json': ProblemSchema } },
+        504: { description: 'the query ran past the time limit and was stopped', content: { 'application/problem+json': ProblemSchema } },
       },
     },
     async (request, reply) => answerReadings(deps, request, reply),
@@ -113,14 +153,30 @@ async function answerReadings(deps: ApiDeps, request: ReadingsRequest, reply: Fa
   const devices = publicDevices(deps, q.device, q.neighbourhood)
   const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
   if (q.cursor !== undefined && cursor === undefined) throw badParam('cursor', 'is not a cursor from this API')
-  const base = { devices, quantity: q.quantity, from: q.from, to: q.to, series: q.series, limit: q.limit, ...(cursor ? { cursor } : {}) }
+  const includeFlags = q.window === undefined && q.include_flags === undefined ? undefined : parseIncludeFlags(q.include_flags)
+  const limits = costLimits(deps.config)
+  const deadline = requestDeadline(limits.timeoutMs, reply.raw)
+  const base = {
+    devices,
+    quantity: q.quantity,
+    from: q.from,
+    to: q.to,
+    series: q.series,
+    limit: q.limit,
+    includeFlags,
+    signal: deadline.signal,
+    ...(q.tz === undefined ? {} : { labelZone: q.tz }),
+    ...(cursor ? { cursor } : {}),
+  }
   let page: Page
   let aggregate: Row[] | undefined
   try {
     if (q.window === undefined) {
       page = await queryReadingsPage(deps.store, base)
     } else {
-      const windowQuery = { ...base, window: q.window, tz: q.tz }
+      const intervals = await reportingIntervals(deps.store, devices, q.quantity, q.to, deadline.signal)
+      refuseCostly(estimateCost({ devices, from: cursor ? Math.max(q.from, cursor.t) : q.from, to: q.to, window: q.window, intervals }), limits)
+      const windowQuery = { ...base, window: q.window, tz: q.tz ?? 'UTC', intervals }
       page = await queryWindowPage(deps.store, windowQuery)
       if (q.neighbourhood !== undefined) aggregate = await queryNeighbourhoodWindows(deps.store, windowQuery, q.neighbourhood, page)
     }
@@ -128,16 +184,20 @@ async function answerReadings(deps: ApiDeps, request: ReadingsRequest, reply: Fa
     // InfluxDB's zone database may lack a zone the runtime knows
     if (error instanceof RefusedError && /time zone|tz/i.test(error.message)) throw badParam('tz', 'is not a zone the measurement store knows')
     throw error
+  } finally {
+    deadline.done()
   }
   const next = page.next ? encodeCursor(page.next) : null
-  if (next !== null) reply.header('link', `<${nextUrl(request.url, next)}>; rel="next"`)
-  const format = (rows: Row[]) => rows.map((r) => ({ ...r, time: formatIsoMs(r.time as number) }))
+  const licence = licencesOf(devices)
+  reply.header('link', [...(next === null ? [] : [`<${nextUrl(request.url, next)}>; rel="next"`]), licenceLinks(licence)].join(', '))
+  const header = [...keyColumns(q.tz), ...page.columns]
   if (q.format === 'csv') {
     const rows = aggregate ? mergeAggregate(page.rows, aggregate) : page.rows
-    const header = ['time', 'device', 'quantity', ...page.columns]
     reply.type('text/csv; charset=utf-8')
-    return reply.send(csvStream(header, rows, (r) => [formatIsoMs(r.time as number), r.device, r.quantity, ...page.columns.map((c) => r[c])]))
+    return reply.send(csvStream(header, rows, (r) => header.map((c) => (c === 'time' ? formatIsoMs(r.time as number) : r[c])), csvDialect(q.sep, request.headers['accept-language'])))
   }
+  const format = (rows: Row[]) =>
+    rows.map((r) => ({ ...r, time: formatIsoMs(r.time as number), ...(typeof r.flags === 'string' ? { flags: r.flags === '' ? [] : r.flags.split(';') } : {}) }))
   return {
     device: q.device ?? null,
     neighbourhood: q.neighbourhood ?? null,
@@ -145,10 +205,12 @@ async function answerReadings(deps: ApiDeps, request: ReadingsRequest, reply: Fa
     unit: QUANTITIES[q.quantity].unit,
     series: q.series,
     window: q.window ?? null,
-    tz: q.window === undefined ? null : q.tz,
+    tz: q.window === undefined && q.tz === undefined ? null : (q.tz ?? 'UTC'),
+    include_flags: includeFlags ?? ('all' as const),
+    licence,
     from: formatIsoMs(q.from),
     to: formatIsoMs(q.to),
-    columns: ['time', 'device', 'quantity', ...page.columns],
+    columns: header,
     rows: format(page.rows),
     ...(aggregate ? { aggregate: format(aggregate) } : {}),
     next,
