@@ -43,7 +43,7 @@ describe('chooseMethod', () => {
     expect(() => chooseMethod('pm10', pm)).toThrow(/input is pm2_5/)
   })
 
-  it('registry: every method builds a model reporting its own name and version (pm-group-ratio 2: members only)', () => {
+  it('registry: every method builds a model reporting its own name and version (pm-group-ratio 3, pm-kohler 2: issue 11)', () => {
     const inputs: Record<string, CalibrationInput> = {
       'pm-group-ratio': pm,
       'pm-kohler': pm,
@@ -53,7 +53,7 @@ describe('chooseMethod', () => {
     for (const [name, method] of Object.entries(METHODS)) {
       const model = method(inputs[name] as CalibrationInput)
       expect(model.method).toBe(name)
-      expect(model.version).toBe(name === 'pm-group-ratio' ? '2' : '1')
+      expect(model.version).toBe({ 'pm-group-ratio': '3', 'pm-kohler': '2' }[name] ?? '1')
       expect(isMethodName(name)).toBe(true)
     }
     expect(isMethodName('toString')).toBe(false)
