@@ -7,13 +7,14 @@ import type { CalibrationResult, HourlyValue, Metrics } from '../../core/calibra
 import type { Logger } from '../../core/logger.ts'
 import type { Quantity } from '../../core/quantities.ts'
 import { queryReferenceObservations } from '../../core/reference/reference-store.ts'
+import { KNMI_STATIONS, LUCHTMEETNET_STATIONS } from '../../core/reference/stations.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
 import { READING_MEASUREMENT } from '../../core/store/schema.ts'
 import type { ReadingStore, StoredReading } from '../../core/store/store.ts'
-import { type CalibrationGroup, calibratedDevices, calibrationGroup } from './group.ts'
+import { type CalibrationGroup, calibratedDevices, calibrationGroup, deviceSite } from './group.ts'
 
 /** The quantities calibration covers and where their reference comes from. */
-export const CALIBRATED_QUANTITIES: readonly Quantity[] = ['pm2_5', 'pm10', 'air_temperature', 'relative_humidity']
+export const CALIBRATED_QUANTITIES: readonly Quantity[] = ['pm2_5', 'pm10', 'no2', 'air_temperature', 'relative_humidity']
 
 export interface CalibratorOptions {
   /** Luchtmeetnet station for PM (default NL10818 Barsbeek-De Veenen, 14.1 km from Stadshagen). */
@@ -82,7 +83,7 @@ export async function calibratePeriod(
   const humidity = await referenceHourly(store, options.weatherStation, 'relative_humidity', run)
   for (const { quantity, group, devices } of plan) {
     if (asked(devices) === 0) continue
-    const station = quantity.startsWith('pm') ? options.pmStation : options.weatherStation
+    const station = isPm(quantity) || quantity === 'no2' ? options.pmStation : options.weatherStation
     const reference = await referenceHourly(store, station, quantity, run)
     if (reference.length === 0) {
       logger.warn({ quantity, station }, 'no reference observations in the period: import or fetch them first (senshagen reference)')
@@ -92,9 +93,14 @@ export async function calibratePeriod(
     }
     const raw = new Map<string, StoredReading[]>()
     for (const deviceId of devices) raw.set(deviceId, await store.queryReadings({ deviceId, quantity, from: run.from - 3_600_000, to: run.to }))
-    const hourly = [...raw].map(([deviceId, readings]) => ({ deviceId, hourly: safeHourly(readings, options.completeness) }))
+    // sensor model and private position: PM groups by model and distance (./group.ts deviceSite)
+    const hourly = [...raw].map(([deviceId, readings]) => ({ deviceId, hourly: safeHourly(readings, options.completeness), ...deviceSite(records.find((r) => r.id === deviceId)) }))
+    const stationAt = [...LUCHTMEETNET_STATIONS, ...KNMI_STATIONS].find((s) => s.id === station)
     // groupMembers: only consented, active devices shape the shared group factors (see ./group.ts for why)
-    const model = chooseMethod(quantity, { quantity, devices: hourly, reference, humidity, collocated: options.collocated, groupMembers: group.members })
+    const model = chooseMethod(quantity, {
+      quantity, devices: hourly, reference, humidity, collocated: options.collocated, groupMembers: group.members,
+      ...(stationAt ? { referenceLocation: { lat: stationAt.lat, lon: stationAt.lon } } : {}),
+    })
     const notInGroup = new Set(group.calibratedOnly)
 
     for (const { deviceId, hourly: deviceHourly } of hourly) {
@@ -114,6 +120,7 @@ export async function calibratePeriod(
             .floatField('calibrated', value)
             .stringField('calibration_method', model.methodAt(deviceId, r.time))
             .stringField('calibration_version', model.version)
+            .stringField('calibration_flags', model.flagsAt(deviceId, r.time).join(','))
             .timestamp(String(r.time))
             .toLineProtocol()!,
         )
@@ -139,7 +146,7 @@ export async function calibratePeriod(
       const series = timeSeries(deviceHourly, calibratedHourly, reference)
       const notes = [...model.notes(deviceId)]
       if (notInGroup.has(deviceId) && isPm(quantity)) notes.push(NOT_IN_GROUP_NOTE)
-      if (lines.length === 0) notes.push(`not_calibrated: ${model.modelFor(deviceId).method} gave no value for this period (too few hours: hour-of-day bias needs ≥ 3 days per hour of day; the group method needs ≥ 3 registered, consented devices or humidity for the κ-Köhler fallback)`)
+      if (lines.length === 0 && quantity !== 'no2') notes.push(`not_calibrated: ${model.modelFor(deviceId).method} gave no value for this period (too few hours: hour-of-day bias needs ≥ 3 days per hour of day; the group method needs ≥ 3 registered, consented devices or humidity for the κ-Köhler fallback)`)
       else if (before && after && after.rmse > before.rmse) notes.push('rmse_worse_after: the group method removes the group\'s common bias; this sensor reads below the group and ends up under the reference (a per-sensor collocation would fix it)')
       result.notes = notes
       const report = buildReport(result, series, notes)
