@@ -2,6 +2,7 @@ import { hourlyMeans } from '../../../core/calibration/align.ts'
 import { kohlerGrowth } from '../../../core/calibration/methods/kohler.ts'
 import type { HourlyValue } from '../../../core/calibration/types.ts'
 import type { Reading } from '../../../core/reading.ts'
+import { gaussian, prng } from '../../unit/calibration/methods/synthetic.ts'
 
 /**
  * A seeded synthetic PM2.5 fleet with a known truth, for the calibration tests (issue 11 item 7). Nothing here is
@@ -62,18 +63,6 @@ export const FLEET: readonly FleetDevice[] = [
   { id: 'p4', sensorModel: 'SPS30', location: at(-0.015, -0.015), gain: constant(1.25), smoky: false },
 ]
 
-/** mulberry32 (Tommy Ettinger, public domain): a small seeded PRNG returning [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 export interface PmFleet {
   /** Hour ends, epoch ms. */
   hours: number[]
@@ -93,7 +82,7 @@ export interface PmFleet {
 /** The fleet for `seed`; `smoke: false` leaves the wood smoke out (same noise otherwise). */
 export function pmFleet(seed = 11, options: { smoke?: boolean; devices?: readonly FleetDevice[] } = {}): PmFleet {
   const random = prng(seed)
-  const normal = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random())
+  const normal = gaussian(random)
   const hours = Array.from({ length: FLEET_DAYS * 24 }, (_, i) => FLEET_START + (i + 1) * HOUR)
   const regional = new Map<number, number>()
   const rh = new Map<number, number>()
