@@ -45,8 +45,8 @@ export * from './group-fit.ts'
 /**
  * Builds the `pm-group-ratio` model (see the module comment).
  *
- * Coefficients of a device: `group` is not a number, so the group is given by `group_size` (devices of its
- * model and place), `reference_km` (−1 unknown); the group's factors `factor_times` (hour ends, epoch ms) and
+ * Coefficients of a device (numbers only): its group's `group_size` (devices of its model and place) and
+ * `reference_km` (group centre to reference, −1 unknown); the group's factors `factor_times` (hour ends, epoch ms) and
  * `factors`, `clipped_hours`; this device's `scale` (latest), `scale_days` (UTC day starts, epoch ms) and
  * `scales`, `gain_outlier` (0/1), `drift_change_14d` (relative, NaN unknown), `drifting` (0/1/−1 unknown); the
  * parameters `min_group_size`, `min_reference` (µg/m³), `clip_min`, `clip_max`, `statistic` (0 mean,
