@@ -135,6 +135,22 @@ describe('PM2.5 on the synthetic fleet (12 devices, 2 models, 21 days; seed 11)'
     expect(model.methodAt!('s1', fleet.hours[30]! - 1)).toBe('pm-group-ratio')
   })
 
+  it('the κ-Köhler fallback with a gain leaves no RH-dependent residual (audit: +17 % at RH 40–60 %, −26 % at 90–95 %)', () => {
+    const rh = new Map(fleet.humidity.map((h) => [h.time, h.value]))
+    const truth = fleet.truth.get('s-far')!
+    const bin = (lo: number, hi: number) => {
+      const ratios = fleet.readings.get('s-far')!.filter((r) => rh.get(hourEnd(r.observedAt))! >= lo && rh.get(hourEnd(r.observedAt))! < hi)
+        .map((r) => model.apply('s-far', r.observedAt, r.value)! / truth.get(hourEnd(r.observedAt))!)
+      expect(ratios.length, `RH ${lo}–${hi}`).toBeGreaterThan(60)
+      return ratios.sort((a, b) => a - b)[Math.floor(ratios.length / 2)]!
+    }
+    const dry = bin(40, 60)
+    const humid = bin(90, 95)
+    console.log(`s-far calibrated/truth medians: RH 40–60 % ${dry.toFixed(3)}, RH 90–95 % ${humid.toFixed(3)}`)
+    expect(Math.abs(dry - 1)).toBeLessThan(0.05)
+    expect(Math.abs(humid - 1)).toBeLessThan(0.05)
+  })
+
   it('daily means: the GDE-style REU at 30 µg/m³ is ≤ 50 % for every device with gain 0.7–1.3', () => {
     for (const s of scores.values()) if (s.device !== 's7') expect(s.reu, s.device).toBeLessThanOrEqual(0.5)
   })
