@@ -7,17 +7,18 @@ import type { CalibrationResult, HourlyValue } from '../../core/calibration/type
 import type { Logger } from '../../core/logger.ts'
 import type { Quantity } from '../../core/quantities.ts'
 import type { LatLon } from '../../core/registry/coarsen.ts'
+import { KNMI_STATIONS, LUCHTMEETNET_STATIONS } from '../../core/reference/stations.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
 import { READING_MEASUREMENT } from '../../core/store/schema.ts'
 import type { ReadingStore, StoredReading } from '../../core/store/store.ts'
-import { type CalibrationGroup, calibratedDevices, calibrationGroup } from './group.ts'
+import { type CalibrationGroup, calibratedDevices, calibrationGroup, deviceSite } from './group.ts'
 import { emptyMetrics, metricsOf, referenceHourly, safeHourly, timeSeries } from './series.ts'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 
 /** The quantities calibration covers and where their reference comes from. */
-export const CALIBRATED_QUANTITIES: readonly Quantity[] = ['pm2_5', 'pm10', 'air_temperature', 'relative_humidity']
+export const CALIBRATED_QUANTITIES: readonly Quantity[] = ['pm2_5', 'pm10', 'no2', 'air_temperature', 'relative_humidity']
 
 export interface CalibratorOptions {
   /** Luchtmeetnet station for PM (default NL10818 Barsbeek-De Veenen, 14.1 km from Stadshagen). */
@@ -140,13 +141,18 @@ export async function calibratePeriod(
   for (const { quantity, group, devices } of plan) {
     if (devices.length === 0) continue
     const fitFrom = fitFromOf(quantity)
-    const station = isPm(quantity) ? options.pmStation : options.weatherStation
+    const station = isPm(quantity) || quantity === 'no2' ? options.pmStation : options.weatherStation
     const reference = await referenceHourly(store, station, quantity, fitFrom, run.to)
     const raw = new Map<string, StoredReading[]>()
     for (const deviceId of calibratedDevices(group)) raw.set(deviceId, await store.queryReadings({ deviceId, quantity, from: fitFrom - HOUR, to: run.to }))
-    const hourly = [...raw].map(([deviceId, readings]) => ({ deviceId, hourly: safeHourly(readings, options.completeness) }))
+    // sensor model and private position: PM groups by model and distance (./group.ts deviceSite)
+    const hourly = [...raw].map(([deviceId, readings]) => ({ deviceId, hourly: safeHourly(readings, options.completeness), ...deviceSite(records.find((r) => r.id === deviceId)) }))
+    const stationAt = [...LUCHTMEETNET_STATIONS, ...KNMI_STATIONS].find((s) => s.id === station)
     // groupMembers: only consented, active devices shape the shared group factors (see ./group.ts for why)
-    const model = reference.length === 0 ? undefined : chooseMethod(quantity, { quantity, devices: hourly, reference, humidity, radiation, wind, collocated: options.collocated, groupMembers: group.members })
+    const model = reference.length === 0 ? undefined : chooseMethod(quantity, {
+      quantity, devices: hourly, reference, humidity, radiation, wind, collocated: options.collocated, groupMembers: group.members,
+      ...(stationAt ? { referenceLocation: { lat: stationAt.lat, lon: stationAt.lon } } : {}),
+    })
     if (model === undefined) logger.warn({ quantity, station }, 'no reference observations in the period: import or fetch them first (senshagen reference)')
     const qc = model !== undefined && WEATHER.includes(quantity) ? weatherQc(quantity, hourly, model, positions, group.members) : undefined
     const notInGroup = new Set(group.calibratedOnly)
@@ -179,8 +185,8 @@ export async function calibratePeriod(
       const notes = [...(model?.notes(deviceId) ?? [`no_reference: no ${quantity} observations of station ${station} in the period`])]
       if (qc !== undefined) notes.push(...crowdQcNotes(qc.summary(deviceId)))
       if (notInGroup.has(deviceId) && isPm(quantity)) notes.push(NOT_IN_GROUP_NOTE)
-      if (model !== undefined && written.written === 0) notes.push(`not_calibrated: ${result.method} gave no value for this period (see the notes above; the group method needs ≥ 3 registered, consented devices or humidity for the κ-Köhler fallback)`)
-      else if (before && after && after.rmse > before.rmse) notes.push('rmse_worse_after: calibrated values agree less with the reference than raw ones (for PM: the group method removes the group\'s common bias, a sensor reading below the group ends up under the reference; for temperature: the garden really differs from the rural station)')
+      if (model !== undefined && written.written === 0 && quantity !== 'no2') notes.push(`not_calibrated: ${result.method} gave no value for this period (see the notes above; the group method needs ≥ 3 registered, consented devices of one sensor model or humidity for the κ-Köhler fallback)`)
+      else if (before && after && after.rmse > before.rmse) notes.push('rmse_worse_after: calibrated values agree less with the reference than raw ones (for PM: the group removes its common bias and the device\'s gain against the group median; for temperature: the garden really differs from the rural station)')
       result.notes = notes
       results.push(result)
       const series = timeSeries(rawHourly, calibratedHourly, applyReference)
@@ -233,7 +239,8 @@ async function writeCalibrated(
     const value = model !== undefined && r.flags.length === 0 ? model.apply(deviceId, r.time, r.value) : undefined
     if (value !== undefined && Number.isFinite(value)) {
       calibrated.push({ ...r, value, flags: [] })
-      const flags = qc?.flagsAt(deviceId, hourEnding(r.time)) ?? []
+      // the method's flags (PM: humid, core/calibration/methods) and the CrowdQC+ flags (temperature, humidity)
+      const flags = [...model!.flagsAt(deviceId, r.time), ...(qc?.flagsAt(deviceId, hourEnding(r.time)) ?? [])]
       lines.push(
         point(r.time)
           .floatField('calibrated', value)
