@@ -1,6 +1,8 @@
 import { Point } from '@influxdata/influxdb-client'
 import { hourlyMeans, pairHourly } from '../../core/calibration/align.ts'
+import { assessDevices } from '../../core/calibration/assess.ts'
 import { computeMetrics } from '../../core/calibration/metrics.ts'
+import { readingUncertainty } from '../../core/calibration/uncertainty.ts'
 import { chooseMethod, isPm } from '../../core/calibration/methods/index.ts'
 import { buildReport, writeReport } from '../../core/calibration/report.ts'
 import type { CalibrationResult, HourlyValue, Metrics } from '../../core/calibration/types.ts'
@@ -94,7 +96,10 @@ export async function calibratePeriod(
     for (const deviceId of devices) raw.set(deviceId, await store.queryReadings({ deviceId, quantity, from: run.from - 3_600_000, to: run.to }))
     const hourly = [...raw].map(([deviceId, readings]) => ({ deviceId, hourly: safeHourly(readings, options.completeness) }))
     // groupMembers: only consented, active devices shape the shared group factors (see ./group.ts for why)
-    const model = chooseMethod(quantity, { quantity, devices: hourly, reference, humidity, collocated: options.collocated, groupMembers: group.members })
+    const input = { quantity, devices: hourly, reference, humidity, collocated: options.collocated, groupMembers: group.members }
+    const model = chooseMethod(quantity, input)
+    // held-out evaluation, uncertainty and label (core/calibration/assess.ts); calibrated_u −1 = not assessed
+    const assessed = assessDevices(input, (i) => chooseMethod(quantity, i), run, options.collocated)
     const notInGroup = new Set(group.calibratedOnly)
 
     for (const { deviceId, hourly: deviceHourly } of hourly) {
@@ -102,6 +107,7 @@ export async function calibratePeriod(
       const readings = raw.get(deviceId)!
       const lines: string[] = []
       const calibratedReadings: StoredReading[] = []
+      const assessment = assessed.get(deviceId)
       for (const r of readings) {
         if (r.flags.length > 0 || r.time <= run.from - 3_600_000) continue
         const value = model.apply(deviceId, r.time, r.value)
@@ -114,6 +120,8 @@ export async function calibratePeriod(
             .floatField('calibrated', value)
             .stringField('calibration_method', model.methodAt(deviceId, r.time))
             .stringField('calibration_version', model.version)
+            .floatField('calibrated_u', (assessment && readingUncertainty(assessment.uncertainty, value)) ?? -1)
+            .stringField('calibration_label', assessment?.uncertainty.label ?? 'experimental')
             .timestamp(String(r.time))
             .toLineProtocol()!,
         )
@@ -134,9 +142,11 @@ export async function calibratePeriod(
         coefficients: model.coefficients(deviceId),
         before: before ?? emptyMetrics(),
         after: after ?? emptyMetrics(),
+        ...(assessment?.metrics ? { heldOut: assessment.metrics } : {}),
+        ...(assessment && lines.length > 0 ? { uncertainty: assessment.uncertainty } : {}),
       }
       results.push(result)
-      const series = timeSeries(deviceHourly, calibratedHourly, reference)
+      const series = timeSeries(deviceHourly, calibratedHourly, reference, humidity)
       const notes = [...model.notes(deviceId)]
       if (notInGroup.has(deviceId) && isPm(quantity)) notes.push(NOT_IN_GROUP_NOTE)
       if (lines.length === 0) notes.push(`not_calibrated: ${model.modelFor(deviceId).method} gave no value for this period (too few hours: hour-of-day bias needs ≥ 3 days per hour of day; the group method needs ≥ 3 registered, consented devices or humidity for the κ-Köhler fallback)`)
@@ -205,11 +215,12 @@ function emptyMetrics(): Metrics {
   return { n: 0, r2: Number.NaN, rmse: Number.NaN, mae: Number.NaN, mbe: Number.NaN, ols_slope: Number.NaN, ols_intercept: Number.NaN, deming_slope: Number.NaN, deming_intercept: Number.NaN }
 }
 
-function timeSeries(raw: HourlyValue[], calibrated: HourlyValue[], reference: HourlyValue[]) {
-  const rows = new Map<number, { time: number; raw?: number; calibrated?: number; reference?: number }>()
+function timeSeries(raw: HourlyValue[], calibrated: HourlyValue[], reference: HourlyValue[], humidity: HourlyValue[]) {
+  const rows = new Map<number, { time: number; raw?: number; calibrated?: number; reference?: number; humidity?: number }>()
   const row = (time: number) => rows.get(time) ?? rows.set(time, { time }).get(time)!
   for (const v of raw) row(v.time).raw = v.value
   for (const v of calibrated) row(v.time).calibrated = v.value
   for (const v of reference) if (rows.has(v.time)) row(v.time).reference = v.value
+  for (const v of humidity) if (rows.has(v.time)) row(v.time).humidity = v.value
   return [...rows.values()].sort((a, b) => a.time - b.time)
 }
