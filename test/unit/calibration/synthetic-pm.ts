@@ -2,7 +2,7 @@ import type { HeldOutPair } from '../../../core/calibration/uncertainty.ts'
 
 /**
  * A small seeded PM2.5 generator for the uncertainty tests (the full synthetic fleet is
- * test/calibration/synthetic/pm.ts): hourly reference values with a daily cycle and slow episodes, about 1–40 µg/m³,
+ * test/calibration/synthetic/pm.ts): hourly reference values with a daily cycle and slow episodes, 3–37 µg/m³ (above the group ratio's 1 µg/m³ floor),
  * and a "calibrated sensor" = gain · reference + N(0, noise²). Same seed, same numbers.
  */
 export interface PmPairsOptions {
@@ -35,7 +35,7 @@ export function normal(random: () => number): () => number {
 
 /** Hourly reference PM2.5, µg/m³, for hour i (a daily cycle on top of multi-day episodes). */
 export function referencePm(i: number): number {
-  return 16 + 6 * Math.sin((2 * Math.PI * i) / 24) + 10 * Math.sin((2 * Math.PI * i) / (24 * 4.5)) + 5 * Math.cos((2 * Math.PI * i) / (24 * 9))
+  return 20 + 6 * Math.sin((2 * Math.PI * i) / 24) + 8 * Math.sin((2 * Math.PI * i) / (24 * 4.5)) + 3 * Math.cos((2 * Math.PI * i) / (24 * 9))
 }
 
 /** `days` × 24 hourly pairs of a calibrated sensor and the reference. */
