@@ -15,7 +15,7 @@ import { calibratePeriod } from '../../services/calibration/calibrator.ts'
 import { resultLine } from '../../cli/commands/calibrate.ts'
 import { INFLUX_URL, uniqueId } from '../helpers/env.ts'
 import { testRegistry } from '../helpers/registry.ts'
-import { mulberry32, normal, referencePm } from '../unit/calibration/synthetic-pm.ts'
+import { gaussian, prng, referencePm } from '../unit/calibration/synthetic-pm.ts'
 
 /**
  * Issue 11 item 4 end to end on the real InfluxDB 1.6.7: a seeded PM2.5 fleet of five gardens (gains 0.95–1.05
@@ -46,7 +46,7 @@ describe('uncertainty and label: calibrator → InfluxDB → API', () => {
     registry = await testRegistry(DEVICES.map((id) => ({ id, neighbourhood: 'stadshagen', consent: true })))
     store = await openInfluxStore({ url: INFLUX_URL, database }, logger)
     await store.ensureDatabase()
-    const gauss = normal(mulberry32(42))
+    const gauss = gaussian(prng(42))
     const readings: Reading[] = []
     for (let t = START + STEP; t <= END; t += STEP) {
       const hour = Math.ceil((t - START) / HOUR) - 1

@@ -1,4 +1,7 @@
 import type { HeldOutPair } from '../../../core/calibration/uncertainty.ts'
+import { gaussian, prng } from './methods/synthetic.ts'
+
+export { gaussian, prng }
 
 /**
  * A small seeded PM2.5 generator for the uncertainty tests (the full synthetic fleet is
@@ -16,23 +19,6 @@ export interface PmPairsOptions {
   start?: number
 }
 
-/** mulberry32 (Tommy Ettinger, public domain): a tiny seeded uniform generator on [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
-
-/** Standard normal numbers from a uniform generator (Box–Muller). */
-export function normal(random: () => number): () => number {
-  return () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random())
-}
-
 /** Hourly reference PM2.5, µg/m³, for hour i (a daily cycle on top of multi-day episodes). */
 export function referencePm(i: number): number {
   return 20 + 6 * Math.sin((2 * Math.PI * i) / 24) + 8 * Math.sin((2 * Math.PI * i) / (24 * 4.5)) + 3 * Math.cos((2 * Math.PI * i) / (24 * 9))
@@ -40,7 +26,7 @@ export function referencePm(i: number): number {
 
 /** `days` × 24 hourly pairs of a calibrated sensor and the reference. */
 export function pmPairs(options: PmPairsOptions): HeldOutPair[] {
-  const gauss = normal(mulberry32(options.seed))
+  const gauss = gaussian(prng(options.seed))
   const start = options.start ?? Date.UTC(2026, 0, 5, 1)
   return Array.from({ length: options.days * 24 }, (_, i) => {
     const reference = referencePm(i)
