@@ -19,7 +19,9 @@ import type { DeviceEvent, Reading, Rejection } from '../reading.ts'
  * "" and raw_value = value above stand for "absent"): no field of an earlier write of the point survives a
  * later one, and each field keeps one type. Last write wins; a different value for a key written before is
  * recorded as a `conflict` device event (core/store/conflicts.ts). The calibration worker adds `calibrated`,
- * `calibration_method` and `calibration_version` to the same point later (services/calibration); a reading
+ * `calibration_method`, `calibration_version`, `calibrated_u` (float: expanded uncertainty, k = 2, of the
+ * calibrated value in its unit; −1 = not assessed, as there is no null) and `calibration_label` (string:
+ * indicative|experimental; core/calibration/uncertainty.ts) to the same point later (services/calibration); a reading
  * write does not touch them, so after a conflicting resend they describe the old value until that period is
  * calibrated again.
  *

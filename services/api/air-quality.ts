@@ -7,7 +7,7 @@
  * 20–25, poor 25–50, very poor 50–75, extremely poor 75–800. A value on a boundary belongs to the lower band
  * (10.0 is good). The EEA's advice per band (general population / sensitive groups) is what the advice keys
  * stand for; the page words them. Caveat for the page: the EAQI is meant for reference stations; garden
- * sensors are indicative (core/calibration/report.ts INDICATIVE_LABEL). The EEA revises the index from time
+ * sensors are at best indicative (core/calibration/uncertainty.ts CalibrationLabel). The EEA revises the index from time
  * to time: check the bands against that page when they change; they are this one table.
  *
  * Heat: the Dutch Nationaal Hitteplan (RIVM, https://www.rivm.nl/hitte/nationaal-hitteplan) starts when KNMI

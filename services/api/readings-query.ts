@@ -61,7 +61,8 @@ const WINDOW_DURATION = { '10m': { minutes: 10 }, '1h': { hours: 1 }, '1d': { da
 /** Columns of a page, after time, device, quantity. */
 export function valueColumns(series: Series, windowed: boolean): string[] {
   const stats = ['mean', 'min', 'max', 'count']
-  if (!windowed) return series === 'both' ? ['raw', 'calibrated'] : ['value']
+  // calibrated values carry their uncertainty and label (core/calibration/uncertainty.ts; labelCalibrated)
+  if (!windowed) return series === 'both' ? ['raw', 'calibrated', 'uncertainty', 'label'] : series === 'calibrated' ? ['value', 'uncertainty', 'label'] : ['value']
   return series === 'both' ? ['raw', 'calibrated'].flatMap((s) => stats.map((stat) => `${s}_${stat}`)) : stats
 }
 
@@ -76,13 +77,14 @@ const byTimeDevice = (a: Row, b: Row) => (a.time as number) - (b.time as number)
 export async function queryReadingsPage(store: Pick<ReadingStore, 'readingRows'>, q: ReadingsPageQuery): Promise<Page> {
   const columns = valueColumns(q.series, false)
   if (q.devices.length === 0) return { columns, rows: [] }
-  const fields = seriesFields(q.series)
+  const fields: ReadingField[] = [...seriesFields(q.series), ...(q.series === 'raw' ? [] : (['calibrated_u', 'calibration_label'] as const))]
   const lower = q.cursor ? Math.max(q.from, q.cursor.t) : q.from
   const fetch = q.limit + 2 * q.devices.length + 1
   const values = await store.readingRows({ devices: q.devices, quantities: [q.quantity], from: lower, to: q.to, fields, limit: fetch })
   let rows: Row[] = values.map((v) => {
     const row: Row = { time: v.time, device: v.deviceId, quantity: q.quantity }
     columns.forEach((column, i) => (row[column] = (v.fields[fields[i]!] as number | null | undefined) ?? null))
+    if (q.series !== 'raw') labelCalibrated(row, q.series === 'both' ? 'calibrated' : 'value')
     return row
   })
   rows.sort(byTimeDevice)
@@ -92,6 +94,12 @@ export async function queryReadingsPage(store: Pick<ReadingStore, 'readingRows'>
     rows = rows.filter((r) => r.time !== last)
   }
   return finishPage(columns, rows, q.limit)
+}
+
+/** `uncertainty` null unless assessed (stored −1: not); `label` `uncalibrated` without a calibrated value, `experimental` when none was stored. */
+function labelCalibrated(row: Row, calibrated: string): void {
+  if (typeof row.uncertainty !== 'number' || row.uncertainty < 0) row.uncertainty = null
+  row.label = row[calibrated] === null ? 'uncalibrated' : (row.label ?? 'experimental')
 }
 
 function finishPage(columns: string[], rows: Row[], limit: number): Page {

@@ -1,7 +1,9 @@
 import { Point } from '@influxdata/influxdb-client'
 import { hourEnding, pairHourly } from '../../core/calibration/align.ts'
+import { type DeviceAssessment, assessDevices } from '../../core/calibration/assess.ts'
 import { type CrowdQcResult, type CrowdQcSummary, crowdQc, crowdQcNotes } from '../../core/calibration/crowdqc.ts'
 import { type CalibrationChoice, chooseMethod, isPm } from '../../core/calibration/methods/index.ts'
+import { readingUncertainty } from '../../core/calibration/uncertainty.ts'
 import { buildReport, writeReport } from '../../core/calibration/report.ts'
 import type { CalibrationResult, HourlyValue } from '../../core/calibration/types.ts'
 import type { Logger } from '../../core/logger.ts'
@@ -149,17 +151,22 @@ export async function calibratePeriod(
     const hourly = [...raw].map(([deviceId, readings]) => ({ deviceId, hourly: safeHourly(readings, options.completeness), ...deviceSite(records.find((r) => r.id === deviceId)) }))
     const stationAt = [...LUCHTMEETNET_STATIONS, ...KNMI_STATIONS].find((s) => s.id === station)
     // groupMembers: only consented, active devices shape the shared group factors (see ./group.ts for why)
-    const model = reference.length === 0 ? undefined : chooseMethod(quantity, {
+    const input = {
       quantity, devices: hourly, reference, humidity, radiation, wind, collocated: options.collocated, groupMembers: group.members,
       ...(stationAt ? { referenceLocation: { lat: stationAt.lat, lon: stationAt.lon } } : {}),
-    })
+    }
+    const model = reference.length === 0 ? undefined : chooseMethod(quantity, input)
     if (model === undefined) logger.warn({ quantity, station }, 'no reference observations in the period: import or fetch them first (senshagen reference)')
+    // held-out evaluation, uncertainty and label (core/calibration/assess.ts) over the fit window; data capture
+    // over the apply window; calibrated_u −1 = not assessed
+    const assessed = model === undefined ? new Map<string, DeviceAssessment>() : assessDevices(input, (i) => chooseMethod(quantity, i), run, options.collocated)
     const qc = model !== undefined && WEATHER.includes(quantity) ? weatherQc(quantity, hourly, model, positions, group.members) : undefined
     const notInGroup = new Set(group.calibratedOnly)
 
     for (const deviceId of devices) {
       const deviceHourly = hourly.find((h) => h.deviceId === deviceId)!.hourly
-      const written = await writeCalibrated(store, { deviceId, quantity, from: run.from, to: run.to }, raw.get(deviceId)!, model, qc)
+      const assessment = assessed.get(deviceId)
+      const written = await writeCalibrated(store, { deviceId, quantity, from: run.from, to: run.to }, raw.get(deviceId)!, model, qc, assessment)
       const applyHour = (v: { time: number }) => v.time > run.from && v.time <= hourEnding(run.to - 1)
       const rawHourly = deviceHourly.filter(applyHour)
       const calibratedHourly = safeHourly(written.calibrated, options.completeness)
@@ -181,6 +188,8 @@ export async function calibratePeriod(
         after: after ?? emptyMetrics(),
         points: { written: written.written, cleared: written.cleared },
         ...(qc === undefined ? {} : { qc: qc.summary(deviceId) }),
+        ...(assessment?.metrics ? { heldOut: assessment.metrics } : {}),
+        ...(assessment && written.written > 0 ? { uncertainty: assessment.uncertainty } : {}),
       }
       const notes = [...(model?.notes(deviceId) ?? [`no_reference: no ${quantity} observations of station ${station} in the period`])]
       if (qc !== undefined) notes.push(...crowdQcNotes(qc.summary(deviceId)))
@@ -189,7 +198,8 @@ export async function calibratePeriod(
       else if (before && after && after.rmse > before.rmse) notes.push('rmse_worse_after: calibrated values agree less with the reference than raw ones (for PM: the group removes its common bias and the device\'s gain against the group median; for temperature: the garden really differs from the rural station)')
       result.notes = notes
       results.push(result)
-      const series = timeSeries(rawHourly, calibratedHourly, applyReference)
+      // reference RH for the PM humidity panel, KNMI Q for the temperature/humidity bias-vs-radiation panel
+      const series = timeSeries(rawHourly, calibratedHourly, applyReference, { humidity, radiation })
       await writeReport(options.reportsDir, buildReport(result, series, notes), series)
       done++
       run.onProgress?.(done, total, `${quantity} ${deviceId}`)
@@ -226,6 +236,7 @@ async function writeCalibrated(
   readings: readonly StoredReading[],
   model: CalibrationChoice | undefined,
   qc: CrowdQcResult | undefined,
+  assessment: DeviceAssessment | undefined,
 ): Promise<{ written: number; cleared: number; calibrated: StoredReading[] }> {
   const { deviceId, quantity, from, to } = series
   const before = await store.readingRows({ devices: [deviceId], quantities: [quantity], from, to, fields: ['calibration_method'] })
@@ -247,11 +258,21 @@ async function writeCalibrated(
           .stringField('calibration_method', model!.methodAt(deviceId, r.time))
           .stringField('calibration_version', model!.version)
           .stringField('calibration_flags', flags.join(','))
+          .floatField('calibrated_u', (assessment && readingUncertainty(assessment.uncertainty, value)) ?? -1)
+          .stringField('calibration_label', assessment?.uncertainty.label ?? 'experimental')
           .toLineProtocol()!,
       )
     } else if (hadValue.has(r.time)) {
       cleared++
-      lines.push(point(r.time).stringField('calibration_method', '').stringField('calibration_version', '').stringField('calibration_flags', '').toLineProtocol()!)
+      lines.push(
+        point(r.time)
+          .stringField('calibration_method', '')
+          .stringField('calibration_version', '')
+          .stringField('calibration_flags', '')
+          .floatField('calibrated_u', -1)
+          .stringField('calibration_label', 'uncalibrated')
+          .toLineProtocol()!,
+      )
     }
   }
   for (let i = 0; i < lines.length; i += 5000) await store.writeLines(lines.slice(i, i + 5000))

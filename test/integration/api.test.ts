@@ -181,7 +181,7 @@ describe('public HTTP API', () => {
     const documented = Object.keys(doc.paths).map((p) => p.replace(/\{(\w+)\}/g, ':$1'))
     expect(routes.sort()).toEqual(documented.filter((p) => p !== '/').sort())
     expect(documented).toContain('/') // the page, served by the static plugin
-    expect(routes).toHaveLength(14)
+    expect(routes).toHaveLength(15) // 15th: calibration bias.svg (temperature, humidity)
     const readings = doc.paths['/api/v1/readings'].get
     expect(readings.parameters.map((p: { name: string }) => p.name)).toEqual(['device', 'neighbourhood', 'quantity', 'from', 'to', 'series', 'window', 'tz', 'format', 'limit', 'cursor'])
     expect(readings.parameters.find((p: { name: string }) => p.name === 'limit')).toMatchObject({ in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100_000, default: 10_000 } })

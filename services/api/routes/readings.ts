@@ -54,9 +54,14 @@ export const ReadingsQuerySchema = z
   })
 
 const NumberOrNull = z.number().nullable()
+/** With series calibrated or both (not windows): core/calibration/uncertainty.ts. */
+const CalibratedLabel = {
+  uncertainty: NumberOrNull.optional().describe('expanded uncertainty (k = 2) of the calibrated value, same unit; null when not assessed'),
+  label: z.enum(['indicative', 'experimental', 'uncalibrated']).optional().describe('indicative only where the EU objective is met on held-out data'),
+}
 export const ReadingRowSchema = z.union([
-  z.object({ time: IsoTime, device: z.string(), quantity: z.string(), value: NumberOrNull }),
-  z.object({ time: IsoTime, device: z.string(), quantity: z.string(), raw: NumberOrNull, calibrated: NumberOrNull }),
+  z.object({ time: IsoTime, device: z.string(), quantity: z.string(), value: NumberOrNull, ...CalibratedLabel }),
+  z.object({ time: IsoTime, device: z.string(), quantity: z.string(), raw: NumberOrNull, calibrated: NumberOrNull, ...CalibratedLabel }),
   z.object({ time: IsoTime, device: z.string(), quantity: z.string(), mean: NumberOrNull, min: NumberOrNull, max: NumberOrNull, count: z.number().int() }),
   z.object({
     time: IsoTime, device: z.string(), quantity: z.string(),
