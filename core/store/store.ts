@@ -56,6 +56,7 @@ export type ReadingField =
   | 'calibrated'
   | 'calibration_method'
   | 'calibration_version'
+  | 'calibration_flags'
   | 'calibrated_u'
   | 'calibration_label'
 
