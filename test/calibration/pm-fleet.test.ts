@@ -1,9 +1,10 @@
 import { linearRegression, mean } from 'simple-statistics'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { demingFit } from '../../core/calibration/metrics.ts'
+import { assessDevices } from '../../core/calibration/assess.ts'
+import { gdeUncertainty } from '../../core/calibration/uncertainty.ts'
 import { pmGroupRatio } from '../../core/calibration/methods/group-ratio.ts'
 import type { CalibrationInput, CalibrationModel } from '../../core/calibration/methods/method.ts'
-import { DAY, FLEET, FLEET_START, HOUR, fleetInput, pmFleet, type PmFleet } from './synthetic/pm.ts'
+import { DAY, FLEET, FLEET_DAYS, FLEET_START, HOUR, fleetInput, pmFleet, type PmFleet } from './synthetic/pm.ts'
 
 /**
  * Issue 11 items 2 and 7 (PM): the calibration of a synthetic fleet with a known truth (./synthetic/pm.ts),
@@ -22,7 +23,7 @@ interface DeviceScore {
   slopeAll: number
   /** Daily means: relative RMSE against the truth. */
   dailyRelRmse: number
-  /** GDE 2010-style expanded relative uncertainty of daily means at 30 µg/m³ (see reu). */
+  /** GDE 2010 expanded relative uncertainty of daily means at 25 µg/m³ (see reu). */
   reu: number
 }
 
@@ -30,15 +31,12 @@ const hourEnd = (t: number) => Math.ceil(t / HOUR) * HOUR
 const rmse = (pairs: Array<[number, number]>) => Math.sqrt(mean(pairs.map(([a, b]) => (a - b) ** 2)))
 
 /**
- * Expanded relative uncertainty at the limit value by the EU equivalence guide's form (GDE 2010, §9.5.3.1,
- * truth as the reference so u(x) = 0): u_c² = RSS / (n − 2) + (b0 + (b1 − 1) · LV)², REU = 2 u_c / LV, with
- * the orthogonal fit y = b0 + b1 x of calibrated daily means on true daily means. LV = 30 µg/m³ for daily
- * PM2.5 (our reading of the GDE; cal-unc's core/calibration/uncertainty.ts is the product implementation).
+ * Expanded relative uncertainty of calibrated daily means against the true daily means at the PM2.5 limit
+ * value, by the product's GDE 2010 §9.5 implementation (core/calibration/uncertainty.ts gdeUncertainty, LV 25
+ * µg/m³ daily, EU 2024/2881; u(x) = 0 as the truth is exact).
  */
-function reu(daily: Array<[number, number]>, lv = 30): number {
-  const { slope, intercept } = demingFit(daily.map(([, t]) => t), daily.map(([c]) => c))
-  const rss = daily.reduce((s, [c, t]) => s + (c - (intercept + slope * t)) ** 2, 0)
-  return (2 * Math.sqrt(rss / (daily.length - 2) + (intercept + (slope - 1) * lv) ** 2)) / lv
+function reu(daily: Array<[number, number]>, lv = 25): number {
+  return gdeUncertainty(daily.map(([c]) => c), daily.map(([, t]) => t), lv).relativeExpandedUncertainty
 }
 
 function score(fleet: PmFleet, model: CalibrationModel, device: string): DeviceScore {
@@ -71,6 +69,16 @@ function score(fleet: PmFleet, model: CalibrationModel, device: string): DeviceS
     dailyRelRmse: rmse(daily) / mean(daily.map(([, t]) => t)),
     reu: reu(daily),
   }
+}
+
+/**
+ * The label each device earns on held-out data against the reference (seed 11; W in this run 6–38 %): s6
+ * drifts 1.0 → 1.45, so a scale fitted on the other two weeks misses its held-out week (W ≈ 65 %) and it is
+ * `experimental`; s7 (×10) has its own gain corrected, so it is `indicative` like the rest.
+ */
+const EXPECTED_LABELS: Record<string, string> = {
+  s1: 'indicative', s2: 'indicative', s3: 'indicative', s4: 'indicative', s5: 'indicative', s6: 'experimental', s7: 'indicative',
+  's-far': 'indicative', p1: 'indicative', p2: 'indicative', p3: 'indicative', p4: 'indicative',
 }
 
 describe('PM2.5 on the synthetic fleet (12 devices, 2 models, 21 days; seed 11)', () => {
@@ -151,8 +159,23 @@ describe('PM2.5 on the synthetic fleet (12 devices, 2 models, 21 days; seed 11)'
     expect(Math.abs(humid - 1)).toBeLessThan(0.05)
   })
 
-  it('daily means: the GDE-style REU at 30 µg/m³ is ≤ 50 % for every device with gain 0.7–1.3', () => {
+  it('daily means: the GDE 2010 REU at 25 µg/m³ against the truth is ≤ 50 % for every device with gain 0.7–1.3', () => {
+    // s7 (gain 10.5) and s6 (drifting to 1.45) are outside 0.7–1.3; s6 is asserted too, it stays within
     for (const s of scores.values()) if (s.device !== 's7') expect(s.reu, s.device).toBeLessThanOrEqual(0.5)
+  })
+
+  it('labels from held-out data (core/calibration/assess.ts): indicative exactly where W ≤ 50 % and capture ≥ 90 %', () => {
+    const assessed = assessDevices(input, (i) => pmGroupRatio(i), { from: FLEET_START, to: FLEET_START + FLEET_DAYS * DAY })
+    const rows = FLEET.map(({ id }) => {
+      const u = assessed.get(id)!.uncertainty
+      return { device: id, label: u.label, W: u.relativeExpandedUncertainty, capture: u.dataCapture, n: u.n }
+    })
+    console.table(rows)
+    for (const r of rows) {
+      expect(r.n, r.device).toBe(FLEET_DAYS)
+      expect(r.label, r.device).toBe(r.W !== null && r.W <= 0.5 && r.capture >= 0.9 ? 'indicative' : 'experimental')
+    }
+    expect(Object.fromEntries(rows.map((r) => [r.device, r.label]))).toEqual(EXPECTED_LABELS)
   })
 })
 
