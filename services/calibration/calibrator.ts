@@ -40,9 +40,9 @@ export interface CalibratorOptions {
 }
 
 /**
- * Default fit window of temperature and humidity: 21 days (SENSHAGEN_CALIBRATION_FIT_DAYS). The radiation-offset
- * fit needs many sunny and cloudy daytime hours; 14–30 days is the usual span of a running calibration (ours,
- * within it). PM methods are fitted on the apply window itself (their factors are per hour).
+ * Default fit window of every method: 21 days (SENSHAGEN_CALIBRATION_FIT_DAYS). The radiation-offset fit needs
+ * many sunny and cloudy daytime hours, PM drift detection ≥ 7–14 days (core/calibration/methods/drift.ts); 14–30
+ * days is the usual span of a running calibration (ours, within it). PM group factors stay per hour.
  */
 export const FIT_WINDOW_DAYS = 21
 
@@ -90,9 +90,9 @@ export const NOT_IN_GROUP_NOTE = 'not_in_group: no consent, so its data enters n
 const WEATHER: readonly Quantity[] = ['air_temperature', 'relative_humidity']
 
 /**
- * Calibrates a period. Two windows: temperature and humidity are FITTED on [to − fitDays, to) (or from `from`
- * when that is earlier), so a per-device fit sees every hour of the day many times, PM on [from, to); every
- * method is APPLIED to the readings of [from, to). For each quantity, the devices with readings in the fit window are split by the registry
+ * Calibrates a period. Two windows: every method is FITTED on [to − fitDays, to) (or from `from` when that is
+ * earlier), so a per-device fit sees every hour of the day many times and PM drift has its days; every method is
+ * APPLIED to the readings of [from, to). For each quantity, the devices with readings in the fit window are split by the registry
  * (services/calibration/group.ts): registered, active, consented devices form the group; registered, active
  * devices without consent are calibrated too but contribute to nothing shared; unregistered and revoked devices
  * are not calibrated and are named, with their count, in one warning per call. Each calibrated device's raw
@@ -121,13 +121,14 @@ export async function calibratePeriod(
 ): Promise<SeriesResult[]> {
   const results: SeriesResult[] = []
   const quantities = run.quantities ?? CALIBRATED_QUANTITIES
-  const longFit = Math.min(run.from, run.to - (options.fitDays ?? FIT_WINDOW_DAYS) * DAY)
-  const fitFromOf = (quantity: Quantity) => (WEATHER.includes(quantity) ? longFit : run.from)
+  // every method fits on the long window (T/RH: every hour of the day many times; PM: its 7-day gain scale and
+  // the ≥ 7 days drift needs; NO2: its start calibration and nights) and applies to [from, to)
+  const fitFrom = Math.min(run.from, run.to - (options.fitDays ?? FIT_WINDOW_DAYS) * DAY)
   const records = await registry.devices()
   const positions = new Map(records.flatMap((r) => (r.location === undefined ? [] : [[r.id, r.location] as const])))
   const plan: Array<{ quantity: Quantity; group: CalibrationGroup; devices: string[] }> = []
   for (const quantity of quantities) {
-    const group = calibrationGroup(await devicesWith(store, quantity, fitFromOf(quantity), run.to), records)
+    const group = calibrationGroup(await devicesWith(store, quantity, fitFrom, run.to), records)
     const applied = new Set(await devicesWith(store, quantity, run.from, run.to))
     const devices = calibratedDevices(group).filter((d) => applied.has(d) && (run.deviceId === undefined || d === run.deviceId))
     plan.push({ quantity, group, devices })
@@ -136,13 +137,12 @@ export async function calibratePeriod(
   const total = plan.reduce((n, p) => n + p.devices.length, 0)
   let done = 0
 
-  const weather = (quantity: Quantity) => referenceHourly(store, options.weatherStation, quantity, longFit, run.to)
+  const weather = (quantity: Quantity) => referenceHourly(store, options.weatherStation, quantity, fitFrom, run.to)
   const humidity = await weather('relative_humidity')
   const radiation = await weather('global_radiation')
   const wind = await weather('wind_speed')
   for (const { quantity, group, devices } of plan) {
     if (devices.length === 0) continue
-    const fitFrom = fitFromOf(quantity)
     const station = isPm(quantity) || quantity === 'no2' ? options.pmStation : options.weatherStation
     const reference = await referenceHourly(store, station, quantity, fitFrom, run.to)
     const raw = new Map<string, StoredReading[]>()
