@@ -130,6 +130,14 @@ describe('calibration worker on the synthetic garden fleet (real InfluxDB)', () 
     for (const row of before) expect(row.fields).toMatchObject({ calibrated: expect.any(Number), calibration_label: 'experimental' })
   })
 
+  it('the worker\'s temperature bias plot draws bias against KNMI Q (the run passes radiation into the plot rows)', () => {
+    const svg = readFileSync(join(reportsDir, 'garden-1', 'air_temperature-bias.svg'), 'utf8')
+    expect(svg).not.toContain('no global radiation')
+    const radiationPanel = svg.slice(svg.indexOf('clip-radiation'))
+    expect(radiationPanel.match(/<circle class="calibrated"/g)?.length ?? 0).toBeGreaterThan(20)
+    expect(radiationPanel.match(/<circle class="raw"/g)?.length ?? 0).toBeGreaterThan(20)
+  })
+
   it('senshagen calibrate prints the true counts; a later run has nothing stale left to clear', () => {
     expect(cli).toContain(`16 series considered, 16 calibrated, ${16 * PER_SERIES - 16 * 12} points written, 0 points cleared`)
     expect(runCounts(third)).toEqual({ considered: 16, calibrated: 16, written: 16 * PER_SERIES - 16 * 12, cleared: 0 })
