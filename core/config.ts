@@ -77,7 +77,7 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_REFERENCE_WEATHER_STATION: z.string().min(1).default('278').describe('KNMI station for temperature/humidity calibration'),
   SENSHAGEN_COLLOCATED_DEVICES: optionalText.describe('comma-separated devices mounted at the reference station'),
   SENSHAGEN_CALIBRATION_WINDOW_H: positiveInt.default(48).describe('hours the hourly worker recalculates'),
-  SENSHAGEN_CALIBRATION_FIT_DAYS: z.coerce.number().int().min(2).max(90).default(21).describe('days temperature and humidity calibrations are fitted on (radiation-offset)'),
+  SENSHAGEN_CALIBRATION_FIT_DAYS: z.coerce.number().int().min(2).max(90).default(21).describe('days every calibration method is fitted on (T/RH radiation-offset, PM gain scale and drift, NO2)'),
   SENSHAGEN_CALIBRATION_COMPLETENESS: z.coerce.number().min(0).max(1).default(0.75).describe('share of expected readings an hour needs'),
   SENSHAGEN_REPORTS_DIR: z.string().min(1).default('reports').describe('calibration reports and plots'),
   SENSHAGEN_API_BIND: z.string().default('127.0.0.1').describe('address the public HTTP API listens on'),

@@ -3,7 +3,9 @@ import { Presets, SingleBar } from 'cli-progress'
 import { openRegistryStore } from '../../core/registry/open.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
-import { calibratePeriod, type RunCounts, runCounts } from '../../services/calibration/calibrator.ts'
+import type { CalibrationResult } from '../../core/calibration/types.ts'
+import { QUANTITIES } from '../../core/quantities.ts'
+import { calibratePeriod, type RunCounts, runCounts, type SeriesResult } from '../../services/calibration/calibrator.ts'
 import { calibrationRole } from '../../services/calibration/group.ts'
 import { calibratorOptions } from '../../services/calibration/main.ts'
 import { cliContext, fail, timeRange } from '../context.ts'
@@ -57,11 +59,7 @@ export function registerCalibrateCommand(program: Command): void {
             },
           }, logger)
           bar?.stop()
-          for (const r of results) {
-            const f = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '-')
-            const notes = r.notes?.length ? `; ${r.notes.join('; ')}` : ''
-            process.stdout.write(`${r.deviceId} ${r.quantity}: ${r.method} v${r.version} vs ${r.referenceStation}, RMSE ${f(r.before.rmse)} -> ${f(r.after.rmse)}, bias ${f(r.before.mbe)} -> ${f(r.after.mbe)} (n=${r.after.n}), ${r.points.written} points written, ${r.points.cleared} cleared${notes}\n`)
-          }
+          for (const r of results) process.stdout.write(`${resultLine(r)}\n`)
           if (options.device !== undefined && results.length === 0) process.stderr.write(`senshagen: no readings of '${options.device}' to calibrate in that period\n`)
           process.stderr.write(`${countsLine(runCounts(results))}; reports in ${config.calibration.reportsDir}/\n`)
         }
@@ -73,4 +71,27 @@ export function registerCalibrateCommand(program: Command): void {
       }
       if (problem !== undefined) fail(problem)
     })
+}
+
+/**
+ * One result as a line: label first (core/calibration/uncertainty.ts; `uncalibrated` when nothing was written),
+ * its uncertainty, then the metrics on held-out hours (the improvement) and in-sample for comparison, and notes.
+ * e.g. `g-1 pm2_5: indicative, U 6.1 µg/m³ = 24.4 % at 25 µg/m³ (daily, n=21), capture 97.2 %; pm-group-ratio v2 vs
+ * NL10818; held out: RMSE 9.412 -> 2.113, bias 6.003 -> 0.212 (n=480); in-sample RMSE 9.4 -> 1.9, 1440 points written,
+ * 0 cleared`. The point counts are those of a worker run (services/calibration/calibrator.ts SeriesResult).
+ */
+export function resultLine(r: CalibrationResult & Partial<Pick<SeriesResult, 'points'>>): string {
+  const f = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '-')
+  const pct = (x: number) => `${(x * 100).toFixed(1)} %`
+  const { unit } = QUANTITIES[r.quantity]
+  const u = r.uncertainty
+  let label = 'uncalibrated'
+  if (u) {
+    const size = u.expandedUncertainty === null ? 'U not computed' : `U ${u.expandedUncertainty.toFixed(2)} ${unit}`
+    const relative = u.objective && u.relativeExpandedUncertainty !== null ? ` = ${pct(u.relativeExpandedUncertainty)} at ${u.objective.limitValue} ${unit}` : ''
+    label = `${u.label}, ${size}${relative} (${u.averaging === 'day' ? 'daily' : 'hourly'}, n=${u.n}), capture ${pct(u.dataCapture)}`
+  }
+  const held = r.heldOut ? `held out: RMSE ${f(r.heldOut.before.rmse)} -> ${f(r.heldOut.after.rmse)}, bias ${f(r.heldOut.before.mbe)} -> ${f(r.heldOut.after.mbe)} (n=${r.heldOut.after.n})` : 'held out: too few hours'
+  const notes = [...(u?.reasons ?? []), ...(r.notes ?? [])]
+  return `${r.deviceId} ${r.quantity}: ${label}; ${r.method} v${r.version} vs ${r.referenceStation}; ${held}; in-sample RMSE ${f(r.before.rmse)} -> ${f(r.after.rmse)} (n=${r.after.n})${r.points ? `, ${r.points.written} points written, ${r.points.cleared} cleared` : ''}${notes.length ? `; ${notes.join('; ')}` : ''}`
 }

@@ -1,4 +1,5 @@
 import type { Quantity } from '../quantities.ts'
+import type { UncertaintyAssessment } from './uncertainty.ts'
 
 /**
  * Hourly values on the reference's grid: `time` is the END of the hour, epoch ms UTC (core/reference/reference.ts).
@@ -33,8 +34,13 @@ export interface CalibrationResult {
   from: number
   to: number
   coefficients: Record<string, number | number[]>
+  /** Over the fit's own hours (in-sample): for comparison only, the improvement is judged on `heldOut`. */
   before: Metrics
   after: Metrics
+  /** Raw and calibrated over held-out hours (core/calibration/held-out.ts); absent when fewer than 3 pairs. */
+  heldOut?: { before: Metrics; after: Metrics }
+  /** Uncertainty on held-out data and the label it earns (core/calibration/uncertainty.ts). */
+  uncertainty?: UncertaintyAssessment
   /** Method notes (CrowdQC-style flags) and why nothing or worse came out, for people reading the result. */
   notes?: string[]
 }

@@ -99,6 +99,11 @@ function where(conditions: readonly string[]): string {
   return conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`
 }
 
+/** The fields to select: `calibration_method` added when `calibrated` is asked without it (readingRows). */
+function withMethod(fields: readonly ReadingRowsQuery['fields'][number][]): ReadingRowsQuery['fields'][number][] {
+  return fields.includes('calibrated') && !fields.includes('calibration_method') ? [...fields, 'calibration_method'] : [...fields]
+}
+
 /** Rows of series grouped by "device" and "quantity", one call per series with a typed quantity. */
 function perDeviceQuantity<T>(series: InfluxSeries[], row: (deviceId: string, quantity: Quantity, values: unknown[]) => T | undefined): T[] {
   const rows: T[] = []
@@ -143,23 +148,49 @@ export abstract class InfluxQueries implements Omit<ReadingStore, 'generation' |
     // a field condition holds only on points that have the field; every stored value is above -1e21 (InfluxQL has no exponent literals)
     if (query.requireOneOf?.length) conditions.push(`(${query.requireOneOf.map((f) => `"${f}" > -1000000000000000000000.0`).join(' OR ')})`)
     const limit = query.limit === undefined ? '' : ` LIMIT ${Math.max(1, Math.trunc(query.limit))}`
+    // a cleared point keeps its old `calibrated` with calibration_method "" (core/store/schema.ts): read the
+    // method with it; `calibrated` counts only where the method is a non-empty string (as in aggregateReadings)
+    const fields = withMethod(query.fields)
     const statement =
-      `SELECT ${query.fields.map((f) => `"${f}"`).join(', ')}, "device", "quantity" FROM ${READING_MEASUREMENT}${where(conditions)} ORDER BY time ASC${limit}`
+      `SELECT ${fields.map((f) => `"${f}"`).join(', ')}, "device", "quantity" FROM ${READING_MEASUREMENT}${where(conditions)} ORDER BY time ASC${limit}`
     const values = (await this.influxql(statement, control))[0]?.values ?? []
-    const n = query.fields.length
-    return values.map((v) => ({
-      time: v[0] as number,
-      deviceId: v[n + 1] as string,
-      quantity: v[n + 2] as Quantity,
-      fields: Object.fromEntries(query.fields.map((f, i) => [f, (v[i + 1] as number | string | null | undefined) ?? null])),
-    }))
+    const n = fields.length
+    return values.map((v) => {
+      const method = v[fields.indexOf('calibration_method') + 1]
+      const cleared = typeof method !== 'string' || method === ''
+      const value = (f: string, i: number) => (f === 'calibrated' && cleared ? null : ((v[i + 1] as number | string | null | undefined) ?? null))
+      return {
+        time: v[0] as number,
+        deviceId: v[n + 1] as string,
+        quantity: v[n + 2] as Quantity,
+        fields: Object.fromEntries(query.fields.map((f) => [f, value(f, fields.indexOf(f))])),
+      }
+    })
   }
 
   async aggregateReadings(query: AggregateQuery): Promise<AggregateRow[]> {
     const control = queryControl(query.signal)
     const conditions = selectionConditions(query, control)
     if (conditions === undefined || query.fields.length === 0) return []
-    const select = query.fields.flatMap((field) => STATS.map((stat) => `${stat}("${field}") AS "${field}_${stat}"`)).join(', ')
+    // `calibrated` is aggregated without the cleared points (calibration_method "", core/store/schema.ts), so it
+    // gets its own statement when asked with other fields; rows of both are merged per window, device, quantity
+    const plain = query.fields.filter((f) => f !== 'calibrated')
+    const calibrated = query.fields.includes('calibrated') ? await this.aggregate(query, ['calibrated'], [...conditions, `"calibration_method" != ''`], control) : []
+    if (plain.length === 0) return calibrated
+    const rows = await this.aggregate(query, plain, conditions, control)
+    if (calibrated.length === 0 && !query.fields.includes('calibrated')) return rows
+    const key = (r: AggregateRow) => `${r.deviceId ?? ''}\0${r.quantity}\0${r.time}`
+    const byKey = new Map(rows.map((r) => [key(r), r]))
+    for (const r of rows) r.stats.calibrated = { mean: null, min: null, max: null, count: 0 }
+    for (const r of calibrated) {
+      const row = byKey.get(key(r))
+      if (row !== undefined) row.stats.calibrated = r.stats.calibrated!
+    }
+    return rows
+  }
+
+  private async aggregate(query: AggregateQuery, fields: AggregateQuery['fields'], conditions: readonly string[], control: ReturnType<typeof queryControl>): Promise<AggregateRow[]> {
+    const select = fields.flatMap((field) => STATS.map((stat) => `${stat}("${field}") AS "${field}_${stat}"`)).join(', ')
     const groups = [...(query.window ? [`time(${query.window.every})`] : []), ...(query.perDevice ? ['"device"'] : []), '"quantity"']
     const statement =
       `SELECT ${select} FROM ${READING_MEASUREMENT}${where(conditions)} GROUP BY ${groups.join(', ')}` +
@@ -173,7 +204,7 @@ export abstract class InfluxQueries implements Omit<ReadingStore, 'generation' |
       for (const v of s.values) {
         const column = (name: string) => (v[s.columns.indexOf(name)] as number | null | undefined) ?? null
         const stats: AggregateRow['stats'] = {}
-        for (const field of query.fields) {
+        for (const field of fields) {
           const fieldStats: FieldStats = { mean: column(`${field}_mean`), min: column(`${field}_min`), max: column(`${field}_max`), count: column(`${field}_count`) ?? 0 }
           stats[field] = fieldStats
         }

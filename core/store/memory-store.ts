@@ -81,14 +81,14 @@ export class MemoryStore implements Store.ReadingStore {
   async readingRows(query: Store.ReadingRowsQuery): Promise<Store.ReadingRow[]> {
     const rows = this.readings(query)
       .filter((p) => query.fields.some((f) => p.fields[f] !== undefined) && (!query.requireOneOf?.length || query.requireOneOf.some((f) => p.fields[f] !== undefined)))
-      .map((p) => ({ time: p.time, deviceId: p.tags.device!, quantity: p.tags.quantity as Quantity, fields: Object.fromEntries(query.fields.map((f) => [f, (p.fields[f] as number | string | undefined) ?? null])) }))
+      .map((p) => ({ time: p.time, deviceId: p.tags.device!, quantity: p.tags.quantity as Quantity, fields: Object.fromEntries(query.fields.map((f) => [f, (fieldOf(p, f) as number | string | undefined) ?? null])) }))
     return query.limit === undefined ? rows : rows.slice(0, Math.max(1, Math.trunc(query.limit)))
   }
 
   async aggregateReadings(query: Store.AggregateQuery): Promise<Store.AggregateRow[]> {
     const groups = new Map<string, { row: Store.AggregateRow; points: Point[] }>()
     for (const p of this.readings(query)) {
-      if (!query.fields.some((f) => typeof p.fields[f] === 'number')) continue
+      if (!query.fields.some((f) => typeof fieldOf(p, f) === 'number')) continue
       const time = query.window ? windowStart(p.time, query.window.every, query.window.tz) : 0
       const deviceId = query.perDevice ? p.tags.device! : undefined
       const key = `${deviceId ?? ''}\0${p.tags.quantity}\0${time}`
@@ -96,7 +96,7 @@ export class MemoryStore implements Store.ReadingStore {
       group.points.push(p)
     }
     const rows = [...groups.values()].map(({ row, points }) => {
-      for (const field of query.fields) row.stats[field] = stats(points.flatMap((p) => (typeof p.fields[field] === 'number' ? [p.fields[field]] : [])))
+      for (const field of query.fields) row.stats[field] = stats(points.flatMap((p) => (typeof fieldOf(p, field) === 'number' ? [fieldOf(p, field) as number] : [])))
       return row
     })
     rows.sort((a, b) => byteOrder(a.deviceId ?? '', b.deviceId ?? '') || byteOrder(a.quantity, b.quantity) || a.time - b.time)
@@ -266,4 +266,13 @@ function windowStart(time: number, every: '10m' | '1h' | '1d', tz: string): numb
   if (every === '1d') return local.startOf('day').toMillis()
   if (every === '1h') return local.startOf('hour').toMillis()
   return local.startOf('minute').set({ minute: Math.floor(local.minute / 10) * 10 }).toMillis()
+}
+
+/**
+ * A point's field as the store reads it: `calibrated` only where calibration_method is a non-empty string (a
+ * cleared point keeps its old number with method "", core/store/schema.ts; influx-queries.ts does the same).
+ */
+function fieldOf(p: Point, field: string): Point['fields'][string] | undefined {
+  const method = p.fields.calibration_method
+  return field === 'calibrated' && (typeof method !== 'string' || method === '') ? undefined : p.fields[field]
 }

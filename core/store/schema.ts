@@ -19,9 +19,14 @@ import type { DeviceEvent, Reading, Rejection } from '../reading.ts'
  * "" and raw_value = value above stand for "absent"): no field of an earlier write of the point survives a
  * later one, and each field keeps one type. Last write wins; a different value for a key written before is
  * recorded as a `conflict` device event (core/store/conflicts.ts). The calibration worker adds `calibrated`,
- * `calibration_method` and `calibration_version` to the same point later (services/calibration); a reading
- * write does not touch them, so after a conflicting resend they describe the old value until that period is
- * calibrated again.
+ * `calibration_method`, `calibration_version`, `calibration_flags` (comma-separated: CrowdQC+ qc_m1…qc_m5,
+ * PM `humid`; "" none), `calibrated_u` (float: expanded uncertainty, k = 2, of the calibrated value in its unit;
+ * −1 = not assessed, as there is no null) and `calibration_label` (string: indicative|experimental|uncalibrated;
+ * core/calibration/uncertainty.ts) to the same point later (services/calibration); a reading write does not
+ * touch them, so after a conflicting resend they describe the old value until that period is calibrated again.
+ * A point that gets no value in a later run is cleared: calibration_method "" (and calibrated_u −1,
+ * calibration_label "uncalibrated"); its old `calibrated` number stays (1.x cannot drop a field), so the store
+ * reads `calibrated` only where calibration_method is a non-empty string (core/store/influx-queries.ts).
  *
  * measurement `rejection` — one point per rejected message or value:
  *   tags   device (`unknown` when the message named none), rule, digest (rejectionDigest: hex content hash of

@@ -56,6 +56,9 @@ export type ReadingField =
   | 'calibrated'
   | 'calibration_method'
   | 'calibration_version'
+  | 'calibration_flags'
+  | 'calibrated_u'
+  | 'calibration_label'
 
 /**
  * Which readings: devices (exact ids, or one device with its sub-devices `<device>.<sensor>`), quantities and a

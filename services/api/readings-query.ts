@@ -75,7 +75,8 @@ export interface Page {
 /** Columns of a page, after time, [local_time,] device, quantity, unit. */
 export function valueColumns(series: Series, windowed: boolean): string[] {
   const stats = ['mean', 'min', 'max', 'count']
-  if (!windowed) return [...(series === 'both' ? ['raw', 'calibrated'] : ['value']), 'flags']
+  // calibrated values carry their uncertainty and label (core/calibration/uncertainty.ts; labelCalibrated)
+  if (!windowed) return [...(series === 'both' ? ['raw', 'calibrated', 'uncertainty', 'label'] : series === 'calibrated' ? ['value', 'uncertainty', 'label'] : ['value']), 'flags']
   return [...(series === 'both' ? ['raw', 'calibrated'].flatMap((s) => stats.map((stat) => `${s}_${stat}`)) : stats), 'expected', 'completeness', 'partial']
 }
 
@@ -104,7 +105,7 @@ const byTimeDevice = (a: Row, b: Row) => (a.time as number) - (b.time as number)
 export async function queryReadingsPage(store: Pick<ReadingStore, 'readingRows'>, q: ReadingsPageQuery): Promise<Page> {
   const columns = valueColumns(q.series, false)
   if (q.devices.length === 0) return { columns, rows: [] }
-  const fields = seriesFields(q.series)
+  const fields: ReadingField[] = [...seriesFields(q.series), ...(q.series === 'raw' ? [] : (['calibrated_u', 'calibration_label'] as const))]
   const lower = q.cursor ? Math.max(q.from, q.cursor.t) : q.from
   const fetch = q.limit + 2 * q.devices.length + 1
   const values = await store.readingRows({
@@ -113,7 +114,7 @@ export async function queryReadingsPage(store: Pick<ReadingStore, 'readingRows'>
     from: lower,
     to: q.to,
     fields: [...fields, 'flags'],
-    requireOneOf: fields,
+    requireOneOf: seriesFields(q.series),
     limit: fetch,
     ...(q.includeFlags === undefined ? {} : { includeFlags: q.includeFlags }),
     ...(q.signal ? { signal: q.signal } : {}),
@@ -122,6 +123,7 @@ export async function queryReadingsPage(store: Pick<ReadingStore, 'readingRows'>
     const row = keyRow(v.time, v.deviceId, q.quantity, q.labelZone)
     fields.forEach((field, i) => (row[columns[i]!] = (v.fields[field] as number | null | undefined) ?? null))
     row.flags = typeof v.fields.flags === 'string' ? v.fields.flags.split(',').filter((f) => f !== '').join(';') : ''
+    if (q.series !== 'raw') labelCalibrated(row, q.series === 'both' ? 'calibrated' : 'value')
     return row
   })
   rows.sort(byTimeDevice)
@@ -131,6 +133,12 @@ export async function queryReadingsPage(store: Pick<ReadingStore, 'readingRows'>
     rows = rows.filter((r) => r.time !== last)
   }
   return finishPage(columns, rows, q.limit)
+}
+
+/** `uncertainty` null unless assessed (stored −1: not); `label` `uncalibrated` without a calibrated value, `experimental` when none was stored. */
+function labelCalibrated(row: Row, calibrated: string): void {
+  if (typeof row.uncertainty !== 'number' || row.uncertainty < 0) row.uncertainty = null
+  row.label = row[calibrated] === null ? 'uncalibrated' : (row.label ?? 'experimental')
 }
 
 function finishPage(columns: string[], rows: Row[], limit: number): Page {

@@ -1,23 +1,26 @@
 import { Point } from '@influxdata/influxdb-client'
 import { hourEnding, pairHourly } from '../../core/calibration/align.ts'
+import { type DeviceAssessment, assessDevices } from '../../core/calibration/assess.ts'
 import { type CrowdQcResult, type CrowdQcSummary, crowdQc, crowdQcNotes } from '../../core/calibration/crowdqc.ts'
 import { type CalibrationChoice, chooseMethod, isPm } from '../../core/calibration/methods/index.ts'
+import { readingUncertainty } from '../../core/calibration/uncertainty.ts'
 import { buildReport, writeReport } from '../../core/calibration/report.ts'
 import type { CalibrationResult, HourlyValue } from '../../core/calibration/types.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { Quantity } from '../../core/quantities.ts'
 import type { LatLon } from '../../core/registry/coarsen.ts'
+import { KNMI_STATIONS, LUCHTMEETNET_STATIONS } from '../../core/reference/stations.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
 import { READING_MEASUREMENT } from '../../core/store/schema.ts'
 import type { ReadingStore, StoredReading } from '../../core/store/store.ts'
-import { type CalibrationGroup, calibratedDevices, calibrationGroup } from './group.ts'
+import { type CalibrationGroup, calibratedDevices, calibrationGroup, deviceSite } from './group.ts'
 import { emptyMetrics, metricsOf, referenceHourly, safeHourly, timeSeries } from './series.ts'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 
 /** The quantities calibration covers and where their reference comes from. */
-export const CALIBRATED_QUANTITIES: readonly Quantity[] = ['pm2_5', 'pm10', 'air_temperature', 'relative_humidity']
+export const CALIBRATED_QUANTITIES: readonly Quantity[] = ['pm2_5', 'pm10', 'no2', 'air_temperature', 'relative_humidity']
 
 export interface CalibratorOptions {
   /** Luchtmeetnet station for PM (default NL10818 Barsbeek-De Veenen, 14.1 km from Stadshagen). */
@@ -37,9 +40,9 @@ export interface CalibratorOptions {
 }
 
 /**
- * Default fit window of temperature and humidity: 21 days (SENSHAGEN_CALIBRATION_FIT_DAYS). The radiation-offset
- * fit needs many sunny and cloudy daytime hours; 14–30 days is the usual span of a running calibration (ours,
- * within it). PM methods are fitted on the apply window itself (their factors are per hour).
+ * Default fit window of every method: 21 days (SENSHAGEN_CALIBRATION_FIT_DAYS). The radiation-offset fit needs
+ * many sunny and cloudy daytime hours, PM drift detection ≥ 7–14 days (core/calibration/methods/drift.ts); 14–30
+ * days is the usual span of a running calibration (ours, within it). PM group factors stay per hour.
  */
 export const FIT_WINDOW_DAYS = 21
 
@@ -87,9 +90,9 @@ export const NOT_IN_GROUP_NOTE = 'not_in_group: no consent, so its data enters n
 const WEATHER: readonly Quantity[] = ['air_temperature', 'relative_humidity']
 
 /**
- * Calibrates a period. Two windows: temperature and humidity are FITTED on [to − fitDays, to) (or from `from`
- * when that is earlier), so a per-device fit sees every hour of the day many times, PM on [from, to); every
- * method is APPLIED to the readings of [from, to). For each quantity, the devices with readings in the fit window are split by the registry
+ * Calibrates a period. Two windows: every method is FITTED on [to − fitDays, to) (or from `from` when that is
+ * earlier), so a per-device fit sees every hour of the day many times and PM drift has its days; every method is
+ * APPLIED to the readings of [from, to). For each quantity, the devices with readings in the fit window are split by the registry
  * (services/calibration/group.ts): registered, active, consented devices form the group; registered, active
  * devices without consent are calibrated too but contribute to nothing shared; unregistered and revoked devices
  * are not calibrated and are named, with their count, in one warning per call. Each calibrated device's raw
@@ -118,13 +121,14 @@ export async function calibratePeriod(
 ): Promise<SeriesResult[]> {
   const results: SeriesResult[] = []
   const quantities = run.quantities ?? CALIBRATED_QUANTITIES
-  const longFit = Math.min(run.from, run.to - (options.fitDays ?? FIT_WINDOW_DAYS) * DAY)
-  const fitFromOf = (quantity: Quantity) => (WEATHER.includes(quantity) ? longFit : run.from)
+  // every method fits on the long window (T/RH: every hour of the day many times; PM: its 7-day gain scale and
+  // the ≥ 7 days drift needs; NO2: its start calibration and nights) and applies to [from, to)
+  const fitFrom = Math.min(run.from, run.to - (options.fitDays ?? FIT_WINDOW_DAYS) * DAY)
   const records = await registry.devices()
   const positions = new Map(records.flatMap((r) => (r.location === undefined ? [] : [[r.id, r.location] as const])))
   const plan: Array<{ quantity: Quantity; group: CalibrationGroup; devices: string[] }> = []
   for (const quantity of quantities) {
-    const group = calibrationGroup(await devicesWith(store, quantity, fitFromOf(quantity), run.to), records)
+    const group = calibrationGroup(await devicesWith(store, quantity, fitFrom, run.to), records)
     const applied = new Set(await devicesWith(store, quantity, run.from, run.to))
     const devices = calibratedDevices(group).filter((d) => applied.has(d) && (run.deviceId === undefined || d === run.deviceId))
     plan.push({ quantity, group, devices })
@@ -133,27 +137,36 @@ export async function calibratePeriod(
   const total = plan.reduce((n, p) => n + p.devices.length, 0)
   let done = 0
 
-  const weather = (quantity: Quantity) => referenceHourly(store, options.weatherStation, quantity, longFit, run.to)
+  const weather = (quantity: Quantity) => referenceHourly(store, options.weatherStation, quantity, fitFrom, run.to)
   const humidity = await weather('relative_humidity')
   const radiation = await weather('global_radiation')
   const wind = await weather('wind_speed')
   for (const { quantity, group, devices } of plan) {
     if (devices.length === 0) continue
-    const fitFrom = fitFromOf(quantity)
-    const station = isPm(quantity) ? options.pmStation : options.weatherStation
+    const station = isPm(quantity) || quantity === 'no2' ? options.pmStation : options.weatherStation
     const reference = await referenceHourly(store, station, quantity, fitFrom, run.to)
     const raw = new Map<string, StoredReading[]>()
     for (const deviceId of calibratedDevices(group)) raw.set(deviceId, await store.queryReadings({ deviceId, quantity, from: fitFrom - HOUR, to: run.to }))
-    const hourly = [...raw].map(([deviceId, readings]) => ({ deviceId, hourly: safeHourly(readings, options.completeness) }))
+    // sensor model and private position: PM groups by model and distance (./group.ts deviceSite)
+    const hourly = [...raw].map(([deviceId, readings]) => ({ deviceId, hourly: safeHourly(readings, options.completeness), ...deviceSite(records.find((r) => r.id === deviceId)) }))
+    const stationAt = [...LUCHTMEETNET_STATIONS, ...KNMI_STATIONS].find((s) => s.id === station)
     // groupMembers: only consented, active devices shape the shared group factors (see ./group.ts for why)
-    const model = reference.length === 0 ? undefined : chooseMethod(quantity, { quantity, devices: hourly, reference, humidity, radiation, wind, collocated: options.collocated, groupMembers: group.members })
+    const input = {
+      quantity, devices: hourly, reference, humidity, radiation, wind, collocated: options.collocated, groupMembers: group.members,
+      ...(stationAt ? { referenceLocation: { lat: stationAt.lat, lon: stationAt.lon } } : {}),
+    }
+    const model = reference.length === 0 ? undefined : chooseMethod(quantity, input)
     if (model === undefined) logger.warn({ quantity, station }, 'no reference observations in the period: import or fetch them first (senshagen reference)')
+    // held-out evaluation, uncertainty and label (core/calibration/assess.ts) over the fit window; data capture
+    // over the apply window; calibrated_u −1 = not assessed
+    const assessed = model === undefined ? new Map<string, DeviceAssessment>() : assessDevices(input, (i) => chooseMethod(quantity, i), run, options.collocated)
     const qc = model !== undefined && WEATHER.includes(quantity) ? weatherQc(quantity, hourly, model, positions, group.members) : undefined
     const notInGroup = new Set(group.calibratedOnly)
 
     for (const deviceId of devices) {
       const deviceHourly = hourly.find((h) => h.deviceId === deviceId)!.hourly
-      const written = await writeCalibrated(store, { deviceId, quantity, from: run.from, to: run.to }, raw.get(deviceId)!, model, qc)
+      const assessment = assessed.get(deviceId)
+      const written = await writeCalibrated(store, { deviceId, quantity, from: run.from, to: run.to }, raw.get(deviceId)!, model, qc, assessment)
       const applyHour = (v: { time: number }) => v.time > run.from && v.time <= hourEnding(run.to - 1)
       const rawHourly = deviceHourly.filter(applyHour)
       const calibratedHourly = safeHourly(written.calibrated, options.completeness)
@@ -175,15 +188,18 @@ export async function calibratePeriod(
         after: after ?? emptyMetrics(),
         points: { written: written.written, cleared: written.cleared },
         ...(qc === undefined ? {} : { qc: qc.summary(deviceId) }),
+        ...(assessment?.metrics ? { heldOut: assessment.metrics } : {}),
+        ...(assessment && written.written > 0 ? { uncertainty: assessment.uncertainty } : {}),
       }
       const notes = [...(model?.notes(deviceId) ?? [`no_reference: no ${quantity} observations of station ${station} in the period`])]
       if (qc !== undefined) notes.push(...crowdQcNotes(qc.summary(deviceId)))
       if (notInGroup.has(deviceId) && isPm(quantity)) notes.push(NOT_IN_GROUP_NOTE)
-      if (model !== undefined && written.written === 0) notes.push(`not_calibrated: ${result.method} gave no value for this period (see the notes above; the group method needs ≥ 3 registered, consented devices or humidity for the κ-Köhler fallback)`)
-      else if (before && after && after.rmse > before.rmse) notes.push('rmse_worse_after: calibrated values agree less with the reference than raw ones (for PM: the group method removes the group\'s common bias, a sensor reading below the group ends up under the reference; for temperature: the garden really differs from the rural station)')
+      if (model !== undefined && written.written === 0 && quantity !== 'no2') notes.push(`not_calibrated: ${result.method} gave no value for this period (see the notes above; the group method needs ≥ 3 registered, consented devices of one sensor model or humidity for the κ-Köhler fallback)`)
+      else if (before && after && after.rmse > before.rmse) notes.push('rmse_worse_after: calibrated values agree less with the reference than raw ones (for PM: the group removes its common bias and the device\'s gain against the group median; for temperature: the garden really differs from the rural station)')
       result.notes = notes
       results.push(result)
-      const series = timeSeries(rawHourly, calibratedHourly, applyReference)
+      // reference RH for the PM humidity panel, KNMI Q for the temperature/humidity bias-vs-radiation panel
+      const series = timeSeries(rawHourly, calibratedHourly, applyReference, { humidity, radiation })
       await writeReport(options.reportsDir, buildReport(result, series, notes), series)
       done++
       run.onProgress?.(done, total, `${quantity} ${deviceId}`)
@@ -220,6 +236,7 @@ async function writeCalibrated(
   readings: readonly StoredReading[],
   model: CalibrationChoice | undefined,
   qc: CrowdQcResult | undefined,
+  assessment: DeviceAssessment | undefined,
 ): Promise<{ written: number; cleared: number; calibrated: StoredReading[] }> {
   const { deviceId, quantity, from, to } = series
   const before = await store.readingRows({ devices: [deviceId], quantities: [quantity], from, to, fields: ['calibration_method'] })
@@ -233,18 +250,29 @@ async function writeCalibrated(
     const value = model !== undefined && r.flags.length === 0 ? model.apply(deviceId, r.time, r.value) : undefined
     if (value !== undefined && Number.isFinite(value)) {
       calibrated.push({ ...r, value, flags: [] })
-      const flags = qc?.flagsAt(deviceId, hourEnding(r.time)) ?? []
+      // the method's flags (PM: humid, core/calibration/methods) and the CrowdQC+ flags (temperature, humidity)
+      const flags = [...model!.flagsAt(deviceId, r.time), ...(qc?.flagsAt(deviceId, hourEnding(r.time)) ?? [])]
       lines.push(
         point(r.time)
           .floatField('calibrated', value)
           .stringField('calibration_method', model!.methodAt(deviceId, r.time))
           .stringField('calibration_version', model!.version)
           .stringField('calibration_flags', flags.join(','))
+          .floatField('calibrated_u', (assessment && readingUncertainty(assessment.uncertainty, value)) ?? -1)
+          .stringField('calibration_label', assessment?.uncertainty.label ?? 'experimental')
           .toLineProtocol()!,
       )
     } else if (hadValue.has(r.time)) {
       cleared++
-      lines.push(point(r.time).stringField('calibration_method', '').stringField('calibration_version', '').stringField('calibration_flags', '').toLineProtocol()!)
+      lines.push(
+        point(r.time)
+          .stringField('calibration_method', '')
+          .stringField('calibration_version', '')
+          .stringField('calibration_flags', '')
+          .floatField('calibrated_u', -1)
+          .stringField('calibration_label', 'uncalibrated')
+          .toLineProtocol()!,
+      )
     }
   }
   for (let i = 0; i < lines.length; i += 5000) await store.writeLines(lines.slice(i, i + 5000))

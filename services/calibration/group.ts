@@ -15,7 +15,7 @@ import type { DeviceRecord } from '../../core/registry/store.ts'
  * Roles:
  * - `member`: registered, not revoked, consented. Calibrated; its data forms the group's shared parameters.
  * - `calibrated-only`: registered, not revoked, not consented. Calibrated with the members' shared parameters
- *   and its own per-device fits (κ, hour-of-day bias): those stay in its report, which is not public.
+ *   and its own per-device fits (κ, gain, radiation offset): those stay in its report, which is not public.
  * - `unregistered`, `revoked`: not calibrated at all; their readings are named in one warning per run.
  */
 export type CalibrationRole = 'member' | 'calibrated-only' | 'unregistered' | 'revoked'
@@ -58,4 +58,23 @@ export function calibratedDevices(group: CalibrationGroup): string[] {
 
 function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
+}
+
+/**
+ * PM sensor models the group method knows by name (datasheet names; matched case-insensitively as a prefix of a
+ * registry `sensorModels` entry): optical sensors of different makes grow differently with humidity, so they
+ * never share a group (core/calibration/methods/pm-groups.ts).
+ */
+export const PM_SENSOR_MODELS = ['SDS011', 'SDS021', 'SPS30', 'PMS1003', 'PMS3003', 'PMS5003', 'PMS6003', 'PMS7003', 'PMSA003', 'HM3301', 'SEN5', 'NEXTPM', 'OPC-N2', 'OPC-N3'] as const
+
+/**
+ * What the PM group method needs of a registered device: its PM sensor model (the first registry `sensorModels`
+ * entry that starts with one of PM_SENSOR_MODELS, upper-cased to that name) and its exact position (private:
+ * used for grouping only, never published). Absent fields are left out: such devices form one group of
+ * "unknown model, same place".
+ */
+export function deviceSite(record: DeviceRecord | undefined): { sensorModel?: string; location?: { lat: number; lon: number } } {
+  if (record === undefined) return {}
+  const model = record.sensorModels.map((m) => m.toUpperCase()).flatMap((m) => PM_SENSOR_MODELS.filter((known) => m.startsWith(known)))[0]
+  return { ...(model === undefined ? {} : { sensorModel: model }), ...(record.location ? { location: { lat: record.location.lat, lon: record.location.lon } } : {}) }
 }

@@ -29,7 +29,7 @@ export interface CalibrationWorkerDeps {
 
 /**
  * Calibration service: once at start and then every hour at minute 5 (reference data for the hour just ended
- * is usually published by then), refits the methods (temperature and humidity on the last SENSHAGEN_CALIBRATION_FIT_DAYS days) and applies them to the
+ * is usually published by then), refits every method on the last SENSHAGEN_CALIBRATION_FIT_DAYS days and applies them to the
  * last SENSHAGEN_CALIBRATION_WINDOW_H hours (services/calibration/calibrator.ts: fit window and apply window),
  * clearing the calibrated fields of points that no longer get a value. Recalculating is idempotent (the same
  * points get the same fields), so overlapping windows are harmless.

@@ -59,12 +59,22 @@ export function emptyMetrics(): Metrics {
   return { n: 0, r2: Number.NaN, rmse: Number.NaN, mae: Number.NaN, mbe: Number.NaN, ols_slope: Number.NaN, ols_intercept: Number.NaN, deming_slope: Number.NaN, deming_intercept: Number.NaN }
 }
 
-/** Rows for the report plots: raw, calibrated and reference per end-of-hour time, oldest first. */
-export function timeSeries(raw: readonly HourlyValue[], calibrated: readonly HourlyValue[], reference: readonly HourlyValue[]) {
-  const rows = new Map<number, { time: number; raw?: number; calibrated?: number; reference?: number }>()
+/**
+ * Rows for the report plots: raw, calibrated and reference per end-of-hour time, oldest first, with the
+ * reference station's relative humidity (%) and global radiation (W/m², KNMI Q) of the same hour where given.
+ */
+export function timeSeries(
+  raw: readonly HourlyValue[],
+  calibrated: readonly HourlyValue[],
+  reference: readonly HourlyValue[],
+  weather: { humidity?: readonly HourlyValue[]; radiation?: readonly HourlyValue[] } = {},
+) {
+  const rows = new Map<number, { time: number; raw?: number; calibrated?: number; reference?: number; humidity?: number; radiation?: number }>()
   const row = (time: number) => rows.get(time) ?? rows.set(time, { time }).get(time)!
   for (const v of raw) row(v.time).raw = v.value
   for (const v of calibrated) row(v.time).calibrated = v.value
   for (const v of reference) if (rows.has(v.time)) row(v.time).reference = v.value
+  for (const v of weather.humidity ?? []) if (rows.has(v.time)) row(v.time).humidity = v.value
+  for (const v of weather.radiation ?? []) if (rows.has(v.time)) row(v.time).radiation = v.value
   return [...rows.values()].sort((a, b) => a.time - b.time)
 }

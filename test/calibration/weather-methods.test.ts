@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { hourEnding, hourlyMeans } from '../../core/calibration/align.ts'
+import { assessDevices } from '../../core/calibration/assess.ts'
 import { crowdQc } from '../../core/calibration/crowdqc.ts'
 import { chooseMethod, hourOfDay } from '../../core/calibration/methods/index.ts'
 import type { HourlyValue } from '../../core/calibration/types.ts'
 import type { Quantity } from '../../core/quantities.ts'
 import { parseKnmiHourly } from '../../core/reference/knmi.ts'
 import { hourlyReference } from '../../services/calibration/series.ts'
-import { GARDENS, HOUR, hourlyTruth, weatherFleet } from './synthetic/weather.ts'
+import { END, GARDENS, HOUR, START, hourlyTruth, weatherFleet } from './synthetic/weather.ts'
 
 /**
  * The temperature and humidity calibration on the synthetic garden fleet (test/calibration/synthetic/weather.ts)
@@ -107,6 +108,22 @@ describe('radiation-offset on the synthetic garden fleet (21 days, 8 gardens, 5-
     }
     const faulty = GARDENS.find((g) => g.faulty)!.deviceId
     expect(qc.flagsAt(faulty, hourEnding(calibrated.get(faulty)![0]!.time))).toEqual(expect.arrayContaining(qc.summary(faulty).flags))
+  })
+})
+
+describe('labels of the garden fleet (core/calibration/assess.ts, held-out day blocks against KNMI)', () => {
+  it.each(QUANTITIES)('%s: every device, the faulty one included, is experimental (the EU sets no objective) with U = 2·RMSE', (quantity) => {
+    const devices = GARDENS.map(({ deviceId }) => ({ deviceId, hourly: hourlyMeans(fleet.readings.filter((r) => r.deviceId === deviceId && r.quantity === quantity)) }))
+    const input = { quantity, devices, reference: referenceOf(quantity), radiation, wind }
+    const assessed = assessDevices(input, (i) => chooseMethod(quantity, i), { from: START, to: END })
+    for (const { deviceId } of GARDENS) {
+      const u = assessed.get(deviceId)!.uncertainty
+      console.log(`${quantity} ${deviceId}: ${u.label}, U ${u.expandedUncertainty?.toFixed(2)}, capture ${u.dataCapture.toFixed(3)}`)
+      expect(u.label, deviceId).toBe('experimental')
+      expect(u.reasons, deviceId).toContain(`no_objective: the EU sets no data quality objective for ${quantity}`)
+      expect(u.expandedUncertainty, deviceId).toBeGreaterThan(0)
+      expect(u.dataCapture, deviceId).toBeGreaterThanOrEqual(0.9)
+    }
   })
 })
 

@@ -95,6 +95,29 @@ export function storeContract(name: string, open: () => Promise<ReadingStore>): 
       expect(await store.readingLabels({ devices: ['c-cal'] })).toEqual([{ deviceId: 'c-cal', quantity: 'pm2_5', sensor: 'SDS011', calibrationMethod: 'hour_of_day' }])
     })
 
+    it('reads no calibrated value of a point the calibration worker cleared (calibration_method "", the old number stays in InfluxDB 1.x)', async () => {
+      const H = 3_600_000
+      await store.write({ readings: [reading('c-clr', 'pm2_5', 12, T0), reading('c-clr', 'pm2_5', 14, T0 + 60_000)], rejections: [] })
+      await store.writeLines([
+        `reading,device=c-clr,quantity=pm2_5 calibrated=9.5,calibration_method="pm-group-ratio",calibrated_u=2.5,calibration_label="indicative" ${T0}`,
+        `reading,device=c-clr,quantity=pm2_5 calibrated=11.5,calibration_method="pm-group-ratio",calibrated_u=2.5,calibration_label="indicative" ${T0 + 60_000}`,
+      ])
+      // a later run gave the second point no value: the worker's clearing line (services/calibration/calibrator.ts; its
+      // calibration_version="" is left out here, the suite above stores that field as an integer)
+      await store.writeLines([`reading,device=c-clr,quantity=pm2_5 calibration_method="",calibration_flags="",calibrated_u=-1,calibration_label="uncalibrated" ${T0 + 60_000}`])
+      const rows = await store.readingRows({ devices: ['c-clr'], fields: ['value', 'calibrated', 'calibrated_u', 'calibration_label'] })
+      expect(rows.map((r) => r.fields)).toEqual([
+        { value: 12, calibrated: 9.5, calibrated_u: 2.5, calibration_label: 'indicative' },
+        { value: 14, calibrated: null, calibrated_u: -1, calibration_label: 'uncalibrated' },
+      ])
+      expect((await store.readingRows({ devices: ['c-clr'], fields: ['calibrated'] })).map((r) => r.fields.calibrated)).toEqual([9.5, null])
+      const window = { devices: ['c-clr'], from: T0, to: T0 + H, perDevice: true }
+      const [both] = await store.aggregateReadings({ ...window, fields: ['value', 'calibrated'] })
+      expect(both!.stats).toEqual({ value: { mean: 13, min: 12, max: 14, count: 2 }, calibrated: { mean: 9.5, min: 9.5, max: 9.5, count: 1 } })
+      const [only] = await store.aggregateReadings({ ...window, fields: ['calibrated'], window: { every: '1h', tz: 'UTC' } })
+      expect(only!.stats).toEqual({ calibrated: { mean: 9.5, min: 9.5, max: 9.5, count: 1 } })
+    })
+
     it('stores a conflicting resend last-write-wins, with a conflict event holding both values (ReadingWriter over this store)', async () => {
       const writer = new ReadingWriter(store, { batchSize: 100, maxBufferedReadings: 1_000 }, createLogger('silent'))
       await writer.write({ readings: [reading('c-conflict', 'air_pressure', 1013.25, T0, { rawValue: 101325, sourceUnit: 'Pa', sensorModel: 'BME280' })], rejections: [] })
@@ -192,7 +215,7 @@ export function storeContract(name: string, open: () => Promise<ReadingStore>): 
         ],
         rejections: [],
       })
-      await store.writeLines([`reading,device=c-rows-b,quantity=pm10 calibrated=28.5 ${T0}`])
+      await store.writeLines([`reading,device=c-rows-b,quantity=pm10 calibrated=28.5,calibration_method="pm-group-ratio" ${T0}`])
       const window = { devices: ['c-rows-a', 'c-rows-b'], from: T0, to: T0 + 2 * MIN }
       const rows = await store.readingRows({ ...window, fields: ['value'] })
       expect(rows.map((r) => [r.time, r.deviceId, r.quantity, r.fields.value])).toEqual([
@@ -228,7 +251,7 @@ export function storeContract(name: string, open: () => Promise<ReadingStore>): 
         ],
         rejections: [],
       })
-      await store.writeLines([`reading,device=c-agg-a,quantity=pm10 calibrated=8 ${d(0)}`])
+      await store.writeLines([`reading,device=c-agg-a,quantity=pm10 calibrated=8,calibration_method="pm-group-ratio" ${d(0)}`])
       const base = { devices: ['c-agg-a', 'c-agg-b'], quantities: ['pm10' as const], from: T0, to: T0 + 86_400_000 }
       const hourly = await store.aggregateReadings({ ...base, fields: ['value', 'calibrated'], window: { every: '1h', tz: 'Europe/Amsterdam' }, perDevice: true })
       const none = { mean: null, min: null, max: null, count: 0 }

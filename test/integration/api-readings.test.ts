@@ -126,12 +126,13 @@ describe('GET /api/v1/readings', () => {
 
   it('gives raw, calibrated (only readings that have one) or both', async () => {
     const calibrated = (await get(`device=g-a&quantity=pm2_5&${range}&series=calibrated`)).json()
-    expect(calibrated.rows).toEqual(pms.filter((r) => r.calibrated !== undefined).map((r) => ({ time: new Date(r.time).toISOString(), device: 'g-a', quantity: 'pm2_5', unit: 'µg/m³', value: r.calibrated, flags: [] })))
+    // points calibrated without a stored uncertainty or label (before calibrated_u): not assessed, experimental
+    expect(calibrated.rows).toEqual(pms.filter((r) => r.calibrated !== undefined).map((r) => ({ time: new Date(r.time).toISOString(), device: 'g-a', quantity: 'pm2_5', unit: 'µg/m³', value: r.calibrated, uncertainty: null, label: 'experimental', flags: [] })))
     const both = (await get(`device=g-a&quantity=pm2_5&${range}&series=both&limit=3`)).json()
-    expect(both.columns).toEqual(['time', 'device', 'quantity', 'unit', 'raw', 'calibrated', 'flags'])
-    expect(both.rows).toEqual([0, 1, 2].map((i) => ({ time: new Date(START + i * 10 * MIN).toISOString(), device: 'g-a', quantity: 'pm2_5', unit: 'µg/m³', raw: pmA(i), calibrated: calA(i) ?? null, flags: [] })))
+    expect(both.columns).toEqual(['time', 'device', 'quantity', 'unit', 'raw', 'calibrated', 'uncertainty', 'label', 'flags'])
+    expect(both.rows).toEqual([0, 1, 2].map((i) => ({ time: new Date(START + i * 10 * MIN).toISOString(), device: 'g-a', quantity: 'pm2_5', unit: 'µg/m³', raw: pmA(i), calibrated: calA(i) ?? null, uncertainty: null, label: calA(i) === undefined ? 'uncalibrated' : 'experimental', flags: [] })))
     const csv = await get(`device=g-a&quantity=pm2_5&${range}&series=both&limit=2&format=csv`)
-    expect(csv.body).toBe(`time,device,quantity,unit,raw,calibrated,flags\n${new Date(START).toISOString()},g-a,pm2_5,µg/m³,5,2.5,\n${new Date(START + 10 * MIN).toISOString()},g-a,pm2_5,µg/m³,6.5,,\n`)
+    expect(csv.body).toBe(`time,device,quantity,unit,raw,calibrated,uncertainty,label,flags\n${new Date(START).toISOString()},g-a,pm2_5,µg/m³,5,2.5,,experimental,\n${new Date(START + 10 * MIN).toISOString()},g-a,pm2_5,µg/m³,6.5,,,uncalibrated,\n`)
   })
 
   it('aggregates per hour and per UTC day exactly as computed from the input', async () => {

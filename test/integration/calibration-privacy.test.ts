@@ -160,22 +160,28 @@ describe('calibration privacy and integrity: the registry decides who counts (re
 
   const exclusionWarnings = (scenario: Scenario) => runs[scenario].logs.filter((l) => String(l.msg).includes('unregistered or revoked'))
 
-  it('baseline: the published group factors are the consented devices\' mean / reference, without private-1', async () => {
+  /** A device's published scale of the UTC day of the hour ending at `end` (pm-group-ratio coefficients). */
+  const scaleOf = (coefficients: CalibrationReport['coefficients'], end: number) =>
+    (coefficients.scales as number[])[(coefficients.scale_days as number[]).indexOf(Math.floor((end - 1) / 86_400_000) * 86_400_000)]!
+
+  it('baseline: the published group factors are the consented devices\' scaled median / reference, without private-1', async () => {
     const published = report('baseline', 'cal-1', 'pm2_5').coefficients
     const times = published.factor_times as number[]
     const factors = published.factors as number[]
     expect(times).toHaveLength(72) // every hour of the three days has ≥ 3 consented devices and reference ≥ 1
     const reference = new Map(referenceObservations().filter((o) => o.quantity === 'pm2_5').map((o) => [o.time, o.value]))
+    const memberCoefficients = MEMBERS.map((d) => report('baseline', d, 'pm2_5').coefficients)
     for (const [i, end] of times.entries()) {
       // by hand: each consented device's hourly mean of its readings in (end − 1 h, end] (the one at exactly END
-      // is outside the run's [from − 1 h, to) and left to the next run), their mean, / reference, clipped to [0.2, 5]
-      const means = MEMBERS.map((d) => {
+      // is outside the run's [from − 1 h, to) and left to the next run) over its published scale of that day,
+      // their median (5 members: the 3rd), / reference, clipped to [0.2, 5]
+      const scaled = MEMBERS.map((d, m) => {
         let sum = 0
         let n = 0
         for (let t = end - HOUR + STEP; t <= end && t < END; t += STEP) (sum += sensorPm(t, d)), n++
-        return sum / n
-      })
-      const expected = Math.min(5, Math.max(0.2, means.reduce((a, b) => a + b, 0) / MEMBERS.length / reference.get(end)!))
+        return sum / n / scaleOf(memberCoefficients[m]!, end)
+      }).sort((a, b) => a - b)
+      const expected = Math.min(5, Math.max(0.2, scaled[2]! / reference.get(end)!))
       expect(factors[i]).toBeCloseTo(expected, 12)
     }
     expect(exclusionWarnings('baseline')).toEqual([])
@@ -206,16 +212,20 @@ describe('calibration privacy and integrity: the registry decides who counts (re
     expect(exclusionWarnings('private10')).toEqual([])
   })
 
-  it('private-1 is still calibrated: with the consented devices\' factors (PM) and its own radiation-offset fit (T)', async () => {
+  it('private-1 is still calibrated: with the consented devices\' factors and its own scale (PM) and its own radiation-offset fit (T)', async () => {
     const factors = report('private10', 'cal-1', 'pm2_5').coefficients
     const factorAt = new Map((factors.factor_times as number[]).map((t, i) => [t, (factors.factors as number[])[i]!]))
     for (const scenario of ['baseline', 'private10'] as const) {
+      const ownCoefficients = report(scenario, PRIVATE, 'pm2_5').coefficients
+      // private-1 reads 1.6× the group (× 10 in private10): its own scale, not the group's, carries that
+      expect(ownCoefficients.scale).toBeCloseTo(scenario === 'baseline' ? 1.6 : 16, 1)
       const [series] = await runs[scenario].store.influxql(`SELECT "value", "calibrated", "calibration_method" FROM reading WHERE device = '${PRIVATE}' AND quantity = 'pm2_5'`)
       const rows = series!.values.filter(([time]) => (time as number) < END) // the reading at END: left to the next run
       expect(rows).toHaveLength(863)
       for (const [time, raw, calibrated, method] of rows) {
         expect(method).toBe('pm-group-ratio')
-        expect(calibrated).toBe((raw as number) / factorAt.get(Math.ceil((time as number) / HOUR) * HOUR)!)
+        const end = Math.ceil((time as number) / HOUR) * HOUR
+        expect(calibrated).toBe((raw as number) / (scaleOf(ownCoefficients, end) * factorAt.get(end)!))
       }
       const own = report(scenario, PRIVATE, 'pm2_5')
       expect(own.coefficients.factors).toEqual(factors.factors)

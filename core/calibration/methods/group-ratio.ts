@@ -1,157 +1,160 @@
-import { mean, median } from 'simple-statistics'
-import { type PmKohlerOptions, pmKohler } from './kohler.ts'
-import {
-  type CalibrationInput,
-  type CalibrationModel,
-  checkOption,
-  clamp,
-  hourEnding,
-  indexGroupMembers,
-  indexHourly,
-  isPm,
-} from './method.ts'
+import { type GroupFit, type PmGroupRatioOptions, fitGroups } from './group-fit.ts'
+import { HUMID_FLAG, KOHLER_MAX_RH, pmKohler } from './kohler.ts'
+import { type CalibrationInput, type CalibrationModel, DAY_MS, hourEnding, indexHourly, isPm } from './method.ts'
+
+export * from './group-fit.ts'
 
 /**
- * `pm-group-ratio`: the RIVM Samen Meten calibration of PM sensors by a group factor per hour.
+ * `pm-group-ratio`: the RIVM Samen Meten calibration of PM sensors by a group factor per hour, with a per-device
+ * scale so that each sensor's own gain is corrected.
  *
  * Source: RIVM, "Kalibratie van fijnstofsensoren",
  * https://www.samenmetenaanluchtkwaliteit.nl/dataportaal/kalibratie-van-fijnstofsensoren (applied there to Nova
- * SDS011 PM10/PM2.5 and Sensirion SPS30 PM2.5); Wesseling, J. et al. (2019), "Development and implementation of a
- * platform for public information on air quality, sensor measurements, and citizen science", Atmosphere 10(8), 445,
- * doi:10.3390/atmos10080445. Assumption (RIVM): the PM concentration does not differ much within a city, so the
- * ratio of a group of nearby sensors to a reference station in that hour estimates each sensor's local correction,
- * which is dominated by humidity and common to all sensors of a type.
+ * SDS011 PM10/PM2.5 and Sensirion SPS30 PM2.5); Wesseling, J. et al. (2019), Atmosphere 10(8), 445,
+ * doi:10.3390/atmos10080445. Assumption (RIVM): PM does not differ much within a city, so a group of nearby
+ * sensors over the reference station in that hour estimates the sensors' common error, dominated by humidity.
+ * RIVM does not publish its parameters (research §4a); everything marked "ours" below is our choice.
  *
- *   f_h = statistic over the group's devices of their raw hourly means at h / reference_h,   calibrated = raw / f_h
+ * Per group of same-model devices within 10 km with the reference within 30 km (./pm-groups.ts), per hour h and
+ * device d (raw_{d,h} = the device's hourly mean):
  *
- * The group is `input.groupMembers` (default: every device of the input); every device of the input is calibrated
- * with the group's factors. The factors are the same for every device and appear in every device's report, so
- * whoever may not be published (no consent) must not be a member: a published factor and the members' public
- * hourly means would give back its hourly mean.
+ *   s_d(t)  = median of raw_{d,h} / L_h over hours with RH_h < 70 % within ±`scaleWindowDays`/2 of t (the
+ *             device's rolling scale against the group; normalised so the median member scale is 1)
+ *   L_h     = robust statistic (default median) over the members of raw_{d,h} / s_d(h), leaving out values beyond
+ *             ×/÷ `outlierRatio` (2) of that hour's median: one sensor reading ×10 or one garden's wood smoke
+ *             does not move it
+ *   f_h     = L_h / reference_h, clipped to [0.2, 5];   calibrated = raw / (s_d(t) · f_h)
  *
- * RIVM does not publish its exact parameters; ours, with defaults: at least 3 devices with a value that hour
- * (`minGroupSize`), reference_h ≥ 1 µg/m³ (`minReference`; below it the ratio is noise and there is no factor),
- * f clipped to [0.2, 5] (`clip`), statistic mean (`statistic: 'median'` is more robust to a single faulty sensor).
+ * s and L are found by two rounds (start s = 1). The reference fixes the absolute level through f, the scale the
+ * device's gain relative to its group, so the calibrated slope against the truth is 1 whatever the gain
+ * (the RIVM ratio alone gives gain / group gain). RH < 70 % (ours) keeps the scale free of humidity growth,
+ * which differs a little between sensors; without humidity every hour counts. A member whose overall scale is
+ * beyond ×/÷ `maxScaleRatio` (2, ours: gains of 0.7–1.3 stay in) is a gain outlier: left out of L, still
+ * calibrated with its own scale, noted. Drift (./drift.ts): the trend of raw / L; a drifting device's scale
+ * uses the last `driftWindowDays` (3, ours) around each time instead of 7, and it is noted.
  *
- * Fallback: in an hour without a group factor (group too small, reference missing or below `minReference`) a
- * reading is calibrated with `pm-kohler` (./kohler.ts) when `input.humidity` is given and `fallback` is not false;
- * otherwise it cannot be calibrated (apply → undefined). `methodAt` tells which method calibrated a reading.
- * The fallback's κ is fitted per device over all hours with reference and humidity (also those with a factor).
+ * Only `input.groupMembers` (default all) enter L, f and the scale normalisation: the factors are published in
+ * every consented device's report. Every device of the input is calibrated with its group's factors and its own
+ * scale. A device with fewer than `minScaleHours` (12) hours with a group level has scale 1 (the RIVM ratio alone,
+ * noted `no_scale`). Hours without a factor (group too small, reference missing or < `minReference`, no group,
+ * reference far) fall back to `pm-kohler` (./kohler.ts, gain and κ fitted against the
+ * reference) when `input.humidity` is given and `fallback` is not false; otherwise apply → undefined.
+ * Flags: `humid` when the hour's RH ≥ 95 % or its factor was clipped.
  */
 
-export interface PmGroupRatioOptions {
-  /** Minimum devices with a value in an hour for a factor; default 3 (ours). */
-  minGroupSize?: number
-  /** Minimum reference concentration, µg/m³, for a factor; default 1 (ours). */
-  minReference?: number
-  /** Bounds the factor is clipped to; default [0.2, 5] (ours). */
-  clip?: readonly [number, number]
-  /** Group statistic of the devices' hourly means; default 'mean' (RIVM: "het gemiddelde van een groep"). */
-  statistic?: 'mean' | 'median'
-  /** Use the κ-Köhler fallback in hours without a factor when humidity is given; default true. */
-  fallback?: boolean
-  /** Options of the fallback (./kohler.ts). */
-  kohler?: PmKohlerOptions
-}
-
-export interface GroupFactor {
-  /** End of the hour, epoch ms UTC. */
-  time: number
-  /** Clipped factor (dimensionless). */
-  factor: number
-  /** Factor before clipping. */
-  unclipped: number
-  /** Devices in the statistic. */
-  groupSize: number
-}
-
 /**
- * The per-hour group factors over `input.groupMembers` (see the module comment); hours without a factor are
- * absent. Sorted by time. Errors: RangeError for options out of range; Error for a series off the hourly grid or
- * a group member that is not in `input.devices` (./method.ts).
- */
-export function groupFactors(input: CalibrationInput, options: PmGroupRatioOptions = {}): GroupFactor[] {
-  const minGroupSize = options.minGroupSize ?? 3
-  const minReference = options.minReference ?? 1
-  const [fMin, fMax] = options.clip ?? [0.2, 5]
-  checkOption('minGroupSize', minGroupSize, 1, Infinity)
-  checkOption('minReference', minReference, Number.MIN_VALUE, Infinity)
-  checkOption('clip[0]', fMin, Number.MIN_VALUE, Infinity)
-  checkOption('clip[1]', fMax, fMin, Infinity)
-  const statistic = options.statistic === 'median' ? median : mean
-
-  const byHour = new Map<number, number[]>()
-  for (const hourly of indexGroupMembers(input).values()) {
-    for (const [time, value] of hourly) {
-      const values = byHour.get(time)
-      if (values) values.push(value)
-      else byHour.set(time, [value])
-    }
-  }
-  const reference = indexHourly(input.reference, 'reference')
-  const factors: GroupFactor[] = []
-  for (const [time, values] of byHour) {
-    const ref = reference.get(time)
-    if (ref === undefined || ref < minReference || values.length < minGroupSize) continue
-    const unclipped = statistic(values) / ref
-    factors.push({ time, factor: clamp(unclipped, fMin, fMax), unclipped, groupSize: values.length })
-  }
-  return factors.sort((a, b) => a.time - b.time)
-}
-
-/**
- * Builds the `pm-group-ratio` model.
+ * Builds the `pm-group-ratio` model (see the module comment).
  *
- * Coefficients (factors are one regional series, the same for every device): `factor_times` (hour ends, epoch
- * ms) and `factors`; `clipped_hours`; the parameters `min_group_size`, `min_reference` (µg/m³), `clip_min`,
- * `clip_max`, `statistic` (0 mean, 1 median); with the fallback also this device's `kappa`, `kappa_fitted` and
- * `fallback_times` (hours of this device's hourly series calibrated by pm-kohler).
- * Notes: the fallback's notes (`kappa_default`) when this device has fallback hours.
- * Errors: Error for a non-PM quantity; RangeError for options out of range.
+ * Coefficients of a device (numbers only): its group's `group_size` (devices of its model and place) and
+ * `reference_km` (group centre to reference, −1 unknown); the group's factors `factor_times` (hour ends, epoch ms) and
+ * `factors`, `clipped_hours`; this device's `scale` (latest), `scale_days` (UTC day starts, epoch ms) and
+ * `scales`, `gain_outlier` (0/1), `drift_change_14d` (relative, NaN unknown), `drifting` (0/1/−1 unknown); the
+ * parameters `min_group_size`, `min_reference` (µg/m³), `clip_min`, `clip_max`, `statistic` (0 mean,
+ * 1 median, 2 trimmed mean), `dry_rh` (%); with the fallback also `gain`, `kappa`, `kappa_fitted` and
+ * `fallback_times` (hours of this device's series calibrated by pm-kohler).
+ * Notes: `no_group`, `reference_far`, `gain_outlier`, `drift`, `no_scale` (scale 1; each with the numbers), and the
+ * fallback's notes when it calibrates hours of this device.
+ * Errors: Error for a non-PM quantity; RangeError for options out of range; those of fitGroups.
  */
 export function pmGroupRatio(input: CalibrationInput, options: PmGroupRatioOptions = {}): CalibrationModel {
   if (!isPm(input.quantity)) throw new Error(`pm-group-ratio calibrates pm2_5 and pm10, not ${input.quantity}`)
-  const list = groupFactors(input, options)
-  const factors = new Map(list.map((f) => [f.time, f.factor]))
-  const fallback = input.humidity !== undefined && options.fallback !== false ? pmKohler(input, options.kohler) : undefined
+  const fits = fitGroups(input, options)
+  const fitOf = new Map<string, GroupFit>()
+  for (const fit of fits) for (const id of fit.group.deviceIds) fitOf.set(id, fit)
+  const factorsOf = new Map(fits.map((fit) => [fit, new Map(fit.factors.map((f) => [f.time, f]))]))
+  const humidity = input.humidity ? indexHourly(input.humidity, 'humidity') : undefined
+  const fallback = humidity !== undefined && options.fallback !== false ? pmKohler(input, options.kohler) : undefined
   const deviceHours = new Map(input.devices.map((d) => [d.deviceId, d.hourly.map((h) => h.time)]))
-  const [clipMin, clipMax] = options.clip ?? [0.2, 5]
+  const maxRh = options.kohler?.maxRh ?? KOHLER_MAX_RH
 
+  /** The group factor and this device's scale for the reading's hour, or undefined (then the fallback). */
+  const groupTerms = (deviceId: string, observedAt: number) => {
+    const fit = fitOf.get(deviceId)
+    if (fit === undefined) return undefined
+    const end = hourEnding(observedAt)
+    const factor = factorsOf.get(fit)!.get(end)
+    const scale = fit.scales.get(deviceId)?.get(Math.floor((end - 1) / DAY_MS)) ?? fit.overallScale.get(deviceId)
+    return factor === undefined || scale === undefined ? undefined : { factor, scale }
+  }
   const methodAt = (deviceId: string, observedAt: number): string | undefined =>
-    factors.has(hourEnding(observedAt)) ? 'pm-group-ratio' : fallback?.methodAt?.(deviceId, observedAt)
+    groupTerms(deviceId, observedAt) ? 'pm-group-ratio' : fallback?.methodAt?.(deviceId, observedAt)
   const fallbackTimes = (deviceId: string): number[] =>
     (deviceHours.get(deviceId) ?? []).filter((t) => methodAt(deviceId, t) === 'pm-kohler').sort((a, b) => a - b)
+  const statistic = options.statistic === 'mean' ? 0 : options.statistic === 'trimmed-mean' ? 2 : 1
 
   return {
     method: 'pm-group-ratio',
-    // 2: the factors are over `groupMembers` only (issue 8). Values stored with version 1 may have unregistered
-    // or non-consented devices in their factor: recalculate those periods (senshagen calibrate --from --to).
-    version: '2',
+    // 3: per-device scale, robust median by default, groups by model and place, drift (issue 11). Values stored
+    // with version 2 divided by the group mean's factor only: recalculate (senshagen calibrate --from --to).
+    version: '3',
     apply(deviceId, observedAt, value) {
-      const factor = factors.get(hourEnding(observedAt))
-      if (factor !== undefined) return value / factor
+      const terms = groupTerms(deviceId, observedAt)
+      if (terms) return value / (terms.scale * terms.factor.factor)
       return fallback?.apply(deviceId, observedAt, value)
     },
     coefficients(deviceId) {
+      const fit = fitOf.get(deviceId)
+      const scales = fit?.scales.get(deviceId) ?? new Map<number, number>()
+      const days = [...scales.keys()].sort((a, b) => a - b)
+      const drift = fit?.drift.get(deviceId)
       const coefficients: Record<string, number | number[]> = {
-        factor_times: list.map((f) => f.time),
-        factors: list.map((f) => f.factor),
-        clipped_hours: list.filter((f) => f.factor !== f.unclipped).length,
+        group_size: fit?.group.deviceIds.length ?? 0,
+        reference_km: fit?.group.referenceKm ?? -1,
+        factor_times: fit?.factors.map((f) => f.time) ?? [],
+        factors: fit?.factors.map((f) => f.factor) ?? [],
+        clipped_hours: fit?.factors.filter((f) => f.factor !== f.unclipped).length ?? 0,
+        scale: days.length > 0 ? scales.get(days[days.length - 1]!)! : Number.NaN,
+        scale_days: days.map((d) => d * DAY_MS),
+        scales: days.map((d) => scales.get(d)!),
+        gain_outlier: fit?.gainOutliers.has(deviceId) ? 1 : 0,
+        drift_change_14d: drift?.change ?? Number.NaN,
+        drifting: drift?.drifting === undefined ? -1 : drift.drifting ? 1 : 0,
         min_group_size: options.minGroupSize ?? 3,
         min_reference: options.minReference ?? 1,
-        clip_min: clipMin,
-        clip_max: clipMax,
-        statistic: options.statistic === 'median' ? 1 : 0,
+        clip_min: (options.clip ?? [0.2, 5])[0],
+        clip_max: (options.clip ?? [0.2, 5])[1],
+        statistic,
+        dry_rh: options.dryRh ?? 70,
       }
       if (fallback) {
-        const { kappa, kappa_fitted } = fallback.coefficients(deviceId)
-        Object.assign(coefficients, { kappa, kappa_fitted, fallback_times: fallbackTimes(deviceId) })
+        const { gain, kappa, kappa_fitted } = fallback.coefficients(deviceId)
+        Object.assign(coefficients, { gain, kappa, kappa_fitted, fallback_times: fallbackTimes(deviceId) })
       }
       return coefficients
     },
     notes(deviceId) {
-      return fallback && fallbackTimes(deviceId).length > 0 ? fallback.notes(deviceId) : []
+      const notes = groupNotes(fitOf.get(deviceId), deviceId, options)
+      if (fallback && fallbackTimes(deviceId).length > 0) notes.push(...fallback.notes(deviceId))
+      return notes
     },
     methodAt,
+    flagsAt(deviceId, observedAt) {
+      const terms = groupTerms(deviceId, observedAt)
+      if (!terms) return fallback?.flagsAt?.(deviceId, observedAt) ?? []
+      const rh = humidity?.get(hourEnding(observedAt))
+      return (rh !== undefined && rh >= maxRh) || terms.factor.factor !== terms.factor.unclipped ? [HUMID_FLAG] : []
+    },
   }
+}
+
+/** Why a device's group calibration is limited, with the numbers (see pmGroupRatio's notes). */
+function groupNotes(fit: GroupFit | undefined, deviceId: string, options: PmGroupRatioOptions): string[] {
+  if (fit === undefined) return []
+  const notes: string[] = []
+  const { group } = fit
+  if (group.deviceIds.length < (options.minGroupSize ?? 3)) {
+    notes.push(`no_group: ${group.deviceIds.length} device(s) of model ${group.sensorModel} within ${options.groups?.radiusKm ?? 10} km; calibrated by κ-Köhler against the reference`)
+  }
+  if (!group.referenceNear) notes.push(`reference_far: the reference is ${group.referenceKm?.toFixed(1)} km from the group; calibrated by κ-Köhler`)
+  if (fit.gainOutliers.has(deviceId)) {
+    notes.push(`gain_outlier: reads ${fit.overallScale.get(deviceId)!.toFixed(2)}× its group at RH < ${options.dryRh ?? 70} %; left out of the group level, calibrated with its own scale (check the sensor)`)
+  }
+  const drift = fit.drift.get(deviceId)
+  if (drift?.drifting) {
+    notes.push(`drift: its ratio to the group changed ${(100 * drift.change).toFixed(0)} % per 14 days (Theil–Sen over ${drift.days} days); its scale uses a ${options.driftWindowDays ?? 3}-day window`)
+  }
+  if (fit.unscaled.has(deviceId) && group.referenceNear && group.deviceIds.length >= (options.minGroupSize ?? 3)) {
+    notes.push(`no_scale: fewer than ${options.minScaleHours ?? 12} hours with a group level; its own gain is not corrected (calibrated = raw / group factor)`)
+  }
+  return notes
 }

@@ -1,15 +1,19 @@
 import type { Quantity } from '../../quantities.ts'
 import { type PmGroupRatioOptions, pmGroupRatio } from './group-ratio.ts'
-import { pmKohler } from './kohler.ts'
+import { type PmKohlerOptions, pmKohler } from './kohler.ts'
 import { type LinearCollocatedOptions, linearCollocated } from './linear.ts'
 import { type RadiationOffsetOptions, radiationOffset } from './radiation-offset.ts'
 import { type CalibrationInput, type CalibrationMethod, type CalibrationModel, isPm } from './method.ts'
+import { type No2Options, no2Rivm } from './no2.ts'
 
 export * from './method.ts'
 export * from './group-ratio.ts'
 export * from './kohler.ts'
 export * from './linear.ts'
 export * from './radiation-offset.ts'
+export * from './no2.ts'
+export * from './drift.ts'
+export * from './pm-groups.ts'
 
 /**
  * Every calibration method by name (the `method` its models report). Call with default options through the
@@ -20,6 +24,7 @@ export const METHODS = {
   'pm-kohler': pmKohler,
   'linear-collocated': linearCollocated,
   'radiation-offset': radiationOffset,
+  'no2-rivm': no2Rivm,
 } as const satisfies Record<string, CalibrationMethod<never>>
 
 export type MethodName = keyof typeof METHODS
@@ -32,6 +37,9 @@ export interface ChooseMethodOptions {
   pmGroupRatio?: PmGroupRatioOptions
   linearCollocated?: LinearCollocatedOptions
   radiationOffset?: RadiationOffsetOptions
+  /** κ-Köhler of collocated PM devices (the group method's fallback has its own, in pmGroupRatio.kohler). */
+  pmKohler?: PmKohlerOptions
+  no2?: No2Options
 }
 
 /**
@@ -48,6 +56,8 @@ export interface CalibrationChoice extends CalibrationModel {
   modelFor(deviceId: string): CalibrationModel
   /** The method that calibrates this reading, or undefined when it cannot be calibrated. */
   methodAt(deviceId: string, observedAt: number): string | undefined
+  /** Calibration flags of this reading (e.g. PM `humid`), [] when none. */
+  flagsAt(deviceId: string, observedAt: number): string[]
 }
 
 function choice(quantity: Quantity, fallback: CalibrationModel, models: CalibrationModel[], modelFor: (deviceId: string) => CalibrationModel): CalibrationChoice {
@@ -60,6 +70,7 @@ function choice(quantity: Quantity, fallback: CalibrationModel, models: Calibrat
     apply: (deviceId, observedAt, value) => modelFor(deviceId).apply(deviceId, observedAt, value),
     coefficients: (deviceId) => modelFor(deviceId).coefficients(deviceId),
     notes: (deviceId) => modelFor(deviceId).notes(deviceId),
+    flagsAt: (deviceId, observedAt) => modelFor(deviceId).flagsAt?.(deviceId, observedAt) ?? [],
     methodAt(deviceId, observedAt) {
       const model = modelFor(deviceId)
       return model.methodAt ? model.methodAt(deviceId, observedAt) : model.method
@@ -70,9 +81,11 @@ function choice(quantity: Quantity, fallback: CalibrationModel, models: Calibrat
 /**
  * Picks and fits the calibration per quantity:
  * - pm2_5, pm10: `pm-group-ratio` with its `pm-kohler` fallback (when `input.humidity` is given); a device in
- *   `input.collocated` with a `linear-collocated` fit uses that instead (its own regression against the
- *   reference it stands next to beats a regional factor). A collocated device without enough pairs gets the
- *   group ratio.
+ *   `input.collocated` gets its own fit against the reference it stands next to instead: `pm-kohler` with gain
+ *   and κ fitted (issue 11) when humidity is given, else `linear-collocated`. A collocated device that cannot
+ *   be fitted gets the group ratio.
+ * - no2: `no2-rivm` (start calibration beside a station, night-time calibration after it); a device never
+ *   collocated stays uncalibrated with the reason in its notes.
  * - air_temperature, relative_humidity: `radiation-offset` for every device (per device: its offset and radiation
  *   error against KNMI Q and FH; the urban heat island is kept, so collocation does not change the choice).
  * Every device of `input.devices` is calibrated; only `input.groupMembers` (default all) shape the shared
@@ -85,8 +98,17 @@ export function chooseMethod(quantity: Quantity, input: CalibrationInput, option
   if (isPm(quantity)) {
     const group = pmGroupRatio(input, options.pmGroupRatio)
     if ((input.collocated ?? []).length === 0) return choice(quantity, group, [group], () => group)
-    const linear = linearCollocated(input, options.linearCollocated)
-    return choice(quantity, group, [linear, group], (deviceId) => ('b' in linear.coefficients(deviceId) ? linear : group))
+    const collocated = new Set(input.collocated)
+    const own =
+      input.humidity === undefined
+        ? linearCollocated(input, options.linearCollocated)
+        : pmKohler({ ...input, devices: input.devices.filter((d) => collocated.has(d.deviceId)) }, options.pmKohler)
+    const fitted = (deviceId: string) => collocated.has(deviceId) && ('b' in own.coefficients(deviceId) || own.coefficients(deviceId).kappa_fitted === 1)
+    return choice(quantity, group, [own, group], (deviceId) => (fitted(deviceId) ? own : group))
+  }
+  if (quantity === 'no2') {
+    const model = no2Rivm(input, options.no2)
+    return choice(quantity, model, [model], () => model)
   }
   if (quantity === 'air_temperature' || quantity === 'relative_humidity') {
     const model = radiationOffset(input, options.radiationOffset)

@@ -10,20 +10,26 @@ import {
 } from './method.ts'
 
 /**
- * `pm-kohler`: hygroscopic-growth correction of optical PM sensors with single-parameter κ-Köhler theory.
+ * `pm-kohler`: hygroscopic-growth correction of optical PM sensors with single-parameter κ-Köhler theory and a
+ * per-device gain.
  *
  * Source: Crilley, L. R. et al. (2018), "Evaluation of a low-cost optical particle counter (Alphasense OPC-N2)
- * for ambient air monitoring", Atmos. Meas. Tech. 11, 709–720, doi:10.5194/amt-11-709-2018, eq. 6:
+ * for ambient air monitoring", Atmos. Meas. Tech. 11, 709–720, doi:10.5194/amt-11-709-2018, eq. 6 (after
+ * Petters & Kreidenweis 2007; used the same way for PM sensors by Di Antonio et al. 2018, Sensors 18, 2790):
  *
- *   C(RH) = 1 + (κ / 1.65) / (−1 + 1 / a_w),   a_w = RH / 100,   PM_corr = PM_raw / C
+ *   C(κ, RH) = 1 + (κ / 1.65) / (−1 + 1 / a_w),   a_w = RH / 100,   PM = a · PM_raw / C
  *
- * (1.65 is the dry-particle density, g/cm³, relative to water assumed there). The growth diverges as a_w → 1, so
- * RH is clamped to [0, 95] % before use (95 is ours: beyond it fog droplets, not particle growth, dominate and
- * the factor is meaningless). κ is fitted per device by least squares on concentrations,
- * min over κ ∈ [0, 1] of Σ_h (raw_h / C(κ, RH_h) − reference_h)², by a 0.01 grid refined by golden-section
- * search; the bound [0, 1] is ours (κ of ambient aerosol lies well inside it). A per-device κ also absorbs the
- * device's gain, as in Crilley et al. Where it cannot be fitted (fewer than `minFitHours` usable hours) the default
- * κ = 0.3 is used, the typical continental-aerosol value (Andreae & Rosenfeld 2008, Earth-Sci. Rev. 89, 13–41).
+ * (1.65 is the dry-particle density, g/cm³, relative to water assumed there). The gain `a` is ours (issue 11):
+ * without it a fitted κ absorbs the sensor's gain and leaves a residual that changes sign with RH (+17 % at RH
+ * 40–60 %, −26 % at 90–95 % in the audit). The growth diverges as a_w → 1, so RH is clamped to [0, 95] % before
+ * use (95 is ours: beyond it fog droplets, not particle growth, dominate); hours above the ceiling are left out
+ * of the fit and their readings carry the flag `humid`. a and κ are fitted per device by least squares on
+ * concentrations, min over κ ∈ [0, 1], a > 0 of Σ_h (a · raw_h / C(κ, RH_h) − reference_h)²: for a given κ the
+ * best a has the closed form Σ x·ref / Σ x² (x = raw / C), so κ is searched on a 0.01 grid refined by
+ * golden-section search; a is bounded to [0.05, 20] (ours). The bound [0, 1] on κ is ours (κ of ambient aerosol
+ * lies well inside it). The reference is the regional station (fallback) or the one the device is collocated
+ * with. Where they cannot be fitted (fewer than `minFitHours` usable hours) a = 1 and the default κ = 0.3, the
+ * typical continental-aerosol value (Andreae & Rosenfeld 2008, Earth-Sci. Rev. 89, 13–41), are used.
  */
 
 /** Dry-particle density relative to water in Crilley et al. (2018) eq. 6. */
@@ -32,6 +38,11 @@ export const KOHLER_DENSITY_RATIO = 1.65
 export const DEFAULT_KAPPA = 0.3
 /** RH ceiling, %, before the growth factor is computed (ours). */
 export const KOHLER_MAX_RH = 95
+/**
+ * Calibration flag of a PM reading in an hour with RH ≥ 95 % or a clipped humidity factor: the calibrated value
+ * is kept but unreliable (RIVM: in fog the group correction "reduces peaks but cannot fully correct them").
+ */
+export const HUMID_FLAG = 'humid'
 
 export interface PmKohlerOptions {
   /** κ for devices that cannot be fitted, in [0, 1]; default 0.3. */
@@ -60,15 +71,21 @@ export function kohlerGrowth(kappa: number, rhPercent: number, maxRh = KOHLER_MA
 
 export interface KappaFit {
   kappa: number
+  /** Gain a (dimensionless): calibrated = a · raw / C; 1 when not fitted. */
+  gain: number
   /** false when there were too few hours and `kappa` is the default */
   fitted: boolean
   /** hours used */
   hours: number
 }
 
+/** Bounds of the fitted gain a (ours). */
+export const KOHLER_GAIN_BOUNDS = [0.05, 20] as const
+
 /**
- * Least-squares κ ∈ [0, 1] for hours of (raw device mean, reference, RH %) — see the module comment.
- * Returns the default κ with `fitted: false` when fewer than `minFitHours` hours are given.
+ * Least-squares gain a and κ ∈ [0, 1] for hours of (raw device mean, reference, RH %) — see the module comment.
+ * Hours with RH above `maxRh` (clamped growth) are left out. Returns a = 1 and the default κ with
+ * `fitted: false` when fewer than `minFitHours` hours remain.
  */
 export function fitKappa(
   hours: ReadonlyArray<{ raw: number; reference: number; rh: number }>,
@@ -76,10 +93,22 @@ export function fitKappa(
 ): KappaFit {
   const defaultKappa = options.defaultKappa ?? DEFAULT_KAPPA
   const maxRh = options.maxRh ?? KOHLER_MAX_RH
-  if (hours.length < (options.minFitHours ?? 24)) return { kappa: defaultKappa, fitted: false, hours: hours.length }
+  const usable = hours.filter((h) => h.rh <= maxRh)
+  if (usable.length < (options.minFitHours ?? 24)) return { kappa: defaultKappa, gain: 1, fitted: false, hours: usable.length }
+  const gainAt = (kappa: number): number => {
+    let xy = 0
+    let xx = 0
+    for (const h of usable) {
+      const x = h.raw / kohlerGrowth(kappa, h.rh, maxRh)
+      xy += x * h.reference
+      xx += x * x
+    }
+    return xx > 0 ? clamp(xy / xx, KOHLER_GAIN_BOUNDS[0], KOHLER_GAIN_BOUNDS[1]) : 1
+  }
   const sse = (kappa: number): number => {
+    const gain = gainAt(kappa)
     let sum = 0
-    for (const h of hours) sum += (h.raw / kohlerGrowth(kappa, h.rh, maxRh) - h.reference) ** 2
+    for (const h of usable) sum += ((gain * h.raw) / kohlerGrowth(kappa, h.rh, maxRh) - h.reference) ** 2
     return sum
   }
   let best = 0
@@ -108,15 +137,17 @@ export function fitKappa(
     }
   }
   const refined = (lo + hi) / 2
-  return { kappa: sse(refined) < bestSse ? refined : best, fitted: true, hours: hours.length }
+  const kappa = sse(refined) < bestSse ? refined : best
+  return { kappa, gain: gainAt(kappa), fitted: true, hours: usable.length }
 }
 
 /**
  * Builds the `pm-kohler` model. `input.humidity` is required; a reading whose hour has no humidity value cannot
  * be calibrated (apply → undefined). Devices not in the input use the default κ.
  *
- * Coefficients: `kappa`, `kappa_fitted` (1 fitted, 0 default), `fit_hours`, `max_rh` (%).
- * Notes: `kappa_default` when the default κ is used.
+ * Coefficients: `gain` (a), `kappa`, `kappa_fitted` (1 fitted, 0 default), `fit_hours`, `max_rh` (%).
+ * Notes: `kappa_default` when the defaults (a = 1, κ = 0.3) are used.
+ * Flags: `humid` for a reading whose hour has RH ≥ `maxRh` (growth clamped, value kept but unreliable).
  * Errors: Error for a non-PM quantity or missing humidity; RangeError for an option out of range.
  */
 export function pmKohler(input: CalibrationInput, options: PmKohlerOptions = {}): CalibrationModel {
@@ -140,21 +171,28 @@ export function pmKohler(input: CalibrationInput, options: PmKohlerOptions = {})
       const rh = humidity.get(time)
       if (ref !== undefined && rh !== undefined && ref >= minReference) hours.push({ raw, reference: ref, rh })
     }
-    const fit = options.fit === false ? { kappa: defaultKappa, fitted: false, hours: 0 } : fitKappa(hours, { ...options, defaultKappa, maxRh })
+    const fit = options.fit === false ? { kappa: defaultKappa, gain: 1, fitted: false, hours: 0 } : fitKappa(hours, { ...options, defaultKappa, maxRh })
     fits.set(deviceId, fit)
   }
-  const fitOf = (deviceId: string): KappaFit => fits.get(deviceId) ?? { kappa: defaultKappa, fitted: false, hours: 0 }
+  const fitOf = (deviceId: string): KappaFit => fits.get(deviceId) ?? { kappa: defaultKappa, gain: 1, fitted: false, hours: 0 }
 
   return {
     method: 'pm-kohler',
-    version: '1',
+    // 2: gain term a (issue 11)
+    version: '2',
     apply(deviceId, observedAt, value) {
       const rh = humidity.get(hourEnding(observedAt))
-      return rh === undefined ? undefined : value / kohlerGrowth(fitOf(deviceId).kappa, rh, maxRh)
+      if (rh === undefined) return undefined
+      const fit = fitOf(deviceId)
+      return (fit.gain * value) / kohlerGrowth(fit.kappa, rh, maxRh)
     },
     coefficients(deviceId) {
       const fit = fitOf(deviceId)
-      return { kappa: fit.kappa, kappa_fitted: fit.fitted ? 1 : 0, fit_hours: fit.hours, max_rh: maxRh }
+      return { gain: fit.gain, kappa: fit.kappa, kappa_fitted: fit.fitted ? 1 : 0, fit_hours: fit.hours, max_rh: maxRh }
+    },
+    flagsAt(_deviceId, observedAt) {
+      const rh = humidity.get(hourEnding(observedAt))
+      return rh !== undefined && rh >= maxRh ? [HUMID_FLAG] : []
     },
     notes(deviceId) {
       return fitOf(deviceId).fitted ? [] : ['kappa_default']

@@ -16,10 +16,16 @@ export { HOUR_MS, hourEnding }
 
 export interface CalibrationInput {
   quantity: Quantity
-  /** Aligned hourly means of each device's raw readings (flagged readings excluded), canonical unit. */
-  devices: Array<{ deviceId: string; hourly: HourlyValue[] }>
+  /**
+   * Aligned hourly means of each device's raw readings (flagged readings excluded), canonical unit. PM methods
+   * group devices by `sensorModel` (e.g. 'SDS011', 'SPS30') and `location` (private WGS84 position, degrees);
+   * a device without them counts as the same model and place as every other such device.
+   */
+  devices: Array<{ deviceId: string; hourly: HourlyValue[]; sensorModel?: string; location?: { lat: number; lon: number } }>
   /** Reference station, same quantity and unit, end-of-hour times. */
   reference: HourlyValue[]
+  /** Position of the reference station (WGS84, degrees); PM groups farther than their limit get no group factor. */
+  referenceLocation?: { lat: number; lon: number }
   /** Reference relative humidity, % (KNMI U at the nearest station), end-of-hour times; for κ-Köhler. */
   humidity?: HourlyValue[]
   /**
@@ -63,6 +69,11 @@ export interface CalibrationModel {
    * Methods without a fallback may leave it out: then it is always `method` (when `apply` gives a value).
    */
   methodAt?(deviceId: string, observedAt: number): string | undefined
+  /**
+   * Optional: calibration quality flags of one reading (the calibrated value is kept), e.g. PM 'humid' when the
+   * hour's RH ≥ 95 % or the humidity factor was clipped. Stored in the reading's `calibration_flags` field.
+   */
+  flagsAt?(deviceId: string, observedAt: number): string[]
 }
 
 /** A calibration method; options are method-specific (each has documented defaults). */

@@ -8,12 +8,15 @@ import type { ApiDeps, ApiRouter } from '../routing.ts'
 import { requirePublicDevice } from './devices.ts'
 
 /**
- * GET /api/v1/calibration/:device/:quantity[/scatter.svg|/timeseries.svg]: the calibration report and plots
- * the calibration worker wrote to SENSHAGEN_REPORTS_DIR (`<dir>/<device>/<quantity>.json`, `-scatter.svg`,
- * `-timeseries.svg`, names through core/calibration/report.ts fileSafeName). Public devices only: a report of a
+ * GET /api/v1/calibration/:device/:quantity[/scatter.svg|/timeseries.svg|/bias.svg]: the calibration report and
+ * plots the calibration worker wrote to SENSHAGEN_REPORTS_DIR (`<dir>/<device>/<quantity>.json`, `-scatter.svg`,
+ * `-timeseries.svg`, for temperature and humidity `-bias.svg`; names through core/calibration/report.ts
+ * fileSafeName). The report's `label` and `uncertainty` come from held-out data (core/calibration/uncertainty.ts). Public devices only: a report of a
  * non-consented device is answered exactly like an unknown device.
  */
 export const NO_REPORT = 'no calibration report for this device and quantity'
+
+const Metrics = z.object({ before: z.record(z.string(), z.number().nullable()), after: z.record(z.string(), z.number().nullable()) }).nullable()
 
 export const CalibrationParamsSchema = z.object({ device: DeviceParam, quantity: QuantityParam })
 
@@ -27,16 +30,41 @@ export const CalibrationReportSchema = z.looseObject({
   reference: z.object({ station: z.string(), distanceKm: z.number().nullable() }),
   period: z.object({ from: z.string(), to: z.string() }),
   coefficients: z.record(z.string(), z.unknown()),
-  metrics: z.object({ before: z.record(z.string(), z.number().nullable()), after: z.record(z.string(), z.number().nullable()) }),
+  metrics: z.object({
+    before: z.record(z.string(), z.number().nullable()).describe('raw, over the fit\'s own hours (in-sample)'),
+    after: z.record(z.string(), z.number().nullable()).describe('calibrated, over the fit\'s own hours (in-sample, for comparison only)'),
+    heldOut: Metrics.optional().describe('raw and calibrated over held-out hours: the improvement; null when fewer than 3'),
+  }),
   notes: z.array(z.string()),
   hours: z.object({ raw: z.number(), calibrated: z.number(), reference: z.number() }),
-  label: z.string(),
+  label: z.string().describe('indicative | experimental | uncalibrated: indicative only where the EU objective is met on held-out data'),
+  labelText: z.string().optional(),
+  uncertainty: z
+    .looseObject({
+      averaging: z.enum(['hour', 'day']),
+      n: z.number(),
+      objective: z.object({ limitValue: z.number(), relativeUncertainty: z.number(), minDataCapture: z.number(), source: z.string() }).nullable(),
+      expandedUncertainty: z.number().nullable().describe('U (k = 2) in the unit, at the limit value (GDE 2010 9.5) or 2·RMSE'),
+      relativeExpandedUncertainty: z.number().nullable().describe('W = U / limit value, 0.5 = 50 %'),
+      dataCapture: z.number(),
+      betweenSampler: z.number().nullable(),
+      reasons: z.array(z.string()),
+    })
+    .nullable()
+    .optional(),
 })
 
 const FILES = {
   json: { suffix: '.json', type: 'application/json; charset=utf-8' },
   scatter: { suffix: '-scatter.svg', type: 'image/svg+xml' },
   timeseries: { suffix: '-timeseries.svg', type: 'image/svg+xml' },
+  bias: { suffix: '-bias.svg', type: 'image/svg+xml' },
+} as const
+
+const PLOT_SUMMARY = {
+  scatter: 'scatter plots against the reference, raw and calibrated panels, 1:1 line, OLS and Deming fits',
+  timeseries: 'time series: raw, calibrated, reference (and reference RH for PM)',
+  bias: 'temperature and humidity: bias by hour of day and against global radiation',
 } as const
 
 async function readReport(deps: ApiDeps, device: string, quantity: string, file: keyof typeof FILES): Promise<Buffer> {
@@ -71,13 +99,13 @@ export function registerCalibrationRoutes(router: ApiRouter, deps: ApiDeps): voi
       return reply.type(FILES.json.type).send(body)
     },
   )
-  for (const plot of ['scatter', 'timeseries'] as const) {
+  for (const plot of ['scatter', 'timeseries', 'bias'] as const) {
     router.get(
       {
         method: 'GET',
         url: `/api/v1/calibration/:device/:quantity/${plot}.svg`,
-        operationId: `calibration${plot === 'scatter' ? 'Scatter' : 'Timeseries'}Svg`,
-        summary: plot === 'scatter' ? 'scatter plot against the reference, 1:1 line and fits' : 'time series: raw, calibrated, reference',
+        operationId: `calibration${plot[0]!.toUpperCase()}${plot.slice(1)}Svg`,
+        summary: PLOT_SUMMARY[plot],
         tags: ['calibration'],
         params: CalibrationParamsSchema,
         responses: {

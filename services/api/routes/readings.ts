@@ -82,6 +82,11 @@ const RowKey = {
   quantity: z.string(),
   unit: z.string().describe('unit of every value of the row'),
 }
+/** With series calibrated or both (not windows): core/calibration/uncertainty.ts. */
+const CalibratedLabel = {
+  uncertainty: NumberOrNull.optional().describe('expanded uncertainty (k = 2) of the calibrated value, same unit; null when not assessed'),
+  label: z.enum(['indicative', 'experimental', 'uncalibrated']).optional().describe('indicative only where the EU objective is met on held-out data'),
+}
 const Flags = { flags: z.array(z.string()).describe('quality flags of the reading (core/quality.ts); [] for none') }
 const Quality = {
   expected: z.number().int().nullable().describe("readings expected in the part of the window inside the range, from the device's median reporting interval; null when unknown"),
@@ -89,8 +94,8 @@ const Quality = {
   partial: z.boolean().describe('the range cuts this window (it starts before from or ends after to)'),
 }
 export const ReadingRowSchema = z.union([
-  z.object({ ...RowKey, value: NumberOrNull, ...Flags }),
-  z.object({ ...RowKey, raw: NumberOrNull, calibrated: NumberOrNull, ...Flags }),
+  z.object({ ...RowKey, value: NumberOrNull, ...CalibratedLabel, ...Flags }),
+  z.object({ ...RowKey, raw: NumberOrNull, calibrated: NumberOrNull, ...CalibratedLabel, ...Flags }),
   z.object({ ...RowKey, mean: NumberOrNull, min: NumberOrNull, max: NumberOrNull, count: z.number().int(), ...Quality }),
   z.object({
     ...RowKey,

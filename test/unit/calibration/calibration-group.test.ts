@@ -56,10 +56,10 @@ describe('calibration roles from the registry', () => {
 
 describe('groupMembers: only members shape the group factors', () => {
   it('without groupMembers every device is in the factor (the old behaviour, which let x in)', () => {
-    expect(groupFactors(input(40))).toEqual([{ time: T, factor: 19 / 6, unclipped: 19 / 6, groupSize: 4 }]) // (10 + 12 + 14 + 40) / 4 / 6
+    expect(groupFactors(input(20))).toEqual([{ time: T, factor: 13 / 6, unclipped: 13 / 6, groupSize: 4 }]) // median(10, 12, 14, 20) / 6
   })
 
-  it('with groupMembers the factor is the members\' mean / reference, whatever x reads', () => {
+  it('with groupMembers the factor is the members\' median / reference, whatever x reads', () => {
     for (const x of [0.5, 100, 1000]) {
       expect(groupFactors(input(x, ['a', 'b', 'c']))).toEqual([{ time: T, factor: 2, unclipped: 2, groupSize: 3 }])
     }

@@ -16,9 +16,10 @@ function oneHour(values: number[], reference: number, humidity?: number): Calibr
 }
 
 describe('pm-group-ratio on a constructed hour', () => {
-  it('f = mean of the group / reference, calibrated = raw / f', () => {
+  it('f = median of the group / reference, calibrated = raw / f (one hour: too few for a scale, so scale 1)', () => {
     const model = pmGroupRatio(oneHour([10, 12, 14, 16, 18], 7))
-    expect(model.coefficients('d0')).toMatchObject({ factor_times: [T], factors: [2], clipped_hours: 0, statistic: 0 })
+    expect(model.coefficients('d0')).toMatchObject({ factor_times: [T], factors: [2], clipped_hours: 0, statistic: 1, scale: 1 })
+    expect(model.notes('d0')).toEqual([expect.stringMatching(/^no_scale: fewer than 12 hours/)])
     expect(model.apply('d2', T - 30 * 60_000, 14)).toBe(7)
     expect(model.apply('d4', T - 30 * 60_000, 18)).toBe(9)
     expect(model.methodAt?.('d0', T - 1)).toBe('pm-group-ratio')
@@ -32,10 +33,12 @@ describe('pm-group-ratio on a constructed hour', () => {
     expect(model.apply('d0', T + 1, 14)).toBeUndefined()
   })
 
-  it('median statistic resists one faulty sensor', () => {
+  it('the median (default) resists one faulty sensor; a value beyond ×/÷ 2 of the median is left out of any statistic', () => {
     const input = oneHour([10, 12, 14, 16, 100], 7)
-    expect(groupFactors(input)[0]?.factor).toBeCloseTo(30.4 / 7, 12)
-    expect(groupFactors(input, { statistic: 'median' })[0]?.factor).toBe(2)
+    expect(groupFactors(input)[0]).toMatchObject({ factor: 13 / 7, groupSize: 4 }) // median of 10, 12, 14, 16
+    expect(groupFactors(input, { statistic: 'mean' })[0]?.factor).toBeCloseTo(13 / 7, 12)
+    expect(groupFactors(input, { statistic: 'mean', outlierRatio: 1e9 })[0]?.factor).toBeCloseTo(30.4 / 7, 12) // RIVM's mean, unguarded
+    expect(groupFactors(oneHour([10, 12, 14, 16, 26], 7), { statistic: 'trimmed-mean' })[0]?.factor).toBeCloseTo(14 / 7, 12) // drops 10 and 26
   })
 
   it('clips f to [0.2, 5] and gives no factor below 1 µg/m³ or with fewer than 3 devices', () => {
@@ -53,8 +56,8 @@ describe('pm-group-ratio on a constructed hour', () => {
     const model = pmGroupRatio(oneHour([10, 12], 7, 80))
     expect(model.methodAt?.('d0', T)).toBe('pm-kohler')
     expect(model.apply('d0', T, 10)).toBeCloseTo(10 / kohlerGrowth(0.3, 80), 12)
-    expect(model.coefficients('d0')).toMatchObject({ factors: [], kappa: 0.3, kappa_fitted: 0, fallback_times: [T] })
-    expect(model.notes('d0')).toEqual(['kappa_default'])
+    expect(model.coefficients('d0')).toMatchObject({ factors: [], gain: 1, kappa: 0.3, kappa_fitted: 0, fallback_times: [T] })
+    expect(model.notes('d0')).toEqual([expect.stringMatching(/^no_group: 2 device\(s\) of model unknown within 10 km/), 'kappa_default'])
     expect(pmGroupRatio(oneHour([10, 12], 7, 80), { fallback: false }).apply('d0', T, 10)).toBeUndefined()
   })
 
@@ -103,13 +106,28 @@ describe('pm-group-ratio on synthetic humidity-biased sensors (seeded)', () => {
     expect(after).toBeLessThan(0.1 * before) // gains ±10 % remain, the humidity growth is gone
   })
 
-  it('a factor equals the group mean over the truth for that hour', () => {
+  it('a factor equals the median of the devices\' scaled hourly means over the truth for that hour', () => {
     const { scenario, calibrationInput } = input(5)
     const hour = scenario.hours[100] as number
-    const means = calibrationInput.devices.map((d) => d.hourly.find((h) => h.time === hour)?.value as number)
-    const { factor_times, factors } = pmGroupRatio(calibrationInput).coefficients('pm-0') as Record<string, number[]>
-    const expected = means.reduce((a, b) => a + b, 0) / means.length / (scenario.truth.get(hour) as number)
+    const model = pmGroupRatio(calibrationInput)
+    const scaled = calibrationInput.devices.map((d) => {
+      const { scale_days, scales } = model.coefficients(d.deviceId) as Record<string, number[]>
+      const scale = scales![scale_days!.indexOf(Math.floor((hour - 1) / 86_400_000) * 86_400_000)]!
+      return (d.hourly.find((h) => h.time === hour)?.value as number) / scale
+    })
+    const { factor_times, factors } = model.coefficients('pm-0') as Record<string, number[]>
+    const expected = scaled.sort((a, b) => a - b)[2]! / (scenario.truth.get(hour) as number)
     expect(factors?.[factor_times?.indexOf(hour) as number]).toBeCloseTo(expected, 12)
+  })
+
+  it('corrects each device\'s own gain (0.9…1.1): calibrated/truth medians within 2 % of 1 for every device', () => {
+    const { scenario, calibrationInput } = input(5)
+    const model = pmGroupRatio(calibrationInput)
+    for (const [deviceId, readings] of scenario.readings) {
+      const ratios = readings.map((r) => (model.apply(deviceId, r.observedAt, r.value) as number) / (scenario.truth.get(Math.ceil(r.observedAt / HOUR) * HOUR) as number))
+      const median = ratios.sort((a, b) => a - b)[Math.floor(ratios.length / 2)] as number
+      expect(Math.abs(median - 1), deviceId).toBeLessThan(0.02)
+    }
   })
 
   it('2 devices: every hour falls back to κ-Köhler with a fitted κ, and the error still drops', () => {
@@ -123,7 +141,7 @@ describe('pm-group-ratio on synthetic humidity-biased sensors (seeded)', () => {
     expect(coefficients.kappa).toBeLessThanOrEqual(1)
     for (const hour of scenario.hours) expect(model.methodAt?.('pm-1', hour - 1)).toBe('pm-kohler')
     const t = scenario.hours[5] as number
-    expect(model.apply('pm-1', t, 20)).toBeCloseTo(20 / kohlerGrowth(coefficients.kappa as number, scenario.rh.get(t) as number), 12)
+    expect(model.apply('pm-1', t, 20)).toBeCloseTo(((coefficients.gain as number) * 20) / kohlerGrowth(coefficients.kappa as number, scenario.rh.get(t) as number), 12)
     const { before, after } = errors(scenario, model.apply)
     expect(after).toBeLessThan(0.5 * before)
   })

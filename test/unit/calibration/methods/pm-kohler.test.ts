@@ -29,21 +29,28 @@ describe('fitKappa', () => {
     return { rh, reference, raw: reference * kohlerGrowth(0.42, rh) }
   })
 
-  it('recovers κ on noiseless data', () => {
+  it('recovers κ and gain on noiseless data; hours above 95 % RH are left out of the fit', () => {
     const fit = fitKappa(hours)
     expect(fit.fitted).toBe(true)
+    expect(fit.gain).toBeCloseTo(1, 6)
+    expect(fitKappa(hours.map((h) => ({ ...h, raw: h.raw * 0.8 })), { maxRh: 90 })).toMatchObject({ hours: hours.filter((h) => h.rh <= 90).length })
+    expect(fitKappa(hours.map((h) => ({ ...h, raw: h.raw * 0.8 })), { maxRh: 90 }).gain).toBeCloseTo(1.25, 6)
     expect(fit.hours).toBe(200)
     expect(fit.kappa).toBeCloseTo(0.42, 6)
   })
 
   it('stays close with 5 % noise and keeps κ within [0, 1]', () => {
     expect(fitKappa(hours.map((h) => ({ ...h, raw: h.raw * (1 + 0.05 * random()) }))).kappa).toBeCloseTo(0.42, 1)
-    expect(fitKappa(hours.map((h) => ({ ...h, raw: h.raw * 10 }))).kappa).toBe(1)
-    expect(fitKappa(hours.map((h) => ({ ...h, raw: h.reference / 2 }))).kappa).toBe(0)
+    const tenfold = fitKappa(hours.map((h) => ({ ...h, raw: h.raw * 10 })))
+    expect(tenfold.kappa).toBeCloseTo(0.42, 6) // the gain takes the ×10, κ stays (issue 11: κ no longer absorbs gain)
+    expect(tenfold.gain).toBeCloseTo(0.1, 6)
+    const dry = fitKappa(hours.map((h) => ({ ...h, raw: h.reference / 2 })))
+    expect(dry.kappa).toBe(0)
+    expect(dry.gain).toBeCloseTo(2, 6)
   })
 
   it('uses the default κ with fewer than 24 hours', () => {
-    expect(fitKappa(hours.slice(0, 23))).toEqual({ kappa: DEFAULT_KAPPA, fitted: false, hours: 23 })
+    expect(fitKappa(hours.slice(0, 23))).toEqual({ kappa: DEFAULT_KAPPA, gain: 1, fitted: false, hours: 23 })
     expect(fitKappa(hours.slice(0, 5), { minFitHours: 5 }).fitted).toBe(true)
   })
 })
@@ -73,7 +80,7 @@ describe('pm-kohler model', () => {
 
   it('defaults κ for devices it cannot fit and cannot calibrate hours without humidity', () => {
     const model = pmKohler(input)
-    expect(model.coefficients('short')).toMatchObject({ kappa: 0.3, kappa_fitted: 0, fit_hours: 10 })
+    expect(model.coefficients('short')).toMatchObject({ gain: 1, kappa: 0.3, kappa_fitted: 0, fit_hours: 10 })
     expect(model.notes('short')).toEqual(['kappa_default'])
     expect(model.notes('unknown')).toEqual(['kappa_default'])
     expect(model.apply('a', times[45] as number, 10)).toBeUndefined()
