@@ -11,9 +11,9 @@ export const NATIVE_V1_FORMAT = 'senshagen-v1'
  * The envelope is checked strictly, the values one by one: `readings` is accepted as a map of anything here
  * so that one wrong value (a string, an object) is rejected alone by the validate step, not with the message.
  */
-const EnvelopeSchema = NativePayloadV1Schema.extend({ readings: z.record(z.string(), z.unknown()) })
+export const EnvelopeSchema = NativePayloadV1Schema.extend({ readings: z.record(z.string(), z.unknown()) })
 
-type Envelope = z.output<typeof EnvelopeSchema>
+export type Envelope = z.output<typeof EnvelopeSchema>
 
 /**
  * The hot path's envelope check: `json` itself when EnvelopeSchema would accept it with the same known fields
@@ -24,7 +24,7 @@ type Envelope = z.output<typeof EnvelopeSchema>
  * copy would treat differently) goes to zod. Unknown top-level keys are allowed here as there (zod strips them; the
  * decoder keeps each as an `unknown_field` rejection).
  */
-function plainEnvelope(json: unknown): Envelope | undefined {
+export function plainEnvelope(json: unknown): Envelope | undefined {
   if (!isPlainRecord(json)) return undefined
   const { v, device, time, sensor, readings, units } = json
   if (v !== 1) return undefined
