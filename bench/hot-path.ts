@@ -13,7 +13,7 @@
  * Prints one JSON line: CPU s and GC s per 1,000 readings, GC pauses by kind, peak RSS and heap. A/B: run it
  * from two worktrees alternately (docs/benchmarks.md, 2 December 2026).
  */
-import { PerformanceObserver, constants } from 'node:perf_hooks'
+import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createDecoders } from '../core/decoders/index.ts'
 import { createLogger } from '../core/logger.ts'
@@ -59,7 +59,7 @@ new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
     gc.s += entry.duration / 1000
     gc.count++
-    const kind = kinds[(entry.detail as { kind: number }).kind] ?? 'other'
+    const kind = kinds[(entry as PerformanceEntry & { detail: { kind: number } }).detail.kind] ?? 'other'
     gc.byKind[kind] = (gc.byKind[kind] ?? 0) + entry.duration / 1000
   }
 }).observe({ entryTypes: ['gc'] })

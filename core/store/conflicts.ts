@@ -44,9 +44,10 @@ export class ConflictDetector {
     const conflicts: Conflict[] = []
     for (const reading of readings) {
       const key = pointKey(reading)
-      const before = this.current.get(key) ?? this.previous.get(key)
+      const inCurrent = this.current.get(key)
+      const before = inCurrent ?? this.previous.get(key)
       if (before !== undefined && before.value !== reading.value) conflicts.push({ previous: before, current: reading })
-      if (this.current.size >= this.window && !this.current.has(key)) {
+      if (inCurrent === undefined && this.current.size >= this.window) {
         this.previous = this.current
         this.current = new Map()
       }

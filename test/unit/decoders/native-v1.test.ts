@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { EnvelopeSchema, createNativeV1Decoder, plainEnvelope } from '../../../core/decoders/native-v1.ts'
 
-const decoder = createNativeV1Decoder()
+const decoder = createNativeV1Decoder({ deviceTimeZone: 'Europe/Amsterdam' })
 const TOPIC = 'senshagen/v1/devices/garden-017/readings'
 const RECEIVED = Date.UTC(2026, 11, 1, 18, 0, 5)
 const decode = (payload: unknown) => decoder.decode({ topic: TOPIC, payload: Buffer.from(JSON.stringify(payload)), receivedAt: RECEIVED })
