@@ -17,8 +17,8 @@ export const RUNTIME_MARKER = 'SENSHAGEN_RUNTIME_SETTINGS'
  *   generation may grow to (1 + percent/100) × what survived the last full collection before the next one. V8
  *   picks up to 4× when the program allocates fast, which at 10k msg/s left about 150 MB of garbage resident. It
  *   is a growth factor, not a limit: a larger live set (a backlog) grows the heap and does not crash it. 50, not
- *   25: in paired runs 25 % cost 17–27 % more CPU per reading for 15 MB less (docs/benchmarks.md, 2 December
- *   2026); direct mode peaked at 250–260 MB at 10k msg/s with 50.
+ *   25: in paired runs 25 % used 20–36 % more CPU per reading in-process (7–12 % in the fleet benchmark) for
+ *   ~15 MB less; direct mode peaked at 250–260 MB at 10k msg/s with 50 (docs/benchmarks.md, 2 December 2026).
  * - `SENSHAGEN_MAX_HEAP_MB` (default: none, V8's limit) → `--max-old-space-size`: a hard cap; past it the
  *   process dies of "heap out of memory", so set it only with room above the largest backlog.
  * Returns `env` (to add to the process's environment) and `execArgv` (node flags, before the script).
