@@ -13,10 +13,12 @@ export const RUNTIME_MARKER = 'SENSHAGEN_RUNTIME_SETTINGS'
  *   (measured: 100 logins left 64 MB resident); above the threshold a buffer is mmap'ed and given back on free.
  * - `MALLOC_ARENA_MAX` 2 (mallopt(3) M_ARENA_MAX; glibc's default is 8 × cores): fewer per-thread arenas, each of
  *   which keeps freed memory.
- * - `SENSHAGEN_HEAP_GROWTH_PERCENT` (default 25; 0 = V8's own choice) → `--heap-growing-percent`: the old
+ * - `SENSHAGEN_HEAP_GROWTH_PERCENT` (default 50; 0 = V8's own choice) → `--heap-growing-percent`: the old
  *   generation may grow to (1 + percent/100) × what survived the last full collection before the next one. V8
  *   picks up to 4× when the program allocates fast, which at 10k msg/s left about 150 MB of garbage resident. It
- *   is a growth factor, not a limit: a larger live set (a backlog) grows the heap and does not crash it.
+ *   is a growth factor, not a limit: a larger live set (a backlog) grows the heap and does not crash it. 50, not
+ *   25: in paired runs 25 % used 20–36 % more CPU per reading in-process (7–12 % in the fleet benchmark) for
+ *   ~15 MB less; direct mode peaked at 250–260 MB at 10k msg/s with 50 (docs/benchmarks.md, 2 December 2026).
  * - `SENSHAGEN_MAX_HEAP_MB` (default: none, V8's limit) → `--max-old-space-size`: a hard cap; past it the
  *   process dies of "heap out of memory", so set it only with room above the largest backlog.
  * Returns `env` (to add to the process's environment) and `execArgv` (node flags, before the script).
@@ -24,7 +26,7 @@ export const RUNTIME_MARKER = 'SENSHAGEN_RUNTIME_SETTINGS'
  */
 export function runtimeSettings(env) {
   const execArgv = []
-  const growth = wholeNumber(env, 'SENSHAGEN_HEAP_GROWTH_PERCENT', 25, 0)
+  const growth = wholeNumber(env, 'SENSHAGEN_HEAP_GROWTH_PERCENT', 50, 0)
   if (growth > 0) execArgv.push(`--heap-growing-percent=${growth}`)
   if (env.SENSHAGEN_MAX_HEAP_MB !== undefined && env.SENSHAGEN_MAX_HEAP_MB !== '') {
     execArgv.push(`--max-old-space-size=${wholeNumber(env, 'SENSHAGEN_MAX_HEAP_MB', 0, 1)}`)

@@ -70,13 +70,15 @@ export class QualityFlagger {
       if (r.quantity === 'relative_humidity' && r.value > 100) addFlag(r, FLAGS.rhAbove100)
       this.history(r)
     }
-    for (const pm25 of readings.filter((r) => r.quantity === 'pm2_5')) {
+    for (const pm25 of readings) {
+      if (pm25.quantity !== 'pm2_5') continue
       const pm10 = readings.find((r) => r.quantity === 'pm10' && r.deviceId === pm25.deviceId && r.observedAt === pm25.observedAt)
       if (pm10 && pm25.value > pm10.value) {
-        for (const r of [pm25, pm10]) if (!r.flags.includes(FLAGS.pm25GtPm10)) r.flags.push(FLAGS.pm25GtPm10)
+        addFlag(pm25, FLAGS.pm25GtPm10)
+        addFlag(pm10, FLAGS.pm25GtPm10)
       }
     }
-    for (const r of readings) r.flags.sort()
+    for (const r of readings) if (r.flags.length > 1) r.flags.sort()
   }
 
   private history(r: Reading): void {

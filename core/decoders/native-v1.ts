@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { NativePayloadV1Schema } from '../native-payload.ts'
-import { DeviceIdSchema, RULES, UNKNOWN_DEVICE } from '../reading.ts'
+import { DeviceIdSchema, RULES, UNKNOWN_DEVICE, isDeviceId, type Rejection } from '../reading.ts'
 import { parseIsoTimestamp } from '../time.ts'
 import { READINGS_FILTER, STATUS_FILTER, TOPIC_ROOT, deviceFromReadingsTopic } from '../topics.ts'
 import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type DecoderFactory, type InboundMessage } from './decoder.ts'
@@ -11,7 +11,39 @@ export const NATIVE_V1_FORMAT = 'senshagen-v1'
  * The envelope is checked strictly, the values one by one: `readings` is accepted as a map of anything here
  * so that one wrong value (a string, an object) is rejected alone by the validate step, not with the message.
  */
-const EnvelopeSchema = NativePayloadV1Schema.extend({ readings: z.record(z.string(), z.unknown()) })
+export const EnvelopeSchema = NativePayloadV1Schema.extend({ readings: z.record(z.string(), z.unknown()) })
+
+export type Envelope = z.output<typeof EnvelopeSchema>
+
+/**
+ * The hot path's envelope check: `json` itself when EnvelopeSchema would accept it with the same known fields
+ * (JSON.parse output: plain objects), else undefined, and zod judges it and words the rejection. So a valid
+ * message costs no zod parse (a copy of the message's tree and a result object), and an invalid one is rejected
+ * exactly as before. It only ever says yes where the schema does: every rule below is one of
+ * NativePayloadV1Schema's (core/native-payload.ts), and anything unusual (a `__proto__` key, which zod's record
+ * copy would treat differently) goes to zod. Unknown top-level keys are allowed here as there (zod strips them; the
+ * decoder keeps each as an `unknown_field` rejection).
+ */
+export function plainEnvelope(json: unknown): Envelope | undefined {
+  if (!isPlainRecord(json)) return undefined
+  const { v, device, time, sensor, readings, units } = json
+  if (v !== 1) return undefined
+  if (device !== undefined && !(typeof device === 'string' && isDeviceId(device))) return undefined
+  if (time !== undefined && typeof time !== 'string' && !(typeof time === 'number' && Number.isSafeInteger(time) && time >= 0)) return undefined
+  if (sensor !== undefined && !(typeof sensor === 'string' && sensor.length >= 1 && sensor.length <= 64)) return undefined
+  if (!isPlainRecord(readings)) return undefined
+  if (units !== undefined) {
+    if (!isPlainRecord(units)) return undefined
+    for (const key in units) if (typeof units[key] !== 'string') return undefined
+  }
+  return json as Envelope
+}
+
+/** A plain object (JSON.parse makes no other) without an own `__proto__` key. */
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false
+  return Object.getPrototypeOf(value) === Object.prototype && !Object.hasOwn(value, '__proto__')
+}
 
 /** The top-level keys native payload v1 defines; any other is kept as an `unknown_field` rejection, never dropped. */
 const ENVELOPE_KEYS = new Set(Object.keys(NativePayloadV1Schema.shape))
@@ -41,13 +73,16 @@ const nativeV1Decoder: Decoder = {
     } catch (error) {
       return reject('$', RULES.json, `payload is not JSON: ${(error as Error).message}`)
     }
-    const parsed = EnvelopeSchema.safeParse(json)
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!
-      const path = issue.path.length ? issue.path.join('.') : '$'
-      return reject(path, RULES.schema, issue.message, valueAt(json, issue.path))
+    let payload = plainEnvelope(json)
+    if (payload === undefined) {
+      const parsed = EnvelopeSchema.safeParse(json)
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!
+        const path = issue.path.length ? issue.path.join('.') : '$'
+        return reject(path, RULES.schema, issue.message, valueAt(json, issue.path))
+      }
+      payload = parsed.data
     }
-    const payload = parsed.data
     const deviceId = payload.device ?? topicDevice
     if (deviceId === undefined) return reject('$', RULES.schema, 'topic is not senshagen/v1/devices/{device}/readings')
     if (topicDevice !== undefined && payload.device !== undefined && payload.device !== topicDevice) {
@@ -67,23 +102,20 @@ const nativeV1Decoder: Decoder = {
       timeSource = 'device'
     }
 
-    const candidates = Object.entries(payload.readings).map(
-      ([quantity, value]): Candidate => ({
-        deviceId,
-        quantity,
-        value,
-        ...(payload.units?.[quantity] === undefined ? {} : { unit: payload.units[quantity] }),
-        path: `readings.${quantity}`,
-        observedAt,
-        timeSource,
-        sensorModel: payload.sensor,
-        sourceFormat: NATIVE_V1_FORMAT,
-      }),
-    )
+    const candidates: Candidate[] = []
+    for (const quantity in payload.readings) {
+      const unit = payload.units?.[quantity]
+      candidates.push(
+        unit === undefined
+          ? { deviceId, quantity, value: payload.readings[quantity], path: `readings.${quantity}`, observedAt, timeSource, sensorModel: payload.sensor, sourceFormat: NATIVE_V1_FORMAT }
+          : { deviceId, quantity, value: payload.readings[quantity], unit, path: `readings.${quantity}`, observedAt, timeSource, sensorModel: payload.sensor, sourceFormat: NATIVE_V1_FORMAT },
+      )
+    }
     // zod strips keys it does not know: keep each one with its value, so `{"v":1,"readings":{},"pm2_5":12}` loses nothing silently
-    const rejections = Object.keys(json as object)
-      .filter((key) => !ENVELOPE_KEYS.has(key))
-      .map((key) =>
+    const rejections: Rejection[] = []
+    for (const key in json as object) {
+      if (ENVELOPE_KEYS.has(key)) continue
+      rejections.push(
         wholeMessageRejection(message, {
           deviceId,
           sourceFormat: NATIVE_V1_FORMAT,
@@ -94,6 +126,7 @@ const nativeV1Decoder: Decoder = {
           observedAt,
         }),
       )
+    }
     return { candidates, rejections }
   },
 }

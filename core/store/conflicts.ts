@@ -1,12 +1,19 @@
 import { pointKey, type DeviceEvent, type Reading } from '../reading.ts'
 
-/** Distinct (device, quantity, observed time) keys per generation by default; two generations are kept (≤ ~14 MB). */
+/** Distinct (device, quantity, observed time) keys per generation by default; two generations are kept (≈ 8 MB: a key string and a 5-field entry each). */
 export const DEFAULT_CONFLICT_WINDOW = 25_000
+
+/**
+ * What the detector remembers of a reading written before: the stored fields a `conflict` event names
+ * (core/store/schema.ts measurement `reading`), not the whole reading, so that 2 × `window` remembered keys hold
+ * no reading objects (flags, tags) alive into V8's old generation.
+ */
+export type WrittenReading = Pick<Reading, 'value' | 'rawValue' | 'sourceUnit' | 'sensorModel' | 'sourceFormat' | 'receivedAt'>
 
 /** A reading written over another value of the same device, quantity and observed time. */
 export interface Conflict {
-  /** The reading written before (last write of the key this process remembers). */
-  previous: Reading
+  /** What was written before (the last write of the key this process remembers). */
+  previous: WrittenReading
   /** The reading that replaces it (last write wins). */
   current: Reading
 }
@@ -25,8 +32,8 @@ export interface Conflict {
  * conflict; differences in receipt time, flags, sensor or source alone are not either.
  */
 export class ConflictDetector {
-  private current = new Map<string, Reading>()
-  private previous = new Map<string, Reading>()
+  private current = new Map<string, WrittenReading>()
+  private previous = new Map<string, WrittenReading>()
 
   constructor(readonly window: number = DEFAULT_CONFLICT_WINDOW) {
     if (!(window >= 1)) throw new RangeError(`conflict window must be at least 1 reading, got ${window}`)
@@ -37,15 +44,28 @@ export class ConflictDetector {
     const conflicts: Conflict[] = []
     for (const reading of readings) {
       const key = pointKey(reading)
-      const before = this.current.get(key) ?? this.previous.get(key)
+      const inCurrent = this.current.get(key)
+      const before = inCurrent ?? this.previous.get(key)
       if (before !== undefined && before.value !== reading.value) conflicts.push({ previous: before, current: reading })
-      if (this.current.size >= this.window && !this.current.has(key)) {
+      if (inCurrent === undefined && this.current.size >= this.window) {
         this.previous = this.current
         this.current = new Map()
       }
-      this.current.set(key, reading)
+      this.current.set(key, written(reading))
     }
     return conflicts
+  }
+}
+
+/** The fields of `reading` a conflict event names, in one fixed shape (absent ones undefined). */
+function written(reading: Reading): WrittenReading {
+  return {
+    value: reading.value,
+    rawValue: reading.rawValue,
+    sourceUnit: reading.sourceUnit,
+    sensorModel: reading.sensorModel,
+    sourceFormat: reading.sourceFormat,
+    receivedAt: reading.receivedAt,
   }
 }
 
@@ -77,7 +97,7 @@ export function conflictEvents(conflicts: readonly Conflict[]): DeviceEvent[] {
   })
 }
 
-function asStored(reading: Reading) {
+function asStored(reading: WrittenReading) {
   return {
     value: reading.value,
     raw_value: reading.rawValue ?? reading.value,

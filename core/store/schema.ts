@@ -59,21 +59,34 @@ export const EVENT_MEASUREMENT = 'device_event'
  * Every field is written, absent ones as "" (sensor, source_unit) or as value (raw_value), so the line
  * replaces the whole point (see the schema above).
  *
- * This is the ingest's hot path (one line per reading), so the line is assembled here with the client
- * library's own escapers (`escape.tag`, `escape.quoted`) in the order Point.toLineProtocol would give (tags and
- * fields sorted by key): the output is byte for byte Point's (test/unit/line-protocol.test.ts checks that on
- * generated readings), at about a fifth of the cost of building a Point per reading (docs/benchmarks.md).
+ * This is the ingest's hot path (one line per reading), so the line is assembled here in the order
+ * Point.toLineProtocol would give (tags and fields sorted by key), as one template of few parts: a tag or string
+ * that holds nothing to escape (the usual case: device ids and quantities never do, core/reading.ts) is used as
+ * it is, anything else goes through the client library's own escapers (`escape.tag`, `escape.quoted`). The output
+ * is byte for byte Point's (test/unit/line-protocol.test.ts checks that on generated readings), at about a fifth
+ * of the cost of building a Point per reading (docs/benchmarks.md).
  * Throws, as Point.floatField does, for a value that is not a finite number.
  */
 export function readingToLine(reading: Reading): string {
   const value = floatText('value', reading.value)
   const raw = reading.rawValue === undefined ? value : floatText('raw_value', reading.rawValue)
-  return (
-    `${READING_MEASUREMENT},device=${escape.tag(reading.deviceId)},quantity=${escape.tag(reading.quantity)} flags=${escape.quoted(reading.flags.join(','))}` +
-    `,raw_value=${raw},received_ms=${intText('received_ms', reading.receivedAt)},sensor=${escape.quoted(reading.sensorModel ?? '')}` +
-    `,source=${escape.quoted(reading.sourceFormat)},source_unit=${escape.quoted(reading.sourceUnit ?? '')}` +
-    `,time_source=${escape.quoted(reading.timeSource)},unit=${escape.quoted(reading.unit)},value=${value} ${reading.observedAt}`
-  )
+  const flags = reading.flags.length === 0 ? '' : reading.flags.length === 1 ? reading.flags[0]! : reading.flags.join(',')
+  return `${READING_MEASUREMENT},device=${tagText(reading.deviceId)},quantity=${tagText(reading.quantity)} flags="${quotedText(flags)}",raw_value=${raw},received_ms=${intText('received_ms', reading.receivedAt)},sensor="${quotedText(reading.sensorModel ?? '')}",source="${quotedText(reading.sourceFormat)}",source_unit="${quotedText(reading.sourceUnit ?? '')}",time_source="${quotedText(reading.timeSource)}",unit="${quotedText(reading.unit)}",value=${value} ${reading.observedAt}`
+}
+
+/** Characters line protocol escapes in a tag key or value (escape.tag): comma, equals sign, space, \n, \r, \t. */
+const TAG_SPECIAL = /[,= \n\r\t]/
+/** Characters it escapes inside a double-quoted string field (escape.quoted): double quote and backslash. */
+const QUOTED_SPECIAL = /["\\]/
+
+/** A tag value as escape.tag writes it, without its copy when nothing needs escaping. */
+function tagText(text: string): string {
+  return TAG_SPECIAL.test(text) ? escape.tag(text) : text
+}
+
+/** A string field's content between its quotes, as escape.quoted writes it (without the quotes). */
+function quotedText(text: string): string {
+  return QUOTED_SPECIAL.test(text) ? escape.quoted(text).slice(1, -1) : text
 }
 
 /** A float field's text as Point.floatField writes it (String(n)); throws for NaN and ±Infinity like it does. */

@@ -40,6 +40,15 @@ describe('ConflictDetector (the writer’s window of recent keys)', () => {
     expect(pairs(detector, [reading('a', 1, 5)])).toEqual([])
   })
 
+  it('remembers only the stored fields a conflict event names, not the reading written before', () => {
+    const detector = new ConflictDetector(10)
+    const first: Reading = { ...reading('a', 1, 1013), rawValue: 101_300, sourceUnit: 'Pa', sensorModel: 'BME280', flags: ['spike'] }
+    detector.observe([first])
+    const [conflict] = detector.observe([reading('a', 1, 1014)])
+    expect(conflict!.previous).not.toBe(first)
+    expect(conflict!.previous).toStrictEqual({ value: 1013, rawValue: 101_300, sourceUnit: 'Pa', sensorModel: 'BME280', sourceFormat: 'senshagen-v1', receivedAt: Date.UTC(2026, 0, 1, 1) })
+  })
+
   it('refuses a window below one key', () => {
     expect(() => new ConflictDetector(0)).toThrow('conflict window must be at least 1 reading, got 0')
   })

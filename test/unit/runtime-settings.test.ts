@@ -5,10 +5,10 @@ import { RUNTIME_MARKER, runtimeSettings } from '../../bin/runtime.js'
 const REPO = new URL('../..', import.meta.url).pathname
 
 describe('runtimeSettings (bin/runtime.js)', () => {
-  it('defaults: fixed mmap threshold, two malloc arenas, old generation growth 1.25×, no heap cap', () => {
+  it('defaults: fixed mmap threshold, two malloc arenas, old generation growth 1.5×, no heap cap', () => {
     expect(runtimeSettings({})).toEqual({
       env: { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_ARENA_MAX: '2', SENSHAGEN_RUNTIME_SETTINGS: '1' },
-      execArgv: ['--heap-growing-percent=25'],
+      execArgv: ['--heap-growing-percent=50'],
     })
   })
 
