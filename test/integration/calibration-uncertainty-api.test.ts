@@ -110,7 +110,7 @@ describe('uncertainty and label: calibrator → InfluxDB → API', () => {
       const response = await get(`/api/v1/readings?device=${id}&quantity=pm2_5&series=both&from=${new Date(START + 2 * 86_400_000).toISOString()}&to=${new Date(START + 2 * 86_400_000 + 6 * HOUR).toISOString()}`)
       expect(response.statusCode).toBe(200)
       const body = response.json() as { columns: string[]; rows: Array<{ raw: number; calibrated: number | null; uncertainty: number | null; label: string }> }
-      expect(body.columns).toEqual(['time', 'device', 'quantity', 'raw', 'calibrated', 'uncertainty', 'label'])
+      expect(body.columns).toEqual(['time', 'device', 'quantity', 'unit', 'raw', 'calibrated', 'uncertainty', 'label', 'flags'])
       expect(body.rows).toHaveLength(36)
       for (const row of body.rows) {
         expect(row.label).toBe(label)
