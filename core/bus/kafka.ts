@@ -1,4 +1,4 @@
-import { Kafka, Partitioners, logLevel as KafkaLogLevel, type LogEntry } from 'kafkajs'
+import { type EachBatchPayload, Kafka, Partitioners, logLevel as KafkaLogLevel, type LogEntry } from 'kafkajs'
 import { UnavailableError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { OutageLog } from '../retry.ts'
@@ -94,29 +94,53 @@ export function createKafkaBus(options: { brokers: string[]; clientId: string },
             autoCommit: false,
             partitionsConsumedConcurrently: concurrency,
             eachBatchAutoResolve: false,
-            eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
-              if (!isRunning() || isStale() || batch.messages.length === 0) return
-              const messages = batch.messages.map((m) => ({
-                topic: batch.topic,
-                partition: batch.partition,
-                offset: m.offset,
-                timestamp: Number(m.timestamp),
-                key: m.key?.toString('utf8') ?? '',
-                value: m.value?.toString('utf8') ?? '',
-              }))
-              await handler(messages, heartbeat)
-              // kafkajs fetches on from the last *resolved* offset; the commit makes it durable for the group.
-              resolveOffset(batch.lastOffset())
-              const next = (BigInt(batch.lastOffset()) + 1n).toString()
-              await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }])
-              outage.recovered()
+            eachBatch: async (payload) => {
+              try {
+                await handleBatch(payload)
+              } catch (error) {
+                throw restartable(error)
+              }
             },
           })
+          async function handleBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
+            if (!isRunning() || isStale() || batch.messages.length === 0) return
+            const messages = batch.messages.map((m) => ({
+              topic: batch.topic,
+              partition: batch.partition,
+              offset: m.offset,
+              timestamp: Number(m.timestamp),
+              key: m.key?.toString('utf8') ?? '',
+              value: m.value?.toString('utf8') ?? '',
+            }))
+            await handler(messages, heartbeat)
+            // kafkajs fetches on from the last *resolved* offset; the commit makes it durable for the group.
+            resolveOffset(batch.lastOffset())
+            const next = (BigInt(batch.lastOffset()) + 1n).toString()
+            await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }])
+            outage.recovered()
+          }
         },
         stop: () => consumer.disconnect(),
       }
     },
   }
+}
+
+/** kafkajs 2.2 rejoins the group itself on these (consumer/runner.js); anything else from a batch restarts the consumer. */
+const REJOINED_BY_KAFKAJS = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'UNKNOWN_MEMBER_ID', 'ILLEGAL_GENERATION'])
+
+/**
+ * A batch's error as one the consumer restarts from. kafkajs 2.2 restarts a crashed consumer only when the error
+ * is `retriable` (consumer/index.js onCrash); any other error — the store refusing, our own error types, a
+ * member evicted while the handler ran — would leave the consumer stopped for good, with acknowledged readings
+ * waiting in Kafka until someone restarts the writer. Restarted, it resumes from the last committed offset, so
+ * the batch is handled again (InfluxDB writes are idempotent: same series, same time, same point).
+ */
+export function restartable(error: unknown): unknown {
+  const type = (error as { type?: unknown } | null)?.type
+  if ((error as { retriable?: unknown } | null)?.retriable === true || (typeof type === 'string' && REJOINED_BY_KAFKAJS.has(type))) return error
+  const message = error instanceof Error ? error.message : String(error)
+  return Object.assign(new Error(`batch handler failed, the consumer restarts: ${message}`, { cause: error }), { name: 'KafkaJSBatchHandlerError', retriable: true })
 }
 
 /**

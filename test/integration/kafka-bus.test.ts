@@ -124,4 +124,33 @@ describe('Kafka bus (real broker)', () => {
     expect(seenThird).toEqual(['5'])
     await producer.disconnect()
   }, 150_000)
+
+  it('restarts after a batch handler fails with a non-retriable error and hands the uncommitted batch again', async () => {
+    // kafkajs 2.2 stops a consumer for good on a non-retriable crash; core/bus/kafka.ts restartable() makes every
+    // batch error one it restarts from (a writer evicted from its group was seen to stop consuming otherwise)
+    const id = uniqueId('restart')
+    const bus = createKafkaBus({ brokers: KAFKA_BROKERS.split(','), clientId: id }, logger)
+    const topic = `${id}.readings`
+    await bus.ensureTopics([topic], 1)
+    const producer = await bus.producer()
+    await producer.send([{ topic, records: Array.from({ length: 10 }, (_, i) => ({ key: 'dev', value: String(i) })) }])
+    const handled: string[] = []
+    let failures = 0
+    const consumer = await bus.consumer({ groupId: `${id}-g`, topics: [topic] })
+    consumers.push(consumer)
+    await consumer.run(async (messages) => {
+      if (failures === 0) {
+        failures++
+        throw new TypeError('not retriable: a bug in the handler')
+      }
+      handled.push(...messages.map((m) => m.value))
+    })
+    await waitFor('the failed batch handled again after the restart', () => handled.length >= 10, 60_000)
+    expect(failures).toBe(1)
+    expect([...new Set(handled)].sort((a, b) => Number(a) - Number(b))).toEqual(Array.from({ length: 10 }, (_, i) => String(i)))
+    // and it goes on consuming
+    await producer.send([{ topic, records: [{ key: 'dev', value: 'after' }] }])
+    await waitFor('a record produced after the restart', () => handled.includes('after'), 30_000)
+    await producer.disconnect()
+  }, 120_000)
 })
