@@ -103,12 +103,16 @@ const nativeV1Decoder: Decoder = {
     }
 
     const candidates: Candidate[] = []
-    for (const quantity in payload.readings) {
-      const unit = payload.units?.[quantity]
+    // the keys of the message itself: zod's record drops an own `__proto__` key (JSON.parse makes one), which
+    // then becomes an unknown-quantity rejection instead of vanishing
+    const readings = (json as { readings: Record<string, unknown> }).readings
+    for (const quantity of Object.keys(readings)) {
+      const unit = payload.units !== undefined && Object.hasOwn(payload.units, quantity) ? payload.units[quantity] : undefined
+      const value = Object.getOwnPropertyDescriptor(readings, quantity)?.value
       candidates.push(
         unit === undefined
-          ? { deviceId, quantity, value: payload.readings[quantity], path: `readings.${quantity}`, observedAt, timeSource, sensorModel: payload.sensor, sourceFormat: NATIVE_V1_FORMAT }
-          : { deviceId, quantity, value: payload.readings[quantity], unit, path: `readings.${quantity}`, observedAt, timeSource, sensorModel: payload.sensor, sourceFormat: NATIVE_V1_FORMAT },
+          ? { deviceId, quantity, value, path: `readings.${quantity}`, observedAt, timeSource, sensorModel: payload.sensor, sourceFormat: NATIVE_V1_FORMAT }
+          : { deviceId, quantity, value, unit, path: `readings.${quantity}`, observedAt, timeSource, sensorModel: payload.sensor, sourceFormat: NATIVE_V1_FORMAT },
       )
     }
     // zod strips keys it does not know: keep each one with its value, so `{"v":1,"readings":{},"pm2_5":12}` loses nothing silently

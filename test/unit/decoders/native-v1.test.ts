@@ -54,6 +54,14 @@ describe('native v1 envelope check (hot path, zod only for what it does not acce
     expect(result.rejections.map((r) => [r.path, r.rule, r.value])).toEqual([['pm2_5', 'unknown_field', 12]])
   })
 
+  it('keeps an own __proto__ key of readings as a candidate (validation rejects it), never dropping it silently', () => {
+    // JSON.parse makes `__proto__` an own key; zod's record drops it, so the decoder reads the message's own keys
+    const json = JSON.parse('{"v":1,"device":"garden-017","readings":{"__proto__":{"pm10":5},"pm2_5":4}}')
+    const result = decode(json)
+    expect(result.candidates.map((c) => [c.quantity, c.value])).toEqual([['__proto__', { pm10: 5 }], ['pm2_5', 4]])
+    expect(result.rejections).toEqual([])
+  })
+
   it('rejects a bad envelope with zod’s message, naming the field', () => {
     const rejection = (payload: unknown) => decode(payload).rejections.map((r) => [r.path, r.rule, r.message, r.value])
     expect(rejection({ v: 1, sensor: '', readings: {} })).toEqual([['sensor', 'schema', 'Too small: expected string to have >=1 characters', '']])
