@@ -144,6 +144,8 @@ class InfluxStore extends InfluxQueries implements InfluxReadingStore {
     }
     const result = body.results?.[0]
     const error = body.error ?? result?.error
+    // a database not created yet (nothing written so far) holds nothing: a read of it is empty, not an error
+    if (error !== undefined && method === 'GET' && /^database not found/.test(error)) return []
     if (error !== undefined) throw new RefusedError(`InfluxQL refused: ${error}`, { context: { statement } })
     return result?.series ?? []
   }

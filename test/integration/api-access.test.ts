@@ -49,6 +49,22 @@ describe('researchers\' access', () => {
     await app?.close()
   })
 
+  it('answers from a database nothing was written to yet (first start) with empty rows, not a 500', async () => {
+    // InfluxDB 1.x creates the database at the first write; until then a read says "database not found"
+    const empty = await openInfluxStore({ url: INFLUX_URL, database: uniqueId('api_never_written') }, logger)
+    const fresh = await buildApiServer({ config: apiConfig({ rateLimitPerMinute: 10_000 }), store: empty, registry: parseRegistry(REGISTRY, 'test'), logger, publicDir: '/nonexistent' })
+    try {
+      const readings = await fresh.inject(`/api/v1/readings?device=g-a&quantity=air_temperature&${range}`)
+      expect(readings.statusCode).toBe(200)
+      expect(readings.json().rows).toEqual([])
+      const windows = await fresh.inject(`/api/v1/readings?device=g-a&quantity=air_temperature&${range}&window=1h`)
+      expect(windows.statusCode).toBe(200)
+      expect(windows.json().rows).toEqual([])
+    } finally {
+      await fresh.close()
+    }
+  })
+
   it('accepts epoch milliseconds (as Grafana sends) and gives the same answer as ISO times', async () => {
     const ms = await app.inject(`/api/v1/readings?device=g-a&quantity=air_temperature&${range}&limit=5`)
     const iso = await app.inject(`/api/v1/readings?device=g-a&quantity=air_temperature&from=2024-01-15T00:00:00Z&to=${new Date(START + N * MIN).toISOString()}&limit=5`)
