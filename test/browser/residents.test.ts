@@ -283,11 +283,11 @@ describe("residents' page (issue 12 item 5) in Chromium against the real API", (
     expect(await page.evaluate(() => window.cardsBefore.every((card: unknown, i: number) => card === document.querySelectorAll('.card')[i]))).toBe(true)
     expect(await page.evaluate(() => window.announcements)).toEqual([])
 
-    // a real change: every garden at 35 °C now (raw and calibrated: the neighbourhood mean uses calibrated values
+    // a real change: every garden at 35 °C now (raw and calibrated, with its method: a calibrated value without one is a cleared one; the neighbourhood mean uses calibrated values
     // when there are any); the temperature card's value changes in place and is announced
     const hot = Date.now()
     await store.write({ readings: DEVICES.map((d) => reading(d.id, 'air_temperature', 35, hot)), rejections: [] })
-    await store.writeLines(DEVICES.map((d) => `reading,device=${d.id},quantity=air_temperature calibrated=35 ${hot}`))
+    await store.writeLines(DEVICES.map((d) => `reading,device=${d.id},quantity=air_temperature calibrated=35,calibration_method="test" ${hot}`))
     await expect.poll(() => page.evaluate(() => window.announcements), { timeout: 30_000 }).toContainEqual(expect.stringMatching(/^Nieuwe meting in de wijk: (.*, )?Temperatuur -?\d+,\d °C/))
     expect(await page.evaluate(() => window.cardsBefore[0] === document.querySelector('.card[data-quantity="air_temperature"]'))).toBe(true)
     expect((await page.evaluate(() => window.announcements)).join(' ')).not.toContain('Bijgewerkt')
