@@ -80,27 +80,36 @@ describe('bounded query cost', () => {
   })
 
   it('stops a query at the timeout with a 504, and InfluxDB runs it no longer than the request', async () => {
-    const lifted = await buildApiServer({
-      config: apiConfig({ maxQueryWindows: 1e12, maxQueryPoints: 1e12, queryTimeoutMs: 800 }),
-      store: db.store,
-      registry: parseRegistry(REGISTRY, 'test'),
-      logger,
-      publicDir: '/nonexistent',
-    })
+    // the aggregate's own duration sets the timeout: about 0.7 s on a quiet machine, 4 s on a busy one, so a fixed
+    // limit would let it finish first on one and stop it before it started on the other
+    const serve = (queryTimeoutMs: number) =>
+      buildApiServer({ config: apiConfig({ maxQueryWindows: 1e12, maxQueryPoints: 1e12, queryTimeoutMs }), store: db.store, registry: parseRegistry(REGISTRY, 'test'), logger, publicDir: '/nonexistent' })
+    const probe = await serve(600_000)
+    const started = performance.now()
+    const whole = await probe.inject(WHOLE_RANGE)
+    const took = performance.now() - started
+    await probe.close()
+    expect(whole.statusCode).toBe(200)
+    const timeoutMs = Math.max(100, Math.round(took / 3))
+    const lifted = await serve(timeoutMs)
     try {
-      const answer = lifted.inject(WHOLE_RANGE)
-      // while the request waits, InfluxDB is running the aggregate (so the check below can fail)
-      await new Promise((resolve) => setTimeout(resolve, 500))
-      const during = await running()
-      expect(during.some((q) => /GROUP BY time\(10m\)/.test(q))).toBe(true)
+      let settled = false
+      const answer = lifted.inject(WHOLE_RANGE).finally(() => (settled = true))
+      // while the request waits, InfluxDB is running the aggregate (so the check after the answer can fail)
+      let seen = false
+      while (!seen && !settled) {
+        seen = (await running()).some((q) => /GROUP BY time\(10m\)/.test(q))
+        if (!seen) await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      expect(seen, `the aggregate was seen running in InfluxDB before the ${timeoutMs} ms timeout (whole query: ${Math.round(took)} ms)`).toBe(true)
       const response = await answer
       expect(response.statusCode).toBe(504)
-      expect(response.json().detail).toMatch(/ran longer than the limit of 800 ms \(SENSHAGEN_API_QUERY_TIMEOUT_MS\)/)
+      expect(response.json().detail).toMatch(new RegExp(`ran longer than the limit of ${timeoutMs} ms \\(SENSHAGEN_API_QUERY_TIMEOUT_MS\\)`))
       // the kill is sent as the request is aborted; give InfluxDB a moment to unwind
       await new Promise((resolve) => setTimeout(resolve, 300))
       expect(await running()).toEqual([])
     } finally {
       await lifted.close()
     }
-  }, 60_000)
+  }, 90_000)
 })
