@@ -43,6 +43,8 @@ interface Device {
   acked: number[]
   /** PUBACKs received after the SIGTERM was sent. */
   ackedAfterSignal: number
+  /** CONNACK received (the signal waits for every device's: a login still hashing at SIGTERM is refused, by design). */
+  connected?: boolean
 }
 
 /** Publishes QoS 1 (packet id = message number), WINDOW in flight, until the connection closes. */
@@ -52,6 +54,7 @@ async function runDevice(device: Device, port: number, secret: string, signalled
   // 20 logins at once are 20 scrypt hashes (core/registry): slow on a loaded machine
   const connack = await client.next('connack', 60_000)
   if (connack.returnCode !== 0) throw new Error(`${device.id}: CONNACK ${connack.returnCode}`)
+  device.connected = true
   const send = () => {
     const seq = device.sent.length + 1
     device.sent.push(seq)
@@ -105,7 +108,7 @@ describe.each([
       const traffic = Promise.all(devices.map((device) => runDevice(device, port, registry.secrets.get(device.id)!, () => signalledAt !== undefined)))
       traffic.catch(() => undefined) // awaited below; a failed login must not surface as unhandled before that
       const acked = () => devices.reduce((n, d) => n + d.acked.length, 0)
-      await waitFor(`${SIGNAL_AFTER} PUBACKs`, () => acked() >= SIGNAL_AFTER, 60_000, 10)
+      await waitFor(`every device logged in and ${SIGNAL_AFTER} PUBACKs`, () => devices.every((d) => d.connected) && acked() >= SIGNAL_AFTER, 60_000, 10)
 
       const exited = new Promise<{ code: number | null; at: number }>((resolve) => broker.child.once('exit', (code) => resolve({ code, at: Date.now() })))
       signalledAt = Date.now()
