@@ -175,10 +175,10 @@ export abstract class InfluxQueries implements Omit<ReadingStore, 'generation' |
     // `calibrated` is aggregated without the cleared points (calibration_method "", core/store/schema.ts), so it
     // gets its own statement when asked with other fields; rows of both are merged per window, device, quantity
     const plain = query.fields.filter((f) => f !== 'calibrated')
-    const calibrated = query.fields.includes('calibrated') ? await this.aggregate(query, ['calibrated'], [...conditions, `"calibration_method" != ''`], control) : []
+    if (plain.length === query.fields.length) return this.aggregate(query, plain, conditions, control)
+    const calibrated = await this.aggregate(query, ['calibrated'], [...conditions, `"calibration_method" != ''`], control)
     if (plain.length === 0) return calibrated
     const rows = await this.aggregate(query, plain, conditions, control)
-    if (calibrated.length === 0 && !query.fields.includes('calibrated')) return rows
     const key = (r: AggregateRow) => `${r.deviceId ?? ''}\0${r.quantity}\0${r.time}`
     const byKey = new Map(rows.map((r) => [key(r), r]))
     for (const r of rows) r.stats.calibrated = { mean: null, min: null, max: null, count: 0 }
