@@ -116,6 +116,42 @@ export function validateNewDevice(input: NewDevice, hood: NeighbourhoodEntry | u
   return device
 }
 
+const PositionSchema = z.strictObject({
+  validFrom: z.number().int().min(0).max(8.64e15, 'must be a time within the ECMAScript Date range'),
+  location: DeviceEntrySchema.shape.location,
+})
+
+/**
+ * Checks positions for `device`'s history (RegistryStore.moveDevice/recordPositions): lat/lon in range, validFrom
+ * whole epoch ms ≥ 0, and for `coarsen: neighbourhood` each location within `hood`'s radiusM (else the published
+ * neighbourhood centre would lie). Returns them by validFrom, runs of one position collapsed to their first.
+ * Errors: RegistryError naming the device, entry and rule (`cannot move 'x': [0].location.lat: Too big: …`).
+ */
+export function validatePositions(device: DeviceRecord, hood: NeighbourhoodEntry | undefined, observed: ReadonlyArray<{ validFrom: number; location: { lat: number; lon: number } }>): Array<{ validFrom: number; location: { lat: number; lon: number } }> {
+  const problems: string[] = []
+  const valid: Array<{ validFrom: number; location: { lat: number; lon: number } }> = []
+  observed.forEach((entry, i) => {
+    const parsed = PositionSchema.safeParse(entry)
+    const where = observed.length === 1 ? '' : `[${i}].`
+    if (!parsed.success) {
+      problems.push(...parsed.error.issues.map((issue) => `${where}${describeIssue(issue)}`))
+      return
+    }
+    const p = parsed.data
+    if (device.coarsen === 'neighbourhood' && hood !== undefined && distanceM(p.location, hood.center) > hood.radiusM) {
+      problems.push(`${where}location: lies outside neighbourhood '${hood.id}' (more than radiusM ${hood.radiusM} m from its center; the device is published at that centre)`)
+      return
+    }
+    valid.push({ validFrom: p.validFrom, location: { lat: p.location.lat, lon: p.location.lon } })
+  })
+  if (problems.length > 0) throw new RegistryError(`cannot record positions of '${device.id}': ${problems.join('; ')}`)
+  valid.sort((a, b) => a.validFrom - b.validFrom)
+  return valid.filter((p, i) => {
+    const before = valid[i - 1]
+    return before === undefined || before.location.lat !== p.location.lat || before.location.lon !== p.location.lon
+  })
+}
+
 /** Checks a neighbourhood (NeighbourhoodEntrySchema; radiusM defaults to 1000). Errors: RegistryError naming the field. */
 export function validateNeighbourhood(entry: NeighbourhoodEntry): NeighbourhoodEntry {
   const parsed = NeighbourhoodEntrySchema.safeParse(entry)

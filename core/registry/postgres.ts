@@ -1,7 +1,7 @@
 import pg from 'pg'
 import { ConfigError, UnavailableError } from '../errors.ts'
 import type { StoreOptions } from './device-rules.ts'
-import { SqlRegistryStore, type SqlDriver } from './sql-store.ts'
+import { MIGRATE_TO_POSITION_HISTORY, SqlRegistryStore, type SqlDriver } from './sql-store.ts'
 import { RegistryError, type RegistryStore } from './store.ts'
 
 /**
@@ -9,11 +9,12 @@ import { RegistryError, type RegistryStore } from './store.ts'
  * several SensHagen instances (brokers, ingests, APIs) that must agree on devices and revocations. The same
  * tables as core/registry/sqlite.ts; epoch ms in BIGINT, `consent` BOOLEAN, ids with the "C" collation so
  * `ORDER BY id` sorts by code point whatever the database's locale (as SQLite does). Instances creating the
- * schema at once take turns on an advisory lock.
+ * schema at once take turns on an advisory lock, and an older schema is migrated under it (version 1 → 2: the
+ * position history, MIGRATE_TO_POSITION_HISTORY in core/registry/sql-store.ts).
  */
 
 /** The schema this code writes; a database with a higher `schema_version` is refused rather than misread. */
-export const POSTGRES_SCHEMA_VERSION = 1
+export const POSTGRES_SCHEMA_VERSION = 2
 
 /** Advisory lock key of the schema migration (any constant unique to SensHagen; "SHRG" in ASCII). */
 const MIGRATION_LOCK = 0x53_48_52_47
@@ -49,6 +50,13 @@ CREATE TABLE IF NOT EXISTS devices (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS devices_active_native_id ON devices (format, native_id) WHERE revoked_at IS NULL;
 CREATE INDEX IF NOT EXISTS devices_updated_at ON devices (updated_at);
+CREATE TABLE IF NOT EXISTS device_positions (
+  device_id TEXT COLLATE "C" NOT NULL REFERENCES devices (id),
+  valid_from BIGINT NOT NULL,
+  lat DOUBLE PRECISION NOT NULL,
+  lon DOUBLE PRECISION NOT NULL,
+  PRIMARY KEY (device_id, valid_from)
+);
 CREATE TABLE IF NOT EXISTS service_accounts (
   role TEXT COLLATE "C" PRIMARY KEY CHECK (role IN ('ingest', 'importer', 'operator')),
   credential_hash TEXT NOT NULL,
@@ -80,6 +88,9 @@ export async function openPostgresRegistry(url: string, options: StoreOptions = 
       if (rows.length === 0) await client.query('INSERT INTO schema_version (version) VALUES ($1)', [POSTGRES_SCHEMA_VERSION])
       else if (rows[0]!.version > POSTGRES_SCHEMA_VERSION) {
         throw new RegistryError(`device registry ${source} has schema version ${rows[0]!.version}; this SensHagen knows up to ${POSTGRES_SCHEMA_VERSION} (upgrade SensHagen)`)
+      } else if (rows[0]!.version < POSTGRES_SCHEMA_VERSION) {
+        await client.query(MIGRATE_TO_POSITION_HISTORY)
+        await client.query('UPDATE schema_version SET version = $1', [POSTGRES_SCHEMA_VERSION])
       }
       await client.query('COMMIT')
     } catch (error) {
@@ -97,10 +108,13 @@ export async function openPostgresRegistry(url: string, options: StoreOptions = 
 }
 
 function postgresDriver(pool: pg.Pool, source: string): SqlDriver {
-  const query = async <T>(sql: string, params: unknown[]) => {
+  const numbered = (sql: string) => {
     let n = 0
+    return sql.replace(/\?/g, () => `$${++n}`)
+  }
+  const query = async <T>(sql: string, params: unknown[]) => {
     try {
-      return await pool.query<T & pg.QueryResultRow>(sql.replace(/\?/g, () => `$${++n}`), params)
+      return await pool.query<T & pg.QueryResultRow>(numbered(sql), params)
     } catch (error) {
       throw translate(error, source, 'query')
     }
@@ -109,6 +123,26 @@ function postgresDriver(pool: pg.Pool, source: string): SqlDriver {
     source,
     async all<T>(sql: string, params: unknown[] = []): Promise<T[]> {
       return (await query<T>(sql, params)).rows
+    },
+    async transaction(list): Promise<number[]> {
+      let client: pg.PoolClient
+      try {
+        client = await pool.connect()
+      } catch (error) {
+        throw translate(error, source, 'query')
+      }
+      try {
+        await client.query('BEGIN')
+        const changed: number[] = []
+        for (const s of list) changed.push((await client.query(numbered(s.sql), s.params ?? [])).rowCount ?? 0)
+        await client.query('COMMIT')
+        return changed
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {})
+        throw translate(error, source, 'query')
+      } finally {
+        client.release()
+      }
     },
     async run(sql: string, params: unknown[] = []): Promise<number> {
       return (await query(sql, params)).rowCount ?? 0

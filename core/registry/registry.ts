@@ -29,12 +29,42 @@ export interface PublicNeighbourhood {
   radiusM: number
 }
 
+/** A published position of a device from `validFrom` (epoch ms UTC) until the next one's `validFrom`. */
+export interface PublicPosition {
+  validFrom: number
+  location: PublicLocation
+}
+
 /** A consented device as published. */
 export interface PublicDevice {
   id: string
   neighbourhood: string
+  /** The published position now (the last of `positions`): what current-position endpoints show. */
   location: PublicLocation
+  /**
+   * Its published position history, by validFrom, at least one entry: each exact history entry coarsened
+   * (core/registry/coarsen.ts), consecutive equal ones merged (a move within one grid cell, or any move of a
+   * neighbourhood-coarsened device, publishes nothing). Read it with positionAt.
+   */
+  positions: readonly PublicPosition[]
   coarsen: 'grid' | 'neighbourhood'
+}
+
+/**
+ * The published position of `device` at `time` (epoch ms): the last entry of its history valid from `time` or
+ * earlier; before its first entry, the first (its earliest known position). For export rows, bulk files and
+ * SensorThings; endpoints about now use `device.location`.
+ */
+export function positionAt(device: Pick<PublicDevice, 'positions'>, time: number): PublicLocation {
+  const positions = device.positions
+  let lo = 0
+  let hi = positions.length - 1
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1
+    if (positions[mid]!.validFrom <= time) lo = mid
+    else hi = mid - 1
+  }
+  return positions[lo]!.location
 }
 
 export interface DeviceRegistry {
@@ -165,10 +195,16 @@ export async function loadRegistry(path: string): Promise<DeviceRegistry> {
  * the store (UnavailableError when PostgreSQL cannot be reached).
  */
 export async function publicRegistry(store: RegistryStore): Promise<DeviceRegistry> {
-  const [neighbourhoods, devices] = await Promise.all([store.neighbourhoods(), store.devices()])
+  const [neighbourhoods, devices, positions] = await Promise.all([store.neighbourhoods(), store.devices(), store.positions()])
+  const history = new Map<string, Array<{ validFrom: number; location: LatLon }>>()
+  for (const p of positions) {
+    const list = history.get(p.deviceId) ?? []
+    list.push({ validFrom: p.validFrom, location: p.location })
+    history.set(p.deviceId, list)
+  }
   return new StaticRegistry(
     neighbourhoods,
-    devices.filter((d) => d.revokedAt === undefined),
+    devices.filter((d) => d.revokedAt === undefined).map((d) => ({ ...d, history: history.get(d.id) })),
     store.source,
   )
 }
@@ -179,7 +215,24 @@ interface DeviceFacts {
   neighbourhood: string
   consent: boolean
   location?: LatLon
+  /** Exact position history by validFrom; absent or empty: `location` from the epoch on. */
+  history?: ReadonlyArray<{ validFrom: number; location: LatLon }>
   coarsen: 'grid' | 'neighbourhood'
+}
+
+/** The published history of a device: each exact entry coarsened, consecutive equal ones merged. */
+function publishedPositions(d: DeviceFacts, hood: NeighbourhoodEntry): PublicPosition[] {
+  const coarsen = d.location === undefined ? 'neighbourhood' : d.coarsen
+  const publish = (location: LatLon | undefined): PublicLocation =>
+    coarsen === 'neighbourhood' || location === undefined ? neighbourhoodLocation(hood.center, hood.radiusM) : gridLocation(location)
+  const exact = d.history !== undefined && d.history.length > 0 ? d.history : [{ validFrom: 0, location: d.location }]
+  const published: PublicPosition[] = []
+  for (const entry of exact) {
+    const location = publish(entry.location)
+    const last = published.at(-1)?.location
+    if (last === undefined || last.lat !== location.lat || last.lon !== location.lon || last.precisionM !== location.precisionM) published.push({ validFrom: entry.validFrom, location })
+  }
+  return published
 }
 
 class StaticRegistry implements DeviceRegistry {
@@ -196,10 +249,9 @@ class StaticRegistry implements DeviceRegistry {
     this.devices = devices
       .filter((d) => d.consent === true && entryById.has(d.neighbourhood))
       .map((d): PublicDevice => {
-        const n = entryById.get(d.neighbourhood)!
+        const positions = publishedPositions(d, entryById.get(d.neighbourhood)!)
         const coarsen = d.location === undefined ? 'neighbourhood' : d.coarsen
-        const location = coarsen === 'neighbourhood' || d.location === undefined ? neighbourhoodLocation(n.center, n.radiusM) : gridLocation(d.location)
-        return { id: d.id, neighbourhood: d.neighbourhood, location, coarsen }
+        return { id: d.id, neighbourhood: d.neighbourhood, location: positions.at(-1)!.location, positions, coarsen }
       })
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     this.deviceById = new Map(this.devices.map((d) => [d.id, d]))

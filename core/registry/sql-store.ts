@@ -1,9 +1,11 @@
 import { hashSecret, mosquittoHash, newSecret, spendVerification, verifySecret } from './credentials.ts'
-import { SERVICE_USERNAMES, duplicateDevice, duplicateNativeId, serviceRoleOf, unknownDevice, validateNeighbourhood, validateNewDevice, type StoreOptions } from './device-rules.ts'
+import type { LatLon } from './coarsen.ts'
+import { SERVICE_USERNAMES, duplicateDevice, duplicateNativeId, serviceRoleOf, unknownDevice, validateNeighbourhood, validateNewDevice, validatePositions, type StoreOptions } from './device-rules.ts'
 import {
   RegistryError,
   SERVICE_ROLES,
   type DeviceFormat,
+  type DevicePosition,
   type DeviceRecord,
   type IssuedCredentials,
   type NeighbourhoodEntry,
@@ -17,7 +19,8 @@ import {
  * The RegistryStore logic both SQL implementations share, over a minimal driver: core/registry/sqlite.ts
  * (better-sqlite3) and core/registry/postgres.ts (pg). The drivers own the connection and the schema (the same
  * tables in both dialects); every statement here is plain SQL both accept, with `?` placeholders and
- * `INSERT … ON CONFLICT … DO UPDATE`. Each change is one statement, so no transaction spans an `await`;
+ * `INSERT … ON CONFLICT … DO UPDATE`. Each change is one statement or one `transaction` of statements fixed
+ * beforehand, so no transaction spans an `await` of ours;
  * uniqueness (device id; native id among active devices of a format) and the neighbourhood reference are
  * enforced by the schema, so two instances sharing one PostgreSQL database cannot both win.
  */
@@ -30,6 +33,8 @@ export interface SqlDriver {
   all<T>(sql: string, params?: unknown[]): Promise<T[]>
   /** Runs a statement; returns the number of rows changed. */
   run(sql: string, params?: unknown[]): Promise<number>
+  /** Runs the statements in order in one transaction (all or none); returns the rows each changed. */
+  transaction(statements: ReadonlyArray<{ sql: string; params?: unknown[] }>): Promise<number[]>
   /** Which constraint a failed statement broke, or undefined for any other error. */
   violation(error: unknown): 'unique' | 'foreign-key' | undefined
   close(): Promise<void>
@@ -61,6 +66,27 @@ interface NeighbourhoodRow {
   center_lon: number
   radius_m: number
 }
+
+/** Version 1 → 2: each device's single position becomes the first entry of its history, valid from the epoch. */
+export const MIGRATE_TO_POSITION_HISTORY = `INSERT INTO device_positions (device_id, valid_from, lat, lon)
+  SELECT id, 0, lat, lon FROM devices WHERE lat IS NOT NULL AND lon IS NOT NULL
+  ON CONFLICT (device_id, valid_from) DO NOTHING`
+
+interface PositionRow {
+  device_id: string
+  valid_from: number | string
+  lat: number
+  lon: number
+}
+
+/** Sets a device's current lat/lon to its newest history entry (`?` = the device id, three times). */
+const CURRENT_POSITION_SQL = `UPDATE devices SET
+  lat = (SELECT lat FROM device_positions WHERE device_id = ? ORDER BY valid_from DESC LIMIT 1),
+  lon = (SELECT lon FROM device_positions WHERE device_id = ? ORDER BY valid_from DESC LIMIT 1)
+  WHERE id = ?`
+
+const INSERT_POSITION_SQL = `INSERT INTO device_positions (device_id, valid_from, lat, lon) VALUES (?, ?, ?, ?)
+  ON CONFLICT (device_id, valid_from) DO UPDATE SET lat = excluded.lat, lon = excluded.lon`
 
 const DEVICE_COLUMNS = 'id, format, native_id, neighbourhood, lat, lon, coarsen, consent, consent_at, sensor_models, note, created_at, updated_at, revoked_at'
 
@@ -101,12 +127,16 @@ export class SqlRegistryStore implements RegistryStore {
     const secret = newSecret()
     const [credentialHash, mqttHash] = await Promise.all([hashSecret(secret), mosquittoHash(secret)])
     try {
-      await this.db.run(
-        `INSERT INTO devices (id, format, native_id, neighbourhood, lat, lon, coarsen, consent, consent_at, sensor_models, note,
-           credential_hash, mosquitto_hash, created_at, updated_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
-        [d.id, d.format, d.nativeId, d.neighbourhood, d.location?.lat ?? null, d.location?.lon ?? null, d.coarsen, d.consent, d.consentAt ?? null,
-          JSON.stringify(d.sensorModels), d.note ?? null, credentialHash, mqttHash, now, now],
-      )
+      // the position given at registration is the first of its history, valid from the epoch (DevicePosition)
+      await this.db.transaction([
+        {
+          sql: `INSERT INTO devices (id, format, native_id, neighbourhood, lat, lon, coarsen, consent, consent_at, sensor_models, note,
+             credential_hash, mosquitto_hash, created_at, updated_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+          params: [d.id, d.format, d.nativeId, d.neighbourhood, d.location?.lat ?? null, d.location?.lon ?? null, d.coarsen, d.consent, d.consentAt ?? null,
+            JSON.stringify(d.sensorModels), d.note ?? null, credentialHash, mqttHash, now, now],
+        },
+        ...(d.location === undefined ? [] : [{ sql: INSERT_POSITION_SQL, params: [d.id, 0, d.location.lat, d.location.lon] }]),
+      ])
     } catch (error) {
       const violation = this.db.violation(error)
       if (violation === 'unique') await this.refuseTaken(d.id, d.format, d.nativeId)
@@ -156,6 +186,27 @@ export class SqlRegistryStore implements RegistryStore {
     ])
     if (changed === 0) await this.activeDevice(id) // revoked while hashing: say so
     return { id, username: id, secret }
+  }
+
+  async moveDevice(id: string, location: LatLon, validFrom: number = this.now()): Promise<DeviceRecord> {
+    const device = await this.device(id)
+    if (device === undefined) throw unknownDevice(id)
+    if (device.revokedAt !== undefined) throw new RegistryError(`device '${id}' is revoked (a revoked device does not move; register a new id)`)
+    return this.record(device, [{ validFrom, location }])
+  }
+
+  async recordPositions(id: string, observed: ReadonlyArray<{ validFrom: number; location: LatLon }>): Promise<DeviceRecord> {
+    const device = await this.device(id)
+    if (device === undefined) throw unknownDevice(id)
+    return this.record(device, observed)
+  }
+
+  async positions(id?: string): Promise<DevicePosition[]> {
+    const rows = await this.db.all<PositionRow>(
+      `SELECT device_id, valid_from, lat, lon FROM device_positions${id === undefined ? '' : ' WHERE device_id = ?'} ORDER BY device_id, valid_from`,
+      id === undefined ? [] : [id],
+    )
+    return rows.map((r) => ({ deviceId: r.device_id, validFrom: Number(r.valid_from), location: { lat: Number(r.lat), lon: Number(r.lon) } }))
   }
 
   async changedSince(sinceMs: number): Promise<DeviceRecord[]> {
@@ -252,6 +303,18 @@ export class SqlRegistryStore implements RegistryStore {
     if (taken !== undefined) throw duplicateDevice(id)
     const [owner] = await this.db.all<{ id: string }>('SELECT id FROM devices WHERE format = ? AND native_id = ? AND revoked_at IS NULL', [format, nativeId])
     if (owner !== undefined) throw duplicateNativeId(format, nativeId, owner.id)
+  }
+
+  /** Writes validated history entries and the device's current lat/lon (its newest entry's) in one transaction. */
+  private async record(device: DeviceRecord, observed: ReadonlyArray<{ validFrom: number; location: LatLon }>): Promise<DeviceRecord> {
+    const [hoodRow] = await this.db.all<NeighbourhoodRow>('SELECT id, name, municipality, center_lat, center_lon, radius_m FROM neighbourhoods WHERE id = ?', [device.neighbourhood])
+    const entries = validatePositions(device, hoodRow === undefined ? undefined : neighbourhoodFromRow(hoodRow), observed)
+    if (entries.length === 0) return device
+    await this.db.transaction([
+      ...entries.map((p) => ({ sql: INSERT_POSITION_SQL, params: [device.id, p.validFrom, p.location.lat, p.location.lon] })),
+      { sql: CURRENT_POSITION_SQL, params: [device.id, device.id, device.id] },
+    ])
+    return (await this.device(device.id))!
   }
 
   private async activeDevice(id: string): Promise<DeviceRecord> {

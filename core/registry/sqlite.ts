@@ -3,7 +3,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { ConfigError } from '../errors.ts'
 import type { StoreOptions } from './device-rules.ts'
-import { SqlRegistryStore, type SqlDriver } from './sql-store.ts'
+import { MIGRATE_TO_POSITION_HISTORY, SqlRegistryStore, type SqlDriver } from './sql-store.ts'
 import { RegistryError, type RegistryStore } from './store.ts'
 
 /**
@@ -14,14 +14,15 @@ import { RegistryError, type RegistryStore } from './store.ts'
  */
 
 /** The schema this code writes; a file with a higher `schema_version` is refused rather than misread. */
-export const SQLITE_SCHEMA_VERSION = 1
+export const SQLITE_SCHEMA_VERSION = 2
 
 const BUSY_TIMEOUT_MS = 5_000
 
 /**
  * Epoch ms in INTEGER columns; `sensor_models` a JSON array as TEXT; `consent` 0/1. Device ids are never
  * reused (primary key over revoked ones too); a native identity is unique among the active devices of a format
- * (a partial index), so two devices never share a firmware's topics.
+ * (a partial index), so two devices never share a firmware's topics. `device_positions` is each device's
+ * position history (DevicePosition in core/registry/store.ts); `devices.lat/lon` repeat its newest entry.
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -54,6 +55,13 @@ CREATE TABLE IF NOT EXISTS devices (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS devices_active_native_id ON devices (format, native_id) WHERE revoked_at IS NULL;
 CREATE INDEX IF NOT EXISTS devices_updated_at ON devices (updated_at);
+CREATE TABLE IF NOT EXISTS device_positions (
+  device_id TEXT NOT NULL REFERENCES devices (id),
+  valid_from INTEGER NOT NULL,
+  lat REAL NOT NULL,
+  lon REAL NOT NULL,
+  PRIMARY KEY (device_id, valid_from)
+);
 CREATE TABLE IF NOT EXISTS service_accounts (
   role TEXT PRIMARY KEY CHECK (role IN ('ingest', 'importer', 'operator')),
   credential_hash TEXT NOT NULL,
@@ -66,7 +74,7 @@ CREATE TABLE IF NOT EXISTS service_accounts (
  * Opens (creating when missing: parent folders, file mode 0600, schema) the SQLite registry at `path`;
  * `':memory:'` gives a private in-memory one (tests). Errors: ConfigError when the file cannot be opened or is
  * not a database (the path and SENSHAGEN_DEVICE_REGISTRY named); RegistryError when its schema is newer than
- * SQLITE_SCHEMA_VERSION.
+ * SQLITE_SCHEMA_VERSION. An older schema is migrated in the same transaction (version 1 had no position history).
  */
 export async function openSqliteRegistry(path: string, options: StoreOptions = {}): Promise<RegistryStore> {
   let db: Database.Database
@@ -89,6 +97,9 @@ export async function openSqliteRegistry(path: string, options: StoreOptions = {
       if (row === undefined) db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(SQLITE_SCHEMA_VERSION)
       else if (row.version > SQLITE_SCHEMA_VERSION) {
         throw new RegistryError(`device registry ${path} has schema version ${row.version}; this SensHagen knows up to ${SQLITE_SCHEMA_VERSION} (upgrade SensHagen)`)
+      } else if (row.version < SQLITE_SCHEMA_VERSION) {
+        db.exec(MIGRATE_TO_POSITION_HISTORY)
+        db.prepare('UPDATE schema_version SET version = ?').run(SQLITE_SCHEMA_VERSION)
       }
     }).immediate()
   } catch (cause) {
@@ -115,6 +126,9 @@ function sqliteDriver(db: Database.Database, source: string): SqlDriver {
     },
     async run(sql: string, params: unknown[] = []): Promise<number> {
       return prepare(sql).run(...bind(params)).changes
+    },
+    async transaction(list): Promise<number[]> {
+      return db.transaction(() => list.map((s) => prepare(s.sql).run(...bind(s.params ?? [])).changes))()
     },
     violation(error: unknown) {
       const code = (error as { code?: unknown })?.code

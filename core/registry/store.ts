@@ -43,7 +43,7 @@ export interface DeviceRecord {
    */
   nativeId: string
   neighbourhood: string
-  /** Exact position: personal data, never published. */
+  /** Exact position now (the newest entry of its history, `RegistryStore.positions`): personal data, never published. */
   location?: LatLon
   coarsen: 'grid' | 'neighbourhood'
   consent: boolean
@@ -58,6 +58,18 @@ export interface DeviceRecord {
   updatedAt: number
   /** Epoch ms; a revoked device can neither connect nor push, and counts nowhere public. */
   revokedAt?: number
+}
+
+/**
+ * One entry of a device's position history: from `validFrom` (epoch ms UTC) until the next entry's `validFrom`,
+ * the device stood at `location` (exact: personal data, never published). Before its first entry a device is
+ * taken to stand at the first entry's position (its earliest known one). The position given at registration
+ * is valid from the epoch (0), so readings replayed from before the registration have a position.
+ */
+export interface DevicePosition {
+  deviceId: string
+  validFrom: number
+  location: LatLon
 }
 
 /** What `addDevice` needs; the rest is derived (format `native`, nativeId from the id, coarsen `grid`). */
@@ -107,6 +119,23 @@ export interface RegistryStore {
   revoke(id: string): Promise<DeviceRecord>
   /** A new secret for the device; the old one stops working. Errors: RegistryError (unknown or revoked id). */
   rotateSecret(id: string): Promise<IssuedCredentials>
+  /**
+   * Records that device `id` stands at `location` from `validFrom` (epoch ms, default now) on: a new entry of its
+   * position history, replacing one with the same `validFrom`. The device's `location` becomes its newest
+   * entry's. Changes no credentials or topic rights, so `updatedAt` stays (a broker has nothing to close).
+   * Errors: RegistryError (unknown or revoked id; lat/lon out of range; validFrom not a whole number ≥ 0; for
+   * `coarsen: neighbourhood`, a location outside its neighbourhood's radiusM).
+   */
+  moveDevice(id: string, location: LatLon, validFrom?: number): Promise<DeviceRecord>
+  /**
+   * Records positions observed by a source with its own positions (the sensor.community archive gives lat/lon
+   * on every row): each `(validFrom, location)` is an entry, replacing one with the same `validFrom`; runs of
+   * one position in time order are collapsed to their first. Revoked devices are accepted (their past is
+   * history too). Errors: RegistryError as moveDevice.
+   */
+  recordPositions(id: string, observed: ReadonlyArray<{ validFrom: number; location: LatLon }>): Promise<DeviceRecord>
+  /** Position histories, by device id then validFrom; only `id`'s when given. Exact positions: never publish. */
+  positions(id?: string): Promise<DevicePosition[]>
   /** Devices changed (rotated, revoked, edited) after `sinceMs`, for a broker that must close their connections. */
   changedSince(sinceMs: number): Promise<DeviceRecord[]>
 

@@ -118,7 +118,8 @@ describe('one write path that cannot contradict itself (real InfluxDB)', () => {
   it('readers of sensor still see the last model named when the newest reading names none (API device info)', async () => {
     await writer.write({ readings: [{ ...fromBme280, deviceId: 'trial-5', observedAt: T - 60_000 }, { ...resend, deviceId: 'trial-5' }], rejections: [] })
     expect((await points('trial-5', 'air_pressure')).map((p) => p.sensor)).toEqual(['BME280', ''])
-    const device = { id: 'trial-5', neighbourhood: 'stadshagen', location: { lat: 52.53, lon: 6.06, precisionM: 500 }, coarsen: 'grid' as const }
+    const location = { lat: 52.53, lon: 6.06, precisionM: 500 }
+    const device = { id: 'trial-5', neighbourhood: 'stadshagen', location, positions: [{ validFrom: 0, location }], coarsen: 'grid' as const }
     const [info] = await deviceInfos(store, [device])
     expect(info).toMatchObject({ sensorModels: ['BME280'], quantities: ['air_pressure'], lastSeen: '2026-11-29T12:00:00.000Z' })
   })

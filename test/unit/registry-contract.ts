@@ -263,6 +263,77 @@ export function registryContract(name: string, open: (options: StoreOptions) => 
       expect((await store.changedSince(2_000))[0]).toMatchObject({ id: 'b', updatedAt: 3_000, revokedAt: 3_000 })
     })
 
+    it('keeps a position history: the registered position from the epoch, moves by validFrom, the newest as location', async () => {
+      const P0 = { lat: 52.5312, lon: 6.0571 }
+      const T2017 = Date.UTC(2017, 9, 7, 12, 29, 51)
+      const T2019 = Date.UTC(2019, 0, 17, 0, 0, 54)
+      const T2021 = Date.UTC(2021, 5, 1)
+      await at(1_000, () => store.addDevice(garden()))
+      await at(1_000, () => store.addDevice({ id: 'esphome-attic', neighbourhood: 'stadshagen', consent: true }))
+      expect(await store.positions('sim-000')).toEqual([{ deviceId: 'sim-000', validFrom: 0, location: P0 }])
+      expect(await store.positions('esphome-attic')).toEqual([])
+      // a move from 2019 on; updatedAt stays (no credential or right changed: a broker has nothing to close)
+      const moved = await at(9_000, () => store.moveDevice('sim-000', { lat: 52.5105, lon: 6.0921 }, T2019))
+      expect(moved).toMatchObject({ id: 'sim-000', location: { lat: 52.5105, lon: 6.0921 }, updatedAt: 1_000 })
+      expect(await store.changedSince(1_000)).toEqual([])
+      // an earlier entry leaves the current position alone; the same validFrom replaces its entry
+      expect((await store.moveDevice('sim-000', { lat: 52.52, lon: 6.07 }, T2017)).location).toEqual({ lat: 52.5105, lon: 6.0921 })
+      expect((await store.moveDevice('sim-000', { lat: 52.5111, lon: 6.0922 }, T2019)).location).toEqual({ lat: 52.5111, lon: 6.0922 })
+      // without validFrom: from now on
+      expect((await at(T2021, () => store.moveDevice('sim-000', P0))).location).toEqual(P0)
+      // a device registered without a location gets one by moving
+      expect((await store.moveDevice('esphome-attic', { lat: 52.53, lon: 6.061 }, T2017)).location).toEqual({ lat: 52.53, lon: 6.061 })
+      expect(await store.positions()).toEqual([
+        { deviceId: 'esphome-attic', validFrom: T2017, location: { lat: 52.53, lon: 6.061 } },
+        { deviceId: 'sim-000', validFrom: 0, location: P0 },
+        { deviceId: 'sim-000', validFrom: T2017, location: { lat: 52.52, lon: 6.07 } },
+        { deviceId: 'sim-000', validFrom: T2019, location: { lat: 52.5111, lon: 6.0922 } },
+        { deviceId: 'sim-000', validFrom: T2021, location: P0 },
+      ])
+      expect((await store.device('sim-000'))?.location).toEqual(P0)
+    })
+
+    it('refuses a bad move with the field and rule named, and records nothing', async () => {
+      await store.addDevice(garden())
+      await store.addDevice(garden({ id: 'hood-1', location: { lat: 52.531, lon: 6.058 }, coarsen: 'neighbourhood' }))
+      await store.addDevice(garden({ id: 'gone', location: { lat: 52.531, lon: 6.058 } }))
+      await store.revoke('gone')
+      expect(await refusal(() => store.moveDevice('nope', { lat: 52, lon: 6 }, 0))).toBe("no device 'nope' in the registry")
+      expect(await refusal(() => store.moveDevice('gone', { lat: 52, lon: 6 }, 0))).toBe("device 'gone' is revoked (a revoked device does not move; register a new id)")
+      expect(await refusal(() => store.moveDevice('sim-000', { lat: 91, lon: 6 }, 5))).toBe("cannot record positions of 'sim-000': location.lat: Too big: expected number to be <=90")
+      expect(await refusal(() => store.moveDevice('sim-000', { lat: 52, lon: 6 }, -1))).toBe("cannot record positions of 'sim-000': validFrom: Too small: expected number to be >=0")
+      expect(await refusal(() => store.moveDevice('hood-1', { lat: 52.6, lon: 6.06 }, 5))).toBe(
+        "cannot record positions of 'hood-1': location: lies outside neighbourhood 'stadshagen' (more than radiusM 1500 m from its center; the device is published at that centre)",
+      )
+      expect(await refusal(() => store.recordPositions('sim-000', [{ validFrom: 5, location: { lat: 52, lon: 6 } }, { validFrom: 1.5, location: { lat: 52, lon: 181 } }]))).toBe(
+        "cannot record positions of 'sim-000': [1].validFrom: Invalid input: expected int, received number; [1].location.lon: Too big: expected number to be <=180",
+      )
+      expect((await store.positions()).map((p) => [p.deviceId, p.validFrom])).toEqual([['gone', 0], ['hood-1', 0], ['sim-000', 0]])
+    })
+
+    it("records a source's own positions over time (the archive's lat/lon per row): runs collapsed, revoked devices too", async () => {
+      const P17 = { lat: 57.128, lon: -2.13 }
+      const P19 = { lat: 57.138, lon: -2.077 }
+      const t = (iso: string) => Date.parse(`${iso}Z`)
+      await store.addDevice({ id: 'sc-5331', neighbourhood: 'archief', consent: true, location: P19 })
+      const device = await store.recordPositions('sc-5331', [
+        { validFrom: t('2019-01-17T00:03:26'), location: P19 },
+        { validFrom: t('2017-10-07T12:32:19'), location: P17 },
+        { validFrom: t('2017-10-07T12:29:51'), location: P17 },
+        { validFrom: t('2019-01-17T00:00:54'), location: P19 },
+      ])
+      expect(device.location).toEqual(P19)
+      expect(await store.positions('sc-5331')).toEqual([
+        { deviceId: 'sc-5331', validFrom: 0, location: P19 },
+        { deviceId: 'sc-5331', validFrom: t('2017-10-07T12:29:51'), location: P17 },
+        { deviceId: 'sc-5331', validFrom: t('2019-01-17T00:00:54'), location: P19 },
+      ])
+      await store.revoke('sc-5331')
+      await store.recordPositions('sc-5331', [{ validFrom: t('2016-01-01T00:00:00'), location: P17 }])
+      expect((await store.positions('sc-5331')).map((p) => p.validFrom)).toEqual([0, t('2016-01-01T00:00:00'), t('2017-10-07T12:29:51'), t('2019-01-17T00:00:54')])
+      expect(await refusal(() => store.recordPositions('sc-1', []))).toBe("no device 'sc-1' in the registry")
+    })
+
     it('sets service secrets: username _<role>, authenticates as the role, a new secret replaces the old', async () => {
       const ingest = await at(2_000, () => store.setServiceSecret('ingest'))
       expect(ingest).toEqual({ id: 'ingest', username: '_ingest', secret: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) })

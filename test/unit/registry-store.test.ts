@@ -43,7 +43,7 @@ registryContract('SQLite file', async (options) => {
 })
 
 describe('SQLite registry file', () => {
-  it('is created 0600 with its folders, in WAL mode, schema version 1, and keeps its data across opens', async () => {
+  it('is created 0600 with its folders, in WAL mode, schema version 2, and keeps its data across opens', async () => {
     const path = join(tmp(), 'a', 'b', 'registry.sqlite')
     const store = await openSqliteRegistry(path, { now: () => 42 })
     expect(statSync(path).mode & 0o777).toBe(0o600)
@@ -61,7 +61,7 @@ describe('SQLite registry file', () => {
     const Database = (await import('better-sqlite3')).default
     const db = new Database(path, { readonly: true })
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal')
-    expect(db.prepare('SELECT version FROM schema_version').all()).toEqual([{ version: 1 }])
+    expect(db.prepare('SELECT version FROM schema_version').all()).toEqual([{ version: 2 }])
     db.close()
   })
 
@@ -70,13 +70,37 @@ describe('SQLite registry file', () => {
     await (await openSqliteRegistry(path)).close()
     const Database = (await import('better-sqlite3')).default
     const db = new Database(path)
-    db.prepare('UPDATE schema_version SET version = 2').run()
+    db.prepare('UPDATE schema_version SET version = 3').run()
     db.close()
-    await expect(openSqliteRegistry(path)).rejects.toThrow(new RegistryError(`device registry ${path} has schema version 2; this SensHagen knows up to 1 (upgrade SensHagen)`))
+    await expect(openSqliteRegistry(path)).rejects.toThrow(new RegistryError(`device registry ${path} has schema version 3; this SensHagen knows up to 2 (upgrade SensHagen)`))
     const junk = join(tmp(), 'junk.sqlite')
     writeFileSync(junk, 'this is no database, just some text that is long enough to fill a header of a hundred bytes or so.........')
     await expect(openSqliteRegistry(junk)).rejects.toThrow(ConfigError)
     await expect(openSqliteRegistry(junk)).rejects.toThrow(`device registry ${junk} cannot be opened (SENSHAGEN_DEVICE_REGISTRY): file is not a database`)
+  })
+
+  it('migrates a version 1 file: each single position becomes the first history entry, valid from the epoch', async () => {
+    const path = join(tmp(), 'v1.sqlite')
+    const Database = (await import('better-sqlite3')).default
+    const db = new Database(path)
+    db.exec(readFileSync(join(import.meta.dirname, '../fixtures/registry/schema-v1.sql'), 'utf8'))
+    db.close()
+    const store = await openSqliteRegistry(path)
+    expect(await store.positions()).toEqual([{ deviceId: 'sim-000', validFrom: 0, location: { lat: 52.5312, lon: 6.0571 } }])
+    expect((await store.device('esphome-attic'))?.location).toBeUndefined()
+    await store.moveDevice('sim-000', { lat: 52.5105, lon: 6.0921 }, Date.UTC(2019, 0, 17))
+    await store.close()
+    const after = new Database(path, { readonly: true })
+    expect(after.prepare('SELECT version FROM schema_version').all()).toEqual([{ version: 2 }])
+    expect(after.prepare('SELECT device_id, valid_from, lat, lon FROM device_positions ORDER BY valid_from').all()).toEqual([
+      { device_id: 'sim-000', valid_from: 0, lat: 52.5312, lon: 6.0571 },
+      { device_id: 'sim-000', valid_from: Date.UTC(2019, 0, 17), lat: 52.5105, lon: 6.0921 },
+    ])
+    after.close()
+    // opening again migrates nothing twice
+    const again = await openSqliteRegistry(path)
+    expect((await again.positions()).length).toBe(2)
+    await again.close()
   })
 
   it('opens in memory', async () => {
@@ -102,7 +126,7 @@ async function dumpPostgres(url: string): Promise<string> {
   await client.connect()
   try {
     const rows: string[] = []
-    for (const table of ['schema_version', 'neighbourhoods', 'devices', 'service_accounts']) {
+    for (const table of ['schema_version', 'neighbourhoods', 'devices', 'device_positions', 'service_accounts']) {
       rows.push(...(await client.query<{ j: string }>(`SELECT row_to_json(t)::text AS j FROM ${table} t`)).rows.map((r) => r.j))
     }
     return rows.join('\n')
@@ -133,8 +157,24 @@ describe.skipIf(pgSkip !== undefined)(`PostgreSQL registry${pgSkip === undefined
     await Promise.all([a.close(), b.close()])
     const again = await openPostgresRegistry(url)
     expect((await again.devices()).map((d) => d.id)).toEqual(['tasmota-shed'])
-    expect(await dumpPostgres(url)).toContain('{"version":1}')
+    expect(await dumpPostgres(url)).toContain('{"version":2}')
     await again.close()
+  })
+
+  it('migrates a version 1 database: each single position becomes the first history entry, valid from the epoch', async () => {
+    const url = await (await postgres()).createDatabase()
+    const client = new pg.Client({ connectionString: url })
+    await client.connect()
+    // the version 1 tables as core/registry/postgres.ts made them, with two devices
+    await client.query(readFileSync(join(import.meta.dirname, '../fixtures/registry/schema-v1.postgres.sql'), 'utf8'))
+    await client.end()
+    const [a, b] = await Promise.all([openPostgresRegistry(url), openPostgresRegistry(url)])
+    expect(await a.positions()).toEqual([{ deviceId: 'sim-000', validFrom: 0, location: { lat: 52.5312, lon: 6.0571 } }])
+    await b.moveDevice('sim-000', { lat: 52.5105, lon: 6.0921 }, Date.UTC(2019, 0, 17))
+    expect((await a.positions('sim-000')).map((p) => p.validFrom)).toEqual([0, Date.UTC(2019, 0, 17)])
+    expect((await a.device('sim-000'))?.location).toEqual({ lat: 52.5105, lon: 6.0921 })
+    expect(await dumpPostgres(url)).toContain('{"version":2}')
+    await Promise.all([a.close(), b.close()])
   })
 
   it('issues each service secret once when instances ask at the same moment', async () => {

@@ -1,6 +1,5 @@
 import { QUANTITIES, type Quantity } from '../../../core/quantities.ts'
-import type { PublicDevice } from '../../../core/registry/registry.ts'
-import type { PublicLocation } from '../../../core/registry/coarsen.ts'
+import { positionAt, type PublicDevice } from '../../../core/registry/registry.ts'
 import type { ReadingStore } from '../../../core/store/store.ts'
 import { compareIds } from '../readings-query.ts'
 import type { Period } from './period.ts'
@@ -8,7 +7,8 @@ import { sourceOfDecoder, type OpenDataSource } from './sources.ts'
 
 /**
  * The rows every open-data file is made of (bulk files over HTTP and `senshagen export` share them): one stored
- * reading of a public device, flagged ones included and their flags given, with the published position.
+ * reading of a public device, flagged ones included and their flags given, with the published position valid
+ * at the reading's time (positionAt, core/registry/registry.ts: the device's position history, coarsened).
  */
 export interface OpenDataRow {
   /** Observed time, epoch ms UTC. */
@@ -26,19 +26,10 @@ export interface OpenDataRow {
   sensorType: string
   source: OpenDataSource
   neighbourhood: string
-  /** The published position valid at `time` (positionAt) and how far the device may lie from it, metres. */
+  /** The published position valid at `time` (positionAt, from the position history) and how far the device may lie from it, metres. */
   lat: number
   lon: number
   precisionM: number
-}
-
-/**
- * The published position of `device` at `time`. The registry keeps only a device's current position (no
- * history: core/registry/store.ts), so this is the current published one for every time; when the registry
- * learns a position history, this is the one place to read it.
- */
-export function positionAt(device: PublicDevice, _time: number): PublicLocation {
-  return device.location
 }
 
 /**
