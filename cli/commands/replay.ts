@@ -6,6 +6,8 @@ import { openRegistryStore } from '../../core/registry/open.ts'
 import { clientCredentials } from '../../core/registry/service-credentials.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
 import { cliContext, fail } from '../context.ts'
+import type { ArchiveRecord } from '../../core/decoders/sc-archive.ts'
+import type { LatLon } from '../../core/registry/coarsen.ts'
 import { replayArchiveFiles, type FileSummary } from '../replay.ts'
 
 /**
@@ -13,6 +15,9 @@ import { replayArchiveFiles, type FileSummary } from '../replay.ts'
  * importer account (`_importer`) and only for devices registered and not revoked in the registry. Records of an
  * unregistered device are not sent; the command names the device and how to register it, and exits 1.
  * `--register-missing` registers such devices first, with consent no (stored, calibrated, public nowhere).
+ * The archive's own positions (lat/lon on every row) of the records the broker acknowledged are recorded as the
+ * devices' position history (RegistryStore.recordPositions), so a device that moved keeps each position for
+ * the readings of its time; a device the registry refuses a position for is named, and the command exits 1.
  */
 export function registerReplayCommand(program: Command): void {
   program
@@ -35,10 +40,12 @@ export function registerReplayCommand(program: Command): void {
       try {
         registry = await openRegistryStore(config.registry)
         const allowDevice = await deviceGate(registry, options)
+        const positions = new PositionRuns()
         const summaries = await replayArchiveFiles(files, {
           mqttUrl: config.mqtt.url,
           ...clientCredentials(config, 'importer'),
           allowDevice,
+          onAcknowledged: (record) => positions.add(record),
           qos: Number(options.qos) as 0 | 1,
           onProgress: (file, read, total) => {
             if (!bar) return
@@ -52,6 +59,7 @@ export function registerReplayCommand(program: Command): void {
         })
         bar?.stop()
         process.stdout.write(formatSummary(summaries, config.mqtt.url))
+        const refused = await recordPositions(registry, positions)
         const unregistered = [...new Set(summaries.flatMap((s) => Object.keys(s.unregistered)))].sort()
         if (unregistered.length > 0) {
           fail(
@@ -60,6 +68,7 @@ export function registerReplayCommand(program: Command): void {
               `  or replay with --register-missing (registers them with consent no)`,
           )
         }
+        if (refused.length > 0) fail(`the positions of ${refused.length} device(s) were not recorded (their readings were):\n  ${refused.join('\n  ')}`)
       } catch (error) {
         bar?.stop()
         fail((error as Error).message)
@@ -88,6 +97,38 @@ async function deviceGate(registry: RegistryStore, options: { registerMissing?: 
     process.stderr.write(`senshagen replay: registered ${id} (neighbourhood ${neighbourhood}, consent no)\n`)
     return true
   }
+}
+
+/**
+ * The positions replayed records carried, per device: the first record of each run of one position, a run ending
+ * when the position changes or time goes back (the next file may be an earlier day). Memory: one entry per run.
+ */
+export class PositionRuns {
+  readonly byDevice = new Map<string, Array<{ validFrom: number; location: LatLon }>>()
+
+  add(record: ArchiveRecord): void {
+    if (record.location === undefined) return
+    const runs = this.byDevice.get(record.deviceId) ?? []
+    const last = runs.at(-1)
+    if (last === undefined || last.location.lat !== record.location.lat || last.location.lon !== record.location.lon || record.observedAt < last.validFrom) {
+      runs.push({ validFrom: record.observedAt, location: record.location })
+      this.byDevice.set(record.deviceId, runs)
+    }
+  }
+}
+
+/** Records each device's runs; returns the refusals (`sc-1: cannot record positions …`), printed by the caller. */
+async function recordPositions(registry: RegistryStore, positions: PositionRuns): Promise<string[]> {
+  const refused: string[] = []
+  for (const [id, runs] of positions.byDevice) {
+    try {
+      await registry.recordPositions(id, runs)
+    } catch (error) {
+      refused.push(`${id}: ${(error as Error).message}`)
+    }
+  }
+  if (positions.byDevice.size > 0) process.stderr.write(`senshagen replay: positions recorded for ${positions.byDevice.size - refused.length} device(s) (position history; published only coarsened)\n`)
+  return refused
 }
 
 export function formatSummary(summaries: FileSummary[], url: string): string {

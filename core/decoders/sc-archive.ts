@@ -58,6 +58,11 @@ export interface ArchiveRecord {
   readings: Record<string, number | null | string>
   /** Quantity → unit of its value when not the canonical one (`air_pressure: 'Pa'`). */
   units: Partial<Record<Quantity, string>>
+  /**
+   * The row's `lat`/`lon` (exact, as the archive publishes them; absent when either is empty or no decimal
+   * degrees in range). Never part of a reading: replay records it as the device's position history.
+   */
+  location?: { lat: number; lon: number }
 }
 
 export interface ArchiveRowRejection {
@@ -88,7 +93,7 @@ export function parseArchiveRow(header: string[], text: string, line: number): A
   if (cells.length !== header.length) {
     return reject(cells.length < header.length ? 'truncated' : 'schema', `row has ${cells.length} of ${header.length} columns`)
   }
-  const [sensorId, sensorType, , , , timestamp] = cells as [string, string, string, string, string, string]
+  const [sensorId, sensorType, , latText, lonText, timestamp] = cells as [string, string, string, string, string, string]
   if (!/^\d+$/.test(sensorId)) return reject('schema', `sensor_id '${sensorId}' is not a number`)
   const time = parseIsoTimestamp(timestamp, { assumeZone: 'UTC' })
   if (!time.ok) return reject(time.rule === 'time_zone' ? 'time_zone' : 'schema', `timestamp '${timestamp}' ${time.message}`)
@@ -101,10 +106,11 @@ export function parseArchiveRow(header: string[], text: string, line: number): A
     readings[column?.quantity ?? name] = scValue(cells[i] ?? '')
     if (column?.unit) units[column.quantity] = column.unit
   })
-  return {
-    ok: true,
-    record: { line, deviceId: `sc-${sensorId}`, sensorModel: sensorType, observedAt: time.ms, readings, units },
-  }
+  const record: ArchiveRecord = { line, deviceId: `sc-${sensorId}`, sensorModel: sensorType, observedAt: time.ms, readings, units }
+  const lat = scValue(latText)
+  const lon = scValue(lonText)
+  if (typeof lat === 'number' && typeof lon === 'number' && Math.abs(lat) <= 90 && Math.abs(lon) <= 180) record.location = { lat, lon }
+  return { ok: true, record }
 }
 
 /** A sensor.community value text: `null` when empty, a number when plain decimal, else the text itself. */

@@ -11,8 +11,19 @@ describe('sensor.community archive rows', () => {
   it('maps P1 to PM10 and P2 to PM2.5, device sc-<sensor_id>, UTC time without offset', () => {
     expect(parseArchiveRow(SDS011, '5331;SDS011;2688;57.128;-2.130;2017-10-07T12:29:51;7.97;;;2.40;;', 2)).toEqual({
       ok: true,
-      record: { line: 2, deviceId: 'sc-5331', sensorModel: 'SDS011', observedAt: Date.UTC(2017, 9, 7, 12, 29, 51), readings: { pm10: 7.97, pm2_5: 2.4 }, units: {} },
+      record: { line: 2, deviceId: 'sc-5331', sensorModel: 'SDS011', observedAt: Date.UTC(2017, 9, 7, 12, 29, 51), readings: { pm10: 7.97, pm2_5: 2.4 }, units: {}, location: { lat: 57.128, lon: -2.13 } },
     })
+  })
+
+  it("keeps the row's lat/lon as the device's position only when both are decimal degrees in range", () => {
+    const at = (lat: string, lon: string) => {
+      const row = parseArchiveRow(SDS011, `5331;SDS011;3121;${lat};${lon};2019-01-17T00:00:54;35.70;;;2.30;;`, 2)
+      return row.ok ? row.record.location : 'rejected'
+    }
+    expect(at('57.138', '-2.077')).toEqual({ lat: 57.138, lon: -2.077 })
+    expect(at('', '-2.077')).toBeUndefined()
+    expect(at('91.5', '-2.077')).toBeUndefined()
+    expect(at('57,138', '-2.077')).toBeUndefined()
   })
 
   it('marks pressure as Pa (the ingest converts it) and leaves altitude and sea-level columns out', () => {

@@ -124,7 +124,8 @@ function newDevice(id: string, options: AddOptions): NewDevice {
   return device
 }
 
-function degrees(option: string, text: string, limit: number): number {
+/** A `--lat`/`--lon` value in decimal degrees within ±`limit`; anything else is a usage error (exit 2) naming `option`. */
+export function degrees(option: string, text: string, limit: number): number {
   const value = /^[+-]?(\d+\.?\d*|\.\d+)$/.test(text.trim()) ? Number(text) : NaN
   if (!(Math.abs(value) <= limit)) fail(`${option}: must be decimal degrees from -${limit} to ${limit}, got '${text}'`, 2)
   return value
