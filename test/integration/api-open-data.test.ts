@@ -170,7 +170,7 @@ describe('researchers: device filters, SensorThings, bulk files', () => {
      */
     it('serves the service root with the entity sets and conformance classes (§8.2.2)', async () => {
       const root = await sta('/sta/v1.1')
-      expect(root.value.map((v: { name: string }) => v.name)).toEqual(['Things', 'Locations', 'Datastreams', 'Sensors', 'ObservedProperties', 'Observations'])
+      expect(root.value.map((v: { name: string }) => v.name)).toEqual(['Things', 'Locations', 'HistoricalLocations', 'Datastreams', 'Sensors', 'ObservedProperties', 'Observations'])
       for (const { name, url } of root.value) expect(url).toBe(`${ROOT}/${name}`)
       expect(root.serverSettings.conformance).toContain('http://www.opengis.net/spec/iot_sensing/1.1/req/request-data')
     })

@@ -9,13 +9,13 @@ import { resolveSta } from '../sta/resolve.ts'
 /**
  * An OGC SensorThings API 1.1 read subset (OGC 18-088) under /sta/v1.1/ — what Samen Meten offers — over public
  * devices only (services/api/sta/). Supported: the service root with conformance (§8.2.2), Things, Locations
- * (published positions), Datastreams, Sensors, ObservedProperties, Observations by id and through
+ * (published positions), HistoricalLocations (the published position history), Datastreams, Sensors, ObservedProperties, Observations by id and through
  * `Datastreams(id)/Observations`; navigation one level deep; `$top`, `$skip`, `$count`, `$orderby`,
  * `$expand` (one level), `$select` and `$filter` on phenomenonTime; `@iot.selfLink`, `@iot.navigationLink`, `@iot.nextLink`.
- * Not served: FeaturesOfInterest, HistoricalLocations, nested options, `$resultFormat`, create/update/delete, MQTT.
+ * Not served: FeaturesOfInterest, nested options, `$resultFormat`, create/update/delete, MQTT.
  */
 export const STA_ROOT = '/sta/v1.1'
-export const STA_SETS = ['Things', 'Locations', 'Datastreams', 'Sensors', 'ObservedProperties', 'Observations'] as const
+export const STA_SETS = ['Things', 'Locations', 'HistoricalLocations', 'Datastreams', 'Sensors', 'ObservedProperties', 'Observations'] as const
 
 /** The conformance classes of §8.2.2 this read subset follows (partially for request-data: see above). */
 export const STA_CONFORMANCE = [
@@ -48,7 +48,7 @@ export function registerStaRoutes(router: ApiRouter, deps: ApiDeps): void {
         serverSettings: {
           conformance: STA_CONFORMANCE,
           'senshagen:readSubset': {
-            description: 'read only; $filter on Observations phenomenonTime only; $expand one level; no FeaturesOfInterest, HistoricalLocations, $select',
+            description: 'read only; $filter on Observations phenomenonTime only; $expand one level; no FeaturesOfInterest, $select',
           },
         },
       }

@@ -1,19 +1,22 @@
 import { QUANTITIES, type Quantity } from '../../../core/quantities.ts'
-import type { PublicDevice, PublicNeighbourhood } from '../../../core/registry/registry.ts'
+import type { PublicDevice, PublicNeighbourhood, PublicPosition } from '../../../core/registry/registry.ts'
 import { formatIsoMs } from '../../../core/time.ts'
 
 /**
  * SensorThings API 1.1 entities (OGC 18-088 §8.2) made from public devices, as JSON with `@iot.id`,
  * `@iot.selfLink` and `<Navigation>@iot.navigationLink` (§9.2):
  * - Thing: a public device (id = device id);
- * - Location: its published position (id = device id), GeoJSON Point, `encodingType` application/geo+json, with
- *   `properties.precisionM` — never the exact position (core/registry/coarsen.ts);
+ * - Location: its published position now (id = device id), GeoJSON Point, `encodingType` application/geo+json,
+ *   with `properties.precisionM` — never the exact position (core/registry/coarsen.ts); each earlier published
+ *   position is a Location too (id `<device>~<valid from, epoch ms>`);
+ * - HistoricalLocation: one entry of the published position history (id `<device>~<valid from, epoch ms>`,
+ *   `time` = valid from), linking its Thing and its Location (§8.2.3);
  * - Datastream: device × quantity (id `<device>~<quantity>`: `~` is in no device id), unit in UCUM;
  * - Sensor: a sensor model as devices report it (id = its file-name slug, `unknown` when not named);
  * - ObservedProperty: a quantity (id = quantity name), defined by its CF standard name where there is one;
  * - Observation: one reading (id `<device>~<quantity>~<epoch ms>`), result = the raw value, resultTime = the
  *   phenomenonTime (the sensor makes its result when it observes), parameters = flags and calibrated value.
- * FeaturesOfInterest and HistoricalLocations are not served, so no navigation link points to them.
+ * FeaturesOfInterest are not served, so no navigation link points to them.
  */
 
 /** UCUM codes (https://ucum.org/ucum) of the canonical units, with the display symbol and name. */
@@ -76,20 +79,38 @@ export function thing(links: StaLinks, device: PublicDevice, hood: PublicNeighbo
     name: device.id,
     description: `SensHagen citizen sensor in ${hood?.name ?? device.neighbourhood}`,
     properties: { neighbourhood: device.neighbourhood },
-    ...links.nav('Things', device.id, ['Locations', 'Datastreams']),
+    ...links.nav('Things', device.id, ['Locations', 'HistoricalLocations', 'Datastreams']),
   }
 }
 
-export function location(links: StaLinks, device: PublicDevice): Entity {
+/** Id of a history entry's HistoricalLocation and Location: `<device>~<valid from, epoch ms>`. */
+export function historyId(device: string, entry: PublicPosition): string {
+  return `${device}~${entry.validFrom}`
+}
+
+/** The device's published position now, or, given `entry`, that entry of its published history. */
+export function location(links: StaLinks, device: PublicDevice, entry?: PublicPosition): Entity {
+  const id = entry === undefined ? device.id : historyId(device.id, entry)
+  const at = entry?.location ?? device.location
   return {
-    '@iot.id': device.id,
-    '@iot.selfLink': links.self('Locations', device.id),
-    name: `published position of ${device.id}`,
+    '@iot.id': id,
+    '@iot.selfLink': links.self('Locations', id),
+    name: `published position of ${device.id}${entry === undefined ? '' : ` from ${formatIsoMs(entry.validFrom)}`}`,
     description: device.coarsen === 'grid' ? 'centre of the grid cell holding the device' : 'centre of the neighbourhood of the device',
     encodingType: 'application/geo+json',
-    location: { type: 'Point', coordinates: [device.location.lon, device.location.lat] },
-    properties: { precisionM: device.location.precisionM },
-    ...links.nav('Locations', device.id, ['Things']),
+    location: { type: 'Point', coordinates: [at.lon, at.lat] },
+    properties: { precisionM: at.precisionM },
+    ...links.nav('Locations', id, ['Things']),
+  }
+}
+
+export function historicalLocation(links: StaLinks, device: PublicDevice, entry: PublicPosition): Entity {
+  const id = historyId(device.id, entry)
+  return {
+    '@iot.id': id,
+    '@iot.selfLink': links.self('HistoricalLocations', id),
+    time: formatIsoMs(entry.validFrom),
+    ...links.nav('HistoricalLocations', id, ['Thing', 'Locations']),
   }
 }
 

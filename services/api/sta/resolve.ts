@@ -1,10 +1,10 @@
 import { isQuantity, type Quantity } from '../../../core/quantities.ts'
-import type { DeviceRegistry, PublicDevice } from '../../../core/registry/registry.ts'
+import type { DeviceRegistry, PublicDevice, PublicPosition } from '../../../core/registry/registry.ts'
 import type { ReadingStore } from '../../../core/store/store.ts'
 import { sensorTypeSlug } from '../open-data/archive-layout.ts'
 import { badParam, notFound } from '../problem.ts'
 import { compareIds } from '../readings-query.ts'
-import { type Entity, datastream, datastreamId, location, observedProperty, sensor, thing } from './entities.ts'
+import { type Entity, datastream, datastreamId, historicalLocation, historyId, location, observedProperty, sensor, thing } from './entities.ts'
 import { observationById, observationsPage } from './observations.ts'
 import { NO_SUCH_ENTITY, type StaContext, collection } from './context.ts'
 import { type StaQuery, checkIdOrder, parseExpand } from './query-options.ts'
@@ -14,7 +14,7 @@ import { type StaQuery, checkIdOrder, parseExpand } from './query-options.ts'
  * to its JSON: an entity, or a collection `{ "@iot.count"?, value, "@iot.nextLink"? }` (§9.3.3). Only public
  * devices exist here (the registry hands out nothing else), so an unknown and a hidden id get the same 404.
  */
-const ENTITY_SETS = ['Things', 'Locations', 'Datastreams', 'Sensors', 'ObservedProperties', 'Observations'] as const
+const ENTITY_SETS = ['Things', 'Locations', 'HistoricalLocations', 'Datastreams', 'Sensors', 'ObservedProperties', 'Observations'] as const
 type EntitySet = (typeof ENTITY_SETS)[number]
 
 interface Segment {
@@ -51,6 +51,20 @@ function device(ctx: StaContext, id: string): PublicDevice {
   return found
 }
 
+/** The public device and published history entry of a `<device>~<valid from>` id (HistoricalLocations, Locations). */
+function historyEntry(ctx: StaContext, id: string): { device: PublicDevice; entry: PublicPosition } {
+  const [deviceId, ms, extra] = id.split('~')
+  const d = extra === undefined && ms !== undefined && /^\d{1,16}$/.test(ms) ? ctx.registry.publicDevice(deviceId!) : undefined
+  const entry = d?.positions.find((p) => p.validFrom === Number(ms))
+  if (!d || !entry) throw notFound(NO_SUCH_ENTITY)
+  return { device: d, entry }
+}
+
+/** Every published history entry of the public devices, by device then time, keyed by historyId. */
+function historiesOf(devices: readonly PublicDevice[]): Map<string, { device: PublicDevice; entry: PublicPosition }> {
+  return new Map(devices.flatMap((d) => d.positions.map((entry) => [historyId(d.id, entry), { device: d, entry }] as const)))
+}
+
 /** (device, quantity) of a Datastream id of a public device with readings of that quantity. */
 async function datastreamOf(ctx: StaContext, id: string): Promise<{ device: PublicDevice; quantity: Quantity }> {
   const [deviceId, quantity, extra] = id.split('~')
@@ -80,7 +94,7 @@ async function sensorsOf(ctx: StaContext): Promise<Map<string, string>> {
 }
 
 async function expanded(ctx: StaContext, entity: Entity, set: EntitySet, key: string, q: StaQuery): Promise<Entity> {
-  const allowed = set === 'Things' ? ['Locations', 'Datastreams'] : set === 'Datastreams' ? ['Thing', 'Sensor', 'ObservedProperty'] : []
+  const allowed = set === 'Things' ? ['Locations', 'HistoricalLocations', 'Datastreams'] : set === 'HistoricalLocations' ? ['Thing', 'Locations'] : set === 'Datastreams' ? ['Thing', 'Sensor', 'ObservedProperty'] : []
   for (const item of parseExpand(q.$expand, allowed)) {
     const inner = await navigate(ctx, set, key, item, {})
     entity[item] = 'value' in inner ? inner.value : inner
@@ -99,6 +113,10 @@ async function listSet(ctx: StaContext, set: EntitySet, q: StaQuery): Promise<En
     const devices = registry.publicDevices()
     keys = devices.map((d) => d.id)
     build = (id) => (set === 'Things' ? thing(links, device(ctx, id), registry.neighbourhood(device(ctx, id).neighbourhood)) : location(links, device(ctx, id)))
+  } else if (set === 'HistoricalLocations') {
+    const histories = historiesOf(registry.publicDevices())
+    keys = [...histories.keys()]
+    build = (id) => historicalLocation(links, histories.get(id)!.device, histories.get(id)!.entry)
   } else if (set === 'Datastreams') {
     const streams = await datastreamsOf(ctx, registry.publicDevices())
     const byId = new Map(streams.map((s) => [datastreamId(s.device.id, s.quantity), s]))
@@ -123,8 +141,15 @@ async function entityOf(ctx: StaContext, set: EntitySet, key: string, q: StaQuer
       const d = device(ctx, key)
       return expanded(ctx, thing(links, d, registry.neighbourhood(d.neighbourhood)), set, key, q)
     }
-    case 'Locations':
-      return expanded(ctx, location(links, device(ctx, key)), set, key, q)
+    case 'Locations': {
+      if (!key.includes('~')) return expanded(ctx, location(links, device(ctx, key)), set, key, q)
+      const { device: d, entry } = historyEntry(ctx, key)
+      return expanded(ctx, location(links, d, entry), set, key, q)
+    }
+    case 'HistoricalLocations': {
+      const { device: d, entry } = historyEntry(ctx, key)
+      return expanded(ctx, historicalLocation(links, d, entry), set, key, q)
+    }
     case 'Datastreams': {
       const { device: d, quantity } = await datastreamOf(ctx, key)
       return expanded(ctx, datastream(links, d, quantity), set, key, q)
@@ -152,11 +177,24 @@ async function navigate(ctx: StaContext, set: EntitySet, key: string, nav: strin
     if (q.$filter !== undefined) throw badParam('$filter', 'is supported on Observations only')
   }
   switch (route) {
+    case 'Things/HistoricalLocations': {
+      noFilter()
+      const d = device(ctx, key)
+      const histories = historiesOf([d])
+      return collection(ctx, [...histories.keys()], q, (id) => expanded(ctx, historicalLocation(links, d, histories.get(id)!.entry), 'HistoricalLocations', id, q))
+    }
+    case 'HistoricalLocations/Thing':
+    case 'HistoricalLocations/Locations': {
+      noFilter()
+      const { device: d, entry } = historyEntry(ctx, key)
+      if (nav === 'Thing') return thing(links, d, registry.neighbourhood(d.neighbourhood))
+      return collection(ctx, [historyId(d.id, entry)], q, () => location(links, d, entry))
+    }
     case 'Things/Locations':
     case 'Things/Datastreams':
     case 'Locations/Things': {
       noFilter()
-      const d = device(ctx, key)
+      const d = route === 'Locations/Things' && key.includes('~') ? historyEntry(ctx, key).device : device(ctx, key)
       if (route === 'Things/Locations') return collection(ctx, [d.id], q, () => location(links, d))
       if (route === 'Locations/Things') return collection(ctx, [d.id], q, () => thing(links, d, registry.neighbourhood(d.neighbourhood)))
       const streams = await datastreamsOf(ctx, [d])
