@@ -284,11 +284,11 @@ describe('researchers: device filters, SensorThings, bulk files', () => {
         expect(response.json()['invalid-params'].map((p: { name: string }) => p.name), url).toContain(name)
       }
       expect((await get('/sta/v1.1/FeaturesOfInterest')).statusCode).toBe(404)
-      expect((await get("/sta/v1.1/Things('g-a')/HistoricalLocations")).statusCode).toBe(404)
+      expect((await get("/sta/v1.1/Things('g-a')/FeaturesOfInterest")).statusCode).toBe(404)
     })
 
     it('knows no hidden device: the same 404 as for an unknown one, and nothing of them in any answer', async () => {
-      for (const template of ["/sta/v1.1/Things('{id}')", "/sta/v1.1/Locations('{id}')", "/sta/v1.1/Things('{id}')/Datastreams", "/sta/v1.1/Datastreams('{id}~pm2_5')/Observations", "/sta/v1.1/Observations('{id}~pm2_5~1705298400000')"]) {
+      for (const template of ["/sta/v1.1/Things('{id}')", "/sta/v1.1/Locations('{id}')", "/sta/v1.1/HistoricalLocations('{id}~0')", "/sta/v1.1/Locations('{id}~0')", "/sta/v1.1/Things('{id}')/Datastreams", "/sta/v1.1/Datastreams('{id}~pm2_5')/Observations", "/sta/v1.1/Observations('{id}~pm2_5~1705298400000')"]) {
         const bodies = await Promise.all(['g-private', 'g-ghost', 'g-never'].map(async (id) => {
           const response = await get(template.replace('{id}', id))
           expect(response.statusCode).toBe(404)

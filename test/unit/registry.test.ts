@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { GRID, distanceM, gridLocation, gridPrecisionM, isGridCentre, neighbourhoodLocation, snapToGrid } from '../../core/registry/coarsen.ts'
-import { parseRegistry, publicRegistry } from '../../core/registry/registry.ts'
+import { parseRegistry, positionAt, publicRegistry } from '../../core/registry/registry.ts'
 import { openSqliteRegistry } from '../../core/registry/sqlite.ts'
 
 const demo = JSON.parse(readFileSync(new URL('../../config/devices.json', import.meta.url), 'utf8'))
@@ -64,7 +64,8 @@ describe('device registry', () => {
     expect(registry.publicDevices().map((d) => d.id)).toEqual(['a', 'b'])
     expect(registry.publicDevice('c')).toBeUndefined()
     expect(registry.publicDevice('unknown')).toBeUndefined()
-    expect(registry.publicDevice('b')).toEqual({ id: 'b', neighbourhood: 'stadshagen', coarsen: 'grid', location: { lat: 52.531, lon: 6.0585, precisionM: 151 } })
+    const cell = { lat: 52.531, lon: 6.0585, precisionM: 151 }
+    expect(registry.publicDevice('b')).toEqual({ id: 'b', neighbourhood: 'stadshagen', coarsen: 'grid', location: cell, positions: [{ validFrom: 0, location: cell }] })
     expect(registry.publicDevice('a')!.location).toEqual({ lat: 52.531, lon: 6.0615, precisionM: 1000 })
     expect(registry.neighbourhoods()).toEqual([{ ...hood, center: { lat: 52.531, lon: 6.0615 }, radiusM: 1000 }])
     expect(JSON.stringify([registry.publicDevices(), registry.neighbourhoods()])).not.toMatch(/52\.5312|6\.0571|52\.53\b|6\.06\b/)
@@ -133,10 +134,12 @@ describe('public view of the registry store', () => {
     await store.revoke('d')
     const registry = await publicRegistry(store)
     expect(registry.source).toBe(':memory:')
+    const centre = { lat: 52.531, lon: 6.0615, precisionM: 1500 }
+    const cell = { lat: 52.531, lon: 6.0585, precisionM: 151 }
     expect(registry.publicDevices()).toEqual([
-      { id: 'a', neighbourhood: 'stadshagen', coarsen: 'neighbourhood', location: { lat: 52.531, lon: 6.0615, precisionM: 1500 } },
-      { id: 'b', neighbourhood: 'stadshagen', coarsen: 'grid', location: { lat: 52.531, lon: 6.0585, precisionM: 151 } },
-      { id: 'e', neighbourhood: 'stadshagen', coarsen: 'neighbourhood', location: { lat: 52.531, lon: 6.0615, precisionM: 1500 } },
+      { id: 'a', neighbourhood: 'stadshagen', coarsen: 'neighbourhood', location: centre, positions: [{ validFrom: 0, location: centre }] },
+      { id: 'b', neighbourhood: 'stadshagen', coarsen: 'grid', location: cell, positions: [{ validFrom: 0, location: cell }] },
+      { id: 'e', neighbourhood: 'stadshagen', coarsen: 'neighbourhood', location: centre, positions: [{ validFrom: 0, location: centre }] },
     ])
     expect(registry.publicDevice('c')).toBeUndefined()
     expect(registry.publicDevice('d')).toBeUndefined()
@@ -146,6 +149,34 @@ describe('public view of the registry store', () => {
     await store.revoke('b')
     expect(registry.publicDevice('b')).toBeDefined()
     expect((await publicRegistry(store)).publicDevices().map((d) => d.id)).toEqual(['a', 'e'])
+    await store.close()
+  })
+
+  it('publishes the position history coarsened: moves within one cell or of a neighbourhood-coarsened device publish nothing; positionAt reads it', async () => {
+    const store = await openSqliteRegistry(':memory:')
+    await store.upsertNeighbourhood({ ...hood, radiusM: 1500 })
+    await store.addDevice({ id: 'b', neighbourhood: 'stadshagen', consent: true, location: { lat: 52.5312, lon: 6.0571 } })
+    await store.addDevice({ id: 'a', neighbourhood: 'stadshagen', consent: true, location: { lat: 52.5288, lon: 6.0633 }, coarsen: 'neighbourhood' })
+    const T2017 = Date.UTC(2017, 9, 7)
+    const T2019 = Date.UTC(2019, 0, 17)
+    await store.moveDevice('b', { lat: 52.5318, lon: 6.0581 }, T2017) // same cell: 52.531, 6.0585
+    await store.moveDevice('b', { lat: 52.5105, lon: 6.0921 }, T2019) // cell 52.511, 6.0915
+    await store.moveDevice('a', { lat: 52.5301, lon: 6.0611 }, T2019)
+    const registry = await publicRegistry(store)
+    const b = registry.publicDevice('b')!
+    expect(b.positions).toEqual([
+      { validFrom: 0, location: { lat: 52.531, lon: 6.0585, precisionM: 151 } },
+      { validFrom: T2019, location: { lat: 52.511, lon: 6.0915, precisionM: 151 } },
+    ])
+    expect(b.location).toEqual({ lat: 52.511, lon: 6.0915, precisionM: 151 })
+    expect(positionAt(b, T2017)).toEqual({ lat: 52.531, lon: 6.0585, precisionM: 151 })
+    expect(positionAt(b, T2019 - 1)).toEqual({ lat: 52.531, lon: 6.0585, precisionM: 151 })
+    expect(positionAt(b, T2019)).toEqual({ lat: 52.511, lon: 6.0915, precisionM: 151 })
+    expect(positionAt(b, Date.UTC(2020, 0, 1))).toEqual({ lat: 52.511, lon: 6.0915, precisionM: 151 })
+    expect(registry.publicDevice('a')!.positions).toEqual([{ validFrom: 0, location: { lat: 52.531, lon: 6.0615, precisionM: 1500 } }])
+    // before the first entry: the first (earliest known) position
+    expect(positionAt({ positions: [{ validFrom: T2017, location: b.location }] }, 0)).toEqual(b.location)
+    expect(JSON.stringify(registry.publicDevices())).not.toMatch(/52\.5312|6\.0571|52\.5318|6\.0581|52\.5105|6\.0921|52\.5301|6\.0611/)
     await store.close()
   })
 })
