@@ -260,6 +260,39 @@ describe('senshagen devices: the registry from the command line', () => {
     expect(listAfter.stderr).toBe('3 device(s): 2 active, 1 revoked\n')
   })
 
+  it('move records a position from a time on; positions shows the history; bad moves are refused naming the option', async () => {
+    const reg = await fresh()
+    await reg.store.addDevice({ id: 'garden-9', neighbourhood: 'stadshagen', consent: true, location: { lat: 52.5312, lon: 6.0571 } })
+    const move = await senshagen(['devices', 'move', 'garden-9', '--lat', '52.5105', '--lon', '6.0921', '--from', '2019-01-17'], reg.env)
+    expect(move.code, move.stderr).toBe(0)
+    expect(move.stdout).toBe('garden-9 stands at the new position from 2019-01-17T00:00:00.000Z on\n')
+    const earlier = await senshagen(['devices', 'move', 'garden-9', '--lat', '52.52', '--lon', '6.07', '--from', '2017-10-07T12:00:00+02:00'], reg.env)
+    expect(earlier.stdout).toBe('garden-9 stands at the new position from 2017-10-07T10:00:00.000Z on (a later entry stays its current position)\n')
+    expect((await reg.store.device('garden-9'))?.location).toEqual({ lat: 52.5105, lon: 6.0921 })
+    const history = await senshagen(['devices', 'positions', 'garden-9', '--format', 'json'], reg.env)
+    expect(JSON.parse(history.stdout)).toEqual([
+      { validFrom: '1970-01-01T00:00:00.000Z', lat: 52.5312, lon: 6.0571 },
+      { validFrom: '2017-10-07T10:00:00.000Z', lat: 52.52, lon: 6.07 },
+      { validFrom: '2019-01-17T00:00:00.000Z', lat: 52.5105, lon: 6.0921 },
+    ])
+    expect((await senshagen(['devices', 'positions', 'garden-9'], reg.env)).stdout).toBe(
+      'VALID FROM                LAT      LON\n1970-01-01T00:00:00.000Z  52.5312  6.0571\n2017-10-07T10:00:00.000Z  52.52    6.07\n2019-01-17T00:00:00.000Z  52.5105  6.0921\n',
+    )
+    const cases: Array<[string[], number, string]> = [
+      [['--lat', '95', '--lon', '6'], 2, "--lat: must be decimal degrees from -90 to 90, got '95'\n"],
+      [['--lat', '52.5', '--lon', '6', '--from', 'yesterday'], 2, '--from: '],
+      [['--lat', '52.5'], 2, "error: required option '--lon <degrees>' not specified\n"],
+    ]
+    for (const [args, code, message] of cases) {
+      const refused = await senshagen(['devices', 'move', 'garden-9', ...args], reg.env)
+      expect(refused.code, args.join(' ')).toBe(code)
+      expect(refused.stderr, args.join(' ')).toContain(message)
+    }
+    const unknown = await senshagen(['devices', 'move', 'nope', '--lat', '52.5', '--lon', '6'], reg.env)
+    expect([unknown.code, unknown.stderr]).toEqual([1, "senshagen: no device 'nope' in the registry\n"])
+    expect((await reg.store.positions('garden-9')).length).toBe(3)
+  }, 240_000) // ten CLI processes
+
   it('says which registry location is unusable (exit 1)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'senshagen-bad-'))
     try {
