@@ -29,7 +29,7 @@ export const LONG_COLUMNS = [
   { name: 'calibrated', type: 'number', description: 'calibrated value in unit; empty when none' },
   { name: 'flags', type: 'string', description: 'quality flags, comma-separated; empty when none (aggregates should leave flagged readings out)' },
   { name: 'sensor_type', type: 'string', description: 'sensor model the reading names; empty when unknown' },
-  { name: 'lat', type: 'number', description: 'published latitude (grid-cell or neighbourhood centre), degrees north' },
+  { name: 'lat', type: 'number', description: 'published latitude (grid-cell or neighbourhood centre) of the position valid at time, degrees north' },
   { name: 'lon', type: 'number', description: 'published longitude, degrees east' },
   { name: 'precision_m', type: 'integer', description: 'the device lies within this many metres of lat/lon' },
 ] as const
