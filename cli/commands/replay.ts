@@ -118,7 +118,7 @@ export class PositionRuns {
 }
 
 /** Records each device's runs; returns the refusals (`sc-1: cannot record positions …`), printed by the caller. */
-async function recordPositions(registry: RegistryStore, positions: PositionRuns): Promise<string[]> {
+export async function recordPositions(registry: RegistryStore, positions: PositionRuns): Promise<string[]> {
   const refused: string[] = []
   for (const [id, runs] of positions.byDevice) {
     try {

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { parquetReadObjects } from 'hyparquet'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { PositionRuns } from '../../cli/commands/replay.ts'
+import { PositionRuns, recordPositions } from '../../cli/commands/replay.ts'
 import { parseArchiveHeader, parseArchiveRow, type ArchiveRecord } from '../../core/decoders/sc-archive.ts'
 import { createLogger } from '../../core/logger.ts'
 import { QUANTITIES } from '../../core/quantities.ts'
@@ -89,6 +89,21 @@ describe('position history: a device that moved in 2019', () => {
       { deviceId: 'sc-5331', validFrom: Date.parse('2017-10-07T12:29:51Z'), location: EXACT_2017 },
       { deviceId: 'sc-5331', validFrom: Date.parse('2019-01-17T00:00:54Z'), location: EXACT_2019 },
     ])
+  })
+
+  it('replay names a device whose archive position the registry refuses, and records the others', async () => {
+    // registered by `replay --register-missing`: no location, so coarsened to its neighbourhood, whose radius the
+    // archive position must lie within (else the published centre would lie)
+    await store.addDevice({ id: 'sc-92', neighbourhood: 'archief', consent: false })
+    await store.addDevice({ id: 'sc-8733', neighbourhood: 'archief', consent: false })
+    const runs = new PositionRuns()
+    runs.add({ ...records2017[0]!, deviceId: 'sc-92', location: { lat: 48.8, lon: 9.2 } }) // Stuttgart: 930 km away
+    for (const r of archiveRecords('2018-12-17_sds011_sensor_8733.csv')) runs.add(r)
+    expect(await recordPositions(store, runs)).toEqual([
+      "sc-92: cannot record positions of 'sc-92': location: lies outside neighbourhood 'archief' (more than radiusM 50000 m from its center; the device is published at that centre)",
+    ])
+    expect(await store.positions('sc-92')).toEqual([])
+    expect(await store.positions('sc-8733')).toEqual([{ deviceId: 'sc-8733', validFrom: Date.parse('2018-12-17T00:01:27Z'), location: { lat: 57.136, lon: -2.107 } }])
   })
 
   it('exports 2017 rows at the 2017 published position and 2019/2020 rows at the 2019 one, never an exact position', async () => {
