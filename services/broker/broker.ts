@@ -16,6 +16,7 @@ import { BrokerGuard } from './auth.ts'
 import type { BrokerIngestStats, InBrokerIngest } from './broker-ingest.ts'
 import { guardPacketSize } from './packet-guard.ts'
 import { markRedeliveriesDup } from './redelivery.ts'
+import { skipUnheardPublishes } from './unheard-publishes.ts'
 import { BrokerShutdown } from './shutdown.ts'
 import type { BrokerSecurityStats } from './security-stats.ts'
 
@@ -73,6 +74,7 @@ export async function startBroker(options: BrokerOptions, logger: Logger): Promi
   const aedes = await Aedes.createBroker(shutdown.wrap(guard.hooks()))
   guard.attach(aedes)
   markRedeliveriesDup(aedes)
+  skipUnheardPublishes(aedes)
   aedes.on('clientError', (client, error) => logger.debug({ clientId: client?.id, err: error }, 'mqtt client error'))
   aedes.on('client', (client) => logger.debug({ clientId: client.id }, 'mqtt client connected'))
 
