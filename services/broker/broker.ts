@@ -64,7 +64,8 @@ export interface RunningBroker {
  * larger than limits.maxPacketBytes close the connection before they are buffered (packet-guard.ts).
  * With `options.ingest` a PUBACK means stored, so a crash loses nothing acknowledged; sessions, subscriptions,
  * retained messages and QoS 0 messages not yet stored live in memory and are lost when the process stops
- * (README "Brokers and crashes"). The listeners open last, with the ingest already attached.
+ * (README "Brokers and crashes"). A publish no granted filter matches skips aedes' delivery steps
+ * (unheard-publishes.ts). The listeners open last, with the ingest already attached.
  * Errors: ConfigError when the TLS files cannot be read; the listen error when a port is taken.
  */
 export async function startBroker(options: BrokerOptions, logger: Logger): Promise<RunningBroker> {
