@@ -51,12 +51,19 @@ const BARE_NON_FINITE = /^(-?(?:nan|inf(?:inity)?))\b/i
 
 /** Whether `text` holds at most `limit` opening brackets `[`/`{` (inside strings or not): then it cannot nest deeper. */
 function openingsAtMost(text: string | Uint8Array, limit: number): boolean {
+  const braces = occurrences(text, '{', 123, limit)
+  return braces <= limit && braces + occurrences(text, '[', 91, limit - braces) <= limit
+}
+
+/**
+ * How often `char` (the byte `byte` in bytes) occurs in `text`, counted up to `limit` + 1. No closure: tsx compiles
+ * with esbuild's keepNames, which names every closure as it is created, and this runs once per message.
+ */
+function occurrences(text: string | Uint8Array, char: string, byte: number, limit: number): number {
   let n = 0
-  for (const [char, byte] of [['{', 123], ['[', 91]] as const) {
-    const next = (from: number) => (typeof text === 'string' ? text.indexOf(char, from) : text.indexOf(byte, from))
-    for (let i = next(0); i >= 0; i = next(i + 1)) if (++n > limit) return false
-  }
-  return true
+  if (typeof text === 'string') for (let i = text.indexOf(char); i >= 0 && n <= limit; i = text.indexOf(char, i + 1)) n++
+  else for (let i = text.indexOf(byte); i >= 0 && n <= limit; i = text.indexOf(byte, i + 1)) n++
+  return n
 }
 
 export function parseLenientJson(text: string): LenientJsonResult {

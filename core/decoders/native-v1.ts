@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { NativePayloadV1Schema } from '../native-payload.ts'
 import { DeviceIdSchema, RULES, UNKNOWN_DEVICE, isDeviceId, type Rejection } from '../reading.ts'
 import { parseIsoTimestamp } from '../time.ts'
-import { READINGS_FILTER, STATUS_FILTER, TOPIC_ROOT, deviceFromReadingsTopic } from '../topics.ts'
+import { READINGS_FILTER, STATUS_FILTER, TOPIC_ROOT, deviceFromReadingsTopic, memoByTopic } from '../topics.ts'
 import { wholeMessageRejection, type Candidate, type DecodeResult, type Decoder, type DecoderFactory, type InboundMessage } from './decoder.ts'
 
 export const NATIVE_V1_FORMAT = 'senshagen-v1'
@@ -56,22 +56,16 @@ const nativeV1Decoder: Decoder = {
   topicFilters: [READINGS_FILTER, STATUS_FILTER],
   decode(message: InboundMessage): DecodeResult {
     if (message.topic.endsWith('/status')) return decodeStatus(message)
-    const topicLevel = deviceFromReadingsTopic(message.topic)
-    // A topic level that is no valid device id (e.g. spaces, non-ASCII) is not used as an InfluxDB tag.
-    const topicDevice = topicLevel !== undefined && DeviceIdSchema.safeParse(topicLevel).success ? topicLevel : undefined
-    const reject = (path: string, rule: string, text: string, value?: unknown): DecodeResult => ({
-      candidates: [],
-      rejections: [wholeMessageRejection(message, { deviceId: topicDevice ?? UNKNOWN_DEVICE, sourceFormat: NATIVE_V1_FORMAT, path, rule, message: text, value })],
-    })
+    const { topicLevel, topicDevice } = topicDeviceOf(message.topic)
     if (topicLevel !== undefined && topicDevice === undefined) {
-      return reject('topic', RULES.schema, 'device level of the topic must be 1-100 chars of [A-Za-z0-9_.:-], starting alphanumeric', topicLevel)
+      return rejectWhole(message, topicDevice, 'topic', RULES.schema, 'device level of the topic must be 1-100 chars of [A-Za-z0-9_.:-], starting alphanumeric', topicLevel)
     }
 
     let json: unknown
     try {
       json = JSON.parse(message.payload.toString('utf8'))
     } catch (error) {
-      return reject('$', RULES.json, `payload is not JSON: ${(error as Error).message}`)
+      return rejectWhole(message, topicDevice, '$', RULES.json, `payload is not JSON: ${(error as Error).message}`)
     }
     let payload = plainEnvelope(json)
     if (payload === undefined) {
@@ -79,14 +73,14 @@ const nativeV1Decoder: Decoder = {
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!
         const path = issue.path.length ? issue.path.join('.') : '$'
-        return reject(path, RULES.schema, issue.message, valueAt(json, issue.path))
+        return rejectWhole(message, topicDevice, path, RULES.schema, issue.message, valueAt(json, issue.path))
       }
       payload = parsed.data
     }
     const deviceId = payload.device ?? topicDevice
-    if (deviceId === undefined) return reject('$', RULES.schema, 'topic is not senshagen/v1/devices/{device}/readings')
+    if (deviceId === undefined) return rejectWhole(message, topicDevice, '$', RULES.schema, 'topic is not senshagen/v1/devices/{device}/readings')
     if (topicDevice !== undefined && payload.device !== undefined && payload.device !== topicDevice) {
-      return reject('device', RULES.deviceMismatch, `device '${payload.device}' differs from topic device '${topicDevice}'`, payload.device)
+      return rejectWhole(message, topicDevice, 'device', RULES.deviceMismatch, `device '${payload.device}' differs from topic device '${topicDevice}'`, payload.device)
     }
 
     let observedAt = message.receivedAt
@@ -96,7 +90,7 @@ const nativeV1Decoder: Decoder = {
         observedAt = payload.time
       } else {
         const time = parseIsoTimestamp(payload.time)
-        if (!time.ok) return reject('time', time.rule, `time ${time.message}`, payload.time)
+        if (!time.ok) return rejectWhole(message, topicDevice, 'time', time.rule, `time ${time.message}`, payload.time)
         observedAt = time.ms
       }
       timeSource = 'device'
@@ -108,7 +102,8 @@ const nativeV1Decoder: Decoder = {
     const readings = (json as { readings: Record<string, unknown> }).readings
     for (const quantity of Object.keys(readings)) {
       const unit = payload.units !== undefined && Object.hasOwn(payload.units, quantity) ? payload.units[quantity] : undefined
-      const value = Object.getOwnPropertyDescriptor(readings, quantity)?.value
+      // an own key (Object.keys), so an own `__proto__` reads as itself, not as the prototype
+      const value = readings[quantity]
       candidates.push(
         unit === undefined
           ? { deviceId, quantity, value, path: `readings.${quantity}`, observedAt, timeSource, sensorModel: payload.sensor, sourceFormat: NATIVE_V1_FORMAT }
@@ -133,6 +128,23 @@ const nativeV1Decoder: Decoder = {
     }
     return { candidates, rejections }
   },
+}
+
+/**
+ * The device level of a readings topic (undefined for another topic) and that level when it is a valid device id
+ * (a level with spaces or non-ASCII is not used as an InfluxDB tag); remembered per topic (core/topics.ts).
+ */
+const topicDeviceOf = memoByTopic((topic) => {
+  const topicLevel = deviceFromReadingsTopic(topic)
+  return { topicLevel, topicDevice: topicLevel !== undefined && isDeviceId(topicLevel) ? topicLevel : undefined }
+})
+
+/** The whole message as one rejection, under the topic's device when it names a valid one. */
+function rejectWhole(message: InboundMessage, topicDevice: string | undefined, path: string, rule: string, text: string, value?: unknown): DecodeResult {
+  return {
+    candidates: [],
+    rejections: [wholeMessageRejection(message, { deviceId: topicDevice ?? UNKNOWN_DEVICE, sourceFormat: NATIVE_V1_FORMAT, path, rule, message: text, value })],
+  }
 }
 
 function valueAt(json: unknown, path: PropertyKey[]): unknown {

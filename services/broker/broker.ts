@@ -16,6 +16,7 @@ import { BrokerGuard } from './auth.ts'
 import type { BrokerIngestStats, InBrokerIngest } from './broker-ingest.ts'
 import { guardPacketSize } from './packet-guard.ts'
 import { markRedeliveriesDup } from './redelivery.ts'
+import { skipUnheardPublishes } from './unheard-publishes.ts'
 import { BrokerShutdown } from './shutdown.ts'
 import type { BrokerSecurityStats } from './security-stats.ts'
 
@@ -63,7 +64,8 @@ export interface RunningBroker {
  * larger than limits.maxPacketBytes close the connection before they are buffered (packet-guard.ts).
  * With `options.ingest` a PUBACK means stored, so a crash loses nothing acknowledged; sessions, subscriptions,
  * retained messages and QoS 0 messages not yet stored live in memory and are lost when the process stops
- * (README "Brokers and crashes"). The listeners open last, with the ingest already attached.
+ * (README "Brokers and crashes"). A publish no granted filter matches skips aedes' delivery steps
+ * (unheard-publishes.ts). The listeners open last, with the ingest already attached.
  * Errors: ConfigError when the TLS files cannot be read; the listen error when a port is taken.
  */
 export async function startBroker(options: BrokerOptions, logger: Logger): Promise<RunningBroker> {
@@ -73,6 +75,7 @@ export async function startBroker(options: BrokerOptions, logger: Logger): Promi
   const aedes = await Aedes.createBroker(shutdown.wrap(guard.hooks()))
   guard.attach(aedes)
   markRedeliveriesDup(aedes)
+  skipUnheardPublishes(aedes)
   aedes.on('clientError', (client, error) => logger.debug({ clientId: client?.id, err: error }, 'mqtt client error'))
   aedes.on('client', (client) => logger.debug({ clientId: client.id }, 'mqtt client connected'))
 
