@@ -99,6 +99,11 @@ export function runCounts(results: readonly SeriesResult[]): RunCounts {
   }
 }
 
+/** The calibrator's settings as the methods take them (chooseMethod, restoreChoice): the PM grouping. */
+export function methodOptionsOf(options: Pick<CalibratorOptions, 'pmGroups'>): ChooseMethodOptions {
+  return options.pmGroups ? { pmGroupRatio: { groups: options.pmGroups } } : {}
+}
+
 /**
  * How the run came by its fits: `fitted` series fitted in this run, `reused` series that applied a stored fit, and
  * the oldest reused fit's wall-clock time (epoch ms UTC; undefined when none was reused).
@@ -150,7 +155,7 @@ export async function calibratePeriod(
   // the ≥ 7 days drift needs; NO2: its start calibration and nights) and applies to [from, to)
   const fitFrom = Math.min(run.from, run.to - (options.fitDays ?? FIT_WINDOW_DAYS) * DAY)
   const refitMs = (options.refitHours ?? REFIT_HOURS) * HOUR
-  const methodOptions: ChooseMethodOptions = options.pmGroups ? { pmGroupRatio: { groups: options.pmGroups } } : {}
+  const methodOptions = methodOptionsOf(options)
   const records = await registry.devices()
   const positions = new Map(records.flatMap((r) => (r.location === undefined ? [] : [[r.id, r.location] as const])))
   const plan: Array<{ quantity: Quantity; group: CalibrationGroup; devices: string[]; stored: Map<string, CalibrationFit>; readFrom: number }> = []
