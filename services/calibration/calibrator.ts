@@ -120,9 +120,12 @@ export const NOT_IN_GROUP_NOTE = 'not_in_group: no consent, so its data enters n
 const WEATHER: readonly Quantity[] = ['air_temperature', 'relative_humidity']
 
 /**
- * Calibrates a period. Two windows: every method is FITTED on [to − fitDays, to) (or from `from` when that is
- * earlier), so a per-device fit sees every hour of the day many times and PM drift has its days; every method is
- * APPLIED to the readings of [from, to). For each quantity, the devices with readings in the fit window are split by the registry
+ * Calibrates a period. Two windows, separate in time: every method is FITTED on [to − fitDays, to) (or from `from`
+ * when that is earlier), so a per-device fit sees every hour of the day many times and PM drift has its days, and
+ * the fit of each device is stored in `options.fitStore` (core/calibration/fits.ts); every method is APPLIED to the
+ * readings of [from, to) from the stored fit (core/calibration/methods restoreChoice). When every device to
+ * calibrate has a stored fit whose window ended within `refitHours` before `to` (and `run.refit` is not set), no fit
+ * is made and only the apply window is read; the held-out uncertainty and label are then the stored fit's. For each quantity, the devices with readings in the fit window are split by the registry
  * (services/calibration/group.ts): registered, active, consented devices form the group; registered, active
  * devices without consent are calibrated too but contribute to nothing shared; unregistered and revoked devices
  * are not calibrated and are named, with their count, in one warning per call. Each calibrated device's raw
