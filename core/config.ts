@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { DEFAULT_GROUP_RADIUS_KM, DEFAULT_MAX_REFERENCE_KM } from './calibration/methods/pm-groups.ts'
 import { ConfigError } from './errors.ts'
 import { DEFAULT_HEALTH_SETTINGS } from './fleet-health.ts'
 import { isValidTimeZone } from './time.ts'
@@ -78,6 +79,9 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_COLLOCATED_DEVICES: optionalText.describe('comma-separated devices mounted at the reference station'),
   SENSHAGEN_CALIBRATION_WINDOW_H: positiveInt.default(48).describe('hours the hourly worker recalculates'),
   SENSHAGEN_CALIBRATION_FIT_DAYS: z.coerce.number().int().min(2).max(90).default(21).describe('days every calibration method is fitted on (T/RH radiation-offset, PM gain scale and drift, NO2)'),
+  SENSHAGEN_CALIBRATION_REFIT_HOURS: z.coerce.number().int().min(1).max(24 * 90).default(24).describe('hours a stored calibration fit is applied before the worker refits (services/calibration/calibrator.ts)'),
+  SENSHAGEN_CALIBRATION_GROUP_RADIUS_KM: z.coerce.number().positive().max(1000).default(DEFAULT_GROUP_RADIUS_KM).describe('km: largest distance between two PM sensors of one calibration group'),
+  SENSHAGEN_CALIBRATION_REFERENCE_MAX_KM: z.coerce.number().positive().max(1000).default(DEFAULT_MAX_REFERENCE_KM).describe('km: farthest a PM group\'s centre may be from the reference station for a group factor'),
   SENSHAGEN_CALIBRATION_COMPLETENESS: z.coerce.number().min(0).max(1).default(0.75).describe('share of expected readings an hour needs'),
   SENSHAGEN_REPORTS_DIR: z.string().min(1).default('reports').describe('calibration reports and plots'),
   SENSHAGEN_API_BIND: z.string().default('127.0.0.1').describe('address the public HTTP API listens on'),
@@ -201,8 +205,12 @@ export interface Config {
     weatherStation: string
     collocated: string[]
     windowHours: number
-    /** Days the temperature and humidity methods are fitted on, ending at the run's end (services/calibration/calibrator.ts). */
+    /** Days every method is fitted on, ending at the run's end (services/calibration/calibrator.ts). */
     fitDays: number
+    /** Hours a stored fit is applied before the worker refits. */
+    refitHours: number
+    /** PM groups: largest distance between members, farthest reference from the group centre, km (core/calibration/methods/pm-groups.ts). */
+    pmGroups: { radiusKm: number; maxReferenceKm: number }
     completeness: number
     reportsDir: string
   }
@@ -325,6 +333,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       collocated: e.SENSHAGEN_COLLOCATED_DEVICES?.split(',').map((d) => d.trim()).filter(Boolean) ?? [],
       windowHours: e.SENSHAGEN_CALIBRATION_WINDOW_H,
       fitDays: e.SENSHAGEN_CALIBRATION_FIT_DAYS,
+      refitHours: e.SENSHAGEN_CALIBRATION_REFIT_HOURS,
+      pmGroups: { radiusKm: e.SENSHAGEN_CALIBRATION_GROUP_RADIUS_KM, maxReferenceKm: e.SENSHAGEN_CALIBRATION_REFERENCE_MAX_KM },
       completeness: e.SENSHAGEN_CALIBRATION_COMPLETENESS,
       reportsDir: e.SENSHAGEN_REPORTS_DIR,
     },

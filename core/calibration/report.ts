@@ -51,6 +51,8 @@ export interface CalibrationReport {
   reference: { station: string; distanceKm: number | null }
   /** ISO-8601 UTC: start (inclusive) and end (exclusive) of the calibrated period. */
   period: { from: string; to: string }
+  /** The fit applied (ISO-8601 UTC): its window [from, to), when it was made, its hours, whether this run reused it; null without one. */
+  fit: { from: string; to: string; fittedAt: string; hours: number; reused: boolean } | null
   /** Method coefficients (see the method's docstring for the keys); non-finite numbers as null. */
   coefficients: Record<string, number | null | Array<number | null>>
   /** Against the reference over paired hourly means (core/calibration/metrics.ts). */
@@ -93,6 +95,7 @@ export function buildReport(
     version: result.version,
     reference: { station: result.referenceStation, distanceKm: result.referenceDistanceKm ?? null },
     period: { from: formatIsoMs(result.from), to: formatIsoMs(result.to) },
+    fit: result.fit ? { from: formatIsoMs(result.fit.from), to: formatIsoMs(result.fit.to), fittedAt: formatIsoMs(result.fit.fittedAt), hours: result.fit.n, reused: result.fit.reused } : null,
     coefficients: Object.fromEntries(
       Object.entries(result.coefficients).map(([k, v]) => [k, Array.isArray(v) ? v.map(finiteOrNull) : finiteOrNull(v)]),
     ),

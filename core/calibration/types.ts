@@ -41,6 +41,11 @@ export interface CalibrationResult {
   heldOut?: { before: Metrics; after: Metrics }
   /** Uncertainty on held-out data and the label it earns (core/calibration/uncertainty.ts). */
   uncertainty?: UncertaintyAssessment
+  /**
+   * The fit that calibrated this period (core/calibration/fits.ts): its window [from, to) (epoch ms UTC), wall-clock
+   * `fittedAt`, hourly means `n` it saw, and `reused` when this run applied a stored fit instead of fitting.
+   */
+  fit?: { from: number; to: number; fittedAt: number; n: number; reused: boolean }
   /** Method notes (CrowdQC-style flags) and why nothing or worse came out, for people reading the result. */
   notes?: string[]
 }

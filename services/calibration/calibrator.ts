@@ -1,9 +1,10 @@
 import { Point } from '@influxdata/influxdb-client'
 import { hourEnding, pairHourly } from '../../core/calibration/align.ts'
-import { type DeviceAssessment, assessDevices } from '../../core/calibration/assess.ts'
+import { assessDevices } from '../../core/calibration/assess.ts'
+import { type CalibrationFit, type CalibrationFitStore } from '../../core/calibration/fits.ts'
 import { type CrowdQcResult, type CrowdQcSummary, crowdQc, crowdQcNotes } from '../../core/calibration/crowdqc.ts'
-import { type CalibrationChoice, chooseMethod, isPm } from '../../core/calibration/methods/index.ts'
-import { readingUncertainty } from '../../core/calibration/uncertainty.ts'
+import { type CalibrationChoice, type CalibrationInput, type ChooseMethodOptions, type PmGroupOptions, chooseMethod, choiceParameters, isPm, restoreChoice } from '../../core/calibration/methods/index.ts'
+import { type UncertaintyAssessment, readingUncertainty } from '../../core/calibration/uncertainty.ts'
 import { buildReport, writeReport } from '../../core/calibration/report.ts'
 import type { CalibrationResult, HourlyValue } from '../../core/calibration/types.ts'
 import type { Logger } from '../../core/logger.ts'
@@ -35,9 +36,21 @@ export interface CalibratorOptions {
   completeness: number
   /** Where reports and plots go: `<dir>/<device>/<quantity>.json|-scatter.svg|-timeseries.svg`. */
   reportsDir: string
-  /** Days of data the temperature and humidity methods are fitted on, ending at the run's `to`; default FIT_WINDOW_DAYS. */
+  /** Days of data every method is fitted on, ending at the run's `to`; default FIT_WINDOW_DAYS. */
   fitDays?: number
+  /** Where fits are stored and read back (core/calibration/fits.ts); without it every run fits and stores nothing. */
+  fitStore?: CalibrationFitStore
+  /** A stored fit whose window ended less than this many hours before the run's `to` is reused; default REFIT_HOURS. */
+  refitHours?: number
+  /** PM grouping: group radius and farthest reference, km (SENSHAGEN_CALIBRATION_GROUP_RADIUS_KM, _REFERENCE_MAX_KM). */
+  pmGroups?: PmGroupOptions
 }
+
+/**
+ * Default refit interval, hours (SENSHAGEN_CALIBRATION_REFIT_HOURS): a fit on 21 days changes little in a day
+ * (ours); the group factors of PM are computed every run from the hour's own data anyway.
+ */
+export const REFIT_HOURS = 24
 
 /**
  * Default fit window of every method: 21 days (SENSHAGEN_CALIBRATION_FIT_DAYS). The radiation-offset fit needs
@@ -53,6 +66,8 @@ export interface CalibrationRun {
   to: number
   deviceId?: string
   quantities?: readonly Quantity[]
+  /** Fit now even where a stored fit is recent enough (`senshagen calibrate --refit`). */
+  refit?: boolean
   /** Called after each device and quantity: (done, total, label). */
   onProgress?: (done: number, total: number, label: string) => void
 }
@@ -84,15 +99,33 @@ export function runCounts(results: readonly SeriesResult[]): RunCounts {
   }
 }
 
+/** The calibrator's settings as the methods take them (chooseMethod, restoreChoice): the PM grouping. */
+export function methodOptionsOf(options: Pick<CalibratorOptions, 'pmGroups'>): ChooseMethodOptions {
+  return options.pmGroups ? { pmGroupRatio: { groups: options.pmGroups } } : {}
+}
+
+/**
+ * How the run came by its fits: `fitted` series fitted in this run, `reused` series that applied a stored fit, and
+ * the oldest reused fit's wall-clock time (epoch ms UTC; undefined when none was reused).
+ */
+export function fitCounts(results: readonly SeriesResult[]): { fitted: number; reused: number; reusedFittedAt?: number } {
+  const reused = results.filter((r) => r.fit?.reused)
+  const times = reused.map((r) => r.fit!.fittedAt)
+  return { fitted: results.filter((r) => r.fit !== undefined && !r.fit.reused).length, reused: reused.length, ...(times.length ? { reusedFittedAt: Math.min(...times) } : {}) }
+}
+
 /** Report note of a registered device without consent (PM: the quantities with a group method). */
 export const NOT_IN_GROUP_NOTE = 'not_in_group: no consent, so its data enters no group factor; calibrated with the consented devices\' factors'
 
 const WEATHER: readonly Quantity[] = ['air_temperature', 'relative_humidity']
 
 /**
- * Calibrates a period. Two windows: every method is FITTED on [to − fitDays, to) (or from `from` when that is
- * earlier), so a per-device fit sees every hour of the day many times and PM drift has its days; every method is
- * APPLIED to the readings of [from, to). For each quantity, the devices with readings in the fit window are split by the registry
+ * Calibrates a period. Two windows, separate in time: every method is FITTED on [to − fitDays, to) (or from `from`
+ * when that is earlier), so a per-device fit sees every hour of the day many times and PM drift has its days, and
+ * the fit of each device is stored in `options.fitStore` (core/calibration/fits.ts); every method is APPLIED to the
+ * readings of [from, to) from the stored fit (core/calibration/methods restoreChoice). When every device to
+ * calibrate has a stored fit whose window ended within `refitHours` before `to` (and `run.refit` is not set), no fit
+ * is made and only the apply window is read; the held-out uncertainty and label are then the stored fit's. For each quantity, the devices with readings in the fit window are split by the registry
  * (services/calibration/group.ts): registered, active, consented devices form the group; registered, active
  * devices without consent are calibrated too but contribute to nothing shared; unregistered and revoked devices
  * are not calibrated and are named, with their count, in one warning per call. Each calibrated device's raw
@@ -124,29 +157,37 @@ export async function calibratePeriod(
   // every method fits on the long window (T/RH: every hour of the day many times; PM: its 7-day gain scale and
   // the ≥ 7 days drift needs; NO2: its start calibration and nights) and applies to [from, to)
   const fitFrom = Math.min(run.from, run.to - (options.fitDays ?? FIT_WINDOW_DAYS) * DAY)
+  const refitMs = (options.refitHours ?? REFIT_HOURS) * HOUR
+  const methodOptions = methodOptionsOf(options)
   const records = await registry.devices()
   const positions = new Map(records.flatMap((r) => (r.location === undefined ? [] : [[r.id, r.location] as const])))
-  const plan: Array<{ quantity: Quantity; group: CalibrationGroup; devices: string[] }> = []
+  const plan: Array<{ quantity: Quantity; group: CalibrationGroup; devices: string[]; stored: Map<string, CalibrationFit>; readFrom: number }> = []
   for (const quantity of quantities) {
-    const group = calibrationGroup(await devicesWith(store, quantity, fitFrom, run.to), records)
-    const applied = new Set(await devicesWith(store, quantity, run.from, run.to))
-    const devices = calibratedDevices(group).filter((d) => applied.has(d) && (run.deviceId === undefined || d === run.deviceId))
-    plan.push({ quantity, group, devices })
+    const applied = await devicesWith(store, quantity, run.from, run.to)
+    // a stored fit of every device to calibrate, recent enough: apply it and read only the apply window
+    const stored = options.fitStore === undefined || run.refit ? new Map<string, CalibrationFit>() : await options.fitStore.latest(quantity, run.to, refitMs)
+    const reuse = calibratedDevices(calibrationGroup(applied, records)).every((d) => stored.has(d))
+    const group = calibrationGroup(reuse ? applied : await devicesWith(store, quantity, fitFrom, run.to), records)
+    const appliedSet = new Set(applied)
+    const devices = calibratedDevices(group).filter((d) => appliedSet.has(d) && (run.deviceId === undefined || d === run.deviceId))
+    plan.push({ quantity, group, devices, stored: reuse ? stored : new Map(), readFrom: reuse ? run.from : fitFrom })
   }
   warnExcluded(plan.map((p) => p.group), logger)
   const total = plan.reduce((n, p) => n + p.devices.length, 0)
   let done = 0
 
-  const weather = (quantity: Quantity) => referenceHourly(store, options.weatherStation, quantity, fitFrom, run.to)
+  const weatherFrom = Math.min(run.from, ...plan.filter((p) => p.devices.length > 0).map((p) => p.readFrom))
+  const weather = (quantity: Quantity) => referenceHourly(store, options.weatherStation, quantity, weatherFrom, run.to)
   const humidity = await weather('relative_humidity')
   const radiation = await weather('global_radiation')
   const wind = await weather('wind_speed')
-  for (const { quantity, group, devices } of plan) {
+  for (const { quantity, group, devices, stored, readFrom } of plan) {
     if (devices.length === 0) continue
+    const refit = stored.size === 0
     const station = isPm(quantity) || quantity === 'no2' ? options.pmStation : options.weatherStation
-    const reference = await referenceHourly(store, station, quantity, fitFrom, run.to)
+    const reference = await referenceHourly(store, station, quantity, readFrom, run.to)
     const raw = new Map<string, StoredReading[]>()
-    for (const deviceId of calibratedDevices(group)) raw.set(deviceId, await store.queryReadings({ deviceId, quantity, from: fitFrom - HOUR, to: run.to }))
+    for (const deviceId of calibratedDevices(group)) raw.set(deviceId, await store.queryReadings({ deviceId, quantity, from: readFrom - HOUR, to: run.to }))
     // sensor model and private position: PM groups by model and distance (./group.ts deviceSite)
     const hourly = [...raw].map(([deviceId, readings]) => ({ deviceId, hourly: safeHourly(readings, options.completeness), ...deviceSite(records.find((r) => r.id === deviceId)) }))
     const stationAt = [...LUCHTMEETNET_STATIONS, ...KNMI_STATIONS].find((s) => s.id === station)
@@ -155,17 +196,17 @@ export async function calibratePeriod(
       quantity, devices: hourly, reference, humidity, radiation, wind, collocated: options.collocated, groupMembers: group.members,
       ...(stationAt ? { referenceLocation: { lat: stationAt.lat, lon: stationAt.lon } } : {}),
     }
-    const model = reference.length === 0 ? undefined : chooseMethod(quantity, input)
+    // fit (and store) on the fit window, or take the stored fits; then apply them to the apply window's data
+    const fits = refit ? await fitAndStore(input, run, { from: fitFrom, to: run.to }, options, methodOptions) : stored
+    const model = fits.size === 0 ? undefined : restoreChoice(quantity, fits, input, methodOptions)
     if (model === undefined) logger.warn({ quantity, station }, 'no reference observations in the period: import or fetch them first (senshagen reference)')
-    // held-out evaluation, uncertainty and label (core/calibration/assess.ts) over the fit window; data capture
-    // over the apply window; calibrated_u −1 = not assessed
-    const assessed = model === undefined ? new Map<string, DeviceAssessment>() : assessDevices(input, (i) => chooseMethod(quantity, i), run, options.collocated)
     const qc = model !== undefined && WEATHER.includes(quantity) ? weatherQc(quantity, hourly, model, positions, group.members) : undefined
     const notInGroup = new Set(group.calibratedOnly)
 
     for (const deviceId of devices) {
       const deviceHourly = hourly.find((h) => h.deviceId === deviceId)!.hourly
-      const assessment = assessed.get(deviceId)
+      const fit = fits.get(deviceId)
+      const assessment = fit?.uncertainty
       const written = await writeCalibrated(store, { deviceId, quantity, from: run.from, to: run.to }, raw.get(deviceId)!, model, qc, assessment)
       const applyHour = (v: { time: number }) => v.time > run.from && v.time <= hourEnding(run.to - 1)
       const rawHourly = deviceHourly.filter(applyHour)
@@ -188,8 +229,9 @@ export async function calibratePeriod(
         after: after ?? emptyMetrics(),
         points: { written: written.written, cleared: written.cleared },
         ...(qc === undefined ? {} : { qc: qc.summary(deviceId) }),
-        ...(assessment?.metrics ? { heldOut: assessment.metrics } : {}),
-        ...(assessment && written.written > 0 ? { uncertainty: assessment.uncertainty } : {}),
+        ...(fit?.heldOut ? { heldOut: fit.heldOut } : {}),
+        ...(assessment && written.written > 0 ? { uncertainty: assessment } : {}),
+        ...(fit ? { fit: { ...fit.window, fittedAt: fit.fittedAt, n: fit.n, reused: !refit } } : {}),
       }
       const notes = [...(model?.notes(deviceId) ?? [`no_reference: no ${quantity} observations of station ${station} in the period`])]
       if (qc !== undefined) notes.push(...crowdQcNotes(qc.summary(deviceId)))
@@ -207,6 +249,46 @@ export async function calibratePeriod(
     }
   }
   return results
+}
+
+/**
+ * Fits every method of `input.quantity` on `input` (the fit window `window`), evaluates each device on held-out
+ * data (core/calibration/assess.ts; data capture over the run's apply window) and stores one fit per device of
+ * the input in `options.fitStore` (when given). Returns the fits by device; empty without a reference.
+ */
+async function fitAndStore(
+  input: CalibrationInput,
+  run: CalibrationRun,
+  window: { from: number; to: number },
+  options: CalibratorOptions,
+  methodOptions: ChooseMethodOptions,
+): Promise<Map<string, CalibrationFit>> {
+  const { quantity } = input
+  if (input.reference.length === 0) return new Map()
+  const model = chooseMethod(quantity, input, methodOptions)
+  const assessed = assessDevices(input, (i) => chooseMethod(quantity, i, methodOptions), run, options.collocated)
+  const fittedAt = Date.now()
+  const fits = new Map<string, CalibrationFit>()
+  for (const { deviceId, hourly } of input.devices) {
+    const chosen = model.modelFor(deviceId)
+    const a = assessed.get(deviceId)
+    fits.set(deviceId, {
+      deviceId,
+      quantity,
+      method: chosen.method,
+      version: chosen.version,
+      parameters: choiceParameters(model, deviceId),
+      notes: model.notes(deviceId),
+      window,
+      n: hourly.length,
+      fittedAt,
+      label: a?.uncertainty.label ?? 'uncalibrated',
+      ...(a ? { uncertainty: a.uncertainty } : {}),
+      ...(a?.metrics ? { heldOut: a.metrics } : {}),
+    })
+  }
+  await options.fitStore?.save([...fits.values()])
+  return fits
 }
 
 /**
@@ -236,7 +318,7 @@ async function writeCalibrated(
   readings: readonly StoredReading[],
   model: CalibrationChoice | undefined,
   qc: CrowdQcResult | undefined,
-  assessment: DeviceAssessment | undefined,
+  assessment: UncertaintyAssessment | undefined,
 ): Promise<{ written: number; cleared: number; calibrated: StoredReading[] }> {
   const { deviceId, quantity, from, to } = series
   const before = await store.readingRows({ devices: [deviceId], quantities: [quantity], from, to, fields: ['calibration_method'] })
@@ -258,8 +340,8 @@ async function writeCalibrated(
           .stringField('calibration_method', model!.methodAt(deviceId, r.time))
           .stringField('calibration_version', model!.version)
           .stringField('calibration_flags', flags.join(','))
-          .floatField('calibrated_u', (assessment && readingUncertainty(assessment.uncertainty, value)) ?? -1)
-          .stringField('calibration_label', assessment?.uncertainty.label ?? 'experimental')
+          .floatField('calibrated_u', (assessment && readingUncertainty(assessment, value)) ?? -1)
+          .stringField('calibration_label', assessment?.label ?? 'experimental')
           .toLineProtocol()!,
       )
     } else if (hadValue.has(r.time)) {

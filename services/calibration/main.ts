@@ -5,7 +5,8 @@ import { openRegistryStore } from '../../core/registry/open.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
 import { stationDistances } from '../../core/reference/stations.ts'
-import { calibratePeriod, type CalibratorOptions, runCounts } from './calibrator.ts'
+import { influxFitStore } from '../../core/calibration/fits.ts'
+import { calibratePeriod, type CalibratorOptions, fitCounts, runCounts } from './calibrator.ts'
 
 const HOUR = 3_600_000
 
@@ -19,6 +20,8 @@ export function calibratorOptions(config: Config): CalibratorOptions {
     completeness: c.completeness,
     reportsDir: c.reportsDir,
     fitDays: c.fitDays,
+    refitHours: c.refitHours,
+    pmGroups: c.pmGroups,
   }
 }
 
@@ -29,9 +32,11 @@ export interface CalibrationWorkerDeps {
 
 /**
  * Calibration service: once at start and then every hour at minute 5 (reference data for the hour just ended
- * is usually published by then), refits every method on the last SENSHAGEN_CALIBRATION_FIT_DAYS days and applies them to the
- * last SENSHAGEN_CALIBRATION_WINDOW_H hours (services/calibration/calibrator.ts: fit window and apply window),
- * clearing the calibrated fields of points that no longer get a value. Recalculating is idempotent (the same
+ * is usually published by then), applies the stored fits (InfluxDB `calibration_fits`, core/calibration/fits.ts)
+ * to the last SENSHAGEN_CALIBRATION_WINDOW_H hours, refitting every method on the last
+ * SENSHAGEN_CALIBRATION_FIT_DAYS days first when a device has no fit whose window ended within
+ * SENSHAGEN_CALIBRATION_REFIT_HOURS (services/calibration/calibrator.ts: fit window and apply window), and
+ * clears the calibrated fields of points that no longer get a value. Recalculating is idempotent (the same
  * points get the same fields), so overlapping windows are harmless.
  *
  * Each run reads the device registry: only registered, active devices are calibrated, and only consented ones
@@ -43,7 +48,7 @@ export async function runCalibrationWorker(config: Config, parentLogger: Logger,
   const store = await openInfluxStore(config.influx, logger)
   await store.ensureDatabase()
   const registry = deps.registry ?? (await openRegistryStore(config.registry))
-  const options = calibratorOptions(config)
+  const options = { ...calibratorOptions(config), fitStore: influxFitStore(store) }
   let running: Promise<unknown> = Promise.resolve()
   let timer: NodeJS.Timeout | undefined
   const tick = () => {
@@ -52,7 +57,7 @@ export async function runCalibrationWorker(config: Config, parentLogger: Logger,
     running = calibratePeriod(store, registry, options, { from, to }, logger).then(
       (results) => {
         calibrationSucceeded()
-        logger.info({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), fitDays: options.fitDays, ...runCounts(results) }, 'calibration run done')
+        logger.info({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), fitDays: options.fitDays, refitHours: options.refitHours, ...runCounts(results), ...fitCounts(results) }, 'calibration run done')
       },
       (error: unknown) => logger.error({ err: error }, 'calibration run failed; the next run retries'),
     )

@@ -197,7 +197,7 @@ describe('public HTTP API', () => {
     const documented = Object.keys(doc.paths).map((p) => p.replace(/\{(\w+)\}/g, ':$1'))
     expect(routes.sort()).toEqual(documented.filter((p) => p !== '/' && !p.endsWith('/*')).sort()) // /sta/v1.1/*: SensorThings resource paths
     expect(documented).toContain('/') // the page, served by the static plugin
-    expect(routes).toHaveLength(19) // + /api/v1/bulk and /sta (open data), /api/v1/latest and /api/v1/basemap (the residents' page), calibration bias.svg
+    expect(routes).toHaveLength(20) // + /api/v1/bulk and /sta (open data), /api/v1/latest and /api/v1/basemap (the residents' page), calibration bias.svg, /api/v1/calibration (latest fits)
     const readings = doc.paths['/api/v1/readings'].get
     expect(readings.parameters.map((p: { name: string }) => p.name)).toEqual(['device', 'neighbourhood', 'quantity', 'from', 'to', 'series', 'window', 'tz', 'include_flags', 'format', 'sep', 'limit', 'cursor'])
     expect(readings.parameters.find((p: { name: string }) => p.name === 'limit')).toMatchObject({ in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100_000, default: 10_000 } })

@@ -141,8 +141,11 @@ describe('calibration privacy and integrity: the registry decides who counts (re
     await registry?.close()
   })
 
-  const report = (scenario: Scenario, device: string, quantity: string): CalibrationReport =>
-    JSON.parse(readFileSync(join(runs[scenario].reportsDir, device, `${quantity}.json`), 'utf8')) as CalibrationReport
+  /** A report as written, but for the wall-clock time of its fit (each scenario fits at its own moment). */
+  const report = (scenario: Scenario, device: string, quantity: string): CalibrationReport => {
+    const written = JSON.parse(readFileSync(join(runs[scenario].reportsDir, device, `${quantity}.json`), 'utf8')) as CalibrationReport
+    return { ...written, fit: written.fit && { ...written.fit, fittedAt: 'fitted-at' } }
+  }
 
   /** Every calibrated value of `devices` as stored: [time, device, value] sorted by time then device. */
   async function calibratedValues(scenario: Scenario, devices: string[], quantity: string): Promise<unknown[][]> {

@@ -133,4 +133,21 @@ describe('uncertainty and label: calibrator → InfluxDB → API', () => {
     const scatter = readFileSync(join(reportsDir, 'u-bad', 'pm2_5-scatter.svg'), 'utf8')
     expect(scatter).toMatch(/<text class="plot-title"[^>]*>experimental · U = [\d.]+ µg\/m³ \([\d.]+ %\) at 25 µg\/m³, daily, n = 12, capture 100 %/)
   })
+
+  it('GET /api/v1/calibration lists every device\'s latest fit: window, fitted_at, label and uncertainty, as the reports hold them', async () => {
+    const response = await get('/api/v1/calibration')
+    expect(response.statusCode).toBe(200)
+    const { fits } = response.json() as { fits: Array<{ device: string; quantity: string; label: string; uncertainty: { relativeExpandedUncertainty: number } | null; fit: { from: string; to: string; fittedAt: string; hours: number } | null }> }
+    expect(fits.map((f) => `${f.device} ${f.quantity}`)).toEqual(DEVICES.map((id) => `${id} pm2_5`).sort())
+    const byDevice = new Map(results.map((r) => [r.deviceId, r]))
+    for (const entry of fits) {
+      const result = byDevice.get(entry.device)!
+      expect(entry.label).toBe(result.uncertainty!.label)
+      expect(entry.uncertainty!.relativeExpandedUncertainty).toBe(result.uncertainty!.relativeExpandedUncertainty)
+      // the fit window is the 21 days (FIT_WINDOW_DAYS) before the period's end; the data fill its last 12
+      expect(entry.fit).toMatchObject({ from: new Date(END - 21 * 24 * HOUR).toISOString(), to: new Date(END).toISOString(), hours: DAYS * 24 })
+      expect(entry.fit!.fittedAt).toBe(new Date(result.fit!.fittedAt).toISOString())
+    }
+    expect(fits.find((f) => f.device === 'u-bad')!.label).toBe('experimental')
+  })
 })

@@ -9,6 +9,9 @@ import {
   indexDevices,
   indexGroupMembers,
   indexHourly,
+  numberArray,
+  numbers,
+  type StoredParameters,
 } from './method.ts'
 import { type PmGroup, type PmGroupOptions, pmGroups } from './pm-groups.ts'
 
@@ -155,17 +158,53 @@ export function fitGroups(input: CalibrationInput, options: PmGroupRatioOptions 
     // the level once more with the final scales, so the published factors follow from the published scales
     const final = fit.scales
     level = groupLevel(groupMembers.filter((id) => !fit.outliers.has(id)), devices, (id, time) => final.get(id)?.get(dayOf(time)), s)
-    const factors: GroupFactor[] = []
-    if (group.referenceNear) {
-      for (const [time, { value, n }] of level) {
-        const ref = reference.get(time)
-        if (ref === undefined || ref < s.minReference) continue
-        const unclipped = value / ref
-        factors.push({ time, factor: clamp(unclipped, s.clip[0], s.clip[1]), unclipped, groupSize: n })
-      }
-    }
-    factors.sort((a, b) => a.time - b.time)
+    const factors = levelFactors(level, reference, group.referenceNear, s)
     return { group, factors, scales: fit.scales, overallScale: fit.overall, drift, gainOutliers: fit.outliers, unscaled: fit.unscaled }
+  })
+}
+
+/** f_h = L_h / reference_h clipped, for hours with a reference ≥ minReference; none when the reference is far. Sorted by time. */
+function levelFactors(level: Map<number, { value: number; n: number }>, reference: Hourly, referenceNear: boolean, s: Settings): GroupFactor[] {
+  const factors: GroupFactor[] = []
+  if (!referenceNear) return factors
+  for (const [time, { value, n }] of level) {
+    const ref = reference.get(time)
+    if (ref === undefined || ref < s.minReference) continue
+    const unclipped = value / ref
+    factors.push({ time, factor: clamp(unclipped, s.clip[0], s.clip[1]), unclipped, groupSize: n })
+  }
+  return factors.sort((a, b) => a.time - b.time)
+}
+
+/**
+ * The groups of `input` with stored scales instead of fitted ones (./group-ratio.ts restorePmGroupRatio): per
+ * device the stored daily `scales` (by `scale_days`), after the last its latest `scale`; `gain_outlier` members
+ * left out of L; the drift verdict as stored (`drift_change_14d`, `drifting`). The level and factors are
+ * computed on `input`'s hours exactly as fitGroups computes them with its final scales. Errors: as fitGroups.
+ */
+export function restoreGroups(input: CalibrationInput, stored: StoredParameters, options: PmGroupRatioOptions = {}): GroupFit[] {
+  const s = settings(options)
+  const devices = indexDevices(input)
+  const members = new Set(indexGroupMembers(input).keys())
+  const reference = indexHourly(input.reference, 'reference')
+  return pmGroups(input, options.groups).map((group) => {
+    const scales = new Map<string, Map<number, number>>()
+    const overall = new Map<string, number>()
+    const drift = new Map<string, DriftResult>()
+    const outliers = new Set<string>()
+    for (const id of group.deviceIds) {
+      const p = stored.parameters(id)
+      const c = numbers(p)
+      if (c.scale === undefined || !Number.isFinite(c.scale)) continue
+      const values = numberArray(p, 'scales')
+      scales.set(id, new Map(numberArray(p, 'scale_days').map((t, i) => [t / DAY_MS, values[i]!])))
+      overall.set(id, c.scale)
+      if (c.gain_outlier === 1) outliers.add(id)
+      drift.set(id, { days: 0, slopePerDay: Number.NaN, change: c.drift_change_14d ?? Number.NaN, drifting: c.drifting === 1 ? true : c.drifting === 0 ? false : undefined })
+    }
+    const scaleAt = (id: string, time: number) => scales.get(id)?.get(dayOf(time)) ?? overall.get(id)
+    const level = groupLevel(group.deviceIds.filter((id) => members.has(id) && !outliers.has(id)), devices, scaleAt, s)
+    return { group, factors: levelFactors(level, reference, group.referenceNear, s), scales, overallScale: overall, drift, gainOutliers: outliers, unscaled: new Set<string>() }
   })
 }
 

@@ -1,6 +1,6 @@
-import { type GroupFit, type PmGroupRatioOptions, fitGroups } from './group-fit.ts'
-import { HUMID_FLAG, KOHLER_MAX_RH, pmKohler } from './kohler.ts'
-import { type CalibrationInput, type CalibrationModel, DAY_MS, hourEnding, indexHourly, isPm } from './method.ts'
+import { type GroupFit, type PmGroupRatioOptions, fitGroups, restoreGroups } from './group-fit.ts'
+import { HUMID_FLAG, KOHLER_MAX_RH, pmKohler, restorePmKohler } from './kohler.ts'
+import { type CalibrationInput, type CalibrationModel, DAY_MS, type StoredParameters, hourEnding, indexHourly, isPm } from './method.ts'
 
 export * from './group-fit.ts'
 
@@ -59,11 +59,37 @@ export * from './group-fit.ts'
 export function pmGroupRatio(input: CalibrationInput, options: PmGroupRatioOptions = {}): CalibrationModel {
   if (!isPm(input.quantity)) throw new Error(`pm-group-ratio calibrates pm2_5 and pm10, not ${input.quantity}`)
   const fits = fitGroups(input, options)
+  const fallback = input.humidity !== undefined && options.fallback !== false ? pmKohler(input, options.kohler) : undefined
+  return groupRatioModel(input, fits, fallback, options)
+}
+
+/**
+ * The `pm-group-ratio` model of stored fits (core/calibration/fits.ts) applied to `input`, the apply window: each
+ * device's stored daily scales (`scale_days`, `scales`; after the last stored day its latest `scale`) and
+ * `gain_outlier`, and per hour of `input` the group level L_h of the consented members' raw / scale and the
+ * factor f_h = L_h / reference_h, as pmGroupRatio computes them (so on the fit's own hours both give the same
+ * values). Groups are formed anew from `input` (pmGroups, `options.groups`); a device without a stored scale
+ * enters no level and has no group value (its κ-Köhler fallback still applies). The κ-Köhler fallback uses the
+ * stored `gain`, `kappa`, `kappa_fitted`. Notes are the stored fit's. Errors: those of pmGroupRatio.
+ */
+export function restorePmGroupRatio(input: CalibrationInput, stored: StoredParameters, options: PmGroupRatioOptions = {}): CalibrationModel {
+  if (!isPm(input.quantity)) throw new Error(`pm-group-ratio calibrates pm2_5 and pm10, not ${input.quantity}`)
+  const fallback = input.humidity !== undefined && options.fallback !== false ? restorePmKohler(input, stored, options.kohler) : undefined
+  return groupRatioModel(input, restoreGroups(input, stored, options), fallback, options, stored.notes)
+}
+
+/** The `pm-group-ratio` model of group fits and a κ-Köhler fallback; used by pmGroupRatio and restorePmGroupRatio. */
+function groupRatioModel(
+  input: CalibrationInput,
+  fits: readonly GroupFit[],
+  fallback: CalibrationModel | undefined,
+  options: PmGroupRatioOptions,
+  storedNotes?: (deviceId: string) => string[],
+): CalibrationModel {
   const fitOf = new Map<string, GroupFit>()
   for (const fit of fits) for (const id of fit.group.deviceIds) fitOf.set(id, fit)
   const factorsOf = new Map(fits.map((fit) => [fit, new Map(fit.factors.map((f) => [f.time, f]))]))
   const humidity = input.humidity ? indexHourly(input.humidity, 'humidity') : undefined
-  const fallback = humidity !== undefined && options.fallback !== false ? pmKohler(input, options.kohler) : undefined
   const deviceHours = new Map(input.devices.map((d) => [d.deviceId, d.hourly.map((h) => h.time)]))
   const maxRh = options.kohler?.maxRh ?? KOHLER_MAX_RH
 
@@ -123,6 +149,7 @@ export function pmGroupRatio(input: CalibrationInput, options: PmGroupRatioOptio
       return coefficients
     },
     notes(deviceId) {
+      if (storedNotes) return storedNotes(deviceId)
       const notes = groupNotes(fitOf.get(deviceId), deviceId, options)
       if (fallback && fallbackTimes(deviceId).length > 0) notes.push(...fallback.notes(deviceId))
       return notes

@@ -1,10 +1,10 @@
 import type { Quantity } from '../../quantities.ts'
-import { type PmGroupRatioOptions, pmGroupRatio } from './group-ratio.ts'
-import { type PmKohlerOptions, pmKohler } from './kohler.ts'
-import { type LinearCollocatedOptions, linearCollocated } from './linear.ts'
-import { type RadiationOffsetOptions, radiationOffset } from './radiation-offset.ts'
-import { type CalibrationInput, type CalibrationMethod, type CalibrationModel, isPm } from './method.ts'
-import { type No2Options, no2Rivm } from './no2.ts'
+import { type PmGroupRatioOptions, pmGroupRatio, restorePmGroupRatio } from './group-ratio.ts'
+import { type PmKohlerOptions, pmKohler, restorePmKohler } from './kohler.ts'
+import { type LinearCollocatedOptions, linearCollocated, restoreLinearCollocated } from './linear.ts'
+import { type RadiationOffsetOptions, radiationOffset, restoreRadiationOffset } from './radiation-offset.ts'
+import { type CalibrationInput, type CalibrationMethod, type CalibrationModel, type Coefficients, isPm } from './method.ts'
+import { type No2Options, no2Rivm, restoreNo2Rivm } from './no2.ts'
 
 export * from './method.ts'
 export * from './group-ratio.ts'
@@ -115,4 +115,48 @@ export function chooseMethod(quantity: Quantity, input: CalibrationInput, option
     return choice(quantity, model, [model], () => model)
   }
   throw new Error(`no calibration method for ${quantity}`)
+}
+
+/**
+ * A device's stored fit as restoreChoice reads it (core/calibration/fits.ts CalibrationFit): the method that
+ * calibrates it, the coefficients of every model of its choice by method name (JSON: non-finite numbers as null),
+ * and the fit's notes.
+ */
+export interface StoredChoice {
+  method: string
+  parameters: Record<string, Record<string, number | number[] | null>>
+  notes: string[]
+}
+
+/**
+ * The models of stored fits (one per device, `fits`), applied to `input` (the apply window's hourly data,
+ * reference, humidity, Q and FH): the same choice chooseMethod made at fitting time, each model rebuilt from its
+ * stored coefficients by its method's restore function (pm-group-ratio: the stored scales, with the group factor of
+ * each hour computed from `input`). On the fit's own hours it calibrates as the fitted choice did. A device without
+ * a stored fit is not calibrated (PM: it neither enters the group level). `options` must be those of the fit.
+ * Errors: Error 'no calibration method for <quantity>'; the restore functions' own (e.g. pm-kohler without humidity).
+ */
+export function restoreChoice(quantity: Quantity, fits: ReadonlyMap<string, StoredChoice>, input: CalibrationInput, options: ChooseMethodOptions = {}): CalibrationChoice {
+  if (input.quantity !== quantity) throw new Error(`restoreChoice: input is ${input.quantity}, asked for ${quantity}`)
+  const stored = (method: string) => ({
+    parameters: (deviceId: string) => fits.get(deviceId)?.parameters[method],
+    notes: (deviceId: string) => fits.get(deviceId)?.notes ?? [],
+  })
+  const only = (model: CalibrationModel) => choice(quantity, model, [model], () => model)
+  if (isPm(quantity)) {
+    const group = restorePmGroupRatio(input, stored('pm-group-ratio'), options.pmGroupRatio)
+    const own: CalibrationModel[] = []
+    if ([...fits.values()].some((f) => f.method === 'linear-collocated')) own.push(restoreLinearCollocated(input, stored('linear-collocated')))
+    if (input.humidity !== undefined && [...fits.values()].some((f) => f.method === 'pm-kohler')) own.push(restorePmKohler(input, stored('pm-kohler'), options.pmKohler))
+    const modelFor = (deviceId: string) => own.find((m) => m.method === fits.get(deviceId)?.method) ?? group
+    return choice(quantity, group, [...own, group], modelFor)
+  }
+  if (quantity === 'no2') return only(restoreNo2Rivm(stored('no2-rivm')))
+  if (quantity === 'air_temperature' || quantity === 'relative_humidity') return only(restoreRadiationOffset(input, stored('radiation-offset')))
+  throw new Error(`no calibration method for ${quantity}`)
+}
+
+/** Per device, the coefficients of every model of `choice` by method name (what restoreChoice reads back). */
+export function choiceParameters(choice: CalibrationChoice, deviceId: string): Record<string, Coefficients> {
+  return Object.fromEntries(choice.models.map((m) => [m.method, m.coefficients(deviceId)]))
 }

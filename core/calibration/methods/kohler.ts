@@ -7,6 +7,8 @@ import {
   indexDevices,
   indexHourly,
   isPm,
+  numbers,
+  type StoredParameters,
 } from './method.ts'
 
 /**
@@ -174,8 +176,14 @@ export function pmKohler(input: CalibrationInput, options: PmKohlerOptions = {})
     const fit = options.fit === false ? { kappa: defaultKappa, gain: 1, fitted: false, hours: 0 } : fitKappa(hours, { ...options, defaultKappa, maxRh })
     fits.set(deviceId, fit)
   }
-  const fitOf = (deviceId: string): KappaFit => fits.get(deviceId) ?? { kappa: defaultKappa, gain: 1, fitted: false, hours: 0 }
+  return pmKohlerModel(humidity, maxRh, (deviceId) => fits.get(deviceId) ?? { kappa: defaultKappa, gain: 1, fitted: false, hours: 0 })
+}
 
+/**
+ * The `pm-kohler` model of fitted (or stored) gains and κ, on the hourly reference humidity `humidity` (%, by
+ * hour end). Used by pmKohler after fitting and by restorePmKohler on a later apply window.
+ */
+function pmKohlerModel(humidity: ReadonlyMap<number, number>, maxRh: number, fitOf: (deviceId: string) => KappaFit, notes?: (deviceId: string) => string[]): CalibrationModel {
   return {
     method: 'pm-kohler',
     // 2: gain term a (issue 11)
@@ -194,11 +202,26 @@ export function pmKohler(input: CalibrationInput, options: PmKohlerOptions = {})
       const rh = humidity.get(hourEnding(observedAt))
       return rh !== undefined && rh >= maxRh ? [HUMID_FLAG] : []
     },
-    notes(deviceId) {
-      return fitOf(deviceId).fitted ? [] : ['kappa_default']
-    },
+    notes: notes ?? ((deviceId) => (fitOf(deviceId).fitted ? [] : ['kappa_default'])),
     methodAt(_deviceId, observedAt) {
       return humidity.has(hourEnding(observedAt)) ? 'pm-kohler' : undefined
     },
   }
+}
+
+/**
+ * The `pm-kohler` model of stored coefficients (`gain`, `kappa`, `kappa_fitted`, `fit_hours`, `max_rh`;
+ * core/calibration/fits.ts) on `input.humidity` (the apply window). A device without stored coefficients gets
+ * a = 1 and the default κ, as pmKohler gives a device it could not fit. Errors: Error without `input.humidity`.
+ */
+export function restorePmKohler(input: CalibrationInput, stored: StoredParameters, options: PmKohlerOptions = {}): CalibrationModel {
+  if (input.humidity === undefined) throw new Error('pm-kohler needs reference relative humidity (input.humidity)')
+  const maxRh = options.maxRh ?? KOHLER_MAX_RH
+  const fitOf = (deviceId: string): KappaFit => {
+    const c = numbers(stored.parameters(deviceId))
+    return c.gain === undefined || c.kappa === undefined
+      ? { kappa: options.defaultKappa ?? DEFAULT_KAPPA, gain: 1, fitted: false, hours: 0 }
+      : { kappa: c.kappa, gain: c.gain, fitted: c.kappa_fitted === 1, hours: c.fit_hours ?? 0 }
+  }
+  return pmKohlerModel(indexHourly(input.humidity, 'humidity'), maxRh, fitOf, stored.notes)
 }

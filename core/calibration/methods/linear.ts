@@ -1,6 +1,6 @@
 import { linearRegression } from 'simple-statistics'
 import { QUANTITIES } from '../../quantities.ts'
-import { type CalibrationInput, type CalibrationModel, checkOption, clamp, indexDevices, indexHourly, pairsWith } from './method.ts'
+import { type CalibrationInput, type CalibrationModel, type StoredParameters, checkOption, clamp, indexDevices, indexHourly, numbers, pairsWith } from './method.ts'
 
 /**
  * `linear-collocated`: per-sensor ordinary least squares for devices mounted at the reference station,
@@ -36,7 +36,6 @@ interface LinearFit {
 export function linearCollocated(input: CalibrationInput, options: LinearCollocatedOptions = {}): CalibrationModel {
   const minPairs = options.minPairs ?? 24
   checkOption('minPairs', minPairs, 2, Infinity)
-  const { min, max } = QUANTITIES[input.quantity]
   const collocated = new Set(input.collocated ?? [])
   const reference = indexHourly(input.reference, 'reference')
   const fits = new Map<string, LinearFit>()
@@ -50,23 +49,39 @@ export function linearCollocated(input: CalibrationInput, options: LinearColloca
     fits.set(deviceId, { a: b, b: m, n: pairs.length })
   }
 
+  const notes = (deviceId: string): string[] => {
+    if (!collocated.has(deviceId)) return ['not_collocated']
+    return fits.has(deviceId) ? [] : ['insufficient_pairs']
+  }
+  return linearModel(input, (deviceId) => fits.get(deviceId), (deviceId) => pairCounts.get(deviceId) ?? 0, notes)
+}
+
+/** The `linear-collocated` model of fitted (or stored) lines; used by linearCollocated and restoreLinearCollocated. */
+function linearModel(input: CalibrationInput, fitOf: (deviceId: string) => LinearFit | undefined, pairs: (deviceId: string) => number, notes: (deviceId: string) => string[]): CalibrationModel {
+  const { min, max } = QUANTITIES[input.quantity]
   return {
     method: 'linear-collocated',
     version: '1',
     apply(deviceId, _observedAt, value) {
-      const fit = fits.get(deviceId)
+      const fit = fitOf(deviceId)
       return fit === undefined ? undefined : clamp(fit.a + fit.b * value, min, max)
     },
     coefficients(deviceId): Record<string, number> {
-      const fit = fits.get(deviceId)
-      return fit ? { a: fit.a, b: fit.b, n: fit.n } : { n: pairCounts.get(deviceId) ?? 0 }
+      const fit = fitOf(deviceId)
+      return fit ? { a: fit.a, b: fit.b, n: fit.n } : { n: pairs(deviceId) }
     },
-    notes(deviceId) {
-      if (!collocated.has(deviceId)) return ['not_collocated']
-      return fits.has(deviceId) ? [] : ['insufficient_pairs']
-    },
+    notes,
     methodAt(deviceId) {
-      return fits.has(deviceId) ? 'linear-collocated' : undefined
+      return fitOf(deviceId) ? 'linear-collocated' : undefined
     },
   }
+}
+
+/** The `linear-collocated` model of stored coefficients `a`, `b`, `n` (core/calibration/fits.ts). */
+export function restoreLinearCollocated(input: CalibrationInput, stored: StoredParameters): CalibrationModel {
+  const fitOf = (deviceId: string): LinearFit | undefined => {
+    const c = numbers(stored.parameters(deviceId))
+    return c.a === undefined || c.b === undefined ? undefined : { a: c.a, b: c.b, n: c.n ?? 0 }
+  }
+  return linearModel(input, fitOf, (deviceId) => numbers(stored.parameters(deviceId)).n ?? 0, stored.notes)
 }

@@ -161,3 +161,32 @@ export const PM_QUANTITIES: readonly Quantity[] = ['pm2_5', 'pm10']
 export function isPm(quantity: Quantity): boolean {
   return PM_QUANTITIES.includes(quantity)
 }
+
+/** Coefficients as a model reports them (CalibrationModel.coefficients). */
+export type Coefficients = Record<string, number | number[]>
+
+/**
+ * A stored fit's view for one method (core/calibration/fits.ts): the device's coefficients of that method as
+ * `coefficients(deviceId)` gave them at fitting time (JSON: a non-finite number comes back as null), undefined for a
+ * device without a stored fit, and the fit's notes. The restore functions of each method build a model from it.
+ */
+export interface StoredParameters {
+  parameters(deviceId: string): Record<string, number | number[] | null> | undefined
+  notes(deviceId: string): string[]
+}
+
+/** The scalar coefficients of stored parameters (arrays left out; null, a non-finite number in JSON, as NaN). */
+export function numbers(parameters: Record<string, number | number[] | null> | undefined): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const [key, value] of Object.entries(parameters ?? {})) {
+    if (value === null) out[key] = Number.NaN
+    else if (typeof value === 'number') out[key] = value
+  }
+  return out
+}
+
+/** An array coefficient of stored parameters ([] when absent; null entries as NaN). */
+export function numberArray(parameters: Record<string, number | number[] | null> | undefined, key: string): number[] {
+  const value = parameters?.[key]
+  return Array.isArray(value) ? value.map((v) => (v === null ? Number.NaN : v)) : []
+}

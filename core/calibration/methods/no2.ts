@@ -1,6 +1,6 @@
 import { linearRegression, median } from 'simple-statistics'
 import { QUANTITIES } from '../../quantities.ts'
-import { type CalibrationInput, type CalibrationModel, DAY_MS, checkOption, clamp, hourEnding, hourOfDay, indexDevices, indexHourly, pairsWith } from './method.ts'
+import { type CalibrationInput, type CalibrationModel, DAY_MS, type StoredParameters, checkOption, clamp, hourEnding, hourOfDay, indexDevices, indexHourly, numberArray, numbers, pairsWith } from './method.ts'
 
 /**
  * `no2-rivm`: calibration of electrochemical NO2 sensors (e.g. Alphasense NO2-B43F) the way RIVM does it for the
@@ -57,7 +57,7 @@ interface No2Fit {
 
 /**
  * Builds the `no2-rivm` model (see the module comment).
- * Coefficients: `a` (µg/m³), `b`, `n` (start pairs), `offset_days` (UTC day starts, epoch ms) and `offsets`
+ * Coefficients: `a` (µg/m³), `b`, `n` (start pairs), `collocated_until` (last hour end beside the station, epoch ms), `offset_days` (UTC day starts, epoch ms) and `offsets`
  * (µg/m³); only `n` when not fitted. Notes: NO2_NOT_COLLOCATED_NOTE, or `no2_uncalibrated: only N hours …`.
  * Errors: Error for a quantity other than no2; RangeError for options out of range.
  */
@@ -70,7 +70,6 @@ export function no2Rivm(input: CalibrationInput, options: No2Options = {}): Cali
   checkOption('minPairs', minPairs, 2, Infinity)
   checkOption('nightWindowDays', windowDays, 1, Infinity)
   checkOption('minNightHours', minNight, 1, Infinity)
-  const { min, max } = QUANTITIES.no2
   const collocated = new Set(input.collocated ?? [])
   const reference = indexHourly(input.reference, 'reference')
   const fits = new Map<string, No2Fit>()
@@ -95,6 +94,17 @@ export function no2Rivm(input: CalibrationInput, options: No2Options = {}): Cali
     fits.set(deviceId, { a, b, n: start.length, offsets, collocatedUntil })
   }
 
+  const notes = (deviceId: string): string[] => {
+    if (!collocated.has(deviceId)) return [NO2_NOT_COLLOCATED_NOTE]
+    if (fits.has(deviceId)) return []
+    return [`no2_uncalibrated: only ${pairCounts.get(deviceId) ?? 0} hours beside the reference station; the start calibration needs ≥ ${minPairs} with a varying signal`]
+  }
+  return no2Model((deviceId) => fits.get(deviceId), (deviceId) => pairCounts.get(deviceId) ?? 0, notes)
+}
+
+/** The `no2-rivm` model of fitted (or stored) start calibrations and night offsets; used by no2Rivm and restoreNo2Rivm. */
+function no2Model(fitOf: (deviceId: string) => No2Fit | undefined, pairs: (deviceId: string) => number, notes: (deviceId: string) => string[]): CalibrationModel {
+  const { min, max } = QUANTITIES.no2
   const offsetAt = (fit: No2Fit, observedAt: number): number => {
     const end = hourEnding(observedAt)
     if (end <= fit.collocatedUntil) return 0
@@ -113,22 +123,34 @@ export function no2Rivm(input: CalibrationInput, options: No2Options = {}): Cali
     method: 'no2-rivm',
     version: '1',
     apply(deviceId, observedAt, value) {
-      const fit = fits.get(deviceId)
+      const fit = fitOf(deviceId)
       return fit === undefined ? undefined : clamp(fit.a + offsetAt(fit, observedAt) + fit.b * value, min, max)
     },
     coefficients(deviceId): Record<string, number | number[]> {
-      const fit = fits.get(deviceId)
-      if (fit === undefined) return { n: pairCounts.get(deviceId) ?? 0 }
+      const fit = fitOf(deviceId)
+      if (fit === undefined) return { n: pairs(deviceId) }
       const days = [...fit.offsets.keys()].sort((x, y) => x - y)
-      return { a: fit.a, b: fit.b, n: fit.n, offset_days: days.map((d) => d * DAY_MS), offsets: days.map((d) => fit.offsets.get(d)!) }
+      return { a: fit.a, b: fit.b, n: fit.n, collocated_until: fit.collocatedUntil, offset_days: days.map((d) => d * DAY_MS), offsets: days.map((d) => fit.offsets.get(d)!) }
     },
-    notes(deviceId) {
-      if (!collocated.has(deviceId)) return [NO2_NOT_COLLOCATED_NOTE]
-      if (fits.has(deviceId)) return []
-      return [`no2_uncalibrated: only ${pairCounts.get(deviceId) ?? 0} hours beside the reference station; the start calibration needs ≥ ${minPairs} with a varying signal`]
-    },
+    notes,
     methodAt(deviceId) {
-      return fits.has(deviceId) ? 'no2-rivm' : undefined
+      return fitOf(deviceId) ? 'no2-rivm' : undefined
     },
   }
+}
+
+/**
+ * The `no2-rivm` model of stored coefficients (`a`, `b`, `n`, `collocated_until`, `offset_days`, `offsets`;
+ * core/calibration/fits.ts): a day after the last stored night offset keeps that offset, as no2Rivm does
+ * for a day without enough nights.
+ */
+export function restoreNo2Rivm(stored: StoredParameters): CalibrationModel {
+  const fitOf = (deviceId: string): No2Fit | undefined => {
+    const p = stored.parameters(deviceId)
+    const c = numbers(p)
+    if (c.a === undefined || c.b === undefined || c.collocated_until === undefined) return undefined
+    const offsets = numberArray(p, 'offsets')
+    return { a: c.a, b: c.b, n: c.n ?? 0, collocatedUntil: c.collocated_until, offsets: new Map(numberArray(p, 'offset_days').map((t, i) => [t / DAY_MS, offsets[i]!])) }
+  }
+  return no2Model(fitOf, (deviceId) => numbers(stored.parameters(deviceId)).n ?? 0, stored.notes)
 }

@@ -7,7 +7,9 @@ import {
   hourEnding,
   indexDevices,
   indexHourly,
+  numbers,
   pairsWith,
+  type StoredParameters,
 } from './method.ts'
 
 /**
@@ -85,20 +87,14 @@ export function radiationOffset(input: CalibrationInput, options: RadiationOffse
   checkOption('minFitHours', o.minFitHours, 3, Infinity)
 
   const reference = indexHourly(input.reference, 'reference')
-  const radiation = indexHourly(input.radiation ?? [], 'radiation')
-  const wind = indexHourly(input.wind ?? [], 'wind')
-  const load = (time: number): number | undefined => {
-    const q = radiation.get(time)
-    const fh = wind.get(time)
-    return q === undefined || fh === undefined ? undefined : Math.max(0, q) / (Math.max(0, fh) + o.windOffset)
-  }
-  const noReference = radiation.size === 0 || wind.size === 0
+  const load = loadOf(input, o.windOffset)
+  const noReference = (input.radiation ?? []).length === 0 || (input.wind ?? []).length === 0
   const fits = new Map<string, DeviceFit>()
   const counts = new Map<string, number>()
   for (const [deviceId, hourly] of indexDevices(input)) {
     const day = pairsWith(hourly, reference).flatMap((p) => {
       const x = load(p.time)
-      return x !== undefined && (radiation.get(p.time) ?? 0) >= o.minRadiation ? [[x, p.sensor - p.reference]] : []
+      return x !== undefined && x.q >= o.minRadiation ? [[x.x, p.sensor - p.reference]] : []
     })
     counts.set(deviceId, day.length)
     if (day.length < o.minFitHours) continue
@@ -107,11 +103,48 @@ export function radiationOffset(input: CalibrationInput, options: RadiationOffse
     const predict = (x: number) => line.b + line.m * x
     fits.set(deviceId, { a: line.b, b: line.m, n: day.length, r2: spread ? rSquared(day, predict) : 0 })
   }
-
-  const correction = (deviceId: string, observedAt: number): number | undefined => {
+  const coefficients = (deviceId: string): Record<string, number> => {
     const fit = fits.get(deviceId)
+    if (!fit) return { n: counts.get(deviceId) ?? 0 }
+    return { offset: fit.a, radiation_coefficient: fit.b, wind_offset: o.windOffset, n: fit.n, r2: fit.r2 }
+  }
+  const notes = (deviceId: string): string[] => {
+    if (fits.has(deviceId)) return []
+    if (noReference) return ['no_radiation_reference: no KNMI global radiation (Q) or wind (FH) in the period; import them with senshagen reference']
+    return [`insufficient_daytime_hours: ${counts.get(deviceId) ?? 0} daytime hours paired with the reference, ${o.minFitHours} needed`]
+  }
+  return radiationOffsetModel(input, coefficients, notes)
+}
+
+/** Radiation load x = Q / (FH + c) of an hour (and its Q, W/m²), undefined without both Q and FH. */
+function loadOf(input: CalibrationInput, windOffset: number): (time: number) => { x: number; q: number } | undefined {
+  const radiation = indexHourly(input.radiation ?? [], 'radiation')
+  const wind = indexHourly(input.wind ?? [], 'wind')
+  return (time) => {
+    const q = radiation.get(time)
+    const fh = wind.get(time)
+    return q === undefined || fh === undefined ? undefined : { x: Math.max(0, q) / (Math.max(0, fh) + windOffset), q }
+  }
+}
+
+/**
+ * The `radiation-offset` model of fitted (or stored, core/calibration/fits.ts) coefficients: a device calibrates
+ * where `coefficients(deviceId)` has `offset`, `radiation_coefficient` and `wind_offset` and its reading's hour has
+ * Q and FH in `input`. Used by radiationOffset after fitting and by restoreRadiationOffset on a later apply window.
+ */
+function radiationOffsetModel(
+  input: CalibrationInput,
+  coefficients: (deviceId: string) => Record<string, number>,
+  notes: (deviceId: string) => string[],
+): CalibrationModel {
+  // one load per wind offset c (the same for every device fitted with the same options)
+  const loads = new Map<number, ReturnType<typeof loadOf>>()
+  const correction = (deviceId: string, observedAt: number): number | undefined => {
+    const c = coefficients(deviceId)
+    if (c.offset === undefined || c.radiation_coefficient === undefined || c.wind_offset === undefined) return undefined
+    const load = loads.get(c.wind_offset) ?? loads.set(c.wind_offset, loadOf(input, c.wind_offset)).get(c.wind_offset)!
     const x = load(hourEnding(observedAt))
-    return fit === undefined || x === undefined ? undefined : fit.a + fit.b * x
+    return x === undefined ? undefined : c.offset + c.radiation_coefficient * x.x
   }
   return {
     method: 'radiation-offset',
@@ -119,20 +152,20 @@ export function radiationOffset(input: CalibrationInput, options: RadiationOffse
     apply(deviceId, observedAt, value) {
       const c = correction(deviceId, observedAt)
       if (c === undefined) return undefined
-      return quantity === 'relative_humidity' ? clamp(value - c, 0, 100) : value - c
+      return input.quantity === 'relative_humidity' ? clamp(value - c, 0, 100) : value - c
     },
-    coefficients(deviceId): Record<string, number> {
-      const fit = fits.get(deviceId)
-      if (!fit) return { n: counts.get(deviceId) ?? 0 }
-      return { offset: fit.a, radiation_coefficient: fit.b, wind_offset: o.windOffset, n: fit.n, r2: fit.r2 }
-    },
-    notes(deviceId) {
-      if (fits.has(deviceId)) return []
-      if (noReference) return ['no_radiation_reference: no KNMI global radiation (Q) or wind (FH) in the period; import them with senshagen reference']
-      return [`insufficient_daytime_hours: ${counts.get(deviceId) ?? 0} daytime hours paired with the reference, ${o.minFitHours} needed`]
-    },
+    coefficients,
+    notes,
     methodAt(deviceId, observedAt) {
       return correction(deviceId, observedAt) === undefined ? undefined : 'radiation-offset'
     },
   }
+}
+
+/**
+ * The `radiation-offset` model of stored coefficients (core/calibration/fits.ts) applied to `input`'s Q and FH
+ * (the apply window); `notes` are the stored fit's. A device without coefficients is not calibrated.
+ */
+export function restoreRadiationOffset(input: CalibrationInput, stored: StoredParameters): CalibrationModel {
+  return radiationOffsetModel(input, (deviceId) => numbers(stored.parameters(deviceId)), stored.notes)
 }

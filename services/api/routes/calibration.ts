@@ -1,13 +1,15 @@
-import { readFile } from 'node:fs/promises'
+import { readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { fileSafeName } from '../../../core/calibration/report.ts'
+import { QUANTITIES } from '../../../core/quantities.ts'
 import { DeviceParam, QuantityParam, SVG_CONTENT } from '../params.ts'
 import { ProblemSchema, notFound } from '../problem.ts'
 import type { ApiDeps, ApiRouter } from '../routing.ts'
 import { requirePublicDevice } from './devices.ts'
 
 /**
+ * GET /api/v1/calibration: every public device's latest fit per quantity (listFits).
  * GET /api/v1/calibration/:device/:quantity[/scatter.svg|/timeseries.svg|/bias.svg]: the calibration report and
  * plots the calibration worker wrote to SENSHAGEN_REPORTS_DIR (`<dir>/<device>/<quantity>.json`, `-scatter.svg`,
  * `-timeseries.svg`, for temperature and humidity `-bias.svg`; names through core/calibration/report.ts
@@ -54,6 +56,71 @@ export const CalibrationReportSchema = z.looseObject({
     .optional(),
 })
 
+/** One entry of GET /api/v1/calibration: a device's latest fit for one quantity, from its report. */
+export const CalibrationFitEntrySchema = z.object({
+  device: z.string(),
+  quantity: z.string(),
+  unit: z.string(),
+  method: z.string(),
+  version: z.string(),
+  label: z.string().describe('indicative | experimental | uncalibrated'),
+  uncertainty: z
+    .object({
+      averaging: z.enum(['hour', 'day']),
+      expandedUncertainty: z.number().nullable().describe('U (k = 2) in the unit'),
+      relativeExpandedUncertainty: z.number().nullable().describe('W at the limit value, 0.5 = 50 %'),
+      n: z.number(),
+    })
+    .nullable(),
+  fit: z
+    .object({
+      from: z.string().describe('fit window start, ISO-8601 UTC'),
+      to: z.string().describe('fit window end (exclusive)'),
+      fittedAt: z.string().describe('when the fit was made'),
+      hours: z.number().describe('hourly means of the device in the fit window'),
+    })
+    .nullable()
+    .describe('null for a report written before fits were stored'),
+  period: z.object({ from: z.string(), to: z.string() }).describe('the apply window the report covers'),
+})
+export const CalibrationFitListSchema = z.object({ fits: z.array(CalibrationFitEntrySchema) })
+
+/**
+ * The latest fit of every public device and quantity, from the reports in SENSHAGEN_REPORTS_DIR (each run of the
+ * worker rewrites a series' report with the fit it applied). Sorted by device, then quantity.
+ */
+async function listFits(deps: ApiDeps): Promise<z.infer<typeof CalibrationFitEntrySchema>[]> {
+  const byFile = new Map(Object.keys(QUANTITIES).map((q) => [`${fileSafeName(q)}.json`, q]))
+  const entries: z.infer<typeof CalibrationFitEntrySchema>[] = []
+  for (const device of [...deps.registry.publicDevices(undefined)].map((d) => d.id).sort()) {
+    const dir = join(deps.config.calibration.reportsDir, fileSafeName(device))
+    let files: string[]
+    try {
+      files = await readdir(dir)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue
+      throw error
+    }
+    for (const file of files.filter((f) => byFile.has(f)).sort()) {
+      const report = CalibrationReportSchema.parse(JSON.parse(await readFile(join(dir, file), 'utf8')))
+      const fit = report.fit as { from: string; to: string; fittedAt: string; hours: number } | null | undefined
+      const u = report.uncertainty
+      entries.push({
+        device,
+        quantity: report.quantity,
+        unit: report.unit,
+        method: report.method,
+        version: report.version,
+        label: report.label,
+        uncertainty: u ? { averaging: u.averaging, expandedUncertainty: u.expandedUncertainty, relativeExpandedUncertainty: u.relativeExpandedUncertainty, n: u.n } : null,
+        fit: fit ? { from: fit.from, to: fit.to, fittedAt: fit.fittedAt, hours: fit.hours } : null,
+        period: report.period,
+      })
+    }
+  }
+  return entries
+}
+
 const FILES = {
   json: { suffix: '.json', type: 'application/json; charset=utf-8' },
   scatter: { suffix: '-scatter.svg', type: 'image/svg+xml' },
@@ -80,6 +147,17 @@ async function readReport(deps: ApiDeps, device: string, quantity: string, file:
 
 export function registerCalibrationRoutes(router: ApiRouter, deps: ApiDeps): void {
   const notFoundResponse = { description: 'no public device with this id, or no report yet', content: { 'application/problem+json': ProblemSchema } }
+  router.get(
+    {
+      method: 'GET',
+      url: '/api/v1/calibration',
+      operationId: 'calibrationFits',
+      summary: 'latest calibration fit of every public device and quantity: method, fit window, fitted_at, label, uncertainty',
+      tags: ['calibration'],
+      responses: { 200: { description: 'the fits', content: { 'application/json': CalibrationFitListSchema } } },
+    },
+    async (_request, reply) => reply.send({ fits: await listFits(deps) }),
+  )
   router.get(
     {
       method: 'GET',
