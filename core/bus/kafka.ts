@@ -161,14 +161,11 @@ export function createKafkaBus(options: { brokers: string[]; clientId: string },
           }
         },
         async stop() {
+          // every batch handed over is stored (or fails) and committed while still a member; a batch handed over
+          // meanwhile is awaited whole by its worker, which kafkajs' disconnect waits for (not pause(): kafkajs
+          // then sleeps maxWaitTimeInMs, 5 s, before it notices the stop)
           stopping = true
-          // no further fetches; every batch handed over is stored (or fails) and committed while still a member
-          try {
-            consumer.pause(topics.map((topic) => ({ topic })))
-          } catch {
-            // not running: nothing handed over
-          }
-          while (tails.size > 0) await Promise.all(tails.values())
+          await Promise.all(tails.values())
           await consumer.disconnect()
         },
       }
