@@ -11,6 +11,22 @@ afterEach(async () => {
   await Promise.all(consumers.splice(0).map((c) => c.stop()))
 })
 
+/** A bus, its own topic of `partitions` partitions and a producer; `committed()` reads the group `${id}-g`'s offsets per partition (-1: none). */
+async function setUp(prefix: string, partitions: number) {
+  const id = uniqueId(prefix)
+  const bus = createKafkaBus({ brokers: KAFKA_BROKERS.split(','), clientId: id }, logger)
+  const topic = `${id}.readings`
+  await bus.ensureTopics([topic], partitions)
+  const admin = new Kafka({ brokers: KAFKA_BROKERS.split(','), clientId: `${id}-admin`, logLevel: logLevel.NOTHING }).admin()
+  let connected: Promise<void> | undefined
+  const committed = async () => {
+    await (connected ??= admin.connect())
+    const [offsets] = await admin.fetchOffsets({ groupId: `${id}-g`, topics: [topic] })
+    return new Map(offsets!.partitions.map((p) => [p.partition, Number(p.offset)]))
+  }
+  return { id, bus, topic, producer: await bus.producer(), committed, close: () => admin.disconnect() }
+}
+
 /** The bus contract against the real single-node Kafka broker that `npm run infra:up` runs. */
 describe('Kafka bus (real broker)', () => {
   it('delivers records keyed by device, in order per key, after an acks=all produce', async () => {
@@ -37,11 +53,7 @@ describe('Kafka bus (real broker)', () => {
   })
 
   it('with concurrency, handles several partitions\' batches at once and commits each partition after its own handler only', async () => {
-    const id = uniqueId('concurrent')
-    const bus = createKafkaBus({ brokers: KAFKA_BROKERS.split(','), clientId: id }, logger)
-    const topic = `${id}.readings`
-    await bus.ensureTopics([topic], 3)
-    const producer = await bus.producer()
+    const { id, bus, topic, producer, committed, close } = await setUp('concurrent', 3)
     await producer.send([{ topic, records: Array.from({ length: 60 }, (_, i) => ({ key: `dev-${i}`, value: String(i) })) }])
     await producer.disconnect()
 
@@ -57,13 +69,7 @@ describe('Kafka bus (real broker)', () => {
     })
     // one handler per partition runs at the same time (with concurrency 1 the second would wait for the first)
     await waitFor('three partitions in their handlers at once', () => active === 3, 30_000, 20)
-    const admin = new Kafka({ brokers: KAFKA_BROKERS.split(','), clientId: `${id}-admin`, logLevel: logLevel.NOTHING }).admin()
-    await admin.connect()
     try {
-      const committed = async () => {
-        const [offsets] = await admin.fetchOffsets({ groupId: `${id}-g`, topics: [topic] })
-        return new Map(offsets!.partitions.map((p) => [p.partition, Number(p.offset)]))
-      }
       expect([...(await committed()).values()]).toEqual([-1, -1, -1])
       gates.get(1)!()
       gates.get(2)!()
@@ -75,16 +81,12 @@ describe('Kafka bus (real broker)', () => {
       expect(offsets.get(0)! + offsets.get(1)! + offsets.get(2)!).toBe(60)
       expect(peak).toBe(3)
     } finally {
-      await admin.disconnect()
+      await close()
     }
   })
 
   it('hands a partition\'s next batch over while the one before is unresolved, commits them in offset order, and holds a third back', async () => {
-    const id = uniqueId('pipeline')
-    const bus = createKafkaBus({ brokers: KAFKA_BROKERS.split(','), clientId: id }, logger)
-    const topic = `${id}.readings`
-    await bus.ensureTopics([topic], 1)
-    const producer = await bus.producer()
+    const { id, bus, topic, producer, committed: offsets, close } = await setUp('pipeline', 1)
     const handed: string[][] = []
     const gates: Array<() => void> = []
     const consumer = await bus.consumer({ groupId: `${id}-g`, topics: [topic] })
@@ -93,10 +95,8 @@ describe('Kafka bus (real broker)', () => {
       handed.push(messages.map((m) => m.value))
       await new Promise<void>((resolve) => gates.push(resolve))
     })
-    const admin = new Kafka({ brokers: KAFKA_BROKERS.split(','), clientId: `${id}-admin`, logLevel: logLevel.NOTHING }).admin()
-    await admin.connect()
     try {
-      const committed = async () => Number((await admin.fetchOffsets({ groupId: `${id}-g`, topics: [topic] }))[0]!.partitions[0]!.offset)
+      const committed = async () => (await offsets()).get(0)
       await producer.send([{ topic, records: [{ key: 'd', value: '1' }] }])
       await waitFor('batch 1 handed over', () => handed.length === 1, 30_000, 20)
       await producer.send([{ topic, records: [{ key: 'd', value: '2' }] }])
@@ -114,7 +114,7 @@ describe('Kafka bus (real broker)', () => {
       gates[2]!()
       await waitFor('batch 3 committed', async () => ((await committed()) === 3 ? true : undefined), 10_000, 50)
     } finally {
-      await admin.disconnect()
+      await close()
       await producer.disconnect()
     }
   })
