@@ -24,8 +24,13 @@ export interface BusMessage extends BusRecord {
 }
 
 /**
- * Handles one fetched batch. The consumer commits the batch's offsets only after the returned promise
- * resolves; if it rejects, nothing is committed and the batch is delivered again.
+ * Handles one fetched batch; resolves once what it holds is stored. The consumer commits the batch's offsets
+ * only after the returned promise and those of every earlier batch of the same partition resolved, in offset
+ * order. It does not wait for that to fetch on: the partition's next batch may be handed over while this one is
+ * stored (at most two batches of a partition unresolved at once; the handler may overlap their writes). If a
+ * promise rejects, neither that batch's offsets nor any later ones of its partition are committed, and the
+ * consumer restarts from the committed offsets at its next batch, so the batch is delivered again. The
+ * handler's synchronous part (up to its first await) runs before the next fetch.
  * `heartbeat` keeps the group membership alive during long work such as retries.
  */
 export type BatchHandler = (messages: BusMessage[], heartbeat: () => Promise<void>) => Promise<void>
@@ -33,6 +38,7 @@ export type BatchHandler = (messages: BusMessage[], heartbeat: () => Promise<voi
 export interface BusConsumer {
   /** Starts consuming `topics` in consumer group `groupId`; returns once the consumer runs. */
   run(handler: BatchHandler): Promise<void>
+  /** Stops fetching, waits until every batch handed over is resolved and its offsets committed (or failed), then leaves the group. */
   stop(): Promise<void>
 }
 

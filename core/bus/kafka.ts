@@ -6,7 +6,9 @@ import type { Bus, BusConsumer, BusProducer } from './bus.ts'
 
 /**
  * The Kafka bus on kafkajs 2.x. Producer: acks = -1 (all in-sync replicas), so a resolved send is durable.
- * Consumer: auto-commit off; offsets are committed after the handler resolves (at-least-once), see bus.ts.
+ * Consumer: auto-commit off; a batch's offsets are committed after its handler and those of the partition's
+ * earlier batches resolved, in offset order (at-least-once), while the partition's next batch is already
+ * fetched and handled; see bus.ts BatchHandler.
  */
 export function createKafkaBus(options: { brokers: string[]; clientId: string }, logger: Logger): Bus {
   const log = logger.child({ component: 'kafka' })
@@ -68,9 +70,11 @@ export function createKafkaBus(options: { brokers: string[]; clientId: string },
     async consumer({ groupId, topics, concurrency = 1, maxBytesPerPartition = 1024 * 1024 }): Promise<BusConsumer> {
       // A 10 s session (kafkajs default 30 s) lets the group notice a crashed writer sooner; heartbeats go out
       // every second and during long writes (services/writer/kafka-writer.ts). kafkajs 2.x fetches from a broker,
-      // hands the partitions' batches to `concurrency` workers and fetches again only when all are handled
-      // (src/consumer/fetcher.js), so one fetch takes up to maxBytesPerPartition from each partition; the whole
-      // response (what is held in memory at once) is bounded to four partitions' worth, at least 4 MiB.
+      // hands the partitions' batches to `concurrency` workers and fetches again only when every worker returned
+      // (src/consumer/fetcher.js); a worker returns once the batch *before* the one it handed over is stored and
+      // committed (handleBatch below), so the next fetch overlaps the store's write instead of waiting for it.
+      // One fetch takes up to maxBytesPerPartition from each partition; the whole response (what is held in
+      // memory at once) is bounded to four partitions' worth, at least 4 MiB.
       const consumer = kafka.consumer({
         groupId,
         allowAutoTopicCreation: false,
@@ -88,6 +92,10 @@ export function createKafkaBus(options: { brokers: string[]; clientId: string },
       consumer.on(consumer.events.GROUP_JOIN, () => outage.recovered())
       await consumer.connect()
       for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true })
+      // Per partition, the promise of its last handed batch: true once that batch and every earlier one were
+      // stored (and their commit tried), false once one of them failed; the partition's next batch chains onto it.
+      const tails = new Map<string, Promise<boolean>>()
+      let stopping = false
       return {
         async run(handler) {
           await consumer.run({
@@ -104,23 +112,62 @@ export function createKafkaBus(options: { brokers: string[]; clientId: string },
           })
           async function handleBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
             if (!isRunning() || isStale() || batch.messages.length === 0) return
+            const { topic, partition } = batch
             const messages = batch.messages.map((m) => ({
-              topic: batch.topic,
-              partition: batch.partition,
+              topic,
+              partition,
               offset: m.offset,
               timestamp: Number(m.timestamp),
               key: m.key?.toString('utf8') ?? '',
               value: m.value?.toString('utf8') ?? '',
             }))
-            await handler(messages, heartbeat)
-            // kafkajs fetches on from the last *resolved* offset; the commit makes it durable for the group.
+            const key = `${topic}/${partition}`
+            const previous = tails.get(key) ?? Promise.resolve(true)
+            const outcome = handler(messages, heartbeat).then(
+              () => undefined,
+              (error: unknown) => ({ error }),
+            )
+            let tail: Promise<boolean> | undefined = undefined
+            tail = (async () => {
+              const before = await previous
+              const failed = await outcome
+              if (failed) {
+                if (tails.get(key) === tail) tails.delete(key) // the partition's batches from here on start a new chain
+                if (!stopping && before) {
+                  // not committed: fetch the partition again from this batch (kafkajs seek without auto-commit
+                  // only moves the fetch position; batches fetched before it are stale and skipped)
+                  outage.failed({ err: failed.error, partition: key, offset: batch.firstOffset() }, 'Kafka batch handler failed: consuming the partition again from its uncommitted batch')
+                  consumer.seek({ topic, partition, offset: batch.firstOffset()! })
+                }
+                return false
+              }
+              if (!before) return false
+              const offset = (BigInt(batch.lastOffset()) + 1n).toString()
+              await consumer.commitOffsets([{ topic, partition, offset }]).then(
+                () => outage.recovered(),
+                // stored, only not marked: a later commit covers it, or the group delivers it again (at-least-once)
+                (error: Error) => outage.failed({ err: error, partition: key, offset }, `Kafka offset commit failed: ${error.message}`),
+              )
+              return true
+            })()
+            const settled = tail
+            tails.set(key, settled)
+            void settled.then(() => void (tails.get(key) === settled && tails.delete(key)))
+            // kafkajs fetches on from the last *resolved* offset: the partition's next batch is fetched and
+            // handed over while this one is stored; this returns once the one before it is stored and committed
+            // (two batches of a partition unacknowledged at most), or, when stopping, once this one is.
             resolveOffset(batch.lastOffset())
-            const next = (BigInt(batch.lastOffset()) + 1n).toString()
-            await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }])
-            outage.recovered()
+            await (stopping ? settled : previous)
           }
         },
-        stop: () => consumer.disconnect(),
+        async stop() {
+          // every batch handed over is stored (or fails) and committed while still a member; a batch handed over
+          // meanwhile is awaited whole by its worker, which kafkajs' disconnect waits for (not pause(): kafkajs
+          // then sleeps maxWaitTimeInMs, 5 s, before it notices the stop)
+          stopping = true
+          await Promise.all(tails.values())
+          await consumer.disconnect()
+        },
       }
     },
   }

@@ -30,7 +30,10 @@ export interface KafkaSinkStats {
   batches: number
   /** Messages (accept calls) acknowledged. */
   messages: number
-  /** Records acknowledged by Kafka. */
+  /**
+   * Records of the messages acknowledged, counted per message: one per device with readings in it, one per
+   * rejection and event (a batch merges one device's into one Kafka record; `maxBufferedRecords` counts these).
+   */
   records: number
   retries: number
   /** Times an accept had to wait because maxBufferedRecords were waiting. */
@@ -45,10 +48,13 @@ type Message = Array<{ topic: string; record: BusRecord }>
  * core/bus/kafka.ts), readings, rejections (dead-letter topic) and device events to their topics, keyed by device
  * so one device's records stay in order on one partition.
  *
- * Records: a message's readings go as one record per device, its value a JSON array of readings (the five
- * readings of a typical message are one record, not five: Kafka's per-record work, partitioning, CRC and
- * framing, was the larger part of Kafka mode's cost); each rejection and each event is a record of its own.
- * The writer (services/writer/kafka-writer.ts) also reads a single reading object, as records written before
+ * Records: the readings a batch holds of one device go as one record keyed by the device, its value a JSON
+ * array of the readings in accept order (under load a 500-message batch of 100 devices is 100 records, not
+ * 500: kafkajs' per-record work, encoding, partitioning and buffer copies, was the largest part of the broker
+ * process's CPU in Kafka mode); each rejection and each event is a record of its own. A device's records
+ * still land on one partition in accept order, and a partition's request carries the same bytes as with one
+ * record per message, so Kafka's size limit (message.max.bytes, per record batch) is met as before. The
+ * writer (services/writer/kafka-writer.ts) also reads a single reading object, as records written before
  * this layout hold.
  *
  * One produce request is in flight at a time (the engine's `maxInFlight` 1, on purpose: several concurrent
@@ -133,13 +139,22 @@ export class KafkaBatchSink extends EventEmitter<{ retry: [error: unknown, attem
 
   private async send(messages: Message[]): Promise<void> {
     const byTopic = new Map<string, BusRecord[]>()
+    // one device's reading arrays of the whole batch, in accept order, become one record (see the class comment)
+    const readingsByKey = new Map<string, string[]>()
     for (const message of messages) {
       for (const { topic, record } of message) {
+        if (topic === this.options.readingsTopic) {
+          const arrays = readingsByKey.get(record.key)
+          if (arrays) arrays.push(record.value)
+          else readingsByKey.set(record.key, [record.value])
+          continue
+        }
         const records = byTopic.get(topic)
         if (records) records.push(record)
         else byTopic.set(topic, [record])
       }
     }
+    if (readingsByKey.size > 0) byTopic.set(this.options.readingsTopic, [...readingsByKey].map(([key, arrays]) => ({ key, value: concatArrays(arrays) })))
     try {
       await this.producer.send([...byTopic].map(([topic, records]) => ({ topic, records })))
     } catch (error) {
@@ -161,4 +176,9 @@ function readingsByDevice(readings: readonly Reading[]): Array<[string, Reading[
     else byDevice.set(reading.deviceId, [reading])
   }
   return [...byDevice]
+}
+
+/** JSON arrays (non-empty, as JSON.stringify writes them) as one array holding their elements in order. */
+function concatArrays(arrays: string[]): string {
+  return arrays.length === 1 ? arrays[0]! : `[${arrays.map((array) => array.slice(1, -1)).join(',')}]`
 }

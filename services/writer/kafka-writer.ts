@@ -21,10 +21,11 @@ export interface KafkaWriterFetch {
 /**
  * Consumes the readings, dead-letter and device-event topics in one consumer group and stores them through the
  * writer. Every partition's fetched batch is one `writer.write`, which the writer cuts into requests of its batch
- * size, several in flight; the batches of `fetch.concurrency` partitions are handled at once, so their points
- * meet in the same requests. A batch's offsets are committed only after its write resolved, i.e. after InfluxDB
- * acknowledged every point of it, whatever order the requests finished in; after a crash the uncommitted batch
- * is delivered again and overwrites the same points.
+ * size, several in flight; the batches of `fetch.concurrency` partitions are handled at once, and a partition's
+ * next batch is fetched while the one before is written (core/bus/bus.ts BatchHandler), so their points meet in
+ * the same requests. A batch's offsets are committed only after its write and those of the partition's earlier
+ * batches resolved, i.e. after InfluxDB acknowledged every point of them, whatever order the requests finished
+ * in; after a crash the uncommitted batches are delivered again and overwrite the same points.
  * A record that does not parse (not JSON, or not a reading) is stored as a `bus_record_invalid` rejection.
  */
 export async function startKafkaWriter(bus: Bus, writer: ReadingWriter, topics: KafkaWriterTopics, fetch: KafkaWriterFetch, logger: Logger): Promise<BusConsumer> {

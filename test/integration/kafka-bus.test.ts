@@ -11,6 +11,22 @@ afterEach(async () => {
   await Promise.all(consumers.splice(0).map((c) => c.stop()))
 })
 
+/** A bus, its own topic of `partitions` partitions and a producer; `committed()` reads the group `${id}-g`'s offsets per partition (-1: none). */
+async function setUp(prefix: string, partitions: number) {
+  const id = uniqueId(prefix)
+  const bus = createKafkaBus({ brokers: KAFKA_BROKERS.split(','), clientId: id }, logger)
+  const topic = `${id}.readings`
+  await bus.ensureTopics([topic], partitions)
+  const admin = new Kafka({ brokers: KAFKA_BROKERS.split(','), clientId: `${id}-admin`, logLevel: logLevel.NOTHING }).admin()
+  let connected: Promise<void> | undefined
+  const committed = async () => {
+    await (connected ??= admin.connect())
+    const [offsets] = await admin.fetchOffsets({ groupId: `${id}-g`, topics: [topic] })
+    return new Map(offsets!.partitions.map((p) => [p.partition, Number(p.offset)]))
+  }
+  return { id, bus, topic, producer: await bus.producer(), committed, close: () => admin.disconnect() }
+}
+
 /** The bus contract against the real single-node Kafka broker that `npm run infra:up` runs. */
 describe('Kafka bus (real broker)', () => {
   it('delivers records keyed by device, in order per key, after an acks=all produce', async () => {
@@ -37,11 +53,7 @@ describe('Kafka bus (real broker)', () => {
   })
 
   it('with concurrency, handles several partitions\' batches at once and commits each partition after its own handler only', async () => {
-    const id = uniqueId('concurrent')
-    const bus = createKafkaBus({ brokers: KAFKA_BROKERS.split(','), clientId: id }, logger)
-    const topic = `${id}.readings`
-    await bus.ensureTopics([topic], 3)
-    const producer = await bus.producer()
+    const { id, bus, topic, producer, committed, close } = await setUp('concurrent', 3)
     await producer.send([{ topic, records: Array.from({ length: 60 }, (_, i) => ({ key: `dev-${i}`, value: String(i) })) }])
     await producer.disconnect()
 
@@ -57,13 +69,7 @@ describe('Kafka bus (real broker)', () => {
     })
     // one handler per partition runs at the same time (with concurrency 1 the second would wait for the first)
     await waitFor('three partitions in their handlers at once', () => active === 3, 30_000, 20)
-    const admin = new Kafka({ brokers: KAFKA_BROKERS.split(','), clientId: `${id}-admin`, logLevel: logLevel.NOTHING }).admin()
-    await admin.connect()
     try {
-      const committed = async () => {
-        const [offsets] = await admin.fetchOffsets({ groupId: `${id}-g`, topics: [topic] })
-        return new Map(offsets!.partitions.map((p) => [p.partition, Number(p.offset)]))
-      }
       expect([...(await committed()).values()]).toEqual([-1, -1, -1])
       gates.get(1)!()
       gates.get(2)!()
@@ -75,7 +81,41 @@ describe('Kafka bus (real broker)', () => {
       expect(offsets.get(0)! + offsets.get(1)! + offsets.get(2)!).toBe(60)
       expect(peak).toBe(3)
     } finally {
-      await admin.disconnect()
+      await close()
+    }
+  })
+
+  it('hands a partition\'s next batch over while the one before is unresolved, commits them in offset order, and holds a third back', async () => {
+    const { id, bus, topic, producer, committed: offsets, close } = await setUp('pipeline', 1)
+    const handed: string[][] = []
+    const gates: Array<() => void> = []
+    const consumer = await bus.consumer({ groupId: `${id}-g`, topics: [topic] })
+    consumers.push(consumer)
+    await consumer.run(async (messages) => {
+      handed.push(messages.map((m) => m.value))
+      await new Promise<void>((resolve) => gates.push(resolve))
+    })
+    try {
+      const committed = async () => (await offsets()).get(0)
+      await producer.send([{ topic, records: [{ key: 'd', value: '1' }] }])
+      await waitFor('batch 1 handed over', () => handed.length === 1, 30_000, 20)
+      await producer.send([{ topic, records: [{ key: 'd', value: '2' }] }])
+      // batch 1 is still unresolved (a write in flight): batch 2 is fetched and handed over all the same
+      await waitFor('batch 2 handed over while batch 1 is unresolved', () => handed.length === 2, 30_000, 20)
+      await producer.send([{ topic, records: [{ key: 'd', value: '3' }] }])
+      gates[1]!() // batch 2 stored first: not committed before batch 1
+      await new Promise((resolve) => setTimeout(resolve, 1_500))
+      expect(await committed()).toBe(-1)
+      expect(handed).toEqual([['1'], ['2']]) // two unresolved batches of a partition at most: 3 waits
+      gates[0]!()
+      await waitFor('both committed', async () => ((await committed()) === 2 ? true : undefined), 10_000, 50)
+      await waitFor('batch 3 handed over once batch 1 is', () => handed.length === 3, 30_000, 20)
+      expect(handed[2]).toEqual(['3'])
+      gates[2]!()
+      await waitFor('batch 3 committed', async () => ((await committed()) === 3 ? true : undefined), 10_000, 50)
+    } finally {
+      await close()
+      await producer.disconnect()
     }
   })
 
@@ -87,18 +127,24 @@ describe('Kafka bus (real broker)', () => {
     const producer = await bus.producer()
     await producer.send([{ topic, records: [1, 2, 3].map((i) => ({ key: 'd', value: String(i) })) }])
 
-    // 1st consumer: throws on its first batch, then never finishes the redelivered one (a crash mid-write).
+    // 1st consumer: throws on its first batch, then does not finish the redelivered one until it stops, when
+    // its write fails (a writer closed mid-write, services/writer/main.ts).
     let calls = 0
     const seenFirst: string[] = []
+    let failWrite: (error: Error) => void = () => undefined
     const first = await bus.consumer({ groupId: `${id}-g`, topics: [topic] })
     await first.run(async (messages) => {
       calls++
       seenFirst.push(...messages.map((m) => m.value))
       if (calls === 1) throw new Error('store unavailable')
-      await new Promise(() => undefined)
+      await new Promise((_, reject) => (failWrite = reject))
     })
     await waitFor('a redelivery after the failure', () => calls >= 2, 30_000)
-    void first.stop() // cannot finish: its handler never resolves
+    const stopped = first.stop()
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    failWrite(new Error('writer closed'))
+    await stopped
+    expect(calls).toBe(2) // stopping: not delivered a third time
     expect(seenFirst.slice(0, 3)).toEqual(['1', '2', '3'])
     expect(seenFirst.slice(3, 6)).toEqual(['1', '2', '3'])
 
@@ -125,9 +171,10 @@ describe('Kafka bus (real broker)', () => {
     await producer.disconnect()
   }, 150_000)
 
-  it('restarts after a batch handler fails with a non-retriable error and hands the uncommitted batch again', async () => {
-    // kafkajs 2.2 stops a consumer for good on a non-retriable crash; core/bus/kafka.ts restartable() makes every
-    // batch error one it restarts from (a writer evicted from its group was seen to stop consuming otherwise)
+  it('after a batch handler fails with a non-retriable error, hands the uncommitted batch again and goes on', async () => {
+    // kafkajs 2.2 stops a consumer for good on a non-retriable crash; core/bus/kafka.ts seeks back to a failed
+    // batch (and restartable() makes any error of its own one it restarts from): a writer evicted from its group
+    // was seen to stop consuming otherwise
     const id = uniqueId('restart')
     const bus = createKafkaBus({ brokers: KAFKA_BROKERS.split(','), clientId: id }, logger)
     const topic = `${id}.readings`
