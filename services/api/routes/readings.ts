@@ -21,6 +21,7 @@ import {
   queryWindowPage,
 } from '../readings-query.ts'
 import type { ApiDeps, ApiRequest, ApiRouter } from '../routing.ts'
+import { abortOnError } from '../streamed.ts'
 import { FLAG_NAMES, parseIncludeFlags, reportingIntervals } from '../window-quality.ts'
 import { NOT_PUBLIC_DEVICE, UNKNOWN_NEIGHBOURHOOD } from './devices.ts'
 
@@ -220,7 +221,8 @@ async function answerReadings(deps: ApiDeps, request: ReadingsRequest, reply: Fa
   if (q.format === 'csv') {
     const rows = aggregate ? mergeAggregate(page.rows, aggregate) : page.rows
     reply.type('text/csv; charset=utf-8')
-    return reply.send(csvStream(header, rows, (r) => header.map((c) => (c === 'time' ? formatIsoMs(r.time as number) : r[c])), csvDialect(q.sep, request.headers['accept-language'])))
+    const body = csvStream(header, rows, (r) => header.map((c) => (c === 'time' ? formatIsoMs(r.time as number) : r[c])), csvDialect(q.sep, request.headers['accept-language']))
+    return reply.send(abortOnError(body, request, reply, deps.logger))
   }
   const format = (rows: Row[]) =>
     rows.map((r) => ({ ...r, time: formatIsoMs(r.time as number), ...(typeof r.flags === 'string' ? { flags: r.flags === '' ? [] : r.flags.split(';') } : {}) }))
