@@ -7,6 +7,7 @@ import { parseRegistry } from '../../core/registry/registry.ts'
 import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import { MAX_SERIES, ReadingsResponseSchema } from '../../services/api/routes/readings.ts'
 import { buildApiServer } from '../../services/api/server.ts'
+import { testApiConfig } from '../helpers/api.ts'
 import { INFLUX_URL, uniqueId } from '../helpers/env.ts'
 
 /**
@@ -92,8 +93,7 @@ describe('GET /api/v1/readings with several devices and quantities', () => {
       },
       'test',
     )
-    const config = { api: { bind: '127.0.0.1', port: 0, livePollMs: 1000, liveHeartbeatMs: 15_000 }, registry: { path: '' }, influx: { url: INFLUX_URL }, calibration: { reportsDir: '/nonexistent' } }
-    app = await buildApiServer({ config, store, registry, logger, publicDir: '/nonexistent' })
+    app = await buildApiServer({ config: testApiConfig(), store, registry, logger, publicDir: '/nonexistent' })
   })
   afterAll(async () => {
     await app?.close()

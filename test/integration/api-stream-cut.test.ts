@@ -11,6 +11,7 @@ import { parseRegistry } from '../../core/registry/registry.ts'
 import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
 import { buildApiServer } from '../../services/api/server.ts'
+import { testApiConfig } from '../helpers/api.ts'
 import { INFLUX_URL, uniqueId } from '../helpers/env.ts'
 
 /**
@@ -72,8 +73,7 @@ describe('a streamed response cut off by a store failure', () => {
       },
       'test',
     )
-    const config = { api: { bind: '127.0.0.1', port: 0, livePollMs: 1000, liveHeartbeatMs: 15_000 }, registry: { path: '' }, influx: { url: INFLUX_URL }, calibration: { reportsDir: '/nonexistent' } }
-    app = await buildApiServer({ config, store: failing, registry, logger, publicDir: '/nonexistent' })
+    app = await buildApiServer({ config: testApiConfig(), store: failing, registry, logger, publicDir: '/nonexistent' })
     await app.listen({ host: '127.0.0.1', port: 0 })
     port = (app.server.address() as { port: number }).port
   })

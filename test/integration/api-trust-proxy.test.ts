@@ -6,6 +6,7 @@ import { createLogger } from '../../core/logger.ts'
 import { parseRegistry } from '../../core/registry/registry.ts'
 import { MemoryStore } from '../../core/store/memory-store.ts'
 import { buildApiServer } from '../../services/api/server.ts'
+import { testApiConfig } from '../helpers/api.ts'
 
 /**
  * The rate limit behind a reverse proxy (SENSHAGEN_TRUST_PROXY): X-Forwarded-For names the client only when it
@@ -16,11 +17,7 @@ const REGISTRY = { neighbourhoods: [{ id: 'wijk', name: 'Wijk', municipality: 'Z
 const PROXY = '10.0.0.7'
 
 async function api(trustProxy: false | number | string[] | undefined): Promise<FastifyInstance> {
-  const config = {
-    api: { bind: '127.0.0.1', port: 0, livePollMs: 60_000, liveHeartbeatMs: 15_000, rateLimitPerMinute: 3, ...(trustProxy === undefined ? {} : { trustProxy }) },
-    influx: { url: 'http://127.0.0.1:1' },
-    calibration: { reportsDir: '/nonexistent' },
-  }
+  const config = testApiConfig({ livePollMs: 60_000, rateLimitPerMinute: 3, ...(trustProxy === undefined ? {} : { trustProxy }) }, 'http://127.0.0.1:1')
   return buildApiServer({ config, store: new MemoryStore(), registry: parseRegistry(REGISTRY, 'test'), logger: createLogger('silent'), publicDir: '/nonexistent' })
 }
 
