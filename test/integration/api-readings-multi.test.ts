@@ -146,6 +146,21 @@ describe('GET /api/v1/readings with several devices and quantities', () => {
     expect(aggregate).toHaveLength(24)
   })
 
+  it('writes windowed CSV of two quantities with each neighbourhood row before the device rows of its window and quantity', async () => {
+    const csv = await get(`/api/v1/readings?neighbourhood=noord&quantity=pm2_5,air_temperature&${range}&window=10m&format=csv`)
+    const [header, ...lines] = csv.body.trim().split('\n')
+    expect(header).toBe('time,device,quantity,unit,mean,min,max,count,expected,completeness,partial')
+    const got = lines.map((l) => l.split(',')).map(([time, device, quantity, , mean, , , count]) => `${time}|${device}|${quantity}|${count}|${Number(mean).toFixed(9)}`)
+    const pooledFirst = [...expectedWindows(true), ...expectedWindows(false)].sort((a, b) => {
+      const [ta, da, qa] = a.split('|')
+      const [tb, db, qb] = b.split('|')
+      const rank = (d: string) => (d.startsWith('neighbourhood:') ? '' : d)
+      return ta! < tb! ? -1 : ta! > tb! ? 1 : qa! < qb! ? -1 : qa! > qb! ? 1 : rank(da!) < rank(db!) ? -1 : 1
+    })
+    expect(got).toEqual(pooledFirst)
+    expect(got).toHaveLength(60)
+  })
+
   it('counts every series in the cost bound and caps the series one request may name', async () => {
     const hundred = Array.from({ length: 26 }, (_, i) => `m-${String(i).padStart(2, '0')}`).join(',')
     const capped = await get(`/api/v1/readings?device=${hundred}&quantity=pm2_5,pm10&${range}`)

@@ -46,11 +46,9 @@ export const MAX_SERIES = 50
 
 export const ReadingsQuerySchema = z
   .object({
-    device: listParam(DeviceParam, MAX_SERIES, 'device ids')
-      .optional()
-      .describe(`one or more public device ids, comma-separated (sim-000,sim-001); at most ${MAX_SERIES} series (devices × quantities) per request`),
+    device: listParam(DeviceParam, MAX_SERIES, 'device ids', `one or more public device ids, comma-separated (sim-000,sim-001); at most ${MAX_SERIES} series (devices × quantities) per request`).optional(),
     neighbourhood: NeighbourhoodParam.optional(),
-    quantity: listParam(QuantityParam, QUANTITY_NAMES.length, 'quantities').describe(`one or more quantities, comma-separated, each ${QuantityParam.description}`),
+    quantity: listParam(QuantityParam, QUANTITY_NAMES.length, 'quantities', `one or more quantities, comma-separated, each ${QuantityParam.description}`),
     from: timeParam('from', '-24h'),
     to: timeParam('to', 'now'),
     series: z.enum(['raw', 'calibrated', 'both']).default('raw').describe('raw values, calibrated values (only readings that have one), or both'),
