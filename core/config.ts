@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { z } from 'zod'
 import { DEFAULT_GROUP_RADIUS_KM, DEFAULT_MAX_REFERENCE_KM } from './calibration/methods/pm-groups.ts'
 import { ConfigError } from './errors.ts'
@@ -27,6 +28,29 @@ const secret = optionalText.refine((text) => text === undefined || !PLACEHOLDER_
  * unacknowledged QoS 1 messages it sends one client (EMQX: 32), so that a larger window would not be filled.
  */
 export const DEFAULT_INGEST_WINDOW = 20
+
+/**
+ * SENSHAGEN_TRUST_PROXY, fastify's `trustProxy` (proxy-addr): off (default; X-Forwarded-For is ignored), a hop
+ * count (that many nearest hops are proxies, whoever they are: only when clients cannot reach the API directly),
+ * or a comma-separated list of proxy addresses, CIDR ranges or proxy-addr's names loopback, linklocal, uniquelocal.
+ * `true` (trust every hop) is refused: any client could then name its own address.
+ */
+const trustProxy = optionalText.transform((text, ctx): false | number | string[] => {
+  if (text === undefined || /^(off|false|0)$/i.test(text)) return false
+  if (/^\d{1,2}$/.test(text)) return Number(text)
+  const items = text.split(',').map((item) => item.trim())
+  const address = (item: string) => {
+    const [ip, prefix, ...rest] = item.split('/')
+    const family = isIP(ip ?? '')
+    return rest.length === 0 && family !== 0 && (prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)))
+  }
+  const bad = items.find((item) => !address(item) && !['loopback', 'linklocal', 'uniquelocal'].includes(item))
+  if (bad !== undefined) {
+    ctx.addIssue({ code: 'custom', message: `'${bad.slice(0, 60)}' is not a hop count, an IP address, a CIDR range or loopback/linklocal/uniquelocal (trusting every hop, true, would let any client name its own address)` })
+    return z.NEVER
+  }
+  return items
+})
 
 /** A share group name: one topic level, no wildcard [MQTT 5.0 §4.8.2, which 3.1.1 brokers such as Mosquitto follow]. */
 const shareGroup = optionalText.refine((text) => text === undefined || /^[^/+#]+$/.test(text), { message: 'must be one topic level without / + or #' })
@@ -92,6 +116,7 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_BASEMAP_NAMES_FILE: optionalText.describe('street/postcode search index for the basemap (JSON, README Residents\' page); empty = no search'),
   SENSHAGEN_HOST_INVITE_URL: optionalText.describe('"host a sensor" link (https: or mailto:) shown where a neighbourhood has no sensors; empty = none'),
   SENSHAGEN_API_RATE_LIMIT_PER_MIN: positiveInt.default(600).describe('requests per minute one client address may send the API (429 with Retry-After beyond)'),
+  SENSHAGEN_TRUST_PROXY: trustProxy.describe('reverse proxies whose X-Forwarded-For names the client (rate limit per client): off, a hop count, or addresses/CIDR ranges'),
   SENSHAGEN_API_QUERY_TIMEOUT_MS: positiveInt.default(10_000).describe('a readings query running longer is stopped (and killed in InfluxDB): 504'),
   SENSHAGEN_API_MAX_QUERY_WINDOWS: positiveInt.default(1_000_000).describe('most series × windows one readings query may group (413 beyond)'),
   SENSHAGEN_API_MAX_QUERY_POINTS: positiveInt.default(20_000_000).describe('most readings one aggregate query may scan, estimated from reporting intervals (413 beyond)'),
@@ -187,6 +212,8 @@ export interface Config {
     liveHeartbeatMs: number
     /** Requests per minute and client address (services/api/access.ts); absent: its default. */
     rateLimitPerMinute?: number
+    /** Proxies whose X-Forwarded-For is believed (fastify trustProxy): false, a hop count, or addresses/CIDR ranges; absent: false. */
+    trustProxy?: false | number | string[]
     /** Readings query timeout, ms (services/api/query-cost.ts); absent: its default. */
     queryTimeoutMs?: number
     /** Cost limits of a readings query (services/api/query-cost.ts); absent: its defaults. */
@@ -318,6 +345,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       livePollMs: e.SENSHAGEN_API_LIVE_POLL_MS,
       liveHeartbeatMs: e.SENSHAGEN_API_LIVE_HEARTBEAT_MS,
       rateLimitPerMinute: e.SENSHAGEN_API_RATE_LIMIT_PER_MIN,
+      trustProxy: e.SENSHAGEN_TRUST_PROXY,
       queryTimeoutMs: e.SENSHAGEN_API_QUERY_TIMEOUT_MS,
       maxQueryWindows: e.SENSHAGEN_API_MAX_QUERY_WINDOWS,
       maxQueryPoints: e.SENSHAGEN_API_MAX_QUERY_POINTS,

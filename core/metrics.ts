@@ -104,6 +104,13 @@ export const healthWebhookFailures = new Counter({
   registers,
 })
 
+export const apiResponsesCut = new Counter({
+  name: 'senshagen_api_responses_cut_total',
+  help: 'API responses whose streamed body (CSV, bulk files) failed after it had begun, so the connection was aborted and the client sees the body incomplete, by route pattern (services/api/streamed.ts)',
+  labelNames: ['route'] as const,
+  registers,
+})
+
 export const calibrationLastSuccess = new Gauge({
   name: 'senshagen_calibration_last_success_timestamp_seconds',
   help: 'Unix time at which the calibration worker of this process last finished a run without error (0 until the first)',

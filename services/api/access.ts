@@ -23,8 +23,10 @@ import { ProblemError } from './problem.ts'
  *   accepts, for bodies over 1 KiB; the SSE stream is written raw and never compressed.
  * - a rate limit (@fastify/rate-limit): `rateLimitPerMinute` requests per minute and client address
  *   (SENSHAGEN_API_RATE_LIMIT_PER_MIN, default 600), X-RateLimit-* headers on every answer, beyond it 429 with
- *   Retry-After (seconds) as a problem document. Behind a reverse proxy every client shares its address: raise
- *   the limit, or limit at the proxy.
+ *   Retry-After (seconds) as a problem document. The client address is fastify's `request.ip`: the socket's
+ *   peer, or behind reverse proxies named in SENSHAGEN_TRUST_PROXY (config `api.trustProxy`, set on the fastify
+ *   instance in services/api/server.ts) the X-Forwarded-For entry the nearest trusted proxy reports; a client's
+ *   own X-Forwarded-For is ignored unless it comes through a trusted proxy.
  */
 export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600
 

@@ -4,9 +4,14 @@ import { z } from 'zod'
  * A comma-separated list parameter (`device=a,b`, `quantity=pm2_5,pm10`): each item checked by `item`, duplicates
  * removed, order kept, at most `max` items. An item failing `item` is reported with its position and text
  * (`item 2 'pm25': unknown quantity …`), so a 400 names the parameter and the rule. Shared by every route that
- * takes several devices or quantities (GET /api/v1/devices `device=`; readings can adopt it for issue 12 item 2).
+ * takes several devices or quantities (GET /api/v1/devices and /api/v1/readings). `description` replaces the
+ * default one. In /openapi.json it is an array of `item` with `style: form, explode: false` (services/api/openapi.ts),
+ * OpenAPI 3.1's way of saying comma-separated values.
  */
-export function listParam<T extends string>(item: z.ZodType<T>, max: number, what: string) {
+export const COMMA_LIST_META = 'x-comma-separated'
+
+export function listParam<T extends string>(item: z.ZodType<T>, max: number, what: string, description?: string) {
+  const { $schema: _dialect, ...items } = z.toJSONSchema(item, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>
   return z
     .string()
     .transform((text, ctx): T[] => {
@@ -30,5 +35,5 @@ export function listParam<T extends string>(item: z.ZodType<T>, max: number, wha
       }
       return out
     })
-    .describe(`one or more ${what}, comma-separated (at most ${max})`)
+    .meta({ description: description ?? `one or more ${what}, comma-separated (at most ${max})`, [COMMA_LIST_META]: { items, maxItems: max } })
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { GRID } from '../../core/registry/coarsen.ts'
 import { SENSHAGEN_DATA_LICENCE, SENSOR_COMMUNITY_LICENCE } from './licence.ts'
+import { COMMA_LIST_META } from './list-param.ts'
 import type { ResponseSpec, RouteSpec } from './routing.ts'
 
 /**
@@ -25,13 +26,14 @@ function parameters(model: z.ZodType | undefined, location: 'query' | 'path'): J
   if (model === undefined) return []
   const object = jsonSchema(model, 'input') as { properties?: Record<string, JsonSchema>; required?: string[] }
   return Object.entries(object.properties ?? {}).map(([name, schema]) => {
-    const { description, ...rest } = schema
+    // a comma-separated list (list-param.ts): an array serialised as form, not exploded (OpenAPI 3.1 §4.8.12.4)
+    const { description, [COMMA_LIST_META]: list, ...rest } = schema
     return {
       name,
       in: location,
       required: location === 'path' || (object.required ?? []).includes(name),
       ...(typeof description === 'string' ? { description } : {}),
-      schema: rest,
+      ...(list === undefined ? { schema: rest } : { schema: { type: 'array', ...(list as JsonSchema) }, style: 'form', explode: false }),
     }
   })
 }

@@ -5,7 +5,7 @@ import type { Window } from './window-quality.ts'
 /**
  * The cost of a readings query, computed before it runs, and the limits it must keep.
  *
- * - windows = series × windows in [from, to): what InfluxDB's `GROUP BY time()` walks. 1970–2100 in 10-minute
+ * - windows = series (devices × quantities) × windows in [from, to): what InfluxDB's `GROUP BY time()` walks. 1970–2100 in 10-minute
  *   windows is 6.8 million windows for one device: refused before any query.
  * - points = the readings an aggregate scans, estimated per device as (min(to, its newest reading) − from) /
  *   its reporting interval (services/api/window-quality.ts). Raw pages are not limited here: they read at most
@@ -44,22 +44,27 @@ export interface QueryCost {
   points: number
 }
 
-/** The cost of a query over `devices` in [from, to), with each device's reporting interval and newest reading when known. */
+/**
+ * The cost of a query over `devices` × quantities in [from, to): `intervals` holds one map per quantity asked,
+ * with each device's reporting interval and newest reading for it when known. Every (device, quantity) is a series.
+ */
 export function estimateCost(q: {
   devices: readonly string[]
   from: number
   to: number
   window?: Window
-  intervals: Map<string, { intervalMs: number; newest: number }>
+  intervals: ReadonlyArray<Map<string, { intervalMs: number; newest: number }>>
 }): QueryCost {
   const windows = q.window === undefined ? 0 : Math.ceil((q.to - q.from) / WINDOW_MS[q.window])
   let points = 0
-  for (const device of q.devices) {
-    const known = q.intervals.get(device)
-    if (known === undefined) points += 1
-    else points += Math.max(0, Math.min(q.to, known.newest + 1) - q.from) / known.intervalMs
+  for (const perDevice of q.intervals) {
+    for (const device of q.devices) {
+      const known = perDevice.get(device)
+      if (known === undefined) points += 1
+      else points += Math.max(0, Math.min(q.to, known.newest + 1) - q.from) / known.intervalMs
+    }
   }
-  return { series: q.devices.length, windows, points: Math.ceil(points) }
+  return { series: q.devices.length * q.intervals.length, windows, points: Math.ceil(points) }
 }
 
 /** Throws a 413 problem when an aggregate's cost is over a limit. */

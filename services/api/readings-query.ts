@@ -12,14 +12,15 @@ export { nextWindowStart, type Window } from './window-quality.ts'
  * devices, so nothing else can come back.
  *
  * Paging. The store's queries are not chunked (one JSON answer per InfluxQL statement), so a page is one query
- * returning at most about `limit` rows (≤ 100 000), and the next page starts after a cursor (time, device) —
- * rows are ordered by (time, device), and a device has at most one reading per time (the point key) and one
- * aggregate per window. Exactness:
- * - raw readings: `LIMIT limit + 2·devices + 1`; rows at the cursor time up to the cursor device are skipped and,
+ * returning at most about `limit` rows (≤ 100 000), and the next page starts after a cursor (time, quantity,
+ * device) — rows are ordered by (time, quantity, device), and a series (device, quantity) has at most one reading
+ * per time (the point key) and one aggregate per window. Several devices and quantities: series = devices ×
+ * quantities. Exactness:
+ * - raw readings: `LIMIT limit + 2·series + 1`; rows at the cursor time up to the cursor key are skipped and,
  *   when the limit was hit, the rows at the last time returned are dropped (they may be cut mid-time), leaving at
  *   least `limit + 1` complete rows.
- * - windows: `GROUP BY time(w), device … LIMIT limit + 2` applies per device series, so every device's first
- *   windows after the cursor are there and the first `limit` of the merged order are exact.
+ * - windows: one query per quantity, `GROUP BY time(w), device … LIMIT limit + 2` applying per device series, so
+ *   every series' first windows after the cursor are there and the first `limit` of the merged order are exact.
  *
  * Flags and completeness (services/api/window-quality.ts): raw rows carry their `flags` (`;`-separated in CSV, a
  * list in JSON); windows take unflagged readings unless `includeFlags` says otherwise and carry `expected`,
@@ -29,18 +30,21 @@ export { nextWindowStart, type Window } from './window-quality.ts'
 
 export type Series = 'raw' | 'calibrated' | 'both'
 
-/** Where the next page starts: after (t, d) in (time, device) order. */
+/** Where the next page starts: after (t, q, d) in (time, quantity, device) order. */
 export interface Cursor {
   /** Epoch ms UTC (a reading's time, or a window's start). */
   t: number
   /** Device id. */
   d: string
+  /** Quantity; absent in cursors made before multi-quantity requests: (t, d) then means every quantity. */
+  q?: string
 }
 
 export interface ReadingsPageQuery {
   /** Public device ids (none: an empty page, no query). */
   devices: readonly string[]
-  quantity: Quantity
+  /** One quantity, or several (rows then interleave them in (time, quantity, device) order). */
+  quantity: Quantity | readonly Quantity[]
   /** Inclusive start and exclusive end, epoch ms UTC. */
   from: number
   to: number
@@ -59,8 +63,8 @@ export interface WindowPageQuery extends ReadingsPageQuery {
   window: Window
   /** IANA zone the windows follow (InfluxQL tz()): 1d windows are local days. */
   tz: string
-  /** Reporting intervals when the caller has them (window-quality.ts reportingIntervals). */
-  intervals?: Map<string, { intervalMs: number }>
+  /** Reporting intervals per quantity when the caller has them (window-quality.ts reportingIntervals). */
+  intervals?: ReadonlyMap<Quantity, Map<string, { intervalMs: number }>>
 }
 
 /** One output row: the keys are the CSV columns. */
@@ -99,18 +103,44 @@ export function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
-const byTimeDevice = (a: Row, b: Row) => (a.time as number) - (b.time as number) || compareIds(a.device as string, b.device as string)
+/** The order of rows and cursors: time, then quantity, then device. */
+function compareKeys(a: { time: number; quantity: string; device: string }, b: { time: number; quantity: string; device: string }): number {
+  return a.time - b.time || compareIds(a.quantity, b.quantity) || compareIds(a.device, b.device)
+}
+
+const rowKey = (r: Row) => ({ time: r.time as number, quantity: r.quantity as string, device: r.device as string })
+const byKey = (a: Row, b: Row) => compareKeys(rowKey(a), rowKey(b))
+
+/** Whether a row comes after the cursor (an old cursor without a quantity: after its time and device). */
+function afterCursor(row: Row, cursor: Cursor | undefined): boolean {
+  if (cursor === undefined) return true
+  const key = rowKey(row)
+  if (cursor.q === undefined) return key.time > cursor.t || (key.time === cursor.t && compareIds(key.device, cursor.d) > 0)
+  return compareKeys(key, { time: cursor.t, quantity: cursor.q, device: cursor.d }) > 0
+}
+
+/** Whether no row of window (time, quantity) can have been on an earlier page: (time, quantity) is after the cursor's. */
+function startsAfterCursor(time: number, quantity: string, cursor: Cursor | undefined): boolean {
+  if (cursor === undefined) return true
+  return time > cursor.t || (time === cursor.t && cursor.q !== undefined && compareIds(quantity, cursor.q) > 0)
+}
+
+/** The quantities of a query as a list. */
+export function quantitiesOf(q: Pick<ReadingsPageQuery, 'quantity'>): readonly Quantity[] {
+  return typeof q.quantity === 'string' ? [q.quantity] : q.quantity
+}
 
 /** Raw readings: columns time (epoch ms until formatted), device, quantity, then valueColumns(series, false). */
 export async function queryReadingsPage(store: Pick<ReadingStore, 'readingRows'>, q: ReadingsPageQuery): Promise<Page> {
   const columns = valueColumns(q.series, false)
   if (q.devices.length === 0) return { columns, rows: [] }
   const fields: ReadingField[] = [...seriesFields(q.series), ...(q.series === 'raw' ? [] : (['calibrated_u', 'calibration_label'] as const))]
+  const quantities = quantitiesOf(q)
   const lower = q.cursor ? Math.max(q.from, q.cursor.t) : q.from
-  const fetch = q.limit + 2 * q.devices.length + 1
+  const fetch = q.limit + 2 * q.devices.length * quantities.length + 1
   const values = await store.readingRows({
     devices: q.devices,
-    quantities: [q.quantity],
+    quantities,
     from: lower,
     to: q.to,
     fields: [...fields, 'flags'],
@@ -120,14 +150,14 @@ export async function queryReadingsPage(store: Pick<ReadingStore, 'readingRows'>
     ...(q.signal ? { signal: q.signal } : {}),
   })
   let rows: Row[] = values.map((v) => {
-    const row = keyRow(v.time, v.deviceId, q.quantity, q.labelZone)
+    const row = keyRow(v.time, v.deviceId, v.quantity, q.labelZone)
     fields.forEach((field, i) => (row[columns[i]!] = (v.fields[field] as number | null | undefined) ?? null))
     row.flags = typeof v.fields.flags === 'string' ? v.fields.flags.split(',').filter((f) => f !== '').join(';') : ''
     if (q.series !== 'raw') labelCalibrated(row, q.series === 'both' ? 'calibrated' : 'value')
     return row
   })
-  rows.sort(byTimeDevice)
-  if (q.cursor) rows = rows.filter((r) => !(r.time === q.cursor!.t && compareIds(r.device as string, q.cursor!.d) <= 0))
+  rows.sort(byKey)
+  rows = rows.filter((r) => afterCursor(r, q.cursor))
   if (values.length === fetch) {
     const last = values[values.length - 1]!.time
     rows = rows.filter((r) => r.time !== last)
@@ -144,7 +174,7 @@ function labelCalibrated(row: Row, calibrated: string): void {
 function finishPage(columns: string[], rows: Row[], limit: number): Page {
   const page = rows.slice(0, limit)
   const last = page[page.length - 1]
-  return { columns, rows: page, ...(rows.length > limit && last ? { next: { t: last.time as number, d: last.device as string } } : {}) }
+  return { columns, rows: page, ...(rows.length > limit && last ? { next: { t: last.time as number, d: last.device as string, q: last.quantity as string } } : {}) }
 }
 
 /** The stored fields behind a series: `value` (raw) and/or `calibrated`, in valueColumns' order. */
@@ -153,7 +183,7 @@ function seriesFields(series: Series): Array<'value' | 'calibrated'> & ReadingFi
 }
 
 /** Window rows: mean, min, max, count of each series field (prefixed raw_/calibrated_ for both), then expected, completeness, partial. */
-function windowRows(groups: QualifiedWindow[], q: WindowPageQuery, device: (g: QualifiedWindow) => string): Row[] {
+function windowRows(groups: QualifiedWindow[], q: OneQuantityWindows, device: (g: QualifiedWindow) => string): Row[] {
   return groups.map((g) => {
     const row = keyRow(g.time, device(g), q.quantity, q.labelZone)
     for (const field of seriesFields(q.series)) {
@@ -166,7 +196,19 @@ function windowRows(groups: QualifiedWindow[], q: WindowPageQuery, device: (g: Q
   })
 }
 
-function windowsQuery(q: WindowPageQuery, from: number, to: number, perDevice: boolean) {
+/** A window query of one quantity, with that quantity's reporting intervals. */
+type OneQuantityWindows = Omit<WindowPageQuery, 'quantity' | 'intervals'> & { quantity: Quantity; intervals?: Map<string, { intervalMs: number }> }
+
+/** The query of each quantity. */
+function perQuantity(q: WindowPageQuery): OneQuantityWindows[] {
+  return quantitiesOf(q).map((quantity) => {
+    const intervals = q.intervals?.get(quantity)
+    const { intervals: _all, ...rest } = q
+    return { ...rest, quantity, ...(intervals ? { intervals } : {}) }
+  })
+}
+
+function windowsQuery(q: OneQuantityWindows, from: number, to: number, perDevice: boolean) {
   return {
     devices: q.devices,
     quantity: q.quantity,
@@ -187,18 +229,21 @@ export async function queryWindowPage(store: Pick<ReadingStore, 'aggregateReadin
   const columns = valueColumns(q.series, true)
   if (q.devices.length === 0) return { columns, rows: [] }
   const lower = q.cursor ? Math.max(q.from, q.cursor.t) : q.from
-  const groups = await qualifiedWindows(store, { ...windowsQuery(q, q.from, q.to, true), lower, limitPerGroup: q.limit + 2 })
-  let rows = windowRows(groups, q, (g) => g.deviceId ?? '')
-  rows.sort(byTimeDevice)
-  if (q.cursor) rows = rows.filter((r) => !(r.time === q.cursor!.t && compareIds(r.device as string, q.cursor!.d) <= 0))
-  return finishPage(columns, rows, q.limit)
+  let rows: Row[] = []
+  for (const one of perQuantity(q)) {
+    const groups = await qualifiedWindows(store, { ...windowsQuery(one, q.from, q.to, true), lower, limitPerGroup: q.limit + 2 })
+    rows = rows.concat(windowRows(groups, one, (g) => g.deviceId ?? ''))
+  }
+  rows.sort(byKey)
+  return finishPage(columns, rows.filter((r) => afterCursor(r, q.cursor)), q.limit)
 }
 
 /**
  * The neighbourhood aggregate for the windows that start on this page: pooled over every reading of the given
- * devices in the window (a device with more readings weighs more), mean/min/max/count. A window's aggregate is
- * sent on the page holding that window's first device row, so no window is sent twice across pages.
- * `device` of the rows is `neighbourhood:<id>`.
+ * devices in the window (a device with more readings weighs more), mean/min/max/count, per quantity. A window's
+ * aggregate is sent on the page holding the first device row of that window and quantity (rows are ordered by
+ * time, quantity, device), so no window is sent twice across pages. `device` of the rows is `neighbourhood:<id>`;
+ * ordered by (time, quantity).
  */
 export async function queryNeighbourhoodWindows(
   store: Pick<ReadingStore, 'aggregateReadings' | 'recentTimes'>,
@@ -206,18 +251,22 @@ export async function queryNeighbourhoodWindows(
   neighbourhood: string,
   page: Page,
 ): Promise<Row[]> {
-  const times = [...new Set(page.rows.map((r) => r.time as number))].filter((t) => q.cursor === undefined || t > q.cursor.t)
-  if (times.length === 0) return []
-  const lower = Math.max(q.from, Math.min(...times))
-  const upper = Math.min(q.to, nextWindowStart(Math.max(...times), q.window, q.tz))
-  // completeness against the requested range: a window the page cuts for paging is not `partial`
-  const groups = await qualifiedWindows(store, { ...windowsQuery(q, q.from, q.to, false), lower, upper })
-  const wanted = new Set(times)
   const device = `neighbourhood:${neighbourhood}`
-  return windowRows(groups, q, () => device).filter((r) => wanted.has(r.time as number))
+  let out: Row[] = []
+  for (const one of perQuantity(q)) {
+    const times = [...new Set(page.rows.filter((r) => r.quantity === one.quantity && startsAfterCursor(r.time as number, one.quantity, q.cursor)).map((r) => r.time as number))]
+    if (times.length === 0) continue
+    const lower = Math.max(q.from, Math.min(...times))
+    const upper = Math.min(q.to, nextWindowStart(Math.max(...times), q.window, q.tz))
+    // completeness against the requested range: a window the page cuts for paging is not `partial`
+    const groups = await qualifiedWindows(store, { ...windowsQuery(one, q.from, q.to, false), lower, upper })
+    const wanted = new Set(times)
+    out = out.concat(windowRows(groups, one, () => device).filter((r) => wanted.has(r.time as number)))
+  }
+  return out.sort(byKey)
 }
 
-/** The opaque cursor text: base64url of `{"t":…,"d":…}`. */
+/** The opaque cursor text: base64url of `{"t":…,"d":…,"q":…}`. */
 export function encodeCursor(cursor: Cursor): string {
   return Buffer.from(JSON.stringify(cursor), 'utf8').toString('base64url')
 }
@@ -227,9 +276,11 @@ export function decodeCursor(text: string): Cursor | undefined {
   try {
     const value = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown
     if (typeof value !== 'object' || value === null) return undefined
-    const { t, d } = value as { t?: unknown; d?: unknown }
+    const { t, d, q } = value as { t?: unknown; d?: unknown; q?: unknown }
     const storable = typeof t === 'number' && Number.isSafeInteger(t) && t >= TIME_MIN_MS && t <= TIME_MAX_MS
-    return storable && typeof d === 'string' && d.length <= 200 ? { t, d } : undefined
+    if (!storable || typeof d !== 'string' || d.length > 200) return undefined
+    if (q === undefined) return { t, d }
+    return typeof q === 'string' && q.length <= 64 ? { t, d, q } : undefined
   } catch {
     return undefined
   }

@@ -51,6 +51,13 @@ function knownKeys(schema: z.ZodType): string[] | undefined {
 
 const NO_PARAMETERS = z.object({})
 
+/** A zod issue about a parameter the request does not give at all says so: `quantity is required`, not zod's type or enum text. */
+function missing<I extends { path: PropertyKey[]; message: string; code: string }>(issue: I, data: unknown): I {
+  const name = issue.path[0]
+  const given = typeof name === 'string' && typeof data === 'object' && data !== null && Object.hasOwn(data, name)
+  return typeof name === 'string' && issue.path.length === 1 && issue.code !== 'custom' && !given ? { ...issue, message: `${name} is required` } : issue
+}
+
 /**
  * Registers routes on a fastify instance and remembers their specs. Fastify's validator compiler is set to
  * run the zod models: a failure becomes InvalidParamsError, answered as a 400 problem naming each parameter.
@@ -71,7 +78,7 @@ export class ApiRouter {
           return { error: new InvalidParamsError(unknown.map((name) => ({ name, reason }))) }
         }
         const result = model.safeParse(data ?? {})
-        return result.success ? { value: result.data } : { error: new InvalidParamsError(invalidParamsFromIssues(result.error.issues)) }
+        return result.success ? { value: result.data } : { error: new InvalidParamsError(invalidParamsFromIssues(result.error.issues.map((i) => missing(i, data)))) }
       }
     })
   }

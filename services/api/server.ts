@@ -59,13 +59,19 @@ function packageVersion(): string {
   return pkg.version
 }
 
+/** fastify's trustProxy from the config: a hop count as proxy-addr reads a number (the nearest `hops` hops are trusted). */
+function trustedProxies(setting: false | number | string[] | undefined): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_address, hop) => hop < setting : (setting ?? false)
+}
+
 /**
  * Builds the fastify app (not listening: call `listen`, or `inject` in tests). Closing it stops the live
  * poller and ends open event streams. Errors: those of plugin registration (none expected).
  */
 export async function buildApiServer(options: ApiServerOptions): Promise<FastifyInstance> {
   const logger = options.logger.child({ service: 'api' })
-  const app = Fastify({ logger: false, return503OnClosing: true })
+  // request.ip (and so the rate limit's key) from X-Forwarded-For only through trusted proxies (SENSHAGEN_TRUST_PROXY)
+  const app = Fastify({ logger: false, return503OnClosing: true, trustProxy: trustedProxies(options.config.api.trustProxy) })
   const deps: ApiDeps = { config: options.config, store: options.store, registry: options.registry, logger }
   const router = new ApiRouter(app)
   installProblemHandlers(app, logger)

@@ -201,7 +201,7 @@ describe('public HTTP API', () => {
     const readings = doc.paths['/api/v1/readings'].get
     expect(readings.parameters.map((p: { name: string }) => p.name)).toEqual(['device', 'neighbourhood', 'quantity', 'from', 'to', 'series', 'window', 'tz', 'include_flags', 'format', 'sep', 'limit', 'cursor'])
     expect(readings.parameters.find((p: { name: string }) => p.name === 'limit')).toMatchObject({ in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100_000, default: 10_000 } })
-    expect(readings.parameters.find((p: { name: string }) => p.name === 'quantity')).toMatchObject({ required: true, schema: { enum: Object.keys(QUANTITIES) } })
+    expect(readings.parameters.find((p: { name: string }) => p.name === 'quantity')).toMatchObject({ required: true, style: 'form', explode: false, schema: { type: 'array', items: { enum: Object.keys(QUANTITIES) } } })
     expect(Object.keys(readings.responses['200'].content)).toEqual(['application/json', 'text/csv'])
     expect(readings.responses['400'].content['application/problem+json'].schema.properties['invalid-params']).toBeDefined()
     expect(doc.paths['/api/v1/devices/{id}'].get.parameters).toEqual([expect.objectContaining({ name: 'id', in: 'path', required: true })])

@@ -10,7 +10,9 @@ export interface DeviceSummary {
   lastReading?: string
   rejections: Record<string, number>
   schemaChanges: number
+  /** The latest schema_change event's detail (core/schema-drift.ts) and time. */
   lastSchemaChange?: unknown
+  lastSchemaChangeAt?: string
   availability?: string
 }
 
@@ -20,7 +22,8 @@ export interface DeviceSummary {
  * changes with the latest one's detail (core/schema-drift.ts), and the latest availability event. From
  * InfluxDB alone (what was stored), so it also lists devices that are not or no longer registered.
  * Text: one line per device, `<device>: <n> readings (last <ISO>), rejections: <rule>=<n> …|none, schema
- * changes: <n>[, online|offline since <ISO>]`; JSON: an array of DeviceSummary.
+ * changes: <n>[, online|offline since <ISO>]`, then `  latest schema change <ISO>: …` in words (schemaChangeText);
+ * JSON: an array of DeviceSummary.
  * `--offline`: only the devices offline or stale, with last seen (cli/commands/devices/offline.ts; README "Fleet health").
  */
 export function registerStatusCommand(devices: Command): void {
@@ -65,6 +68,7 @@ export function registerStatusCommand(devices: Command): void {
           const s = get(summary.deviceId)
           s.schemaChanges = summary.count
           s.lastSchemaChange = JSON.parse(summary.lastDetail)
+          s.lastSchemaChangeAt = formatIsoMs(summary.lastAt)
         }
         const availabilityAt = new Map<string, number>()
         for (const summary of await store.eventSummaries({ kinds: ['online', 'offline'], ...family })) {
@@ -83,11 +87,28 @@ export function registerStatusCommand(devices: Command): void {
         for (const r of rows) {
           const rejections = Object.entries(r.rejections).map(([rule, n]) => `${rule}=${n}`).join(' ') || 'none'
           process.stdout.write(`${r.device}: ${r.readings} readings (last ${r.lastReading ?? '-'}), rejections: ${rejections}, schema changes: ${r.schemaChanges}${r.availability ? `, ${r.availability}` : ''}\n`)
-          if (r.lastSchemaChange) process.stdout.write(`  latest schema change: ${JSON.stringify(r.lastSchemaChange)}\n`)
+          if (r.lastSchemaChange) process.stdout.write(`  latest schema change ${r.lastSchemaChangeAt ?? ''}: ${schemaChangeText(r.lastSchemaChange)}\n`)
         }
         process.stderr.write(`${rows.length} device(s)\n`)
       } catch (error) {
         fail((error as Error).message)
       }
     })
+}
+
+/**
+ * A schema_change detail (core/schema-drift.ts: `first`, `added` as `key:type`, `changed` {key, from, to},
+ * `models.added`) in words, e.g. `first message; new keys: pm2_5:number, temp:number; sensor models: SDS011` or
+ * `changed: temp number → string`. The device's whole schema (`schema`) is left to --format json.
+ */
+export function schemaChangeText(detail: unknown): string {
+  if (typeof detail !== 'object' || detail === null) return String(detail)
+  const d = detail as { first?: boolean; added?: string[]; changed?: Array<{ key: string; from?: string; to: string }>; models?: { added?: string[] } }
+  const parts = [
+    ...(d.first ? ['first message'] : []),
+    ...(d.added?.length ? [`new keys: ${d.added.join(', ')}`] : []),
+    ...(d.changed?.length ? [`changed: ${d.changed.map((c) => `${c.key} ${c.from ?? '?'} → ${c.to}`).join(', ')}`] : []),
+    ...(d.models?.added?.length ? [`sensor models: ${d.models.added.join(', ')}`] : []),
+  ]
+  return parts.length > 0 ? parts.join('; ') : 'no details'
 }

@@ -5,6 +5,7 @@ import { dataPackage } from '../open-data/datapackage.ts'
 import { parsePeriod } from '../open-data/period.ts'
 import { ProblemSchema, badParam, notFound } from '../problem.ts'
 import type { ApiDeps, ApiRouter } from '../routing.ts'
+import { abortOnError } from '../streamed.ts'
 
 /**
  * GET /api/v1/bulk/{period}/{file}: the open-data files of a UTC day (`2024-01-15`) or month (`2024-01`), made on
@@ -50,15 +51,17 @@ export function registerBulkRoutes(router: ApiRouter, deps: ApiDeps): void {
       if (file === undefined) throw notFound('no such open-data file; see datapackage.json of the period')
       const ctx = { store: deps.store, registry: deps.registry, period }
       const download = (type: string, name: string) => reply.type(type).header('content-disposition', `attachment; filename="${period.label}_${name}"`)
+      // a store failure after the first chunks aborts the connection (services/api/streamed.ts)
+      const streamed = (chunks: AsyncIterable<string>) => abortOnError(Readable.from(chunks), request, reply, deps.logger)
       switch (file.kind) {
         case 'datapackage':
           return dataPackage(period, await catalogue(ctx))
         case 'parquet':
           return download('application/vnd.apache.parquet', request.params.file).send(Buffer.from(await longParquet(ctx, file.source)))
         case 'long-csv':
-          return download('text/csv; charset=utf-8; header=present', request.params.file).send(Readable.from(longCsv(ctx, file.source)))
+          return download('text/csv; charset=utf-8; header=present', request.params.file).send(streamed(longCsv(ctx, file.source)))
         case 'archive':
-          return download('text/csv; charset=utf-8; header=present', request.params.file).send(Readable.from(archiveCsv(ctx, file.source, file.sensorType)))
+          return download('text/csv; charset=utf-8; header=present', request.params.file).send(streamed(archiveCsv(ctx, file.source, file.sensorType)))
       }
     },
   )

@@ -1,16 +1,18 @@
 import type { FastifyReply } from 'fastify'
 import { z } from 'zod'
-import { QUANTITIES } from '../../../core/quantities.ts'
+import { QUANTITIES, QUANTITY_NAMES, type Quantity } from '../../../core/quantities.ts'
 import { isValidTimeZone, formatIsoMs } from '../../../core/time.ts'
 import { RefusedError } from '../../../core/errors.ts'
 import { csvDialect, csvStream } from '../csv.ts'
 import { DataLicenceSchema, licenceLinks, licencesOf } from '../licence.ts'
+import { listParam } from '../list-param.ts'
 import { DeviceParam, FormatParam, IsoTime, NeighbourhoodParam, QuantityParam, CSV_CONTENT, SepParam, timeParam } from '../params.ts'
 import { ProblemSchema, badParam, notFound } from '../problem.ts'
 import { costLimits, estimateCost, refuseCostly, requestDeadline } from '../query-cost.ts'
 import {
   type Page,
   type Row,
+  compareIds,
   decodeCursor,
   encodeCursor,
   keyColumns,
@@ -19,12 +21,14 @@ import {
   queryWindowPage,
 } from '../readings-query.ts'
 import type { ApiDeps, ApiRequest, ApiRouter } from '../routing.ts'
+import { abortOnError } from '../streamed.ts'
 import { FLAG_NAMES, parseIncludeFlags, reportingIntervals } from '../window-quality.ts'
 import { NOT_PUBLIC_DEVICE, UNKNOWN_NEIGHBOURHOOD } from './devices.ts'
 
 /**
- * GET /api/v1/readings: readings or window aggregates of one public device or of a neighbourhood's public
- * devices, JSON or CSV, paged (services/api/readings-query.ts). Rows carry the CSV columns as keys:
+ * GET /api/v1/readings: readings or window aggregates of public devices (`device=a,b`) or of a neighbourhood's
+ * public devices, of one or more quantities (`quantity=pm2_5,pm10`), JSON or CSV, paged
+ * (services/api/readings-query.ts). A request names at most MAX_SERIES series (devices × quantities; 400 beyond). Rows carry the CSV columns as keys:
  * time, [local_time when tz is given,] device, quantity, unit, then `value` (series raw or calibrated) or
  * `raw,calibrated` (both) and `flags`; with a window `mean,min,max,count` (or `raw_mean,…,calibrated_count`),
  * `expected,completeness,partial` (services/api/window-quality.ts), `time` being the window start. With a window
@@ -34,11 +38,17 @@ import { NOT_PUBLIC_DEVICE, UNKNOWN_NEIGHBOURHOOD } from './devices.ts'
  */
 export const MAX_LIMIT = 100_000
 
+/**
+ * Most series (devices × quantities) one request may name with `device=`: each is its own InfluxDB series, and a
+ * raw page reads `limit + 2·series + 1` rows. Wider requests: a neighbourhood, or several requests.
+ */
+export const MAX_SERIES = 50
+
 export const ReadingsQuerySchema = z
   .object({
-    device: DeviceParam.optional(),
+    device: listParam(DeviceParam, MAX_SERIES, 'device ids', `one or more public device ids, comma-separated (sim-000,sim-001); at most ${MAX_SERIES} series (devices × quantities) per request`).optional(),
     neighbourhood: NeighbourhoodParam.optional(),
-    quantity: QuantityParam,
+    quantity: listParam(QuantityParam, QUANTITY_NAMES.length, 'quantities', `one or more quantities, comma-separated, each ${QuantityParam.description}`),
     from: timeParam('from', '-24h'),
     to: timeParam('to', 'now'),
     series: z.enum(['raw', 'calibrated', 'both']).default('raw').describe('raw values, calibrated values (only readings that have one), or both'),
@@ -65,6 +75,10 @@ export const ReadingsQuerySchema = z
   .superRefine((q, ctx) => {
     if ((q.device === undefined) === (q.neighbourhood === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['device'], message: 'give exactly one of device and neighbourhood' })
+    }
+    const series = (q.device?.length ?? 0) * (q.quantity?.length ?? 0)
+    if (series > MAX_SERIES) {
+      ctx.addIssue({ code: 'custom', path: ['device'], message: `${q.device!.length} devices × ${q.quantity.length} quantities = ${series} series, more than the limit of ${MAX_SERIES} series per request` })
     }
     if (typeof q.from === 'number' && typeof q.to === 'number' && q.to <= q.from) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must be after from' })
     try {
@@ -105,10 +119,12 @@ export const ReadingRowSchema = z.union([
   }),
 ])
 export const ReadingsResponseSchema = z.object({
-  device: z.string().nullable(),
+  device: z.string().nullable().describe('the device when one was asked, else null (see devices)'),
+  devices: z.array(z.string()).describe('the devices asked for (a neighbourhood: its public devices)'),
   neighbourhood: z.string().nullable(),
-  quantity: z.string(),
-  unit: z.string(),
+  quantity: z.string().nullable().describe('the quantity when one was asked, else null (see quantities)'),
+  quantities: z.array(z.string()).describe('the quantities asked for'),
+  unit: z.string().nullable().describe('the unit when one quantity was asked; every row names its own'),
   series: z.enum(['raw', 'calibrated', 'both']),
   window: z.enum(['10m', '1h', '1d']).nullable(),
   tz: z.string().nullable(),
@@ -130,10 +146,12 @@ export function registerReadingRoutes(router: ApiRouter, deps: ApiDeps): void {
       method: 'GET',
       url: '/api/v1/readings',
       operationId: 'readings',
-      summary: 'readings or window aggregates of a public device or a neighbourhood, JSON or CSV, paged',
+      summary: 'readings or window aggregates of public devices or a neighbourhood, one or more quantities, JSON or CSV, paged',
       description:
-        'Paging: at most `limit` rows; `next` (JSON) and the `Link: <…>; rel="next"` header give the next page. ' +
-        'Each page is one InfluxQL statement (the store is not chunked); CSV is written in chunks.',
+        `Several devices and quantities: \`device=a,b&quantity=pm2_5,pm10\`, at most ${MAX_SERIES} series (devices × quantities) per request; ` +
+        'rows are ordered by time, quantity, device and each names its device, quantity and unit. ' +
+        'Paging: at most `limit` rows; `next` (JSON) and the `Link: <…>; rel="next"` header give the next page (the cursor holds time, quantity and device, ' +
+        'so every row comes exactly once). Each page is one InfluxQL statement per quantity (the store is not chunked); CSV is written in chunks.',
       tags: ['readings'],
       querystring: ReadingsQuerySchema,
       responses: {
@@ -156,6 +174,7 @@ export function registerReadingRoutes(router: ApiRouter, deps: ApiDeps): void {
 async function answerReadings(deps: ApiDeps, request: ReadingsRequest, reply: FastifyReply): Promise<unknown> {
   const q = request.query
   const devices = publicDevices(deps, q.device, q.neighbourhood)
+  const quantities: Quantity[] = q.quantity
   const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor)
   if (q.cursor !== undefined && cursor === undefined) throw badParam('cursor', 'is not a cursor from this API')
   const includeFlags = q.window === undefined && q.include_flags === undefined ? undefined : parseIncludeFlags(q.include_flags)
@@ -163,7 +182,7 @@ async function answerReadings(deps: ApiDeps, request: ReadingsRequest, reply: Fa
   const deadline = requestDeadline(limits.timeoutMs, reply.raw)
   const base = {
     devices,
-    quantity: q.quantity,
+    quantity: quantities,
     from: q.from,
     to: q.to,
     series: q.series,
@@ -179,8 +198,9 @@ async function answerReadings(deps: ApiDeps, request: ReadingsRequest, reply: Fa
     if (q.window === undefined) {
       page = await queryReadingsPage(deps.store, base)
     } else {
-      const intervals = await reportingIntervals(deps.store, devices, q.quantity, q.to, deadline.signal)
-      refuseCostly(estimateCost({ devices, from: cursor ? Math.max(q.from, cursor.t) : q.from, to: q.to, window: q.window, intervals }), limits)
+      const intervals = new Map<Quantity, Awaited<ReturnType<typeof reportingIntervals>>>()
+      for (const quantity of quantities) intervals.set(quantity, await reportingIntervals(deps.store, devices, quantity, q.to, deadline.signal))
+      refuseCostly(estimateCost({ devices, from: cursor ? Math.max(q.from, cursor.t) : q.from, to: q.to, window: q.window, intervals: [...intervals.values()] }), limits)
       const windowQuery = { ...base, window: q.window, tz: q.tz ?? 'UTC', intervals }
       page = await queryWindowPage(deps.store, windowQuery)
       if (q.neighbourhood !== undefined) aggregate = await queryNeighbourhoodWindows(deps.store, windowQuery, q.neighbourhood, page)
@@ -199,15 +219,18 @@ async function answerReadings(deps: ApiDeps, request: ReadingsRequest, reply: Fa
   if (q.format === 'csv') {
     const rows = aggregate ? mergeAggregate(page.rows, aggregate) : page.rows
     reply.type('text/csv; charset=utf-8')
-    return reply.send(csvStream(header, rows, (r) => header.map((c) => (c === 'time' ? formatIsoMs(r.time as number) : r[c])), csvDialect(q.sep, request.headers['accept-language'])))
+    const body = csvStream(header, rows, (r) => header.map((c) => (c === 'time' ? formatIsoMs(r.time as number) : r[c])), csvDialect(q.sep, request.headers['accept-language']))
+    return reply.send(abortOnError(body, request, reply, deps.logger))
   }
   const format = (rows: Row[]) =>
     rows.map((r) => ({ ...r, time: formatIsoMs(r.time as number), ...(typeof r.flags === 'string' ? { flags: r.flags === '' ? [] : r.flags.split(';') } : {}) }))
   return {
-    device: q.device ?? null,
+    device: q.device?.length === 1 ? q.device[0]! : null,
+    devices,
     neighbourhood: q.neighbourhood ?? null,
-    quantity: q.quantity,
-    unit: QUANTITIES[q.quantity].unit,
+    quantity: quantities.length === 1 ? quantities[0]! : null,
+    quantities,
+    unit: quantities.length === 1 ? QUANTITIES[quantities[0]!].unit : null,
     series: q.series,
     window: q.window ?? null,
     tz: q.window === undefined && q.tz === undefined ? null : (q.tz ?? 'UTC'),
@@ -222,22 +245,23 @@ async function answerReadings(deps: ApiDeps, request: ReadingsRequest, reply: Fa
   }
 }
 
-/** The public device ids the request asks for; the same 404 for unknown and non-consented devices. */
-function publicDevices(deps: ApiDeps, device: string | undefined, neighbourhood: string | undefined): string[] {
+/** The public device ids the request asks for, in id order; the same 404 for unknown and non-consented devices. */
+function publicDevices(deps: ApiDeps, device: readonly string[] | undefined, neighbourhood: string | undefined): string[] {
   if (device !== undefined) {
-    if (deps.registry.publicDevice(device) === undefined) throw notFound(NOT_PUBLIC_DEVICE)
-    return [device]
+    if (device.some((id) => deps.registry.publicDevice(id) === undefined)) throw notFound(NOT_PUBLIC_DEVICE)
+    return [...device].sort(compareIds)
   }
   if (deps.registry.neighbourhood(neighbourhood!) === undefined) throw notFound(UNKNOWN_NEIGHBOURHOOD)
   return deps.registry.publicDevices(neighbourhood).map((d) => d.id)
 }
 
-/** Aggregate rows placed before the device rows of their window (CSV). */
+/** Aggregate rows placed before the device rows of their window and quantity (CSV); both lists in (time, quantity) order. */
 function mergeAggregate(rows: Row[], aggregate: Row[]): Row[] {
   const out: Row[] = []
+  const notAfter = (a: Row, row: Row) => (a.time as number) - (row.time as number) || compareIds(a.quantity as string, row.quantity as string)
   let a = 0
   for (const row of rows) {
-    while (a < aggregate.length && (aggregate[a]!.time as number) <= (row.time as number)) out.push(aggregate[a++]!)
+    while (a < aggregate.length && notAfter(aggregate[a]!, row) <= 0) out.push(aggregate[a++]!)
     out.push(row)
   }
   return out.concat(aggregate.slice(a))

@@ -1,0 +1,203 @@
+import type { FastifyInstance } from 'fastify'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createLogger } from '../../core/logger.ts'
+import { QUANTITIES, type Quantity } from '../../core/quantities.ts'
+import type { Reading } from '../../core/reading.ts'
+import { parseRegistry } from '../../core/registry/registry.ts'
+import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influx.ts'
+import { MAX_SERIES, ReadingsResponseSchema } from '../../services/api/routes/readings.ts'
+import { buildApiServer } from '../../services/api/server.ts'
+import { testApiConfig } from '../helpers/api.ts'
+import { INFLUX_URL, uniqueId } from '../helpers/env.ts'
+
+/**
+ * GET /api/v1/readings with several devices and quantities against the real InfluxDB. Three series:
+ * m-a air_temperature and m-a pm2_5 every minute (the same times: rows tie on time) and m-b air_temperature
+ * every minute, offset 30 s for the first half and on the minute after, 120 readings each; m-b has no pm2_5.
+ * Expected rows are built here from the input, independently of the API's code.
+ */
+const MIN = 60_000
+const START = Date.UTC(2024, 1, 1)
+const N = 120
+const END = START + N * MIN
+
+interface Input { time: number; device: string; quantity: Quantity; value: number }
+const input: Input[] = []
+for (let i = 0; i < N; i++) {
+  input.push({ time: START + i * MIN, device: 'm-a', quantity: 'air_temperature', value: (i % 17) * 0.5 - 3 })
+  input.push({ time: START + i * MIN, device: 'm-a', quantity: 'pm2_5', value: 4 + (i % 13) })
+  input.push({ time: START + i * MIN + (i < N / 2 ? 30_000 : 0), device: 'm-b', quantity: 'air_temperature', value: 12 + (i % 7) * 0.25 })
+}
+const keyOf = (r: { time: string | number; device: string; quantity: string; value?: unknown }) => `${new Date(r.time).toISOString()}|${r.device}|${r.quantity}|${String(r.value)}`
+// the API's order: time, then quantity, then device
+const expectedRaw = [...input]
+  .sort((a, b) => a.time - b.time || (a.quantity < b.quantity ? -1 : a.quantity > b.quantity ? 1 : 0) || (a.device < b.device ? -1 : 1))
+  .map(keyOf)
+
+/** 10-minute windows of each series: `time|device|quantity|count|mean`, in the API's order. */
+function expectedWindows(pool: boolean): string[] {
+  const groups = new Map<string, { time: number; device: string; quantity: string; values: number[] }>()
+  for (const r of input) {
+    const time = Math.floor(r.time / (10 * MIN)) * 10 * MIN
+    const device = pool ? 'neighbourhood:noord' : r.device
+    const id = `${time}|${r.quantity}|${device}`
+    if (!groups.has(id)) groups.set(id, { time, device, quantity: r.quantity, values: [] })
+    groups.get(id)!.values.push(r.value)
+  }
+  return [...groups.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1)) // times are 13 digits: text order is (time, quantity, device)
+    .map(([, g]) => `${new Date(g.time).toISOString()}|${g.device}|${g.quantity}|${g.values.length}|${(g.values.reduce((s, v) => s + v, 0) / g.values.length).toFixed(9)}`)
+}
+
+const reading = (r: Input): Reading => ({
+  deviceId: r.device, quantity: r.quantity, value: r.value, unit: QUANTITIES[r.quantity].unit, observedAt: r.time, receivedAt: r.time, timeSource: 'device', sourceFormat: 'senshagen-v1', flags: [],
+})
+
+describe('GET /api/v1/readings with several devices and quantities', () => {
+  const database = uniqueId('api_multi')
+  let store: InfluxReadingStore
+  let app: FastifyInstance
+  const range = `from=${new Date(START).toISOString()}&to=${new Date(END).toISOString()}`
+  const get = async (url: string) => {
+    const response = await app.inject({ method: 'GET', url })
+    return { status: response.statusCode, link: response.headers.link as string | undefined, body: response.body, json: () => JSON.parse(response.body) }
+  }
+  /** Follows `next` from `query` to the last page; each page's body is handed to `take`. */
+  async function everyPage(query: string, take: (body: Record<string, unknown> & { rows: Array<Record<string, unknown>> }) => void): Promise<number> {
+    let url = `/api/v1/readings?${query}`
+    let pages = 0
+    for (; pages < 500 && url !== ''; pages++) {
+      const page = await get(url)
+      expect(page.status).toBe(200)
+      const body = ReadingsResponseSchema.parse(page.json())
+      take(body as never)
+      url = body.next === null ? '' : page.link!.slice(1, page.link!.indexOf('>'))
+    }
+    expect(url).toBe('')
+    return pages
+  }
+
+  beforeAll(async () => {
+    const logger = createLogger('silent')
+    store = await openInfluxStore({ url: INFLUX_URL, database }, logger)
+    await store.ensureDatabase()
+    await store.write({ readings: input.map(reading), rejections: [] })
+    const registry = parseRegistry(
+      {
+        neighbourhoods: [{ id: 'noord', name: 'Noord', municipality: 'Zwolle', center: { lat: 52.53, lon: 6.06 } }],
+        devices: [
+          { id: 'm-a', neighbourhood: 'noord', consent: true, location: { lat: 52.5312, lon: 6.0571 } },
+          { id: 'm-b', neighbourhood: 'noord', consent: true, location: { lat: 52.5288, lon: 6.0633 } },
+          { id: 'm-private', neighbourhood: 'noord', consent: false, location: { lat: 52.53, lon: 6.06 } },
+        ],
+      },
+      'test',
+    )
+    app = await buildApiServer({ config: testApiConfig(), store, registry, logger, publicDir: '/nonexistent' })
+  })
+  afterAll(async () => {
+    await app?.close()
+    await store?.influxql(`DROP DATABASE "${database}"`)
+  })
+
+  it('pages 360 raw rows of 3 series 7 at a time: every row exactly once, in (time, quantity, device) order', async () => {
+    const seen: string[] = []
+    const pages = await everyPage(`device=m-b,m-a&quantity=pm2_5,air_temperature&${range}&limit=7`, (body) => {
+      expect(body.rows.length).toBeLessThanOrEqual(7)
+      expect(body).toMatchObject({ device: null, devices: ['m-a', 'm-b'], quantity: null, quantities: ['pm2_5', 'air_temperature'], unit: null })
+      seen.push(...body.rows.map((r) => keyOf(r as never)))
+    })
+    expect(seen).toHaveLength(360)
+    expect(seen).toEqual(expectedRaw)
+    expect(pages).toBeGreaterThanOrEqual(52)
+  })
+
+  it('pages the same rows as CSV through the Link header, each line naming device, quantity and unit', async () => {
+    const lines: string[] = []
+    let url = `/api/v1/readings?device=m-a,m-b&quantity=air_temperature,pm2_5&${range}&limit=50&format=csv`
+    while (url !== '') {
+      const page = await get(url)
+      const [header, ...rows] = page.body.trim().split('\n')
+      expect(header).toBe('time,device,quantity,unit,value,flags')
+      lines.push(...rows)
+      const next = /^<([^>]+)>; rel="next"/.exec(page.link ?? '')
+      url = next ? next[1]! : ''
+    }
+    expect(lines.map((l) => l.split(','))).toEqual(
+      expectedRaw.map((k) => {
+        const [time, device, quantity, value] = k.split('|')
+        return [time, device, quantity, QUANTITIES[quantity as Quantity].unit, value, '']
+      }),
+    )
+  })
+
+  it('pages 10-minute windows of 3 series 5 at a time, and a neighbourhood aggregate once per window and quantity', async () => {
+    const rows: string[] = []
+    const aggregate: string[] = []
+    const format = (r: Record<string, unknown>) => `${r.time}|${r.device}|${r.quantity}|${r.count}|${(r.mean as number).toFixed(9)}`
+    await everyPage(`neighbourhood=noord&quantity=pm2_5,air_temperature&${range}&window=10m&limit=5`, (body) => {
+      expect(body.rows.length).toBeLessThanOrEqual(5)
+      rows.push(...body.rows.map(format))
+      aggregate.push(...(body.aggregate as Array<Record<string, unknown>>).map(format))
+    })
+    expect(rows).toEqual(expectedWindows(false))
+    expect(rows).toHaveLength(36)
+    expect(aggregate).toEqual(expectedWindows(true))
+    expect(aggregate).toHaveLength(24)
+  })
+
+  it('writes windowed CSV of two quantities with each neighbourhood row before the device rows of its window and quantity', async () => {
+    const csv = await get(`/api/v1/readings?neighbourhood=noord&quantity=pm2_5,air_temperature&${range}&window=10m&format=csv`)
+    const [header, ...lines] = csv.body.trim().split('\n')
+    expect(header).toBe('time,device,quantity,unit,mean,min,max,count,expected,completeness,partial')
+    const got = lines.map((l) => l.split(',')).map(([time, device, quantity, , mean, , , count]) => `${time}|${device}|${quantity}|${count}|${Number(mean).toFixed(9)}`)
+    const pooledFirst = [...expectedWindows(true), ...expectedWindows(false)].sort((a, b) => {
+      const [ta, da, qa] = a.split('|')
+      const [tb, db, qb] = b.split('|')
+      const rank = (d: string) => (d.startsWith('neighbourhood:') ? '' : d)
+      return ta! < tb! ? -1 : ta! > tb! ? 1 : qa! < qb! ? -1 : qa! > qb! ? 1 : rank(da!) < rank(db!) ? -1 : 1
+    })
+    expect(got).toEqual(pooledFirst)
+    expect(got).toHaveLength(60)
+  })
+
+  it('counts every series in the cost bound and caps the series one request may name', async () => {
+    const hundred = Array.from({ length: 26 }, (_, i) => `m-${String(i).padStart(2, '0')}`).join(',')
+    const capped = await get(`/api/v1/readings?device=${hundred}&quantity=pm2_5,pm10&${range}`)
+    expect(capped.status).toBe(400)
+    expect(capped.json()['invalid-params']).toEqual([{ name: 'device', reason: `26 devices × 2 quantities = 52 series, more than the limit of ${MAX_SERIES} series per request` }])
+    const one = (await get(`/api/v1/readings?device=m-a&quantity=pm2_5&from=1970-01-01&to=2100-01-01&window=10m`)).json()
+    const three = (await get(`/api/v1/readings?device=m-a,m-b&quantity=pm2_5,air_temperature&from=1970-01-01&to=2100-01-01&window=10m`)).json()
+    expect(one.detail).toMatch(/^query too costly: 1 series × 6837408 windows = 6837408 windows/)
+    expect(three.detail).toMatch(/^query too costly: 4 series × 6837408 windows = 27349632 windows/)
+  })
+
+  it('answers the same 404 when one of the devices is not public', async () => {
+    const hidden = await get(`/api/v1/readings?device=m-a,m-private&quantity=pm2_5&${range}`)
+    const unknown = await get(`/api/v1/readings?device=m-a,nobody&quantity=pm2_5&${range}`)
+    expect(hidden.status).toBe(404)
+    expect(hidden.json().detail).toBe(unknown.json().detail)
+  })
+
+  it('names a bad list item and a missing quantity', async () => {
+    const bad = (await get(`/api/v1/readings?device=m-a&quantity=pm2_5,pm25&${range}`)).json()
+    expect(bad['invalid-params']).toEqual([{ name: 'quantity', reason: expect.stringMatching(/^item 2 'pm25': unknown quantity 'pm25'; one of /) }])
+    const missing = await get(`/api/v1/readings?device=m-a&${range}`)
+    expect(missing.status).toBe(400)
+    expect(missing.json()['invalid-params']).toEqual([{ name: 'quantity', reason: 'quantity is required' }])
+  })
+
+  it('answers "<name> is required" for every required query parameter of every route (from the OpenAPI document)', async () => {
+    const doc = (await get('/openapi.json')).json() as { paths: Record<string, { get: { parameters?: Array<{ name: string; in: string; required?: boolean }> } }> }
+    const required = Object.entries(doc.paths).flatMap(([path, item]) =>
+      (item.get.parameters ?? []).filter((p) => p.in === 'query' && p.required).map((p) => ({ path, name: p.name })),
+    )
+    expect(required.map((r) => `${r.path} ${r.name}`)).toContain('/api/v1/readings quantity')
+    for (const { path, name } of required) {
+      const url = path.replace(/\{[^}]+\}/g, 'm-a')
+      const response = await get(url)
+      expect(response.status, url).toBe(400)
+      expect(response.json()['invalid-params'], url).toContainEqual({ name, reason: `${name} is required` })
+    }
+  })
+})
