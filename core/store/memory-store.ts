@@ -272,7 +272,11 @@ function windowStart(time: number, every: '10m' | '1h' | '1d', tz: string): numb
  * A point's field as the store reads it: `calibrated` only where calibration_method is a non-empty string (a
  * cleared point keeps its old number with method "", core/store/schema.ts; influx-queries.ts does the same).
  */
+/** A stored field, or an aggregate view of the calibrated ones (core/store/store.ts AggregateField). */
 function fieldOf(p: Point, field: string): Point['fields'][string] | undefined {
   const method = p.fields.calibration_method
-  return field === 'calibrated' && (typeof method !== 'string' || method === '') ? undefined : p.fields[field]
+  const calibrated = typeof method === 'string' && method !== ''
+  if (field === 'calibrated_indicative') return calibrated && p.fields.calibration_label === 'indicative' ? p.fields.calibrated : undefined
+  if (field === 'calibrated_u') return calibrated && typeof p.fields.calibrated_u === 'number' && p.fields.calibrated_u >= 0 ? p.fields.calibrated_u : undefined
+  return field === 'calibrated' && !calibrated ? undefined : p.fields[field]
 }
