@@ -184,19 +184,23 @@ export abstract class InfluxQueries implements Omit<ReadingStore, 'generation' |
     // and with their own conditions, so each gets its own statement; rows are merged per window, device, quantity
     const plain = query.fields.filter((f) => !(f in CALIBRATED_VIEWS))
     const views = query.fields.filter((f): f is keyof typeof CALIBRATED_VIEWS => f in CALIBRATED_VIEWS)
-    const base = plain.length > 0 ? await this.aggregate(query, plain, conditions, control) : await this.aggregateView(query, views[0]!, conditions, control)
-    const others = plain.length > 0 ? views : views.slice(1)
-    if (others.length === 0) return base
+    // the statements run at once: each is one scan of the same series
+    const [base, ...others] = await Promise.all([
+      ...(plain.length > 0 ? [this.aggregate(query, plain, conditions, control)] : []),
+      ...views.map((view) => this.aggregateView(query, view, conditions, control)),
+    ])
+    const merged = plain.length > 0 ? views : views.slice(1)
+    if (merged.length === 0) return base!
     const key = (r: AggregateRow) => `${r.deviceId ?? ''}\0${r.quantity}\0${r.time}`
-    const byKey = new Map(base.map((r) => [key(r), r]))
-    for (const view of others) {
-      for (const r of base) r.stats[view] = { mean: null, min: null, max: null, count: 0 }
-      for (const r of await this.aggregateView(query, view, conditions, control)) {
+    const byKey = new Map(base!.map((r) => [key(r), r]))
+    merged.forEach((view, i) => {
+      for (const r of base!) r.stats[view] = { mean: null, min: null, max: null, count: 0 }
+      for (const r of others[i]!) {
         const row = byKey.get(key(r))
         if (row !== undefined) row.stats[view] = r.stats[view]!
       }
-    }
-    return base
+    })
+    return base!
   }
 
   /** One calibrated view (CALIBRATED_VIEWS) as its own statement, its stats under the view's name. */

@@ -90,6 +90,8 @@ export interface Page {
   columns: string[]
   rows: Row[]
   next?: Cursor
+  /** Window pages: the device windows the rows were made from (queryNeighbourhoodWindows reuses them). */
+  windows?: QualifiedWindow[]
 }
 
 /** Columns of a page, after time, [local_time,] device, quantity, unit. */
@@ -216,7 +218,7 @@ export async function queryWindowPage(store: Pick<ReadingStore, 'aggregateReadin
   let rows = windowRows(groups, q, (g) => g.deviceId ?? '')
   rows.sort(byTimeDevice)
   if (q.cursor) rows = rows.filter((r) => !(r.time === q.cursor!.t && compareIds(r.device as string, q.cursor!.d) <= 0))
-  return finishPage(columns, rows, q.limit)
+  return { ...finishPage(columns, rows, q.limit), windows: groups }
 }
 
 /**
@@ -240,7 +242,9 @@ export async function queryNeighbourhoodWindows(
   const lower = Math.max(q.from, Math.min(...times))
   const upper = Math.min(q.to, nextWindowStart(Math.max(...times), q.window, q.tz))
   const intervals = q.intervals ?? (await reportingIntervals(store, q.devices, q.quantity, q.to, q.signal))
-  const groups = await qualifiedWindows(store, { ...windowsQuery({ ...q, intervals }, q.from, q.to, true), lower, upper })
+  // a single page (no cursor, no next) holds every device window of the range: no second query
+  const whole = q.cursor === undefined && page.next === undefined && page.windows !== undefined
+  const groups = whole ? page.windows! : await qualifiedWindows(store, { ...windowsQuery({ ...q, intervals }, q.from, q.to, true), lower, upper })
   const byTime = new Map<number, QualifiedWindow[]>()
   for (const g of groups) byTime.get(g.time)?.push(g) ?? byTime.set(g.time, [g])
   const pooled = q.devices.flatMap((d) => (intervals.has(d) ? [intervals.get(d)!.intervalMs] : []))

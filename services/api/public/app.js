@@ -304,7 +304,9 @@ function nowCard(quantity, entry, stationValue = null) {
     return h('div', { class: 'card', dataset: { quantity } }, heading, h('p', { class: 'value value-missing' }, t('noValue')), h('p', { class: 'advice' }, t('noValueAdvice')), reference)
   }
   const advice = adviceText(quantity, entry)
-  const spread = entry.uncertainty ? t('uncertainty', { low: fmt.value(quantity, entry.value - entry.uncertainty), high: fmt.value(quantity, entry.value + entry.uncertainty) }) : null
+  // a concentration or humidity is never below 0, whatever the uncertainty says
+  const low = quantity === 'air_temperature' ? entry.value - entry.uncertainty : Math.max(0, entry.value - entry.uncertainty)
+  const spread = entry.uncertainty ? t('uncertainty', { low: fmt.value(quantity, low), high: fmt.value(quantity, entry.value + entry.uncertainty) }) : null
   const note = seriesText(entry)
   return h(
     'div',
