@@ -1,13 +1,13 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import type { FastifyInstance } from 'fastify'
-import { chromium, type Browser } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../../core/logger.ts'
 import type { Reading } from '../../core/reading.ts'
 import { parseRegistry } from '../../core/registry/registry.ts'
 import { buildApiServer } from '../../services/api/server.ts'
-import { CHROMIUM, CHROMIUM_ARGS, expectNoAxeViolations } from '../browser/harness.ts'
+import { expectNoAxeViolations, servePage } from '../browser/harness.ts'
 import { INFLUX_URL, isolatedEnv } from '../helpers/env.ts'
 import { throwawayDatabase } from '../helpers/influx-database.ts'
 
@@ -72,10 +72,7 @@ describe('page, API, CLI and export agree on one window, each number with its la
     )
     const config = { api: { bind: '127.0.0.1', port: 0, livePollMs: 1000, liveHeartbeatMs: 15_000 }, registry: { path: '' }, influx: { url: INFLUX_URL }, calibration: { reportsDir: '/nonexistent' } }
     app = await buildApiServer({ config, store: db.store, registry, logger })
-    await app.listen({ port: 0, host: '127.0.0.1' })
-    const address = app.server.address()
-    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+    ;({ base, browser } = await servePage(app))
   }, 120_000)
 
   afterAll(async () => {
