@@ -4,6 +4,7 @@ import { REFERENCE_MEASUREMENT } from '../reference/reference-store.ts'
 import type { ReferenceObservation, ReferenceQuery, ReferenceSourceName } from '../reference/reference.ts'
 import { EVENT_MEASUREMENT, READING_MEASUREMENT, REJECTION_MEASUREMENT, deviceAndSubDevices, influxqlString } from './schema.ts'
 import type {
+  AggregateField,
   AggregateQuery,
   AggregateRow,
   DeviceEventKind,
@@ -44,6 +45,13 @@ export interface InfluxSeries {
 }
 
 const STATS = ['mean', 'min', 'max', 'count'] as const
+
+/** The calibrated aggregate fields (core/store/store.ts AggregateField): the stored field each summarises, and the points it takes. */
+const CALIBRATED_VIEWS = {
+  calibrated: { field: 'calibrated', where: [`"calibration_method" != ''`] },
+  calibrated_u: { field: 'calibrated_u', where: [`"calibration_method" != ''`, `"calibrated_u" >= 0`] },
+  calibrated_indicative: { field: 'calibrated', where: [`"calibration_method" != ''`, `"calibration_label" = 'indicative'`] },
+} as const satisfies Partial<Record<AggregateField, { field: string; where: readonly string[] }>>
 
 /**
  * How a caller stops a statement: the signal, and a marker the statement carries (a condition that holds for
@@ -172,20 +180,34 @@ export abstract class InfluxQueries implements Omit<ReadingStore, 'generation' |
     const control = queryControl(query.signal)
     const conditions = selectionConditions(query, control)
     if (conditions === undefined || query.fields.length === 0) return []
-    // `calibrated` is aggregated without the cleared points (calibration_method "", core/store/schema.ts), so it
-    // gets its own statement when asked with other fields; rows of both are merged per window, device, quantity
-    const plain = query.fields.filter((f) => f !== 'calibrated')
-    if (plain.length === query.fields.length) return this.aggregate(query, plain, conditions, control)
-    const calibrated = await this.aggregate(query, ['calibrated'], [...conditions, `"calibration_method" != ''`], control)
-    if (plain.length === 0) return calibrated
-    const rows = await this.aggregate(query, plain, conditions, control)
+    // the calibrated views are aggregated without the cleared points (calibration_method "", core/store/schema.ts)
+    // and with their own conditions, so each gets its own statement; rows are merged per window, device, quantity
+    const plain = query.fields.filter((f) => !(f in CALIBRATED_VIEWS))
+    const views = query.fields.filter((f): f is keyof typeof CALIBRATED_VIEWS => f in CALIBRATED_VIEWS)
+    // the statements run at once: each is one scan of the same series
+    const [base, ...others] = await Promise.all([
+      ...(plain.length > 0 ? [this.aggregate(query, plain, conditions, control)] : []),
+      ...views.map((view) => this.aggregateView(query, view, conditions, control)),
+    ])
+    const merged = plain.length > 0 ? views : views.slice(1)
+    if (merged.length === 0) return base!
     const key = (r: AggregateRow) => `${r.deviceId ?? ''}\0${r.quantity}\0${r.time}`
-    const byKey = new Map(rows.map((r) => [key(r), r]))
-    for (const r of rows) r.stats.calibrated = { mean: null, min: null, max: null, count: 0 }
-    for (const r of calibrated) {
-      const row = byKey.get(key(r))
-      if (row !== undefined) row.stats.calibrated = r.stats.calibrated!
-    }
+    const byKey = new Map(base!.map((r) => [key(r), r]))
+    merged.forEach((view, i) => {
+      for (const r of base!) r.stats[view] = { mean: null, min: null, max: null, count: 0 }
+      for (const r of others[i]!) {
+        const row = byKey.get(key(r))
+        if (row !== undefined) row.stats[view] = r.stats[view]!
+      }
+    })
+    return base!
+  }
+
+  /** One calibrated view (CALIBRATED_VIEWS) as its own statement, its stats under the view's name. */
+  private async aggregateView(query: AggregateQuery, view: keyof typeof CALIBRATED_VIEWS, conditions: readonly string[], control: ReturnType<typeof queryControl>): Promise<AggregateRow[]> {
+    const { field, where: extra } = CALIBRATED_VIEWS[view]
+    const rows = await this.aggregate(query, [field], [...conditions, ...extra], control)
+    if (field !== view) for (const r of rows) r.stats = { [view]: r.stats[field]! }
     return rows
   }
 

@@ -88,7 +88,7 @@ export class MemoryStore implements Store.ReadingStore {
   async aggregateReadings(query: Store.AggregateQuery): Promise<Store.AggregateRow[]> {
     const groups = new Map<string, { row: Store.AggregateRow; points: Point[] }>()
     for (const p of this.readings(query)) {
-      if (!query.fields.some((f) => typeof fieldOf(p, f) === 'number')) continue
+      if (!query.fields.some((f) => typeof aggregateFieldOf(p, f) === 'number')) continue
       const time = query.window ? windowStart(p.time, query.window.every, query.window.tz) : 0
       const deviceId = query.perDevice ? p.tags.device! : undefined
       const key = `${deviceId ?? ''}\0${p.tags.quantity}\0${time}`
@@ -96,7 +96,7 @@ export class MemoryStore implements Store.ReadingStore {
       group.points.push(p)
     }
     const rows = [...groups.values()].map(({ row, points }) => {
-      for (const field of query.fields) row.stats[field] = stats(points.flatMap((p) => (typeof fieldOf(p, field) === 'number' ? [fieldOf(p, field) as number] : [])))
+      for (const field of query.fields) row.stats[field] = stats(points.flatMap((p) => (typeof aggregateFieldOf(p, field) === 'number' ? [aggregateFieldOf(p, field) as number] : [])))
       return row
     })
     rows.sort((a, b) => byteOrder(a.deviceId ?? '', b.deviceId ?? '') || byteOrder(a.quantity, b.quantity) || a.time - b.time)
@@ -275,4 +275,12 @@ function windowStart(time: number, every: '10m' | '1h' | '1d', tz: string): numb
 function fieldOf(p: Point, field: string): Point['fields'][string] | undefined {
   const method = p.fields.calibration_method
   return field === 'calibrated' && (typeof method !== 'string' || method === '') ? undefined : p.fields[field]
+}
+
+/** An aggregate field (core/store/store.ts AggregateField): a stored one, or a view of the calibrated points. */
+function aggregateFieldOf(p: Point, field: Store.AggregateField): Point['fields'][string] | undefined {
+  const calibrated = fieldOf(p, 'calibrated') !== undefined
+  if (field === 'calibrated_indicative') return calibrated && p.fields.calibration_label === 'indicative' ? p.fields.calibrated : undefined
+  if (field === 'calibrated_u') return calibrated && typeof p.fields.calibrated_u === 'number' && p.fields.calibrated_u >= 0 ? p.fields.calibrated_u : undefined
+  return fieldOf(p, field)
 }

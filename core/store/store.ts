@@ -114,8 +114,15 @@ export interface FieldStats {
   count: number
 }
 
-/** The numeric reading fields aggregateReadings can summarise. */
-export type AggregateField = 'value' | 'calibrated' | 'received_ms'
+/**
+ * The numeric reading fields aggregateReadings can summarise. Besides stored fields, two views of the calibrated
+ * points (those with a non-empty calibration_method, core/store/schema.ts) that give a window its label and
+ * uncertainty (services/api/window-quality.ts windowCalibration):
+ * - `calibrated_u`: the stored expanded uncertainty of the calibrated points that have one (calibrated_u ≥ 0;
+ *   −1 = not assessed is left out), in the quantity's unit;
+ * - `calibrated_indicative`: `calibrated` of the points labelled `indicative` (its count says how many are).
+ */
+export type AggregateField = 'value' | 'calibrated' | 'received_ms' | 'calibrated_u' | 'calibrated_indicative'
 
 export interface AggregateQuery extends ReadingSelection {
   /** Numeric fields to aggregate: `value` and `calibrated` in the quantity's canonical unit, `received_ms` epoch ms UTC. */

@@ -2,6 +2,7 @@ import type { Quantity } from '../../core/quantities.ts'
 import type { PublicDevice } from '../../core/registry/registry.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
 import { formatIsoMs } from '../../core/time.ts'
+import { CALIBRATION_FIELDS, type LabelledUncertainty, windowCalibration } from './window-quality.ts'
 
 /**
  * What the API says about public devices, from measurement `reading`: quantities measured, sensor models
@@ -63,11 +64,14 @@ export interface DeviceWindowStats {
   rawCount: number
   calibratedMean: number | null
   calibratedCount: number
+  /** Label and uncertainty of calibratedMean (services/api/window-quality.ts windowCalibration). */
+  calibration: LabelledUncertainty
 }
 
 /**
- * Per device and quantity: mean and count of `value` and of `calibrated` in [from, to), quality-flagged readings
- * left out (`flags = ''`). Errors: those of store.aggregateReadings.
+ * Per device and quantity: mean and count of `value` and of `calibrated` in [from, to), with the label and
+ * uncertainty of the calibrated mean, quality-flagged readings left out (`flags = ''`). Errors: those of
+ * store.aggregateReadings.
  */
 export async function deviceWindowStats(
   store: Pick<ReadingStore, 'aggregateReadings'>,
@@ -77,7 +81,7 @@ export async function deviceWindowStats(
   to: number,
 ): Promise<DeviceWindowStats[]> {
   if (devices.length === 0) return []
-  const groups = await store.aggregateReadings({ devices, quantities, from, to, unflaggedOnly: true, fields: ['value', 'calibrated'], perDevice: true })
+  const groups = await store.aggregateReadings({ devices, quantities, from, to, unflaggedOnly: true, fields: ['value', 'calibrated', ...CALIBRATION_FIELDS], perDevice: true })
   return groups.map(({ deviceId, quantity, stats }) => ({
     device: deviceId ?? '',
     quantity,
@@ -85,5 +89,6 @@ export async function deviceWindowStats(
     rawCount: stats.value?.count ?? 0,
     calibratedMean: stats.calibrated?.mean ?? null,
     calibratedCount: stats.calibrated?.count ?? 0,
+    calibration: windowCalibration(stats),
   }))
 }

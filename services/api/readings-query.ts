@@ -2,7 +2,22 @@ import { DateTime } from 'luxon'
 import { QUANTITIES, type Quantity } from '../../core/quantities.ts'
 import type { ReadingField, ReadingStore } from '../../core/store/store.ts'
 import { TIME_MAX_MS, TIME_MIN_MS } from './params.ts'
-import { type QualifiedWindow, type Window, nextWindowStart, qualifiedWindows } from './window-quality.ts'
+import type { AggregateField, FieldStats } from '../../core/store/store.ts'
+import {
+  CALIBRATION_FIELDS,
+  type LabelledUncertainty,
+  type QualifiedWindow,
+  UNCALIBRATED,
+  type Window,
+  type WindowQuality,
+  meanCalibration,
+  nextWindowStart,
+  qualifiedWindows,
+  reportingIntervals,
+  storedCalibration,
+  windowCalibration,
+  windowQuality,
+} from './window-quality.ts'
 
 export { nextWindowStart, type Window } from './window-quality.ts'
 
@@ -26,6 +41,11 @@ export { nextWindowStart, type Window } from './window-quality.ts'
  * list in JSON); windows take unflagged readings unless `includeFlags` says otherwise and carry `expected`,
  * `completeness` and `partial`. Every row carries its `unit`, and `local_time` (ISO-8601 with the zone's
  * offset) when the caller names a zone (`labelZone`).
+ *
+ * Label and uncertainty (issue 11): every row carries `uncertainty` (expanded, k = 2, in the row's unit, or null)
+ * and `label` (core/calibration/uncertainty.ts CalibrationLabel) of its calibrated value: as stored for a reading,
+ * window-quality.ts windowCalibration for a window, meanCalibration for a neighbourhood window. Series `raw` says
+ * `uncalibrated` with a null uncertainty: a raw value has no assessed uncertainty, and none is invented.
  */
 
 export type Series = 'raw' | 'calibrated' | 'both'
@@ -74,14 +94,16 @@ export interface Page {
   columns: string[]
   rows: Row[]
   next?: Cursor
+  /** Window pages: the device windows the rows were made from (queryNeighbourhoodWindows reuses them). */
+  windows?: Map<Quantity, QualifiedWindow[]>
 }
 
 /** Columns of a page, after time, [local_time,] device, quantity, unit. */
 export function valueColumns(series: Series, windowed: boolean): string[] {
   const stats = ['mean', 'min', 'max', 'count']
-  // calibrated values carry their uncertainty and label (core/calibration/uncertainty.ts; labelCalibrated)
-  if (!windowed) return [...(series === 'both' ? ['raw', 'calibrated', 'uncertainty', 'label'] : series === 'calibrated' ? ['value', 'uncertainty', 'label'] : ['value']), 'flags']
-  return [...(series === 'both' ? ['raw', 'calibrated'].flatMap((s) => stats.map((stat) => `${s}_${stat}`)) : stats), 'expected', 'completeness', 'partial']
+  // every value carries the uncertainty and label of its calibrated value (core/calibration/uncertainty.ts; labelCalibrated, windowCalibration)
+  if (!windowed) return [...(series === 'both' ? ['raw', 'calibrated'] : ['value']), 'uncertainty', 'label', 'flags']
+  return [...(series === 'both' ? ['raw', 'calibrated'].flatMap((s) => stats.map((stat) => `${s}_${stat}`)) : stats), 'uncertainty', 'label', 'expected', 'completeness', 'partial']
 }
 
 /** The leading columns of every row. */
@@ -154,6 +176,7 @@ export async function queryReadingsPage(store: Pick<ReadingStore, 'readingRows'>
     fields.forEach((field, i) => (row[columns[i]!] = (v.fields[field] as number | null | undefined) ?? null))
     row.flags = typeof v.fields.flags === 'string' ? v.fields.flags.split(',').filter((f) => f !== '').join(';') : ''
     if (q.series !== 'raw') labelCalibrated(row, q.series === 'both' ? 'calibrated' : 'value')
+    else Object.assign(row, UNCALIBRATED)
     return row
   })
   rows.sort(byKey)
@@ -165,10 +188,10 @@ export async function queryReadingsPage(store: Pick<ReadingStore, 'readingRows'>
   return finishPage(columns, rows, q.limit)
 }
 
-/** `uncertainty` null unless assessed (stored −1: not); `label` `uncalibrated` without a calibrated value, `experimental` when none was stored. */
+/** `uncertainty` and `label` of the row's calibrated value (window-quality.ts storedCalibration). */
 function labelCalibrated(row: Row, calibrated: string): void {
-  if (typeof row.uncertainty !== 'number' || row.uncertainty < 0) row.uncertainty = null
-  row.label = row[calibrated] === null ? 'uncalibrated' : (row.label ?? 'experimental')
+  const { uncertainty, label } = storedCalibration({ calibrated: row[calibrated], calibrated_u: row.uncertainty, calibration_label: row.label })
+  Object.assign(row, { uncertainty, label })
 }
 
 function finishPage(columns: string[], rows: Row[], limit: number): Page {
@@ -182,8 +205,11 @@ function seriesFields(series: Series): Array<'value' | 'calibrated'> & ReadingFi
   return series === 'raw' ? ['value'] : series === 'calibrated' ? ['calibrated'] : ['value', 'calibrated']
 }
 
-/** Window rows: mean, min, max, count of each series field (prefixed raw_/calibrated_ for both), then expected, completeness, partial. */
-function windowRows(groups: QualifiedWindow[], q: OneQuantityWindows, device: (g: QualifiedWindow) => string): Row[] {
+/** One window to print: its statistics, quality and (neighbourhood windows) the calibration of its mean. */
+type WindowGroup = Pick<QualifiedWindow, 'time' | 'deviceId' | 'stats'> & WindowQuality & { calibration?: LabelledUncertainty }
+
+/** Window rows: mean, min, max, count of each series field (prefixed raw_/calibrated_ for both), uncertainty, label, then expected, completeness, partial. */
+function windowRows(groups: WindowGroup[], q: OneQuantityWindows, device: (g: WindowGroup) => string): Row[] {
   return groups.map((g) => {
     const row = keyRow(g.time, device(g), q.quantity, q.labelZone)
     for (const field of seriesFields(q.series)) {
@@ -192,7 +218,8 @@ function windowRows(groups: QualifiedWindow[], q: OneQuantityWindows, device: (g
       for (const stat of ['mean', 'min', 'max'] as const) row[`${prefix}${stat}`] = stats?.[stat] ?? null
       row[`${prefix}count`] = stats?.count ?? 0
     }
-    return Object.assign(row, { expected: g.expected, completeness: g.completeness, partial: g.partial })
+    const { uncertainty, label } = q.series === 'raw' ? UNCALIBRATED : (g.calibration ?? windowCalibration(g.stats))
+    return Object.assign(row, { uncertainty, label, expected: g.expected, completeness: g.completeness, partial: g.partial })
   })
 }
 
@@ -216,7 +243,7 @@ function windowsQuery(q: OneQuantityWindows, from: number, to: number, perDevice
     to,
     window: q.window,
     tz: q.tz,
-    fields: seriesFields(q.series),
+    fields: [...seriesFields(q.series), ...(q.series === 'raw' ? [] : CALIBRATION_FIELDS)],
     includeFlags: q.includeFlags,
     perDevice,
     ...(q.intervals ? { intervals: q.intervals } : {}),
@@ -230,17 +257,23 @@ export async function queryWindowPage(store: Pick<ReadingStore, 'aggregateReadin
   if (q.devices.length === 0) return { columns, rows: [] }
   const lower = q.cursor ? Math.max(q.from, q.cursor.t) : q.from
   let rows: Row[] = []
+  const windows = new Map<Quantity, QualifiedWindow[]>()
   for (const one of perQuantity(q)) {
     const groups = await qualifiedWindows(store, { ...windowsQuery(one, q.from, q.to, true), lower, limitPerGroup: q.limit + 2 })
+    windows.set(one.quantity, groups)
     rows = rows.concat(windowRows(groups, one, (g) => g.deviceId ?? ''))
   }
   rows.sort(byKey)
-  return finishPage(columns, rows.filter((r) => afterCursor(r, q.cursor)), q.limit)
+  return { ...finishPage(columns, rows.filter((r) => afterCursor(r, q.cursor)), q.limit), windows }
 }
 
 /**
- * The neighbourhood aggregate for the windows that start on this page: pooled over every reading of the given
- * devices in the window (a device with more readings weighs more), mean/min/max/count, per quantity. A window's
+ * The neighbourhood aggregate for the windows that start on this page, per quantity, by the rule every surface
+ * follows (README "Reading the data"): each device counts once, so `mean` is the mean of the devices' window
+ * means (a device that reports every 10 s weighs no more than one that reports every 5 min, as in
+ * GET /neighbourhoods/:id/now); `min`/`max` are over every reading, `count` the readings, `expected`/`completeness`
+ * against the pooled reporting intervals. `calibrated_mean` is the mean over the devices that have calibrated
+ * values in the window; its label and uncertainty are window-quality.ts meanCalibration of theirs. A window's
  * aggregate is sent on the page holding the first device row of that window and quantity (rows are ordered by
  * time, quantity, device), so no window is sent twice across pages. `device` of the rows is `neighbourhood:<id>`;
  * ordered by (time, quantity).
@@ -252,18 +285,50 @@ export async function queryNeighbourhoodWindows(
   page: Page,
 ): Promise<Row[]> {
   const device = `neighbourhood:${neighbourhood}`
+  // a single page (no cursor, no next) holds every device window of the range: no second query
+  const whole = q.cursor === undefined && page.next === undefined && page.windows !== undefined
   let out: Row[] = []
   for (const one of perQuantity(q)) {
     const times = [...new Set(page.rows.filter((r) => r.quantity === one.quantity && startsAfterCursor(r.time as number, one.quantity, q.cursor)).map((r) => r.time as number))]
     if (times.length === 0) continue
     const lower = Math.max(q.from, Math.min(...times))
     const upper = Math.min(q.to, nextWindowStart(Math.max(...times), q.window, q.tz))
-    // completeness against the requested range: a window the page cuts for paging is not `partial`
-    const groups = await qualifiedWindows(store, { ...windowsQuery(one, q.from, q.to, false), lower, upper })
-    const wanted = new Set(times)
-    out = out.concat(windowRows(groups, one, () => device).filter((r) => wanted.has(r.time as number)))
+    const intervals = one.intervals ?? (await reportingIntervals(store, q.devices, one.quantity, q.to, q.signal))
+    const cached = whole ? page.windows!.get(one.quantity) : undefined
+    const groups = cached ?? (await qualifiedWindows(store, { ...windowsQuery({ ...one, intervals }, q.from, q.to, true), lower, upper }))
+    out = out.concat(windowRows(neighbourhoodWindows(groups, one, intervals, new Set(times)), one, () => device))
   }
   return out.sort(byKey)
+}
+
+/** The neighbourhood's windows at the wanted times: each device once (meanOfMeans), with the calibration of the mean. */
+function neighbourhoodWindows(groups: readonly QualifiedWindow[], q: OneQuantityWindows, intervals: Map<string, { intervalMs: number }>, wanted: ReadonlySet<number>): WindowGroup[] {
+  const byTime = new Map<number, QualifiedWindow[]>()
+  for (const g of groups) byTime.get(g.time)?.push(g) ?? byTime.set(g.time, [g])
+  const pooled = q.devices.flatMap((d) => (intervals.has(d) ? [intervals.get(d)!.intervalMs] : []))
+  const fields = seriesFields(q.series)
+  return [...byTime]
+    .filter(([time]) => wanted.has(time))
+    .sort(([a], [b]) => a - b)
+    .map(([time, devices]): WindowGroup => {
+      const stats = Object.fromEntries(fields.map((f) => [f, meanOfMeans(devices.map((d) => d.stats[f]))])) as Partial<Record<AggregateField, FieldStats>>
+      const count = stats.value?.count ?? stats[fields[0]!]?.count ?? 0
+      const calibration = meanCalibration(devices.filter((d) => (d.stats.calibrated?.count ?? 0) > 0).map((d) => windowCalibration(d.stats)))
+      // completeness against the requested range: a window the page cuts for paging is not `partial`
+      return { time, stats, calibration, ...windowQuality(time, q.window, q.tz, q, count, pooled) }
+    })
+}
+
+/** Each device once: the mean of the device means, min of mins, max of maxes, the readings counted; devices without a value left out. */
+function meanOfMeans(parts: ReadonlyArray<FieldStats | undefined>): FieldStats {
+  const some = parts.filter((p): p is FieldStats => p !== undefined && p.count > 0 && p.mean !== null)
+  if (some.length === 0) return { mean: null, min: null, max: null, count: 0 }
+  return {
+    mean: some.reduce((sum, p) => sum + p.mean!, 0) / some.length,
+    min: Math.min(...some.map((p) => p.min ?? p.mean!)),
+    max: Math.max(...some.map((p) => p.max ?? p.mean!)),
+    count: some.reduce((sum, p) => sum + p.count, 0),
+  }
 }
 
 /** The opaque cursor text: base64url of `{"t":…,"d":…,"q":…}`. */

@@ -1,7 +1,8 @@
 import { DateTime } from 'luxon'
 import { FLAGS } from '../../core/quality.ts'
 import type { Quantity } from '../../core/quantities.ts'
-import type { AggregateField, AggregateRow, ReadingStore } from '../../core/store/store.ts'
+import type { CalibrationLabel } from '../../core/calibration/uncertainty.ts'
+import type { AggregateField, AggregateRow, FieldStats, ReadingStore } from '../../core/store/store.ts'
 
 /**
  * Flags and completeness of aggregate windows: the one rule the API (GET /api/v1/readings), the CLI
@@ -145,4 +146,66 @@ export async function qualifiedWindows(store: Pick<ReadingStore, 'aggregateReadi
     const own = g.deviceId === undefined ? pooled : intervals.has(g.deviceId) ? [intervals.get(g.deviceId)!.intervalMs] : []
     return { ...g, ...windowQuality(g.time, q.window, q.tz, q, count, own) }
   })
+}
+
+/** The aggregate fields that give a window of calibrated values its label and uncertainty (windowCalibration). */
+export const CALIBRATION_FIELDS = ['calibrated_u', 'calibrated_indicative'] as const satisfies readonly AggregateField[]
+
+/** The label and expanded uncertainty (k = 2, unit of the value; null when not known) of a value. */
+export interface LabelledUncertainty {
+  uncertainty: number | null
+  label: CalibrationLabel
+}
+
+/** What a raw (uncalibrated) value carries: no uncertainty, never an invented one. */
+export const UNCALIBRATED: LabelledUncertainty = { uncertainty: null, label: 'uncalibrated' }
+
+/**
+ * One stored reading's calibrated value with its label and uncertainty, from its `calibrated`, `calibrated_u` and
+ * `calibration_label` fields (core/store/schema.ts): no calibrated value → UNCALIBRATED; an uncertainty stored as
+ * −1 (not assessed) → null; a calibrated value without a known label → `experimental` (never `indicative` unproven).
+ */
+export function storedCalibration(fields: Partial<Record<'calibrated' | 'calibrated_u' | 'calibration_label', unknown>>): LabelledUncertainty & { calibrated: number | null } {
+  const { calibrated, calibrated_u: u, calibration_label: label } = fields
+  if (typeof calibrated !== 'number') return { calibrated: null, ...UNCALIBRATED }
+  return { calibrated, uncertainty: typeof u === 'number' && u >= 0 ? u : null, label: label === 'indicative' ? 'indicative' : 'experimental' }
+}
+
+/** Strength order of the labels, weakest first. */
+const LABEL_ORDER: readonly CalibrationLabel[] = ['uncalibrated', 'experimental', 'indicative']
+
+/**
+ * Label and uncertainty of the mean of the calibrated values in a window, from the window's stats of `calibrated`,
+ * `calibrated_u` and `calibrated_indicative` (core/store/store.ts AggregateField):
+ * - label: the weakest label of its readings: `uncalibrated` without a calibrated reading, `indicative` only when
+ *   every calibrated reading is (a reading stored without a label counts as `experimental`, as a single reading
+ *   does in readings-query.ts), else `experimental`;
+ * - uncertainty: the mean of the readings' expanded uncertainties U_i, or null when any calibrated reading has none
+ *   (stored −1, not assessed).
+ * The mean of U_i is the expanded uncertainty of the mean when the readings' errors are fully correlated
+ * (JCGM 100:2008, GUM 5.2.2 with r(x_i, x_j) = 1: u(x̄) = Σ u_i / n). It is the conservative choice: a sensor's
+ * calibration error within an hour or a day is mostly the same bias (GDE 2010 section 9.5 evaluates the bias at the
+ * limit value as a systematic term), so dividing by √n as for independent errors would claim an accuracy that
+ * averaging does not give. Pure.
+ */
+export function windowCalibration(stats: Partial<Record<AggregateField, FieldStats>>): LabelledUncertainty {
+  const calibrated = stats.calibrated?.count ?? 0
+  if (calibrated === 0) return UNCALIBRATED
+  const u = stats.calibrated_u
+  return {
+    uncertainty: u !== undefined && u.count === calibrated ? u.mean : null,
+    label: (stats.calibrated_indicative?.count ?? 0) === calibrated ? 'indicative' : 'experimental',
+  }
+}
+
+/**
+ * Label and uncertainty of a mean of several calibrated means (the neighbourhood value: one mean per device,
+ * services/api/readings-query.ts): the weakest label, and the mean of their uncertainties, null when any is null
+ * (the same full-correlation rule as windowCalibration). No part: UNCALIBRATED. Pure.
+ */
+export function meanCalibration(parts: readonly LabelledUncertainty[]): LabelledUncertainty {
+  if (parts.length === 0) return UNCALIBRATED
+  const label = parts.map((p) => p.label).reduce((weakest, l) => (LABEL_ORDER.indexOf(l) < LABEL_ORDER.indexOf(weakest) ? l : weakest))
+  const known = parts.every((p) => p.uncertainty !== null)
+  return { uncertainty: known ? parts.reduce((sum, p) => sum + p.uncertainty!, 0) / parts.length : null, label }
 }

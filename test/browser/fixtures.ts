@@ -12,7 +12,7 @@ import { modelOptions, regionalTruth } from '../../firmware-sim/model.ts'
 /**
  * Test data for the residents' page: a registry with Stadshagen and a second neighbourhood, a week of readings
  * (every 10 minutes) from simulated gardens, calibrated values on the PM2.5 and temperature points of the
- * calibrated devices (fields `calibrated` and `calibration_method`, as services/calibration/calibrator.ts writes
+ * calibrated devices (fields `calibrated`, `calibration_method`, `calibrated_u`, `calibration_label`, as services/calibration/calibrator.ts writes
  * them) and the scatter plot of one calibration report.
  */
 export const HOUR = 3_600_000
@@ -119,7 +119,9 @@ export async function seed(store: ReadingStore, end: number, reportsDir: string)
         readings.push(reading(id, quantity, values[quantity], t))
         if (calibrated && quantity !== 'relative_humidity') {
           const method = quantity === 'pm2_5' ? 'pm-group-ratio' : 'hour-of-day-bias'
-          calibratedLines.push(`${READING_MEASUREMENT},device=${id},quantity=${quantity} calibrated=${calibrate(quantity, values[quantity])},calibration_method="${method}" ${t}`)
+          // with the uncertainty (U, k = 2) and label the worker stores: PM2.5 indicative ± 4 µg/m³, temperature experimental ± 0.6 °C
+          const [u, label] = quantity === 'pm2_5' ? [4, 'indicative'] : [0.6, 'experimental']
+          calibratedLines.push(`${READING_MEASUREMENT},device=${id},quantity=${quantity} calibrated=${calibrate(quantity, values[quantity])},calibration_method="${method}",calibrated_u=${u},calibration_label="${label}" ${t}`)
         }
       }
     }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import type { Page } from 'playwright-core'
+import { chromium, type Browser, type Page } from 'playwright-core'
 import { expect } from 'vitest'
 
 /** What the browser tests share: Debian's Chromium, its flags, axe-core, and waits for the drawn page. */
@@ -26,4 +26,12 @@ export async function expectNoAxeViolations(page: Page, name: string): Promise<v
 export async function waitForOverview(page: Page): Promise<void> {
   await page.locator('.card .value data').first().waitFor()
   await page.waitForFunction(() => (globalThis as unknown as { document: { querySelectorAll(s: string): { length: number } } }).document.querySelectorAll('.charts canvas').length >= 3)
+}
+
+/** Serves `app` on a free port of 127.0.0.1 and starts Chromium: the page's base URL and the browser. */
+export async function servePage(app: { listen(o: { port: number; host: string }): Promise<unknown>; server: { address(): unknown } }): Promise<{ base: string; browser: Browser }> {
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address() as { port?: number } | null
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  return { base: `http://127.0.0.1:${address?.port ?? 0}`, browser }
 }

@@ -159,7 +159,12 @@ describe("residents' page in Chromium against the real API", () => {
       expect(await pm.locator('.value').textContent()).toBe(`${nl.format(values.pm2_5!.value!)} µg/m³`)
       expect(await pm.locator('.badge').textContent()).toBe(`Niveau: LKI ${values.pm2_5!.index} van 11: ${LKI_CLASS.nl![values.pm2_5!.class!]}`)
       expect(await pm.locator('.advice').textContent()).toMatch(/^De lucht is /)
-      expect(await pm.locator('.series-note').textContent()).toBe('Gecorrigeerd met een officieel meetstation. Het blijft een schatting.')
+      const low = nl.format(Math.max(0, values.pm2_5!.value! - 4))
+      expect(await pm.locator('.series-note').textContent()).toBe(`Gecorrigeerd met een officieel meetstation. Het blijft een schatting. De echte waarde ligt waarschijnlijk tussen ${low} µg/m³ en ${nl.format(values.pm2_5!.value! + 4)} µg/m³.`)
+      // the label and uncertainty of the mean (every calibrated PM2.5 reading: indicative, U 4 µg/m³), as /now gives them
+      expect(values.pm2_5).toMatchObject({ label: 'indicative', uncertainty: 4 })
+      expect(await pm.locator('.quality').textContent()).toBe('Hoe zeker: ± 4,0 µg/m³ (indicatief)')
+      expect(await temperature.locator('.quality').textContent()).toBe('Hoe zeker: ± 0,6 °C (experimenteel)')
       const humidity = page.locator('.card[data-quantity="relative_humidity"]')
       expect(await humidity.locator('.value').textContent()).toBe(`${Math.round(values.relative_humidity!.value!)}%`)
       expect(await humidity.locator('.badge').textContent()).toMatch(/^Niveau: (Droog|Aangenaam|Vochtig|Zeer vochtig)$/)
@@ -176,7 +181,8 @@ describe("residents' page in Chromium against the real API", () => {
       await page.locator('.charts details summary').first().click()
       const table = page.locator('.charts details table').first()
       expect(await table.locator('caption').textContent()).toBe('Temperatuur (°C) in Stadshagen, afgelopen 24 uur, per uur: gemiddelde, laagste en hoogste meting')
-      expect(await table.locator('thead th[scope="col"]').allTextContents()).toEqual(['Tijd', 'Gemiddeld', 'Laagste', 'Hoogste'])
+      expect(await table.locator('thead th[scope="col"]').allTextContents()).toEqual(['Tijd', 'Gemiddeld', 'Laagste', 'Hoogste', 'Hoe zeker'])
+      expect(await table.locator('tbody tr').first().locator('td').last().textContent()).toBe('± 0,6 °C (experimenteel)')
       expect(await table.locator('tbody th[scope="row"]').count()).toBeGreaterThanOrEqual(24)
 
       // the sensors: on the map (links with accessible names) and in the list; the non-consented one nowhere
@@ -353,10 +359,10 @@ describe("residents' page in Chromium against the real API", () => {
       expect(await pm.locator('.chart[role="img"]').getAttribute('aria-label')).toMatch(/^Fijnstof \(PM2,5\), afgelopen 7 dagen\. Ruw: laagste .* Gekalibreerd: laagste .*, hoogste .*, laatste .*\.$/)
       await pm.locator('details summary').click()
       const table = pm.locator('table')
-      expect(await table.locator('thead th').allTextContents()).toEqual(['Tijd', 'Ruw (µg/m³)', 'Gekalibreerd (µg/m³)'])
+      expect(await table.locator('thead th').allTextContents()).toEqual(['Tijd', 'Ruw (µg/m³)', 'Gekalibreerd (µg/m³)', 'Hoe zeker'])
       // the newest row is the API's last window
       const last = pmRows[pmRows.length - 1]!
-      expect(await table.locator('tbody tr').first().locator('td').allTextContents()).toEqual([nl.format(last.raw_mean!), nl.format(last.calibrated_mean!)])
+      expect(await table.locator('tbody tr').first().locator('td').allTextContents()).toEqual([nl.format(last.raw_mean!), nl.format(last.calibrated_mean!), '± 4,0 µg/m³ (indicatief)'])
       expect(await table.locator('tbody tr').count()).toBe(pmRows.length)
 
       // the calibration report plot (PM2.5 only has one in the fixtures; the missing temperature one is left out)

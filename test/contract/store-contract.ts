@@ -118,6 +118,22 @@ export function storeContract(name: string, open: () => Promise<ReadingStore>): 
       expect(only!.stats).toEqual({ calibrated: { mean: 9.5, min: 9.5, max: 9.5, count: 1 } })
     })
 
+    it('aggregateReadings: the uncertainty of calibrated points that have one, and the calibrated values labelled indicative', async () => {
+      const line = (t: number, value: number, u: number, label: string) => `reading,device=c-unc,quantity=pm2_5 calibrated=${value},calibration_method="pm-group-ratio",calibrated_u=${u},calibration_label="${label}" ${t}`
+      await store.write({ readings: [0, 1, 2, 3].map((i) => reading('c-unc', 'pm2_5', 20 + i, T0 + i * 60_000)), rejections: [] })
+      // three calibrated points: U 2 and 4 (indicative), one not assessed (−1, experimental); the fourth has no calibrated value
+      await store.writeLines([line(T0, 10, 2, 'indicative'), line(T0 + 60_000, 12, 4, 'indicative'), line(T0 + 120_000, 14, -1, 'experimental')])
+      const [row] = await store.aggregateReadings({ devices: ['c-unc'], from: T0, to: T0 + 3_600_000, perDevice: true, fields: ['value', 'calibrated', 'calibrated_u', 'calibrated_indicative'] })
+      expect(row!.stats).toEqual({
+        value: { mean: 21.5, min: 20, max: 23, count: 4 },
+        calibrated: { mean: 12, min: 10, max: 14, count: 3 },
+        calibrated_u: { mean: 3, min: 2, max: 4, count: 2 },
+        calibrated_indicative: { mean: 11, min: 10, max: 12, count: 2 },
+      })
+      const [views] = await store.aggregateReadings({ devices: ['c-unc'], from: T0, to: T0 + 3_600_000, perDevice: false, fields: ['calibrated_u', 'calibrated_indicative'] })
+      expect(views!.stats).toEqual({ calibrated_u: { mean: 3, min: 2, max: 4, count: 2 }, calibrated_indicative: { mean: 11, min: 10, max: 12, count: 2 } })
+    })
+
     it('stores a conflicting resend last-write-wins, with a conflict event holding both values (ReadingWriter over this store)', async () => {
       const writer = new ReadingWriter(store, { batchSize: 100, maxBufferedReadings: 1_000 }, createLogger('silent'))
       await writer.write({ readings: [reading('c-conflict', 'air_pressure', 1013.25, T0, { rawValue: 101325, sourceUnit: 'Pa', sensorModel: 'BME280' })], rejections: [] })

@@ -198,16 +198,18 @@ describe.each(['kafka', 'direct'] as const)('replay of every archive fixture (%s
     const args = ['bin/senshagen.js', 'query', '--device', 'sc-5331', '--quantity', 'pm10', '--from', '2017-10-07T12:29:00Z', '--to', '2017-10-07T12:35:00Z']
     const csv = await run('node', [...args, '--format', 'csv'], { env })
     expect(csv.stdout).toBe(
-      'time,device,quantity,value\n' +
-        '2017-10-07T12:29:51.000Z,sc-5331,pm10,7.97\n' +
-        '2017-10-07T12:32:19.000Z,sc-5331,pm10,6.8\n' +
-        '2017-10-07T12:34:47.000Z,sc-5331,pm10,6.87\n',
+      // the API's columns (services/api/readings-query.ts): a raw value is uncalibrated, with no uncertainty
+      'time,device,quantity,unit,value,uncertainty,label,flags\n' +
+        '2017-10-07T12:29:51.000Z,sc-5331,pm10,µg/m³,7.97,,uncalibrated,\n' +
+        '2017-10-07T12:32:19.000Z,sc-5331,pm10,µg/m³,6.8,,uncalibrated,\n' +
+        '2017-10-07T12:34:47.000Z,sc-5331,pm10,µg/m³,6.87,,uncalibrated,\n',
     )
     const json = await run('node', [...args, '--format', 'json'], { env })
+    const row = { device: 'sc-5331', quantity: 'pm10', unit: 'µg/m³', uncertainty: null, label: 'uncalibrated', flags: [] }
     expect(JSON.parse(json.stdout)).toEqual([
-      { time: '2017-10-07T12:29:51.000Z', device: 'sc-5331', quantity: 'pm10', value: 7.97 },
-      { time: '2017-10-07T12:32:19.000Z', device: 'sc-5331', quantity: 'pm10', value: 6.8 },
-      { time: '2017-10-07T12:34:47.000Z', device: 'sc-5331', quantity: 'pm10', value: 6.87 },
+      { time: '2017-10-07T12:29:51.000Z', ...row, value: 7.97 },
+      { time: '2017-10-07T12:32:19.000Z', ...row, value: 6.8 },
+      { time: '2017-10-07T12:34:47.000Z', ...row, value: 6.87 },
     ])
   })
 })

@@ -134,9 +134,9 @@ describe('researchers\' access', () => {
   it('writes the ; dialect with decimal commas for Dutch Excel (sep=; or Accept-Language: nl), negative numbers left as numbers', async () => {
     const url = `/api/v1/readings?device=g-a&quantity=air_temperature&${range}&limit=2&format=csv`
     const semicolon = (await app.inject(`${url}&sep=;`)).body
-    expect(semicolon).toBe('time;device;quantity;unit;value;flags\n2024-01-15T00:00:00.000Z;g-a;air_temperature;°C;-5;\n2024-01-15T00:01:00.000Z;g-a;air_temperature;°C;-4,9;\n')
+    expect(semicolon).toBe('time;device;quantity;unit;value;uncertainty;label;flags\n2024-01-15T00:00:00.000Z;g-a;air_temperature;°C;-5;;uncalibrated;\n2024-01-15T00:01:00.000Z;g-a;air_temperature;°C;-4,9;;uncalibrated;\n')
     expect((await app.inject({ url, headers: { 'accept-language': 'nl-NL,nl;q=0.9,en;q=0.8' } })).body).toBe(semicolon)
-    expect((await app.inject({ url, headers: { 'accept-language': 'en-GB,nl;q=0.5' } })).body).toMatch(/^time,device,quantity,unit,value,flags\n.*,-5,\n.*,-4\.9,\n$/)
+    expect((await app.inject({ url, headers: { 'accept-language': 'en-GB,nl;q=0.5' } })).body).toMatch(/^time,device,quantity,unit,value,uncertainty,label,flags\n.*,-5,,uncalibrated,\n.*,-4\.9,,uncalibrated,\n$/)
   })
 
   it('states the data licences in the OpenAPI document, the software licence apart', async () => {

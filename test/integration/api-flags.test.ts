@@ -97,7 +97,7 @@ describe('flags and completeness: sc-8733 PM10 on 2018-12-17', () => {
     expect(new Set(saturated.map((r: { value: number }) => r.value))).toEqual(new Set([1999.9]))
     expect([saturated[0].time, saturated[6].time]).toEqual(['2018-12-17T09:14:24.000Z', '2018-12-17T09:29:14.000Z'])
     const csv = (await get('from=2018-12-17T09:14:00Z&to=2018-12-17T09:15:00Z&format=csv')).body
-    expect(csv).toBe('time,device,quantity,unit,value,flags\n2018-12-17T09:14:24.000Z,sc-8733,pm10,µg/m³,1999.9,implausible;saturated\n')
+    expect(csv).toBe('time,device,quantity,unit,value,uncertainty,label,flags\n2018-12-17T09:14:24.000Z,sc-8733,pm10,µg/m³,1999.9,,uncalibrated,implausible;saturated\n')
   })
 
   it('marks windows the range cuts as partial, with the expected count of the part inside', async () => {
@@ -140,7 +140,7 @@ describe('flags and completeness: sc-8733 PM10 on 2018-12-17', () => {
     const cli = await promisify(execFile)('node', [...args, '--format', 'csv'], { env })
     const api = (await get(`${DAY}&window=1d&format=csv`)).body
     expect(cli.stdout).toBe(api)
-    expect(cli.stdout).toMatch(/^time,device,quantity,unit,mean,min,max,count,expected,completeness,partial\n2018-12-17T00:00:00.000Z,sc-8733,pm10,µg\/m³,18\.86/)
+    expect(cli.stdout).toMatch(/^time,device,quantity,unit,mean,min,max,count,uncertainty,label,expected,completeness,partial\n2018-12-17T00:00:00.000Z,sc-8733,pm10,µg\/m³,18\.86\d*,2\.57,623\.2,566,,uncalibrated,/)
     const all = await promisify(execFile)('node', [...args, '--include-flags', 'all', '--tz', 'Europe/Amsterdam', '--format', 'json'], { env })
     expect(JSON.parse(all.stdout)).toEqual((await get(`${DAY}&window=1d&include_flags=all&tz=Europe/Amsterdam`)).json().rows)
   }, 60_000)

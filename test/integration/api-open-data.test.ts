@@ -235,7 +235,10 @@ describe('researchers: device filters, SensorThings, bulk files', () => {
       expect(first['@iot.count']).toBe(2)
       expect(first.value).toEqual([{
         '@iot.id': 'g-a~pm2_5~1705312800000', '@iot.selfLink': `${ROOT}/Observations('g-a~pm2_5~1705312800000')`,
-        phenomenonTime: '2024-01-15T10:00:00.000Z', resultTime: '2024-01-15T10:00:00.000Z', result: 8.25, parameters: { flags: [], calibrated: 6.5 },
+        phenomenonTime: '2024-01-15T10:00:00.000Z', resultTime: '2024-01-15T10:00:00.000Z', result: 8.25,
+        // the result is the raw value; the calibrated one (stored without a label or uncertainty) is experimental, not assessed
+        resultQuality: { label: 'uncalibrated', uncertainty: null },
+        parameters: { flags: [], calibrated: 6.5, calibrated_uncertainty: null, calibration_label: 'experimental' },
         'Datastream@iot.navigationLink': `${ROOT}/Observations('g-a~pm2_5~1705312800000')/Datastream`,
       }])
       const second = await sta(path(first['@iot.nextLink']))
@@ -247,7 +250,7 @@ describe('researchers: device filters, SensorThings, bulk files', () => {
       const older = await sta(path(desc['@iot.nextLink']))
       expect(older.value.map((o: { result: number }) => o.result)).toEqual([8.25])
       const pm10 = await sta("/sta/v1.1/Datastreams('g-a~pm10')/Observations?$filter=phenomenonTime%20gt%202024-01-15T10:00:00Z")
-      expect(pm10.value).toEqual([expect.objectContaining({ result: 1999.9, parameters: { flags: ['saturated'], calibrated: null } })])
+      expect(pm10.value).toEqual([expect.objectContaining({ result: 1999.9, parameters: { flags: ['saturated'], calibrated: null, calibrated_uncertainty: null, calibration_label: 'uncalibrated' } })])
       const byId = await sta("/sta/v1.1/Observations('g-a~pm10~1705312950500')")
       expect(byId).toEqual(pm10.value[0])
       expect((await sta(path(byId['Datastream@iot.navigationLink'])))['@iot.id']).toBe('g-a~pm10')

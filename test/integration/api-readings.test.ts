@@ -116,12 +116,13 @@ describe('GET /api/v1/readings', () => {
     const json = await get(`device=g-a&quantity=air_temperature&${range}`)
     expect(json.status).toBe(200)
     const body = ReadingsResponseSchema.parse(json.json())
-    expect(body).toMatchObject({ device: 'g-a', neighbourhood: null, quantity: 'air_temperature', unit: '°C', series: 'raw', window: null, next: null, columns: ['time', 'device', 'quantity', 'unit', 'value', 'flags'] })
-    const expected = temps.filter((r) => r.device === 'g-a').map((r) => ({ time: new Date(r.time).toISOString(), device: 'g-a', quantity: 'air_temperature', unit: '°C', value: r.value, flags: [] }))
+    expect(body).toMatchObject({ device: 'g-a', neighbourhood: null, quantity: 'air_temperature', unit: '°C', series: 'raw', window: null, next: null, columns: ['time', 'device', 'quantity', 'unit', 'value', 'uncertainty', 'label', 'flags'] })
+    // a raw value says uncalibrated, with no uncertainty
+    const expected = temps.filter((r) => r.device === 'g-a').map((r) => ({ time: new Date(r.time).toISOString(), device: 'g-a', quantity: 'air_temperature', unit: '°C', value: r.value, uncertainty: null, label: 'uncalibrated', flags: [] }))
     expect(body.rows).toEqual(expected)
     const csv = await get(`device=g-a&quantity=air_temperature&${range}&format=csv`)
     expect(csv.type).toBe('text/csv; charset=utf-8')
-    expect(csv.body).toBe(['time,device,quantity,unit,value,flags', ...expected.map((r) => `${r.time},g-a,air_temperature,°C,${r.value},`)].join('\n') + '\n')
+    expect(csv.body).toBe(['time,device,quantity,unit,value,uncertainty,label,flags', ...expected.map((r) => `${r.time},g-a,air_temperature,°C,${r.value},,uncalibrated,`)].join('\n') + '\n')
   })
 
   it('gives raw, calibrated (only readings that have one) or both', async () => {
@@ -137,7 +138,8 @@ describe('GET /api/v1/readings', () => {
 
   it('aggregates per hour and per UTC day exactly as computed from the input', async () => {
     const hourly = ReadingsResponseSchema.parse((await get(`neighbourhood=wijk&quantity=air_temperature&${range}&window=1h`)).json())
-    expect(hourly.columns).toEqual(['time', 'device', 'quantity', 'unit', 'mean', 'min', 'max', 'count', 'expected', 'completeness', 'partial'])
+    expect(hourly.columns).toEqual(['time', 'device', 'quantity', 'unit', 'mean', 'min', 'max', 'count', 'uncertainty', 'label', 'expected', 'completeness', 'partial'])
+    expect(new Set(hourly.rows.map((r) => `${(r as { label: string }).label}|${(r as { uncertainty: null }).uncertainty}`))).toEqual(new Set(['uncalibrated|null']))
     expectRowsClose(hourly.rows, expectedWindows(temps, windowStart['1h']))
     expect(hourly.rows).toHaveLength(48)
     // 10-minute readings: 6 expected per hour, every hour whole and inside the range
@@ -154,7 +156,7 @@ describe('GET /api/v1/readings', () => {
     const expected = expectedWindows(temps, windowStart['1d-ams'])
     expect(expected.map((r) => [r.time, r.count])).toEqual([['2024-01-14T23:00:00.000Z', 66], ['2024-01-14T23:00:00.000Z', 66], ['2024-01-15T23:00:00.000Z', 78], ['2024-01-15T23:00:00.000Z', 78]])
     expectRowsClose(body.rows, expected)
-    // the neighbourhood aggregate pools both gardens' readings per window
+    // the neighbourhood aggregate: each garden counts once (here both have 66 and 78 readings, so it is also the pooled mean)
     expectRowsClose(body.aggregate, expectedWindows(temps, windowStart['1d-ams'], () => 'neighbourhood:wijk'))
   })
 
@@ -180,7 +182,9 @@ describe('GET /api/v1/readings', () => {
     const calibrated = (await get(`device=g-a&quantity=pm2_5&${range}&window=1d&series=calibrated`)).json()
     expectRowsClose(calibrated.rows, expectedWindows(calibratedInput, windowStart['1d']))
     const both = (await get(`device=g-a&quantity=pm2_5&${range}&window=1d&series=both&format=csv`)).body.trim().split('\n')
-    expect(both[0]).toBe('time,device,quantity,unit,raw_mean,raw_min,raw_max,raw_count,calibrated_mean,calibrated_min,calibrated_max,calibrated_count,expected,completeness,partial')
+    expect(both[0]).toBe('time,device,quantity,unit,raw_mean,raw_min,raw_max,raw_count,calibrated_mean,calibrated_min,calibrated_max,calibrated_count,uncertainty,label,expected,completeness,partial')
+    // calibrated without a stored label or uncertainty: experimental, not assessed (window-quality.ts windowCalibration)
+    expect(calibrated.rows.map((r: { label: string; uncertainty: number | null }) => [r.label, r.uncertainty])).toEqual([['experimental', null], ['experimental', null]])
     const raw = expectedWindows(pms, windowStart['1d'])
     const cal = expectedWindows(calibratedInput, windowStart['1d'])
     both.slice(1).forEach((line, i) => {
@@ -191,7 +195,7 @@ describe('GET /api/v1/readings', () => {
       expect(Number(cells[8])).toBeCloseTo(cal[i]!.mean, 9)
       expect(cells.slice(9, 12).map(Number)).toEqual([cal[i]!.min, cal[i]!.max, cal[i]!.count])
       // 12:00Z to 12:00Z: both UTC days are cut by the range; 72 of the 144 expected 10-minute readings each
-      expect(cells.slice(12)).toEqual(['72', '1', 'true'])
+      expect(cells.slice(12)).toEqual(['', 'experimental', '72', '1', 'true'])
     })
   })
 
@@ -228,9 +232,9 @@ describe('GET /api/v1/readings', () => {
     expect(aggregate).toEqual(expectedWindows(temps, windowStart['1h'], () => 'n').map((r) => `${r.time}|${r.count}`))
     const csv = await get(`neighbourhood=wijk&quantity=air_temperature&${range}&window=1h&limit=3&format=csv`)
     expect(csv.body.split('\n').slice(0, 5)).toEqual([
-      'time,device,quantity,unit,mean,min,max,count,expected,completeness,partial',
+      'time,device,quantity,unit,mean,min,max,count,uncertainty,label,expected,completeness,partial',
       // pooled: 2 gardens × 6 readings expected in the hour
-      expect.stringMatching(/^2024-01-15T12:00:00.000Z,neighbourhood:wijk,air_temperature,°C,[\d.]+,-?[\d.]+,[\d.]+,12,12,1,false$/),
+      expect.stringMatching(/^2024-01-15T12:00:00.000Z,neighbourhood:wijk,air_temperature,°C,[\d.]+,-?[\d.]+,[\d.]+,12,,uncalibrated,12,1,false$/),
       expect.stringMatching(/^2024-01-15T12:00:00.000Z,g-a,/),
       expect.stringMatching(/^2024-01-15T12:00:00.000Z,g-b,/),
       expect.stringMatching(/^2024-01-15T13:00:00.000Z,neighbourhood:wijk,/), // the aggregate comes before its window's device rows
@@ -240,7 +244,7 @@ describe('GET /api/v1/readings', () => {
 
   it('keeps neighbourhoods apart', async () => {
     const body = (await get(`neighbourhood=elders&quantity=air_temperature&${range}`)).json()
-    expect(body.rows).toEqual([{ time: new Date(START).toISOString(), device: 'g-other', quantity: 'air_temperature', unit: '°C', value: 99, flags: [] }])
+    expect(body.rows).toEqual([{ time: new Date(START).toISOString(), device: 'g-other', quantity: 'air_temperature', unit: '°C', value: 99, uncertainty: null, label: 'uncalibrated', flags: [] }])
   })
 
   it.each([

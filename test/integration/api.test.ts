@@ -129,13 +129,14 @@ describe('public HTTP API', () => {
   it('summarises the last hour of a neighbourhood with plain-language classes', async () => {
     const body = NowResponseSchema.parse((await get(`/api/v1/neighbourhoods/wijk/now?at=${new Date(NOW + 1).toISOString()}`)).json())
     expect(body).toMatchObject({ neighbourhood: 'wijk', from: new Date(NOW + 1 - 3_600_000).toISOString(), to: new Date(NOW + 1).toISOString(), devices: 3 })
-    expect(body.quantities.air_temperature).toEqual({ value: 27, unit: '°C', series: 'raw', devices: 2, count: 6, class: 'warm', advice: 'heat_warm' })
-    expect(body.quantities.relative_humidity).toEqual({ value: (80 + 71) / 2, unit: '%', series: 'raw', devices: 2, count: 3, class: null, advice: null })
+    expect(body.quantities.air_temperature).toEqual({ value: 27, unit: '°C', series: 'raw', label: 'uncalibrated', uncertainty: null, devices: 2, count: 6, class: 'warm', advice: 'heat_warm' })
+    expect(body.quantities.relative_humidity).toEqual({ value: (80 + 71) / 2, unit: '%', series: 'raw', label: 'uncalibrated', uncertainty: null, devices: 2, count: 3, class: null, advice: null })
     // g-a has a calibrated value in the hour: calibrated values only (30), LKI 5 (30–40 µg/m³) = moderate; no reference hour near now
-    expect(body.quantities.pm2_5).toEqual({ value: 30, unit: 'µg/m³', series: 'calibrated', devices: 1, count: 1, class: 'moderate', advice: 'lki_moderate', index: 5, reference: null })
+    // stored without a label or uncertainty (as before calibrated_u): experimental, not assessed — never indicative unproven
+    expect(body.quantities.pm2_5).toEqual({ value: 30, unit: 'µg/m³', series: 'calibrated', label: 'experimental', uncertainty: null, devices: 1, count: 1, class: 'moderate', advice: 'lki_moderate', index: 5, reference: null })
     expect(body.sources.lki).toContain('https://www.rivm.nl/bibliotheek/rapporten/2014-0050.pdf')
     const empty = (await get('/api/v1/neighbourhoods/wijk/now?at=2020-01-01')).json()
-    expect(empty.quantities.pm2_5).toEqual({ value: null, unit: 'µg/m³', series: null, devices: 0, count: 0, class: null, advice: null, index: null, reference: null })
+    expect(empty.quantities.pm2_5).toEqual({ value: null, unit: 'µg/m³', series: null, label: 'uncalibrated', uncertainty: null, devices: 0, count: 0, class: null, advice: null, index: null, reference: null })
     expect((await get('/api/v1/neighbourhoods/nowhere/now')).statusCode).toBe(404)
     expect((await get('/api/v1/neighbourhoods/wijk/now?at=soon')).json()['invalid-params']).toEqual([{ name: 'at', reason: expect.stringContaining("'soon' must be") }])
   })
@@ -144,12 +145,12 @@ describe('public HTTP API', () => {
     const body = (await get('/api/v1/latest?neighbourhood=wijk')).json()
     const at = (m: number) => new Date(NOW - m * MIN).toISOString()
     expect(body.latest).toEqual([
-      { device: 'g-a', quantity: 'air_temperature', time: at(5), value: 28, unit: '°C', flags: [], calibrated: null, label: 'uncalibrated' },
-      { device: 'g-a', quantity: 'pm2_5', time: at(10), value: 40, unit: 'µg/m³', flags: [], calibrated: 30, label: 'indicative' },
-      { device: 'g-a', quantity: 'relative_humidity', time: at(5), value: 80, unit: '%', flags: [], calibrated: null, label: 'uncalibrated' },
-      { device: 'g-b', quantity: 'air_temperature', time: at(5), value: 26, unit: '°C', flags: [], calibrated: null, label: 'uncalibrated' },
-      { device: 'g-b', quantity: 'pm2_5', time: at(10), value: 20, unit: 'µg/m³', flags: [], calibrated: null, label: 'uncalibrated' },
-      { device: 'g-b', quantity: 'relative_humidity', time: at(5), value: 70, unit: '%', flags: [], calibrated: null, label: 'uncalibrated' },
+      { device: 'g-a', quantity: 'air_temperature', time: at(5), value: 28, unit: '°C', flags: [], calibrated: null, uncertainty: null, label: 'uncalibrated' },
+      { device: 'g-a', quantity: 'pm2_5', time: at(10), value: 40, unit: 'µg/m³', flags: [], calibrated: 30, uncertainty: null, label: 'experimental' }, // calibrated without a stored label: not shown indicative
+      { device: 'g-a', quantity: 'relative_humidity', time: at(5), value: 80, unit: '%', flags: [], calibrated: null, uncertainty: null, label: 'uncalibrated' },
+      { device: 'g-b', quantity: 'air_temperature', time: at(5), value: 26, unit: '°C', flags: [], calibrated: null, uncertainty: null, label: 'uncalibrated' },
+      { device: 'g-b', quantity: 'pm2_5', time: at(10), value: 20, unit: 'µg/m³', flags: [], calibrated: null, uncertainty: null, label: 'uncalibrated' },
+      { device: 'g-b', quantity: 'relative_humidity', time: at(5), value: 70, unit: '%', flags: [], calibrated: null, uncertainty: null, label: 'uncalibrated' },
     ])
     expect((await get('/api/v1/latest?quantity=pm2_5')).json().latest.map((r: { device: string }) => r.device)).toEqual(['g-a', 'g-b'])
     expect((await get('/api/v1/latest?neighbourhood=nowhere')).statusCode).toBe(404)

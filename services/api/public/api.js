@@ -146,13 +146,22 @@ function periodParams(period, end) {
 /** A neighbourhood-aggregate row: from `aggregate`, or marked by `neighbourhood` / a `neighbourhood:` device. */
 const isAggregateRow = (row) => (row.neighbourhood && !row.device) || String(row.device ?? '').startsWith('neighbourhood:')
 
-/** Statistics of a window row, calibrated when the row has calibrated values, else raw. */
+/**
+ * Statistics of a window row, calibrated when the row has calibrated values, else raw (the rule of /now: README
+ * "Reading the data"), with the label and uncertainty (k = 2) of that mean: the row's for calibrated values,
+ * `uncalibrated` and null for raw ones.
+ */
 function windowStats(row) {
   const calibrated = num(row.calibrated_mean) ?? num(row.calibrated?.mean)
   if (calibrated !== null) {
-    return { mean: calibrated, min: num(row.calibrated_min) ?? num(row.calibrated?.min), max: num(row.calibrated_max) ?? num(row.calibrated?.max), count: num(row.calibrated_count) ?? num(row.calibrated?.count), series: 'calibrated' }
+    return {
+      mean: calibrated, min: num(row.calibrated_min) ?? num(row.calibrated?.min), max: num(row.calibrated_max) ?? num(row.calibrated?.max),
+      count: num(row.calibrated_count) ?? num(row.calibrated?.count), series: 'calibrated', label: typeof row.label === 'string' ? row.label : null, uncertainty: num(row.uncertainty),
+    }
   }
   return {
+    label: 'uncalibrated',
+    uncertainty: null,
     mean: rawMean(row),
     min: num(row.min) ?? num(row.raw_min) ?? num(row.raw?.min),
     max: num(row.max) ?? num(row.raw_max) ?? num(row.raw?.max),
@@ -202,12 +211,12 @@ export async function neighbourhoodReadings(neighbourhood, quantity, period, sig
   return series.filter((row) => Number.isFinite(row.time) && row.mean !== null).sort((a, b) => a.time - b.time)
 }
 
-/** One device, one quantity: hourly raw and calibrated means, `[{time, raw, calibrated}]` sorted by time. */
+/** One device, one quantity: hourly raw and calibrated means, `[{time, raw, calibrated, label, uncertainty}]` (label and uncertainty of the calibrated mean) sorted by time. */
 export async function sensorReadings(device, quantity, period, signal, end = null) {
   const { rows } = await readingRows({ device, quantity, ...periodParams(period, end), series: 'both' }, signal)
   return rows
     .filter((row) => !row.device || row.device === device)
-    .map((row) => ({ time: toMs(row.time), raw: rawMean(row), calibrated: calibratedMean(row) }))
+    .map((row) => ({ time: toMs(row.time), raw: rawMean(row), calibrated: calibratedMean(row), label: typeof row.label === 'string' ? row.label : null, uncertainty: num(row.uncertainty) }))
     .filter((row) => Number.isFinite(row.time))
     .sort((a, b) => a.time - b.time)
 }

@@ -264,6 +264,19 @@ function adviceText(quantity, entry) {
   return null
 }
 
+/**
+ * How sure a value is, short (issue 11): "± 4,0 µg/m³ (indicatief)", "experimenteel" when calibrated without a
+ * known uncertainty, "niet gekalibreerd" for a raw value. `entry` {label, uncertainty, series}; a missing label is
+ * read from the series (raw → niet gekalibreerd). Empty when nothing is known.
+ */
+function qualityText(quantity, entry, unit = UNITS[quantity]) {
+  const { t, fmt } = state
+  const label = entry.label ?? (entry.series === 'raw' ? 'uncalibrated' : null)
+  if (!label || !t.has(`quality.${label}`)) return ''
+  if (label === 'uncalibrated' || !Number.isFinite(entry.uncertainty)) return t(`quality.${label}`)
+  return t('qualityWithU', { u: fmt.value(quantity, entry.uncertainty, unit), label: t(`quality.${label}`) })
+}
+
 /** What the value is, in words: the calibration label (issue 11) when the API sends one, else the series. */
 function seriesText(entry) {
   const { t } = state
@@ -291,13 +304,16 @@ function nowCard(quantity, entry, stationValue = null) {
     return h('div', { class: 'card', dataset: { quantity } }, heading, h('p', { class: 'value value-missing' }, t('noValue')), h('p', { class: 'advice' }, t('noValueAdvice')), reference)
   }
   const advice = adviceText(quantity, entry)
-  const spread = entry.uncertainty ? t('uncertainty', { low: fmt.value(quantity, entry.value - entry.uncertainty), high: fmt.value(quantity, entry.value + entry.uncertainty) }) : null
+  // a concentration or humidity is never below 0, whatever the uncertainty says
+  const low = quantity === 'air_temperature' ? entry.value - entry.uncertainty : Math.max(0, entry.value - entry.uncertainty)
+  const spread = entry.uncertainty ? t('uncertainty', { low: fmt.value(quantity, low), high: fmt.value(quantity, entry.value + entry.uncertainty) }) : null
   const note = seriesText(entry)
   return h(
     'div',
     { class: 'card', dataset: { quantity } },
     heading,
     h('p', { class: 'value' }, h('data', { value: String(entry.value) }, fmt.value(quantity, entry.value, entry.unit))),
+    h('p', { class: 'quality' }, h('span', { class: 'visually-hidden' }, `${t('qualityLabel')} `), qualityText(quantity, entry, entry.unit)),
     isLki ? lkiBadge(entry.index, entry.class) : badge(quantity, entry.class),
     advice ? h('p', { class: 'advice' }, advice) : null,
     reference,
@@ -420,8 +436,8 @@ function neighbourhoodChart(quantity, period, data) {
     level: 'h3',
     summary,
     caption: t('tableCaptionNeighbourhood', { quantity: heading, unit: UNITS[quantity], name, period: periodText }),
-    columns: [t('col.time'), t('col.mean'), t('col.min'), t('col.max')],
-    rows: [...rows].reverse().map((r) => [fmt.stamp(r.time), n(r.mean), n(r.min), n(r.max)]),
+    columns: [t('col.time'), t('col.mean'), t('col.min'), t('col.max'), t('col.quality')],
+    rows: [...rows].reverse().map((r) => [fmt.stamp(r.time), n(r.mean), n(r.min), n(r.max), qualityText(quantity, r)]),
     times,
     band: true,
     series: [
@@ -517,7 +533,7 @@ function renderOverview({ moveFocus }) {
         : [
             h('p', {}, t('sensorsIntro')),
             tooWide ? h('p', { class: 'notice map-too-wide' }, t('mapTooWide', { km: MAP_MAX_SPAN_KM })) : null,
-            h('div', { class: 'sensors-layout' }, mapColumn, h('div', { class: 'list-column' }, h('h3', {}, t('sensorListHeading')), list.element)),
+            h('div', { class: 'sensors-layout' }, mapColumn, h('div', { class: 'list-column' }, h('h3', {}, t('sensorListHeading')), h('p', { class: 'series-note' }, t('rawListNote')), list.element)),
           ],
     ),
   )
@@ -633,8 +649,9 @@ function sensorChart(device, quantity, rows, end = null) {
     level: 'h2',
     summary,
     caption: t('tableCaptionSensor', { quantity: name, id: device.id, period: periodText }),
-    columns: [t('col.time'), ...['col.raw', 'col.calibrated'].map((key) => t('colWithUnit', { column: t(key), unit: UNITS[quantity] ?? '' }))],
-    rows: [...rows].reverse().map((r) => [fmt.stamp(r.time), fmt.value(quantity, r.raw, ''), fmt.value(quantity, r.calibrated, '')]),
+    columns: [t('col.time'), ...['col.raw', 'col.calibrated'].map((key) => t('colWithUnit', { column: t(key), unit: UNITS[quantity] ?? '' })), t('col.quality')],
+    // the quality column is that of the calibrated value; a raw value is always "niet gekalibreerd" (column Ruw)
+    rows: [...rows].reverse().map((r) => [fmt.stamp(r.time), fmt.value(quantity, r.raw, ''), fmt.value(quantity, r.calibrated, ''), r.calibrated === null ? '' : qualityText(quantity, r)]),
     times,
     band: false,
     series: [{ label: t('col.raw'), legend: t('legend.raw'), kind: 'raw', values: raw }, ...(hasCalibrated ? [{ label: t('col.calibrated'), legend: t('legend.calibrated'), kind: 'calibrated', values: calibrated }] : [])],
@@ -714,7 +731,7 @@ async function renderSensor({ moveFocus }) {
           ? h('ul', { class: 'methods' }, methods.map(([q, method]) => h('li', {}, t('calibrationMethod', { quantity: t(`q.${q}`, {}, q), method: t(`method.${method}`, {}, method) }))))
           : null,
       ),
-      h('section', { class: 'sensor-latest', 'aria-labelledby': 'latest-heading' }, h('h2', { id: 'latest-heading' }, t('sensorNowHeading')), nowList.element),
+      h('section', { class: 'sensor-latest', 'aria-labelledby': 'latest-heading' }, h('h2', { id: 'latest-heading' }, t('sensorNowHeading')), h('p', { class: 'series-note' }, t('rawListNote')), nowList.element),
     ),
     chartsHolder,
   )

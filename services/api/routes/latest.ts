@@ -5,6 +5,7 @@ import { formatIsoMs } from '../../../core/time.ts'
 import { IsoTime, NeighbourhoodParam, QuantityParam } from '../params.ts'
 import { ProblemSchema, notFound } from '../problem.ts'
 import type { ApiDeps, ApiRouter } from '../routing.ts'
+import { storedCalibration } from '../window-quality.ts'
 import { UNKNOWN_NEIGHBOURHOOD } from './devices.ts'
 
 /**
@@ -13,9 +14,10 @@ import { UNKNOWN_NEIGHBOURHOOD } from './devices.ts'
  * wrote one on that point) — what the residents' page shows before the first live event, instead of two hours of
  * raw readings. Only the registry's public devices appear; no position (GET /api/v1/devices has the coarsened one).
  *
- * `label` says what the value is: `uncalibrated` (the raw sensor value); `indicative` when the point also has a
- * calibrated value, following RIVM's wording for calibrated low-cost sensors ("indicatief, niet gelijkwaardig
- * aan referentiemetingen", research reference-data.md §5).
+ * `label` and `uncertainty` are those of the point's calibrated value as the calibration worker stored them
+ * (calibration_label, calibrated_u: core/calibration/uncertainty.ts; a label missing on a calibrated point reads
+ * `experimental`, an uncertainty stored as −1 null), the same as GET /api/v1/readings?series=both gives for the
+ * reading; without a calibrated value `uncalibrated` and null: the raw value has no assessed uncertainty.
  *
  * Cost: one `last()` query per request plus one point read per (device, quantity) in bounded parallel batches.
  */
@@ -32,7 +34,8 @@ export const LatestValueSchema = z.object({
   unit: z.string(),
   flags: z.array(z.string()).describe('quality flags of this reading; empty when none'),
   calibrated: z.number().nullable().describe('calibrated value of the same reading, or null'),
-  label: z.enum(['uncalibrated', 'indicative']),
+  uncertainty: z.number().nullable().describe('expanded uncertainty (k = 2) of the calibrated value, same unit; null when raw or not assessed'),
+  label: z.enum(['indicative', 'experimental', 'uncalibrated']).describe('of the calibrated value; uncalibrated when there is none'),
 })
 export const LatestResponseSchema = z.object({ latest: z.array(LatestValueSchema) })
 export type LatestValue = z.infer<typeof LatestValueSchema>
@@ -51,14 +54,14 @@ export async function latestValues(store: Pick<ReadingStore, 'lastReadings' | 'r
   for (let i = 0; i < lasts.length; i += POINT_READS_AT_ONCE) {
     const batch = lasts.slice(i, i + POINT_READS_AT_ONCE)
     const read = await Promise.all(
-      batch.map((last) => store.readingRows({ devices: [last.deviceId], quantities: [last.quantity], from: last.time, to: last.time + 1, fields: ['flags', 'calibrated'], limit: 1 })),
+      batch.map((last) => store.readingRows({ devices: [last.deviceId], quantities: [last.quantity], from: last.time, to: last.time + 1, fields: ['flags', 'calibrated', 'calibrated_u', 'calibration_label'], limit: 1 })),
     )
     rows.push(...read.map((r) => r[0]))
   }
   return lasts
     .map((last, i) => {
       const flags = rows[i]?.fields.flags
-      const calibrated = rows[i]?.fields.calibrated
+      const { calibrated, uncertainty, label } = storedCalibration(rows[i]?.fields ?? {})
       return {
         device: last.deviceId,
         quantity: last.quantity,
@@ -66,8 +69,9 @@ export async function latestValues(store: Pick<ReadingStore, 'lastReadings' | 'r
         value: last.value,
         unit: QUANTITIES[last.quantity].unit,
         flags: typeof flags === 'string' && flags !== '' ? flags.split(',') : [],
-        calibrated: typeof calibrated === 'number' ? calibrated : null,
-        label: typeof calibrated === 'number' ? ('indicative' as const) : ('uncalibrated' as const),
+        calibrated,
+        uncertainty,
+        label,
       }
     })
     .sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : a.quantity < b.quantity ? -1 : a.quantity > b.quantity ? 1 : 0))

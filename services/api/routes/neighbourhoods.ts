@@ -6,6 +6,7 @@ import { queryReferenceObservations } from '../../../core/reference/reference-st
 import type { ReadingStore } from '../../../core/store/store.ts'
 import { classifyLki, classifyTemperature, seasonAt, stookAdvice, type LkiQuantity } from '../air-quality.ts'
 import { deviceWindowStats, type DeviceWindowStats } from '../device-info.ts'
+import { UNCALIBRATED, meanCalibration } from '../window-quality.ts'
 import { IsoTime, LatLonOut, NeighbourhoodParam, timeParam } from '../params.ts'
 import { ProblemSchema, notFound } from '../problem.ts'
 import type { ApiDeps, ApiRouter } from '../routing.ts'
@@ -17,7 +18,10 @@ import { UNKNOWN_NEIGHBOURHOOD } from './devices.ts'
  * "now" is the hour before `at` (default now), [at − 1 h, at): per quantity the mean over the neighbourhood's
  * public devices of each device's hourly mean (each garden counts once), quality-flagged readings left out.
  * `series` says which values: `calibrated` when any device has calibrated values in that hour (then only
- * those are averaged), else `raw`. Classes: services/api/air-quality.ts (LKI for PM2.5, PM10 and NO2;
+ * those are averaged), else `raw`. This is the rule of every surface (README "Reading the data"): for an `at` on
+ * the hour it is GET /api/v1/readings?neighbourhood=…&window=1h&series=both's aggregate of that hour
+ * (calibrated_mean, else raw_mean). `label` and `uncertainty` are those of the value: the weakest device label and
+ * the mean of the device uncertainties (services/api/window-quality.ts meanCalibration); raw: `uncalibrated`, null. Classes: services/api/air-quality.ts (LKI for PM2.5, PM10 and NO2;
  * season-aware temperature; wood-burning advice in the cold season).
  *
  * Beside each LKI quantity: the nearest Luchtmeetnet station's newest hourly value in (at − 3 h, at] from the
@@ -45,6 +49,8 @@ export const NowValueSchema = z.object({
   value: z.number().nullable().describe('mean of the device means, canonical unit; null when no public device reported'),
   unit: z.string(),
   series: z.enum(['calibrated', 'raw']).nullable(),
+  label: z.enum(['indicative', 'experimental', 'uncalibrated']).describe('of the value: the weakest label of the devices averaged; raw values: uncalibrated'),
+  uncertainty: z.number().nullable().describe('expanded uncertainty (k = 2) of the value, same unit: the mean of the device uncertainties (full correlation, GUM 5.2.2); null when raw or not assessed'),
   devices: z.number().int().describe('devices that contributed'),
   count: z.number().int().describe('readings that contributed'),
   class: z
@@ -99,11 +105,14 @@ export function nowValue(quantity: Quantity, stats: readonly DeviceWindowStats[]
   const series = calibrated.length > 0 ? 'calibrated' : raw.length > 0 ? 'raw' : null
   const used = series === 'calibrated' ? calibrated.map((s) => [s.calibratedMean!, s.calibratedCount] as const) : raw.map((s) => [s.rawMean!, s.rawCount] as const)
   const value = used.length > 0 ? used.reduce((sum, [mean]) => sum + mean, 0) / used.length : null
+  const { label, uncertainty } = series === 'calibrated' ? meanCalibration(calibrated.map((s) => s.calibration)) : UNCALIBRATED
   const classification = value === null ? undefined : classify(quantity, value, at)
   return {
     value,
     unit: QUANTITIES[quantity].unit,
     series,
+    label,
+    uncertainty,
     devices: used.length,
     count: used.reduce((sum, [, n]) => sum + n, 0),
     class: classification?.class ?? null,

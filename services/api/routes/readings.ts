@@ -30,8 +30,8 @@ import { NOT_PUBLIC_DEVICE, UNKNOWN_NEIGHBOURHOOD } from './devices.ts'
  * public devices, of one or more quantities (`quantity=pm2_5,pm10`), JSON or CSV, paged
  * (services/api/readings-query.ts). A request names at most MAX_SERIES series (devices × quantities; 400 beyond). Rows carry the CSV columns as keys:
  * time, [local_time when tz is given,] device, quantity, unit, then `value` (series raw or calibrated) or
- * `raw,calibrated` (both) and `flags`; with a window `mean,min,max,count` (or `raw_mean,…,calibrated_count`),
- * `expected,completeness,partial` (services/api/window-quality.ts), `time` being the window start. With a window
+ * `raw,calibrated` (both), `uncertainty,label` and `flags`; with a window `mean,min,max,count` (or
+ * `raw_mean,…,calibrated_count`), `uncertainty,label`, `expected,completeness,partial` (services/api/window-quality.ts), `time` being the window start. With a window
  * and a neighbourhood the pooled neighbourhood aggregate comes too: JSON `aggregate`, CSV rows with device
  * `neighbourhood:<id>` before the device rows of their window. Aggregates leave flagged readings out unless
  * `include_flags` names them. Cost limits and the query timeout: services/api/query-cost.ts.
@@ -96,10 +96,10 @@ const RowKey = {
   quantity: z.string(),
   unit: z.string().describe('unit of every value of the row'),
 }
-/** With series calibrated or both (not windows): core/calibration/uncertainty.ts. */
+/** Every row: core/calibration/uncertainty.ts; a window's: services/api/window-quality.ts windowCalibration. */
 const CalibratedLabel = {
-  uncertainty: NumberOrNull.optional().describe('expanded uncertainty (k = 2) of the calibrated value, same unit; null when not assessed'),
-  label: z.enum(['indicative', 'experimental', 'uncalibrated']).optional().describe('indicative only where the EU objective is met on held-out data'),
+  uncertainty: NumberOrNull.describe('expanded uncertainty (k = 2) of the calibrated value (a window: the mean of its readings\' U), same unit; null when not assessed or raw'),
+  label: z.enum(['indicative', 'experimental', 'uncalibrated']).describe('indicative only where the EU objective is met on held-out data; a window: its weakest reading; raw: uncalibrated'),
 }
 const Flags = { flags: z.array(z.string()).describe('quality flags of the reading (core/quality.ts); [] for none') }
 const Quality = {
@@ -110,11 +110,12 @@ const Quality = {
 export const ReadingRowSchema = z.union([
   z.object({ ...RowKey, value: NumberOrNull, ...CalibratedLabel, ...Flags }),
   z.object({ ...RowKey, raw: NumberOrNull, calibrated: NumberOrNull, ...CalibratedLabel, ...Flags }),
-  z.object({ ...RowKey, mean: NumberOrNull, min: NumberOrNull, max: NumberOrNull, count: z.number().int(), ...Quality }),
+  z.object({ ...RowKey, mean: NumberOrNull, min: NumberOrNull, max: NumberOrNull, count: z.number().int(), ...CalibratedLabel, ...Quality }),
   z.object({
     ...RowKey,
     raw_mean: NumberOrNull, raw_min: NumberOrNull, raw_max: NumberOrNull, raw_count: z.number().int(),
     calibrated_mean: NumberOrNull, calibrated_min: NumberOrNull, calibrated_max: NumberOrNull, calibrated_count: z.number().int(),
+    ...CalibratedLabel,
     ...Quality,
   }),
 ])

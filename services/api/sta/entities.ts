@@ -1,3 +1,4 @@
+import type { CalibrationLabel } from '../../../core/calibration/uncertainty.ts'
 import { QUANTITIES, type Quantity } from '../../../core/quantities.ts'
 import type { PublicDevice, PublicNeighbourhood, PublicPosition } from '../../../core/registry/registry.ts'
 import { formatIsoMs } from '../../../core/time.ts'
@@ -15,7 +16,10 @@ import { formatIsoMs } from '../../../core/time.ts'
  * - Sensor: a sensor model as devices report it (id = its file-name slug, `unknown` when not named);
  * - ObservedProperty: a quantity (id = quantity name), defined by its CF standard name where there is one;
  * - Observation: one reading (id `<device>~<quantity>~<epoch ms>`), result = the raw value, resultTime = the
- *   phenomenonTime (the sensor makes its result when it observes), parameters = flags and calibrated value.
+ *   phenomenonTime (the sensor makes its result when it observes), resultQuality = the label and uncertainty of
+ *   the result (`uncalibrated`, null: the raw value has no assessed uncertainty), parameters = flags and the
+ *   calibrated value with its own label and expanded uncertainty (k = 2, unit of the Datastream; null when not
+ *   assessed or not calibrated; core/calibration/uncertainty.ts), as GET /api/v1/readings?series=both gives them.
  * FeaturesOfInterest are not served, so no navigation link points to them.
  */
 
@@ -160,6 +164,9 @@ export interface ObservationFacts {
   time: number
   value: number
   calibrated: number | null
+  /** Of `calibrated`: expanded uncertainty (k = 2, null when not assessed) and label (`uncalibrated` without one). */
+  calibratedUncertainty: number | null
+  calibrationLabel: CalibrationLabel
   flags: string[]
 }
 
@@ -176,7 +183,8 @@ export function observation(links: StaLinks, o: ObservationFacts): Entity {
     phenomenonTime: time,
     resultTime: time,
     result: o.value,
-    parameters: { flags: o.flags, calibrated: o.calibrated },
+    resultQuality: { label: 'uncalibrated', uncertainty: null },
+    parameters: { flags: o.flags, calibrated: o.calibrated, calibrated_uncertainty: o.calibratedUncertainty, calibration_label: o.calibrationLabel },
     ...links.nav('Observations', id, ['Datastream']),
   }
 }

@@ -2,6 +2,7 @@ import { isQuantity, type Quantity } from '../../../core/quantities.ts'
 import type { PublicDevice } from '../../../core/registry/registry.ts'
 import { splitFlags } from '../../../core/store/influx-queries.ts'
 import { badParam, notFound } from '../problem.ts'
+import { storedCalibration } from '../window-quality.ts'
 import { type Entity, observation, type ObservationFacts } from './entities.ts'
 import { DEFAULT_TOP, MAX_SKIP, type StaQuery, parseExpand, parseTimeFilter, parseTimeOrder } from './query-options.ts'
 import { NO_SUCH_ENTITY, type StaContext, nextLink } from './context.ts'
@@ -13,15 +14,21 @@ import { NO_SUCH_ENTITY, type StaContext, nextLink } from './context.ts'
  *   reversed — refused with a 400 naming `$orderby` when that is more than MAX_SKIP rows, so a client narrows
  *   with `$filter` on phenomenonTime. The count can change between the two queries when readings arrive.
  */
-const FIELDS = ['value', 'calibrated', 'flags'] as const
+const FIELDS = ['value', 'calibrated', 'flags', 'calibrated_u', 'calibration_label'] as const
 
 function facts(device: string, quantity: Quantity, rows: Awaited<ReturnType<StaContext['store']['readingRows']>>): ObservationFacts[] {
   return rows
     .filter((r) => typeof r.fields.value === 'number')
     .map((r) => ({
       device, quantity, time: r.time, value: r.fields.value as number,
-      calibrated: typeof r.fields.calibrated === 'number' ? r.fields.calibrated : null, flags: splitFlags(r.fields.flags),
+      flags: splitFlags(r.fields.flags), ...calibration(r.fields),
     }))
+}
+
+/** The calibrated value with its label and uncertainty, read as GET /api/v1/readings reads them. */
+function calibration(fields: Parameters<typeof storedCalibration>[0]): Pick<ObservationFacts, 'calibrated' | 'calibratedUncertainty' | 'calibrationLabel'> {
+  const { calibrated, uncertainty, label } = storedCalibration(fields)
+  return { calibrated, calibratedUncertainty: uncertainty, calibrationLabel: label }
 }
 
 export async function observationsPage(ctx: StaContext, device: string, quantity: Quantity, q: StaQuery): Promise<Entity> {
