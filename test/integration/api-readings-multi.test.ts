@@ -34,19 +34,29 @@ const expectedRaw = [...input]
   .sort((a, b) => a.time - b.time || (a.quantity < b.quantity ? -1 : a.quantity > b.quantity ? 1 : 0) || (a.device < b.device ? -1 : 1))
   .map(keyOf)
 
-/** 10-minute windows of each series: `time|device|quantity|count|mean`, in the API's order. */
-function expectedWindows(pool: boolean): string[] {
-  const groups = new Map<string, { time: number; device: string; quantity: string; values: number[] }>()
+const mean = (values: readonly number[]) => values.reduce((s, v) => s + v, 0) / values.length
+
+/**
+ * 10-minute windows of each series: `time|device|quantity|count|mean`, in the API's order. The neighbourhood's
+ * window (`neighbourhood`) counts each device once: the mean of the device means (README "Reading the data").
+ */
+function expectedWindows(neighbourhood: boolean): string[] {
+  const groups = new Map<string, { time: number; device: string; quantity: string; byDevice: Map<string, number[]> }>()
   for (const r of input) {
     const time = Math.floor(r.time / (10 * MIN)) * 10 * MIN
-    const device = pool ? 'neighbourhood:noord' : r.device
+    const device = neighbourhood ? 'neighbourhood:noord' : r.device
     const id = `${time}|${r.quantity}|${device}`
-    if (!groups.has(id)) groups.set(id, { time, device, quantity: r.quantity, values: [] })
-    groups.get(id)!.values.push(r.value)
+    if (!groups.has(id)) groups.set(id, { time, device, quantity: r.quantity, byDevice: new Map() })
+    const values = groups.get(id)!.byDevice
+    values.get(r.device)?.push(r.value) ?? values.set(r.device, [r.value])
   }
   return [...groups.entries()]
     .sort(([a], [b]) => (a < b ? -1 : 1)) // times are 13 digits: text order is (time, quantity, device)
-    .map(([, g]) => `${new Date(g.time).toISOString()}|${g.device}|${g.quantity}|${g.values.length}|${(g.values.reduce((s, v) => s + v, 0) / g.values.length).toFixed(9)}`)
+    .map(([, g]) => {
+      const perDevice = [...g.byDevice.values()]
+      const count = perDevice.reduce((n, v) => n + v.length, 0)
+      return `${new Date(g.time).toISOString()}|${g.device}|${g.quantity}|${count}|${mean(perDevice.map(mean)).toFixed(9)}`
+    })
 }
 
 const reading = (r: Input): Reading => ({
@@ -118,7 +128,7 @@ describe('GET /api/v1/readings with several devices and quantities', () => {
     while (url !== '') {
       const page = await get(url)
       const [header, ...rows] = page.body.trim().split('\n')
-      expect(header).toBe('time,device,quantity,unit,value,flags')
+      expect(header).toBe('time,device,quantity,unit,value,uncertainty,label,flags')
       lines.push(...rows)
       const next = /^<([^>]+)>; rel="next"/.exec(page.link ?? '')
       url = next ? next[1]! : ''
@@ -126,7 +136,7 @@ describe('GET /api/v1/readings with several devices and quantities', () => {
     expect(lines.map((l) => l.split(','))).toEqual(
       expectedRaw.map((k) => {
         const [time, device, quantity, value] = k.split('|')
-        return [time, device, quantity, QUANTITIES[quantity as Quantity].unit, value, '']
+        return [time, device, quantity, QUANTITIES[quantity as Quantity].unit, value, '', 'uncalibrated', '']
       }),
     )
   })
@@ -149,7 +159,7 @@ describe('GET /api/v1/readings with several devices and quantities', () => {
   it('writes windowed CSV of two quantities with each neighbourhood row before the device rows of its window and quantity', async () => {
     const csv = await get(`/api/v1/readings?neighbourhood=noord&quantity=pm2_5,air_temperature&${range}&window=10m&format=csv`)
     const [header, ...lines] = csv.body.trim().split('\n')
-    expect(header).toBe('time,device,quantity,unit,mean,min,max,count,expected,completeness,partial')
+    expect(header).toBe('time,device,quantity,unit,mean,min,max,count,uncertainty,label,expected,completeness,partial')
     const got = lines.map((l) => l.split(',')).map(([time, device, quantity, , mean, , , count]) => `${time}|${device}|${quantity}|${count}|${Number(mean).toFixed(9)}`)
     const pooledFirst = [...expectedWindows(true), ...expectedWindows(false)].sort((a, b) => {
       const [ta, da, qa] = a.split('|')
