@@ -97,14 +97,14 @@ describe('senshagen export', () => {
     // one row per reading: unit, calibrated value, flags, the published position and its precision; no comment line
     expect(await readFile(join(out, '2024-01-15_senshagen.csv'), 'utf8')).toBe(
       [
-        'time,device,quantity,value,unit,calibrated,flags,sensor_type,lat,lon,precision_m',
-        '2024-01-15T00:00:00.000Z,garden-a,pm2_5,8.25,µg/m³,,,SDS011,52.531,6.0585,151',
-        '2024-01-15T10:28:30.789Z,garden-a,pm10,14.75,µg/m³,,,SDS011,52.531,6.0585,151',
-        '2024-01-15T10:28:30.789Z,garden-a,pm2_5,9.5,µg/m³,6.5,,SDS011,52.531,6.0585,151',
-        '2024-01-15T10:31:00.000Z,garden-a,pm10,1999.9,µg/m³,,saturated,SDS011,52.531,6.0585,151',
-        '2024-01-15T06:00:00.000Z,garden-b,air_pressure,1012.5,hPa,,,BME280,52.531,6.0615,1500',
-        '2024-01-15T06:00:00.000Z,garden-b,air_temperature,-2.25,°C,,,BME280,52.531,6.0615,1500',
-        '2024-01-15T06:00:00.000Z,garden-b,pm2_5,4,µg/m³,,,,52.531,6.0615,1500',
+        'time,device,quantity,value,unit,calibrated,calibrated_uncertainty,calibration_label,flags,sensor_type,lat,lon,precision_m',
+        '2024-01-15T00:00:00.000Z,garden-a,pm2_5,8.25,µg/m³,,,uncalibrated,,SDS011,52.531,6.0585,151',
+        '2024-01-15T10:28:30.789Z,garden-a,pm10,14.75,µg/m³,,,uncalibrated,,SDS011,52.531,6.0585,151',
+        '2024-01-15T10:28:30.789Z,garden-a,pm2_5,9.5,µg/m³,6.5,,experimental,,SDS011,52.531,6.0585,151',
+        '2024-01-15T10:31:00.000Z,garden-a,pm10,1999.9,µg/m³,,,uncalibrated,saturated,SDS011,52.531,6.0585,151',
+        '2024-01-15T06:00:00.000Z,garden-b,air_pressure,1012.5,hPa,,,uncalibrated,,BME280,52.531,6.0615,1500',
+        '2024-01-15T06:00:00.000Z,garden-b,air_temperature,-2.25,°C,,,uncalibrated,,BME280,52.531,6.0615,1500',
+        '2024-01-15T06:00:00.000Z,garden-b,pm2_5,4,µg/m³,,,uncalibrated,,,52.531,6.0615,1500',
         '',
       ].join('\r\n'),
     )

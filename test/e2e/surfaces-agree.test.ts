@@ -143,6 +143,11 @@ describe('page, API, CLI and export agree on one window, each number with its la
       return values.reduce((s, v) => s + v, 0) / values.length
     }
     expect([mean('ag-a', 'value'), mean('ag-a', 'calibrated'), mean('ag-b', 'value'), mean('ag-b', 'calibrated')]).toEqual([15, 10.5, 25.5, 23])
+    // each calibrated value with the label and uncertainty the API's raw rows give it
+    const api = (await get(`/api/v1/readings?device=ag-a&quantity=pm2_5&${RANGE}&series=both`)).rows as Array<Record<string, unknown>>
+    expect(inWindow.filter((r) => r.device === 'ag-a').map((r) => [r.calibrated, r.calibrated_uncertainty, r.calibration_label])).toEqual(
+      api.map((r) => [r.calibrated === null ? '' : String(r.calibrated), r.uncertainty === null ? '' : String(r.uncertainty), r.label]),
+    )
   })
 
   it('the page shows the same numbers, each with its label and uncertainty in Dutch', async () => {

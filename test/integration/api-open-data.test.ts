@@ -316,17 +316,17 @@ describe('researchers: device filters, SensorThings, bulk files', () => {
       expect(response.statusCode).toBe(200)
       expect(response.headers['content-type']).toBe('text/csv; charset=utf-8; header=present')
       expect(response.headers['content-disposition']).toBe('attachment; filename="2024-01-15_senshagen.csv"')
-      expect(response.body.startsWith('time,device,quantity,value,unit,calibrated,flags,sensor_type,lat,lon,precision_m\r\n')).toBe(true)
+      expect(response.body.startsWith('time,device,quantity,value,unit,calibrated,calibrated_uncertainty,calibration_label,flags,sensor_type,lat,lon,precision_m\r\n')).toBe(true)
       const rows = await pythonCsv(response.body)
       expect(rows).toEqual([
-        { time: '2024-01-15T10:00:00.000Z', device: 'g-a', quantity: 'air_pressure', value: '1012.5', unit: 'hPa', calibrated: '', flags: '', sensor_type: 'BME280', lat: '52.531', lon: '6.0585', precision_m: '151' },
-        { time: '2024-01-15T10:00:00.000Z', device: 'g-a', quantity: 'pm10', value: '14.75', unit: 'µg/m³', calibrated: '', flags: '', sensor_type: 'SDS011', lat: '52.531', lon: '6.0585', precision_m: '151' },
-        { time: '2024-01-15T10:00:00.000Z', device: 'g-a', quantity: 'pm2_5', value: '8.25', unit: 'µg/m³', calibrated: '6.5', flags: '', sensor_type: 'SDS011', lat: '52.531', lon: '6.0585', precision_m: '151' },
-        { time: '2024-01-15T10:02:30.500Z', device: 'g-a', quantity: 'pm10', value: '1999.9', unit: 'µg/m³', calibrated: '', flags: 'saturated', sensor_type: 'SDS011', lat: '52.531', lon: '6.0585', precision_m: '151' },
-        { time: '2024-01-15T10:02:30.500Z', device: 'g-a', quantity: 'pm2_5', value: '9.5', unit: 'µg/m³', calibrated: '', flags: '', sensor_type: 'SDS011', lat: '52.531', lon: '6.0585', precision_m: '151' },
+        { time: '2024-01-15T10:00:00.000Z', device: 'g-a', quantity: 'air_pressure', value: '1012.5', unit: 'hPa', calibrated: '', calibrated_uncertainty: '', calibration_label: 'uncalibrated', flags: '', sensor_type: 'BME280', lat: '52.531', lon: '6.0585', precision_m: '151' },
+        { time: '2024-01-15T10:00:00.000Z', device: 'g-a', quantity: 'pm10', value: '14.75', unit: 'µg/m³', calibrated: '', calibrated_uncertainty: '', calibration_label: 'uncalibrated', flags: '', sensor_type: 'SDS011', lat: '52.531', lon: '6.0585', precision_m: '151' },
+        { time: '2024-01-15T10:00:00.000Z', device: 'g-a', quantity: 'pm2_5', value: '8.25', unit: 'µg/m³', calibrated: '6.5', calibrated_uncertainty: '', calibration_label: 'experimental', flags: '', sensor_type: 'SDS011', lat: '52.531', lon: '6.0585', precision_m: '151' },
+        { time: '2024-01-15T10:02:30.500Z', device: 'g-a', quantity: 'pm10', value: '1999.9', unit: 'µg/m³', calibrated: '', calibrated_uncertainty: '', calibration_label: 'uncalibrated', flags: 'saturated', sensor_type: 'SDS011', lat: '52.531', lon: '6.0585', precision_m: '151' },
+        { time: '2024-01-15T10:02:30.500Z', device: 'g-a', quantity: 'pm2_5', value: '9.5', unit: 'µg/m³', calibrated: '', calibrated_uncertainty: '', calibration_label: 'uncalibrated', flags: '', sensor_type: 'SDS011', lat: '52.531', lon: '6.0585', precision_m: '151' },
         // a formula-looking sensor model is neutralised
-        { time: '2024-01-15T11:00:00.000Z', device: 'g-a', quantity: 'air_temperature', value: '3.5', unit: '°C', calibrated: '', flags: '', sensor_type: `'=HYPERLINK("x")`, lat: '52.531', lon: '6.0585', precision_m: '151' },
-        { time: '2024-01-15T12:00:00.000Z', device: 'g-far', quantity: 'air_temperature', value: '2.25', unit: '°C', calibrated: '', flags: '', sensor_type: 'DHT22', lat: '52.513', lon: '6.0945', precision_m: '151' },
+        { time: '2024-01-15T11:00:00.000Z', device: 'g-a', quantity: 'air_temperature', value: '3.5', unit: '°C', calibrated: '', calibrated_uncertainty: '', calibration_label: 'uncalibrated', flags: '', sensor_type: `'=HYPERLINK("x")`, lat: '52.531', lon: '6.0585', precision_m: '151' },
+        { time: '2024-01-15T12:00:00.000Z', device: 'g-far', quantity: 'air_temperature', value: '2.25', unit: '°C', calibrated: '', calibrated_uncertainty: '', calibration_label: 'uncalibrated', flags: '', sensor_type: 'DHT22', lat: '52.513', lon: '6.0945', precision_m: '151' },
       ])
       // sensor.community data is its own file (its own licence); the month holds the 20th too
       expect((await pythonCsv((await get('/api/v1/bulk/2024-01-15/sensor-community.csv')).body)).map((r) => [r.device, r.quantity, r.value, r.lat, r.lon, r.precision_m])).toEqual([
@@ -346,7 +346,7 @@ describe('researchers: device filters, SensorThings, bulk files', () => {
       const rows = await parquetReadObjects({ file: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer })
       expect(rows).toHaveLength(7)
       expect(rows[2]).toEqual({
-        time: new Date('2024-01-15T10:00:00.000Z'), device: 'g-a', quantity: 'pm2_5', value: 8.25, unit: 'µg/m³', calibrated: 6.5, flags: '', sensor_type: 'SDS011', lat: 52.531, lon: 6.0585, precision_m: 151,
+        time: new Date('2024-01-15T10:00:00.000Z'), device: 'g-a', quantity: 'pm2_5', value: 8.25, unit: 'µg/m³', calibrated: 6.5, calibrated_uncertainty: null, calibration_label: 'experimental', flags: '', sensor_type: 'SDS011', lat: 52.531, lon: 6.0585, precision_m: 151,
       })
       expect(rows[3]).toMatchObject({ quantity: 'pm10', value: 1999.9, calibrated: null, flags: 'saturated' })
       expect(rows.map((r) => r.device)).not.toContain('g-private')
@@ -383,7 +383,7 @@ describe('researchers: device filters, SensorThings, bulk files', () => {
       expect(licence('sensor-community_sds011.csv')).toEqual([{ name: 'DbCL-1.0', path: 'https://opendatacommons.org/licenses/dbcl/1-0/', title: 'Open Data Commons Database Contents License 1.0' }])
       const long = pkg.resources[0]
       expect(long.dialect.delimiter).toBe(',')
-      expect(long.schema.fields.map((f: { name: string }) => f.name)).toEqual(['time', 'device', 'quantity', 'value', 'unit', 'calibrated', 'flags', 'sensor_type', 'lat', 'lon', 'precision_m'])
+      expect(long.schema.fields.map((f: { name: string }) => f.name)).toEqual(['time', 'device', 'quantity', 'value', 'unit', 'calibrated', 'calibrated_uncertainty', 'calibration_label', 'flags', 'sensor_type', 'lat', 'lon', 'precision_m'])
       // every listed file is served
       for (const r of pkg.resources) expect((await get(`/api/v1/bulk/2024-01-15/${r.path}`)).statusCode, r.path).toBe(200)
     })

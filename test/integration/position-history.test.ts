@@ -130,7 +130,7 @@ describe('position history: a device that moved in 2019', () => {
     expect(day2017.statusCode).toBe(200)
     expect(day2017.body.split('\n')[1]!.split(';').slice(0, 6)).toEqual(['sc-5331', 'SDS011', 'archief', '57.129', '-2.1285', '2017-10-07T12:29:51'])
     const day2019 = await get('/api/v1/bulk/2019-01-17/sensor-community.csv')
-    expect(day2019.body.split('\r\n')[1]).toBe('2019-01-17T00:00:54.000Z,sc-5331,pm10,35.7,µg/m³,,,SDS011,57.139,-2.0775,144')
+    expect(day2019.body.split('\r\n')[1]).toBe('2019-01-17T00:00:54.000Z,sc-5331,pm10,35.7,µg/m³,,,uncalibrated,,SDS011,57.139,-2.0775,144')
 
     const location = (await get("/sta/v1.1/Things('sc-5331')/Locations")).json()
     expect(location.value.map((l: { location: unknown }) => l.location)).toEqual([{ type: 'Point', coordinates: [-2.0775, 57.139] }])

@@ -27,6 +27,8 @@ export const LONG_COLUMNS = [
   { name: 'value', type: 'number', description: 'raw value, in unit' },
   { name: 'unit', type: 'string', description: 'canonical unit of the quantity' },
   { name: 'calibrated', type: 'number', description: 'calibrated value in unit; empty when none' },
+  { name: 'calibrated_uncertainty', type: 'number', description: 'expanded uncertainty (k = 2) of calibrated, in unit; empty when not calibrated or not assessed' },
+  { name: 'calibration_label', type: 'string', description: 'indicative, experimental, or uncalibrated (README "Uncertainty, labels and plots")' },
   { name: 'flags', type: 'string', description: 'quality flags, comma-separated; empty when none (aggregates should leave flagged readings out)' },
   { name: 'sensor_type', type: 'string', description: 'sensor model the reading names; empty when unknown' },
   { name: 'lat', type: 'number', description: 'published latitude (grid-cell or neighbourhood centre) of the position valid at time, degrees north' },
@@ -56,7 +58,7 @@ export function parseFileName(name: string): FileKind | undefined {
 }
 
 function longCells(r: OpenDataRow): Array<string | number | null> {
-  return [new Date(r.time).toISOString(), r.device, r.quantity, r.value, r.unit, r.calibrated, r.flags, inertText(r.sensorType), r.lat, r.lon, r.precisionM]
+  return [new Date(r.time).toISOString(), r.device, r.quantity, r.value, r.unit, r.calibrated, r.calibratedUncertainty, r.calibrationLabel, r.flags, inertText(r.sensorType), r.lat, r.lon, r.precisionM]
 }
 
 /** The text of a long CSV file, in chunks (one device at a time). */
@@ -94,6 +96,8 @@ export async function longParquet(ctx: OpenDataContext, source: OpenDataSource):
       { name: 'value', data: column((r) => r.value), type: 'DOUBLE', nullable: false },
       { name: 'unit', data: column((r) => r.unit), type: 'STRING', nullable: false },
       { name: 'calibrated', data: column((r) => r.calibrated), type: 'DOUBLE' },
+      { name: 'calibrated_uncertainty', data: column((r) => r.calibratedUncertainty), type: 'DOUBLE' },
+      { name: 'calibration_label', data: column((r) => r.calibrationLabel), type: 'STRING', nullable: false },
       { name: 'flags', data: column((r) => r.flags), type: 'STRING', nullable: false },
       { name: 'sensor_type', data: column((r) => r.sensorType), type: 'STRING', nullable: false },
       { name: 'lat', data: column((r) => r.lat), type: 'DOUBLE', nullable: false },

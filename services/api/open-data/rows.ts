@@ -1,7 +1,9 @@
 import { QUANTITIES, type Quantity } from '../../../core/quantities.ts'
 import { positionAt, type PublicDevice } from '../../../core/registry/registry.ts'
+import type { CalibrationLabel } from '../../../core/calibration/uncertainty.ts'
 import type { ReadingStore } from '../../../core/store/store.ts'
 import { compareIds } from '../readings-query.ts'
+import { storedCalibration } from '../window-quality.ts'
 import type { Period } from './period.ts'
 import { sourceOfDecoder, type OpenDataSource } from './sources.ts'
 
@@ -20,6 +22,10 @@ export interface OpenDataRow {
   unit: string
   /** Calibrated value in `unit`, null when the reading has none. */
   calibrated: number | null
+  /** Expanded uncertainty (k = 2) of `calibrated`, in `unit`; null when not calibrated or not assessed (window-quality.ts storedCalibration). */
+  calibratedUncertainty: number | null
+  /** Label of `calibrated`: `indicative`, `experimental`, or `uncalibrated` without one (core/calibration/uncertainty.ts). */
+  calibrationLabel: CalibrationLabel
   /** Quality flags (core/quality.ts), comma-separated, "" when none. */
   flags: string
   /** The sensor model the reading names (field `sensor`), "" when unknown. */
@@ -44,16 +50,17 @@ export async function* openDataRows(
   sources?: readonly OpenDataSource[],
 ): AsyncGenerator<OpenDataRow[]> {
   for (const device of [...devices].sort((a, b) => compareIds(a.id, b.id))) {
-    const values = await store.readingRows({ devices: [device.id], from: period.from, to: period.to, fields: ['value', 'calibrated', 'flags', 'sensor', 'source'] })
+    const values = await store.readingRows({ devices: [device.id], from: period.from, to: period.to, fields: ['value', 'calibrated', 'calibrated_u', 'calibration_label', 'flags', 'sensor', 'source'] })
     const rows: OpenDataRow[] = []
     for (const { time, quantity, fields } of values) {
       if (typeof fields.value !== 'number') continue
       const source = sourceOfDecoder(fields.source as string | null)
       if (sources !== undefined && !sources.includes(source)) continue
       const position = positionAt(device, time)
+      const { calibrated, uncertainty, label } = storedCalibration(fields)
       rows.push({
         time, device: device.id, quantity, value: fields.value, unit: QUANTITIES[quantity].unit,
-        calibrated: typeof fields.calibrated === 'number' ? fields.calibrated : null,
+        calibrated, calibratedUncertainty: uncertainty, calibrationLabel: label,
         flags: typeof fields.flags === 'string' ? fields.flags : '',
         sensorType: typeof fields.sensor === 'string' ? fields.sensor : '',
         source, neighbourhood: device.neighbourhood, lat: position.lat, lon: position.lon, precisionM: position.precisionM,
