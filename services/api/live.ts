@@ -1,4 +1,5 @@
 import type { Logger } from '../../core/logger.ts'
+import { QUANTITIES, type Quantity } from '../../core/quantities.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
 import { formatIsoMs } from '../../core/time.ts'
 
@@ -24,8 +25,12 @@ export interface LiveReading {
   time: string
   device: string
   quantity: string
-  /** Raw value in the quantity's canonical unit. */
+  /** Raw value in `unit`, the quantity's canonical unit. */
   value: number
+  unit: string
+  /** A live value is raw, as it arrived: `uncalibrated`, with no uncertainty (README "Reading the data"). */
+  uncertainty: null
+  label: 'uncalibrated'
 }
 
 /** A reading with its event id. */
@@ -140,7 +145,7 @@ export class LiveHub {
       const key = `${device}|${quantity}|${time}`
       if (this.sent.has(key)) continue
       this.sent.set(key, time)
-      fresh.push({ id: `${this.epoch}.${++this.sequence}`, reading: { time: formatIsoMs(time), device, quantity, value } })
+      fresh.push({ id: `${this.epoch}.${++this.sequence}`, reading: { time: formatIsoMs(time), device, quantity, value, unit: QUANTITIES[quantity as Quantity]?.unit ?? '', uncertainty: null, label: 'uncalibrated' } })
     }
     if (fresh.length === 0) return
     this.buffer.push(...fresh)

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import type { ApiServerConfig } from './config.ts'
 import { ProblemError } from './problem.ts'
 import type { Window } from './window-quality.ts'
@@ -92,6 +93,9 @@ export function refuseCostly(cost: QueryCost, limits: CostLimits): void {
  */
 export function requestDeadline(timeoutMs: number, response: NodeJS.EventEmitter & { writableFinished: boolean }): { signal: AbortSignal; done(): void } {
   const controller = new AbortController()
+  // every InfluxDB statement of the request listens on this signal and stops listening when it ends; a
+  // neighbourhood of many devices and quantities runs more than Node's default 10 at once, which is no leak
+  setMaxListeners(0, controller.signal)
   const timer = setTimeout(
     () => controller.abort(new ProblemError(504, `the query ran longer than the limit of ${timeoutMs} ms (SENSHAGEN_API_QUERY_TIMEOUT_MS) and was stopped; narrow from/to or use a larger window`)),
     timeoutMs,

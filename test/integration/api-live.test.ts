@@ -118,16 +118,16 @@ describe('GET /api/v1/live', () => {
     for (const e of events) LiveReadingSchema.parse(e.data)
     expect(events.map((e) => e.data)).toEqual(
       expect.arrayContaining([
-        { time: new Date(now).toISOString(), device: 'g-a', quantity: 'pm2_5', value: 12.5 },
-        { time: new Date(now).toISOString(), device: 'g-a', quantity: 'air_temperature', value: 7.25 },
-        { time: new Date(now).toISOString(), device: 'g-b', quantity: 'pm2_5', value: 3 },
-        { time: new Date(now - 300).toISOString(), device: 'g-a', quantity: 'pm2_5', value: 11 },
+        { time: new Date(now).toISOString(), device: 'g-a', quantity: 'pm2_5', value: 12.5, unit: 'µg/m³', uncertainty: null, label: 'uncalibrated' },
+        { time: new Date(now).toISOString(), device: 'g-a', quantity: 'air_temperature', value: 7.25, unit: '°C', uncertainty: null, label: 'uncalibrated' },
+        { time: new Date(now).toISOString(), device: 'g-b', quantity: 'pm2_5', value: 3, unit: 'µg/m³', uncertainty: null, label: 'uncalibrated' },
+        { time: new Date(now - 300).toISOString(), device: 'g-a', quantity: 'pm2_5', value: 11, unit: 'µg/m³', uncertainty: null, label: 'uncalibrated' },
       ]),
     )
     expect(events).toHaveLength(4)
     expect(wijk.events().map((e) => e.data)).toEqual([
-      { time: new Date(now).toISOString(), device: 'g-a', quantity: 'pm2_5', value: 12.5 },
-      { time: new Date(now - 300).toISOString(), device: 'g-a', quantity: 'pm2_5', value: 11 },
+      { time: new Date(now).toISOString(), device: 'g-a', quantity: 'pm2_5', value: 12.5, unit: 'µg/m³', uncertainty: null, label: 'uncalibrated' },
+      { time: new Date(now - 300).toISOString(), device: 'g-a', quantity: 'pm2_5', value: 11, unit: 'µg/m³', uncertainty: null, label: 'uncalibrated' },
     ])
     all.close()
     wijk.close()
@@ -147,9 +147,9 @@ describe('GET /api/v1/live', () => {
       await waitFor('g-b again', () => all.events().length >= 3, 10_000, 50)
       await new Promise((resolve) => setTimeout(resolve, 600)) // three more polls
       expect(all.events().map((e) => e.data)).toEqual([
-        { time: new Date(now).toISOString(), device: 'g-a', quantity: 'no2', value: 20 },
-        { time: new Date(now).toISOString(), device: 'g-b', quantity: 'no2', value: 30 },
-        { time: new Date(now + 1).toISOString(), device: 'g-b', quantity: 'no2', value: 31 },
+        { time: new Date(now).toISOString(), device: 'g-a', quantity: 'no2', value: 20, unit: 'µg/m³', uncertainty: null, label: 'uncalibrated' },
+        { time: new Date(now).toISOString(), device: 'g-b', quantity: 'no2', value: 30, unit: 'µg/m³', uncertainty: null, label: 'uncalibrated' },
+        { time: new Date(now + 1).toISOString(), device: 'g-b', quantity: 'no2', value: 31, unit: 'µg/m³', uncertainty: null, label: 'uncalibrated' },
       ])
     } finally {
       hidden.delete('g-a')

@@ -8,7 +8,7 @@ import { UNKNOWN_NEIGHBOURHOOD } from './devices.ts'
 
 /**
  * GET /api/v1/live[?neighbourhood=N][&quantity=Q]: Server-Sent Events (text/event-stream). New readings of
- * public devices as `event: reading` with `data: {"time","device","quantity","value"}` (services/api/live.ts
+ * public devices as `event: reading` with `data: {"time","device","quantity","value","unit","uncertainty","label"}` (services/api/live.ts
  * polls every SENSHAGEN_API_LIVE_POLL_MS); a comment line every SENSHAGEN_API_LIVE_HEARTBEAT_MS keeps proxies
  * from closing an idle stream. The stream ends when the client goes away or the server stops.
  * Every event carries an `id:`; a client reconnecting with `Last-Event-ID` (EventSource does this by itself) first
@@ -21,7 +21,7 @@ export const LiveQuerySchema = z.object({
   quantity: QuantityParam.optional().describe('only this quantity'),
 })
 
-export const LiveReadingSchema = z.object({ time: IsoTime, device: z.string(), quantity: z.string(), value: z.number() })
+export const LiveReadingSchema = z.object({ time: IsoTime, device: z.string(), quantity: z.string(), value: z.number(), unit: z.string(), uncertainty: z.null(), label: z.literal('uncalibrated') })
 
 const SSE_CONTENT = {
   schema: {
