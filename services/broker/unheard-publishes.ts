@@ -40,7 +40,12 @@ export function skipUnheardPublishes(aedes: Aedes): { readonly skipped: number }
     let answer = heard.get(topic)
     if (answer === undefined) {
       answer = false
-      for (const filter of filters) if (topicMatches(filter, topic)) answer = true
+      for (const filter of filters) {
+        if (topicMatches(filter, topic)) {
+          answer = true
+          break
+        }
+      }
       if (heard.size < 100_000) heard.set(topic, answer)
     }
     return answer
