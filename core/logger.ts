@@ -8,5 +8,9 @@ export type { Logger }
  * `logger.child({ service })`; nothing logs through a global.
  */
 export function createLogger(level: string, name = 'senshagen'): Logger {
-  return pino({ name, level }, pino.destination(2))
+  // sync: an asynchronous destination hands each line to libuv's thread pool, and at process.exit its last lines can
+  // land after (or without) the ones flushed on exit when the pool is busy: the shutdown log came out as
+  // `stopped, writer stopped`. Written synchronously (as Node writes process.stderr to a pipe or file on Linux),
+  // every line is on stderr, in order, before the process exits.
+  return pino({ name, level }, pino.destination({ dest: 2, sync: true }))
 }
