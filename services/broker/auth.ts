@@ -3,6 +3,7 @@ import type { Config } from '../../core/config.ts'
 import type { Logger } from '../../core/logger.ts'
 import { brokerRateLimited } from '../../core/metrics.ts'
 import type { DeviceRecord, Principal, RegistryStore } from '../../core/registry/store.ts'
+import { serviceRoleOf } from '../../core/registry/device-rules.ts'
 import { deviceRights, mayPublish, maySubscribe, nativeTopicDevice, serviceRights, type TopicRights } from '../../core/registry/topic-rights.ts'
 import { topicMatches } from '../../core/topics.ts'
 import { BrokerIngest, type InBrokerIngest } from './broker-ingest.ts'
@@ -38,7 +39,7 @@ const NOT_AUTHORIZED = 5
  * Every failed login — anonymous, unknown user, wrong secret, revoked device, throttled — gets CONNACK 5 "not
  * authorized" and the connection closes [MQTT-3.2.2-5]: one code, so a client cannot tell an unknown user from a
  * wrong secret (Mosquitto 2 answers the same). A connect refused for authorization after a good login (will not
- * allowed, client id owned by another account) also gets 5. A zero-length client id with CleanSession=0 gets 2
+ * allowed, client id owned by another account, client id that is another account's name) also gets 5. A zero-length client id with CleanSession=0 gets 2
  * "identifier rejected" [MQTT-3.1.3-8]. A failing registry gets 3 "server unavailable".
  *
  * PUBLISH: a refused publish (topic, retain, retained-topic limit) closes the connection, since MQTT 3.1.1 has no
@@ -167,9 +168,21 @@ export class BrokerGuard {
     if (owner !== undefined && owner !== principal.username) {
       return refuse('client-id-taken', 'client id is connected or holds a session of another account')
     }
+    // A device's id is the client id its firmware uses by default: another account holding it (connected, or a
+    // persistent session) would lock that device out with CONNACK 5, as a by-hand trial did with garden-a's
+    // secret and client id garden-b. So an account name is reserved as a client id for that account alone.
+    if (client.id !== principal.username && (await this.isAccountName(client.id).catch(() => true))) {
+      return refuse('client-id-taken', 'client id is the name of another account (reserved for it)')
+    }
     if (client.closed) return // gone while we checked; aedes drops the result
     this.sessions.add(client, session)
     done(null, true)
+  }
+
+  /** True when `clientId` is a service account's username or a registered device's id (revoked ones included). */
+  private async isAccountName(clientId: string): Promise<boolean> {
+    if (serviceRoleOf(clientId) !== undefined) return true
+    return (await this.options.store.device(clientId)) !== undefined
   }
 
   private authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {

@@ -288,6 +288,18 @@ describe('client ids', () => {
     await second.endAsync()
   })
 
+  it('reserves each account\'s name as a client id: another device cannot squat on it and lock that device out', async () => {
+    // a by-hand trial: sec-a logged in with client id "sec-b" and a persistent session, and sec-b itself was then refused
+    for (const clientId of ['sec-b', 'sec-revoked', '_ingest']) {
+      const squat = await broker.device('sec-a', { clientId, clean: false }).then(() => 0, (error: { code?: number }) => error.code)
+      expect(squat, clientId).toBe(5)
+    }
+    await legitimateReadingFlows('sec-b')
+    const own = await broker.device('sec-a', { clientId: 'sec-a' })
+    expect(own.connected).toBe(true)
+    await own.endAsync()
+  })
+
   it('refuses an empty client id with CleanSession=0 (CONNACK 2) and accepts it with CleanSession=1', async () => {
     const password = registry.secrets.get('sec-a')!
     const persistent = await rawSocket(broker.port)
