@@ -51,11 +51,18 @@ function knownKeys(schema: z.ZodType): string[] | undefined {
 
 const NO_PARAMETERS = z.object({})
 
-/** A zod issue about a parameter the request does not give at all says so: `quantity is required`, not zod's type or enum text. */
-function missing<I extends { path: PropertyKey[]; message: string; code: string }>(issue: I, data: unknown): I {
+/**
+ * A zod issue about a parameter the request does not give at all says so (`quantity is required`), and one about a
+ * parameter given more than once says that, not zod's type or enum text.
+ */
+function plainIssue<I extends { path: PropertyKey[]; message: string; code: string }>(issue: I, data: unknown): I {
   const name = issue.path[0]
-  const given = typeof name === 'string' && typeof data === 'object' && data !== null && Object.hasOwn(data, name)
-  return typeof name === 'string' && issue.path.length === 1 && issue.code !== 'custom' && !given ? { ...issue, message: `${name} is required` } : issue
+  if (typeof name !== 'string' || issue.path.length !== 1 || issue.code === 'custom') return issue
+  const value = typeof data === 'object' && data !== null && Object.hasOwn(data, name) ? (data as Record<string, unknown>)[name] : undefined
+  if (value === undefined) return { ...issue, message: `${name} is required` }
+  // `?device=a&device=b` reaches the model as an array: zod's "expected string, received array" does not say what to do
+  if (Array.isArray(value)) return { ...issue, message: `${name} is given ${value.length} times; give it once (a parameter that takes several values takes them comma-separated: ${name}=a,b)` }
+  return issue
 }
 
 /**
@@ -78,7 +85,7 @@ export class ApiRouter {
           return { error: new InvalidParamsError(unknown.map((name) => ({ name, reason }))) }
         }
         const result = model.safeParse(data ?? {})
-        return result.success ? { value: result.data } : { error: new InvalidParamsError(invalidParamsFromIssues(result.error.issues.map((i) => missing(i, data)))) }
+        return result.success ? { value: result.data } : { error: new InvalidParamsError(invalidParamsFromIssues(result.error.issues.map((i) => plainIssue(i, data)))) }
       }
     })
   }

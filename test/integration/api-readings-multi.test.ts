@@ -197,6 +197,12 @@ describe('GET /api/v1/readings with several devices and quantities', () => {
     expect(missing.json()['invalid-params']).toEqual([{ name: 'quantity', reason: 'quantity is required' }])
   })
 
+  it('says a parameter was given twice instead of zod\'s "expected string, received array"', async () => {
+    const twice = await get(`/api/v1/readings?device=m-a&device=m-b&quantity=pm2_5&${range}`)
+    expect(twice.status).toBe(400)
+    expect(twice.json()['invalid-params']).toEqual([{ name: 'device', reason: 'device is given 2 times; give it once (a parameter that takes several values takes them comma-separated: device=a,b)' }])
+  })
+
   it('answers "<name> is required" for every required query parameter of every route (from the OpenAPI document)', async () => {
     const doc = (await get('/openapi.json')).json() as { paths: Record<string, { get: { parameters?: Array<{ name: string; in: string; required?: boolean }> } }> }
     const required = Object.entries(doc.paths).flatMap(([path, item]) =>
