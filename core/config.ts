@@ -30,6 +30,12 @@ const secret = optionalText.refine((text) => text === undefined || !PLACEHOLDER_
 export const DEFAULT_INGEST_WINDOW = 20
 
 /**
+ * How long a connection to the API or the HTTP ingest may carry no bytes either way before it is closed, ms:
+ * twice the SSE heartbeat (15 s) and three times the query timeout (10 s), so only idle sockets go.
+ */
+export const DEFAULT_HTTP_IDLE_TIMEOUT_MS = 30_000
+
+/**
  * SENSHAGEN_TRUST_PROXY, fastify's `trustProxy` (proxy-addr): off (default; X-Forwarded-For is ignored), a hop
  * count (that many nearest hops are proxies, whoever they are: only when clients cannot reach the API directly),
  * or a comma-separated list of proxy addresses, CIDR ranges or proxy-addr's names loopback, linklocal, uniquelocal.
@@ -112,6 +118,7 @@ export const ENV_SCHEMA = z.object({
   SENSHAGEN_API_PORT: port.default(8080).describe('public HTTP API and residents\' page port'),
   SENSHAGEN_API_LIVE_POLL_MS: z.coerce.number().int().min(100).default(10_000).describe('GET /api/v1/live polls InfluxDB this often'),
   SENSHAGEN_API_LIVE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000).describe('SSE heartbeat comment interval'),
+  SENSHAGEN_HTTP_IDLE_TIMEOUT_MS: positiveInt.default(DEFAULT_HTTP_IDLE_TIMEOUT_MS).describe('a connection to the API or the HTTP ingest on which nothing is sent or received this long is closed (guards against idle-connection floods; above the SSE heartbeat and the query timeout)'),
   SENSHAGEN_BASEMAP_FILE: optionalText.describe("residents' page street map: an MBTiles file of PNG/JPEG tiles (README Residents' page); empty = map without streets"),
   SENSHAGEN_BASEMAP_NAMES_FILE: optionalText.describe('street/postcode search index for the basemap (JSON, README Residents\' page); empty = no search'),
   SENSHAGEN_HOST_INVITE_URL: optionalText.describe('"host a sensor" link (https: or mailto:) shown where a neighbourhood has no sensors; empty = none'),
@@ -196,7 +203,8 @@ export interface Config {
     window: number
   }
   /** The HTTP ingest (airrohr "Send to own API" and sensor.community push format). */
-  http: { bind: string; port: number }
+  /** The HTTP ingest (airrohr pushes); idleTimeoutMs as api.idleTimeoutMs. */
+  http: { bind: string; port: number; idleTimeoutMs?: number }
   /** A second broker to subscribe to with its own credentials: The Things Stack (TTN v3). */
   ttn?: { url: string; username: string; password: string; clientId: string }
   /** `undefined` = direct mode: ingest hands readings to the writer in-process. */
@@ -214,6 +222,8 @@ export interface Config {
     rateLimitPerMinute?: number
     /** Proxies whose X-Forwarded-For is believed (fastify trustProxy): false, a hop count, or addresses/CIDR ranges; absent: false. */
     trustProxy?: false | number | string[]
+    /** A connection with no bytes either way this long is closed, ms (fastify connectionTimeout); absent: 30 s. */
+    idleTimeoutMs?: number
     /** Readings query timeout, ms (services/api/query-cost.ts); absent: its default. */
     queryTimeoutMs?: number
     /** Cost limits of a readings query (services/api/query-cost.ts); absent: its defaults. */
@@ -255,6 +265,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`)
   }
   const e = parsed.data
+  if (e.SENSHAGEN_HTTP_IDLE_TIMEOUT_MS <= Math.max(e.SENSHAGEN_API_LIVE_HEARTBEAT_MS, e.SENSHAGEN_API_QUERY_TIMEOUT_MS)) {
+    // an event stream between heartbeats, or a request waiting for its query, sends nothing and would be cut
+    throw new ConfigError('invalid configuration: SENSHAGEN_HTTP_IDLE_TIMEOUT_MS must be above SENSHAGEN_API_LIVE_HEARTBEAT_MS and SENSHAGEN_API_QUERY_TIMEOUT_MS')
+  }
   if (e.SENSHAGEN_WRITER_BATCH_SIZE * e.SENSHAGEN_WRITER_IN_FLIGHT > e.SENSHAGEN_WRITER_MAX_BUFFER) {
     throw new ConfigError(
       `invalid configuration: SENSHAGEN_WRITER_BATCH_SIZE × SENSHAGEN_WRITER_IN_FLIGHT (${e.SENSHAGEN_WRITER_BATCH_SIZE} × ${e.SENSHAGEN_WRITER_IN_FLIGHT}) must not exceed ` +
@@ -315,7 +329,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBufferedRecords: e.SENSHAGEN_INGEST_MAX_BUFFERED,
       window: e.SENSHAGEN_INGEST_WINDOW,
     },
-    http: { bind: e.SENSHAGEN_HTTP_BIND, port: e.SENSHAGEN_HTTP_PORT },
+    http: { bind: e.SENSHAGEN_HTTP_BIND, port: e.SENSHAGEN_HTTP_PORT, idleTimeoutMs: e.SENSHAGEN_HTTP_IDLE_TIMEOUT_MS },
     ttn:
       e.SENSHAGEN_TTN_URL === undefined
         ? undefined
@@ -344,6 +358,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       port: e.SENSHAGEN_API_PORT,
       livePollMs: e.SENSHAGEN_API_LIVE_POLL_MS,
       liveHeartbeatMs: e.SENSHAGEN_API_LIVE_HEARTBEAT_MS,
+      idleTimeoutMs: e.SENSHAGEN_HTTP_IDLE_TIMEOUT_MS,
       rateLimitPerMinute: e.SENSHAGEN_API_RATE_LIMIT_PER_MIN,
       trustProxy: e.SENSHAGEN_TRUST_PROXY,
       queryTimeoutMs: e.SENSHAGEN_API_QUERY_TIMEOUT_MS,

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance } from 'fastify'
+import { DEFAULT_HTTP_IDLE_TIMEOUT_MS } from '../../core/config.ts'
 import type { Logger } from '../../core/logger.ts'
 import type { DeviceRegistry } from '../../core/registry/registry.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
@@ -71,7 +72,9 @@ function trustedProxies(setting: false | number | string[] | undefined): boolean
 export async function buildApiServer(options: ApiServerOptions): Promise<FastifyInstance> {
   const logger = options.logger.child({ service: 'api' })
   // request.ip (and so the rate limit's key) from X-Forwarded-For only through trusted proxies (SENSHAGEN_TRUST_PROXY)
-  const app = Fastify({ logger: false, return503OnClosing: true, trustProxy: trustedProxies(options.config.api.trustProxy) })
+  // connectionTimeout: a socket idle that long is closed. fastify's default (0) kept 3,000 connections that never
+  // sent a byte open for good in a by-hand trial; the SSE heartbeat keeps event streams busy (core/config.ts checks)
+  const app = Fastify({ logger: false, return503OnClosing: true, trustProxy: trustedProxies(options.config.api.trustProxy), connectionTimeout: options.config.api.idleTimeoutMs ?? DEFAULT_HTTP_IDLE_TIMEOUT_MS })
   const deps: ApiDeps = { config: options.config, store: options.store, registry: options.registry, logger }
   const router = new ApiRouter(app)
   installProblemHandlers(app, logger)

@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { DEFAULT_HTTP_IDLE_TIMEOUT_MS } from '../../core/config.ts'
 import { AUTHENTICATED_DEVICE_HEADER, type InboundMessage } from '../../core/decoders/decoder.ts'
 import type { Logger } from '../../core/logger.ts'
 import { httpIngestRefusals, observeAck } from '../../core/metrics.ts'
@@ -31,6 +32,8 @@ export interface HttpIngestOptions {
   bodyLimit: number
   /** Throttling of failed authentication; default DEFAULT_AUTH_THROTTLE (5 failures → 60 s). */
   authThrottle?: AuthThrottleOptions
+  /** A connection with no bytes either way this long is closed, ms; default DEFAULT_HTTP_IDLE_TIMEOUT_MS (30 s). */
+  idleTimeoutMs?: number
 }
 
 export interface HttpIngestServer {
@@ -56,7 +59,7 @@ export interface HttpIngestServer {
  */
 export async function startHttpIngest(core: IngestCore, routes: readonly HttpRoute[], options: HttpIngestOptions, logger: Logger, registry: HttpRegistry): Promise<HttpIngestServer> {
   const authenticator = new HttpAuthenticator(registry, options.authThrottle ?? DEFAULT_AUTH_THROTTLE)
-  const app: FastifyInstance = Fastify({ logger: false, bodyLimit: options.bodyLimit })
+  const app: FastifyInstance = Fastify({ logger: false, bodyLimit: options.bodyLimit, connectionTimeout: options.idleTimeoutMs ?? DEFAULT_HTTP_IDLE_TIMEOUT_MS })
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
 

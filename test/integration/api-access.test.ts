@@ -1,3 +1,4 @@
+import { type AddressInfo, connect } from 'node:net'
 import { gunzipSync } from 'node:zlib'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -168,6 +169,33 @@ describe('researchers\' access', () => {
 
 describe('the API while InfluxDB is down', () => {
   const database = uniqueId('api_degraded')
+
+  it('closes a connection that sends nothing, while an event stream kept busy by its heartbeat stays open', async () => {
+    // a by-hand trial held 3,000 connections that never sent a byte open for good (fastify's connectionTimeout 0)
+    const store = await openInfluxStore({ url: INFLUX_URL, database: uniqueId('api_idle') }, logger)
+    const server = await buildApiServer({ config: apiConfig({ idleTimeoutMs: 400, liveHeartbeatMs: 100 }), store, registry: parseRegistry(REGISTRY, 'test'), logger, publicDir: '/nonexistent' })
+    await server.listen({ host: '127.0.0.1', port: 0 })
+    const port = (server.server.address() as AddressInfo).port
+    try {
+      const idle = connect(port, '127.0.0.1')
+      const idleClosed = new Promise<number>((resolve) => {
+        idle.once('close', () => resolve(Date.now()))
+        setTimeout(() => resolve(Infinity), 5_000).unref() // still open: fails below instead of timing out
+      })
+      const openedAt = Date.now()
+      const live = await fetch(`http://127.0.0.1:${port}/api/v1/live`)
+      expect(live.status).toBe(200)
+      expect(await idleClosed - openedAt).toBeLessThan(5_000)
+      const reader = live.body!.getReader()
+      const streamedFor = Date.now() + 1_500 // well past the idle timeout
+      let text = ''
+      while (Date.now() < streamedFor) text += new TextDecoder().decode((await reader.read()).value)
+      expect(text).toContain(': heartbeat')
+      await reader.cancel()
+    } finally {
+      await server.close()
+    }
+  })
 
   it('starts degraded (health says so, data routes 503 problems) and serves data once InfluxDB is back', async () => {
     const direct = await openInfluxStore({ url: INFLUX_URL, database }, logger)

@@ -40,6 +40,7 @@ describe('configuration', () => {
     )
     expect(() => loadConfig({ SENSHAGEN_WRITER_IN_FLIGHT: '8' })).toThrow('(5000 × 8) must not exceed SENSHAGEN_WRITER_MAX_BUFFER (20000)')
     expect(() => loadConfig({ SENSHAGEN_WRITER_IN_FLIGHT: '0' })).toThrow(/SENSHAGEN_WRITER_IN_FLIGHT: Too small/)
+    expect(() => loadConfig({ SENSHAGEN_HTTP_IDLE_TIMEOUT_MS: '15000' })).toThrow('SENSHAGEN_HTTP_IDLE_TIMEOUT_MS must be above SENSHAGEN_API_LIVE_HEARTBEAT_MS and SENSHAGEN_API_QUERY_TIMEOUT_MS')
     expect(loadConfig({ SENSHAGEN_WRITER_IN_FLIGHT: '8', SENSHAGEN_WRITER_MAX_BUFFER: '40000' }).writer).toEqual({ batchSize: 5000, maxInFlight: 8, maxBufferedReadings: 40_000 })
     expect(() => loadConfig({ SENSHAGEN_INFLUX_USERNAME: 'admin' })).toThrow('SENSHAGEN_INFLUX_PASSWORD is not')
     expect(() => loadConfig({ SENSHAGEN_MQTT_TLS_CERT: 'cert.pem' })).toThrow('SENSHAGEN_MQTT_TLS_CERT and SENSHAGEN_MQTT_TLS_KEY go together')
