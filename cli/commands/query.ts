@@ -1,11 +1,14 @@
 import type { Command } from 'commander'
 import { QUANTITY_NAMES, isQuantity, type Quantity } from '../../core/quantities.ts'
 import { DeviceIdSchema } from '../../core/reading.ts'
+import { openRegistryStore } from '../../core/registry/open.ts'
+import { publicRegistry } from '../../core/registry/registry.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
 import { formatIsoMs, isValidTimeZone } from '../../core/time.ts'
 import { csvStream } from '../../services/api/csv.ts'
 import { type Cursor, type Row, type Series, keyColumns, queryReadingsPage, queryWindowPage } from '../../services/api/readings-query.ts'
+import { NOT_PUBLIC_DEVICE } from '../../services/api/routes/devices.ts'
 import { parseIncludeFlags, type Window } from '../../services/api/window-quality.ts'
 import { cliContext, fail, timeRange } from '../context.ts'
 
@@ -21,6 +24,11 @@ import { cliContext, fail, timeRange } from '../context.ts'
  * mean,min,max,count (or raw_…,calibrated_…),uncertainty,label,expected,completeness,partial; flagged readings
  * left out unless `--include-flags` names them (or `all`); windows follow `--tz` (default UTC; local_time only
  * when given).
+ *
+ * Only public devices (registered in SENSHAGEN_DEVICE_REGISTRY, active and consented), as the API: any other id
+ * ends with exit 1 and `--device: no public device with this id: '<id>'` (the API's 404 wording,
+ * services/api/routes/devices.ts NOT_PUBLIC_DEVICE), not an empty answer; a public device without readings in
+ * the range prints none and exits 0.
  */
 export function registerQueryCommand(program: Command): void {
   program
@@ -53,6 +61,9 @@ export function registerQueryCommand(program: Command): void {
       }
       const { from, to } = timeRange(options.from, options.to)
       try {
+        const registryStore = await openRegistryStore(config.registry)
+        const registry = await publicRegistry(registryStore).finally(() => registryStore.close())
+        if (registry.publicDevice(options.device) === undefined) fail(`--device: ${NOT_PUBLIC_DEVICE}: '${options.device}' (registered, active and consented devices only)`)
         const store = await openInfluxStore(config.influx, logger)
         const window = options.window as Window | undefined
         const q = { device: options.device, quantity: options.quantity, from, to, series: options.series as Series, window, tz: options.tz, includeFlags }
