@@ -143,8 +143,17 @@ describe('page, API, CLI and export agree on one window, each number with its la
     const windows = await cli([...args, '--window', '1h', '--format', 'csv'])
     expect(windows.stdout).toBe((await app.inject({ url: `/api/v1/readings?device=ag-b&quantity=pm2_5&${RANGE}&series=both&window=1h&format=csv` })).body)
     expect(windows.stdout.split('\n')[1]).toMatch(/^[^,]+,ag-b,pm2_5,µg\/m³,25\.5,20,31,12,23,18,28,6,6,experimental,12,1,false$/)
+    // JSON: the API's whole document (device, unit, series, window, tz, include_flags, licence, columns, rows, next)
     const raw = await cli([...args, '--format', 'json'])
-    expect(JSON.parse(raw.stdout)).toEqual((await get(`/api/v1/readings?device=ag-b&quantity=pm2_5&${RANGE}&series=both`)).rows)
+    const rawApi = await get(`/api/v1/readings?device=ag-b&quantity=pm2_5&${RANGE}&series=both`)
+    expect(JSON.parse(raw.stdout)).toEqual(rawApi)
+    expect(rawApi).toMatchObject({ device: 'ag-b', unit: 'µg/m³', window: null, tz: null, include_flags: 'all', next: null })
+    expect(rawApi.rows[1]).toEqual({ time: iso(START + 5 * MIN), device: 'ag-b', quantity: 'pm2_5', unit: 'µg/m³', raw: 21, calibrated: null, uncertainty: null, label: 'uncalibrated', flags: [] })
+    const zoned = await cli([...args, '--window', '1h', '--tz', 'Europe/Amsterdam', '--format', 'json'])
+    const zonedApi = await get(`/api/v1/readings?device=ag-b&quantity=pm2_5&${RANGE}&series=both&window=1h&tz=Europe/Amsterdam`)
+    expect(JSON.parse(zoned.stdout)).toEqual(zonedApi)
+    expect(zonedApi).toMatchObject({ window: '1h', tz: 'Europe/Amsterdam', include_flags: [] })
+    expect(zonedApi.rows).toMatchObject([{ device: 'ag-b', raw_mean: 25.5, raw_count: 12, calibrated_mean: 23, uncertainty: 6, label: 'experimental', expected: 12, completeness: 1, partial: false }])
   }, 60_000)
 
   it('senshagen query refuses a device the API does not know, as its 404 does; a known device with no readings is not an error', async () => {
