@@ -74,8 +74,9 @@ export const NowValueSchema = z.object({
     .describe('pm2_5, pm10, no2: the nearest Luchtmeetnet station, its newest hourly value in (at − 3 h, at], or null'),
 })
 export const StookSchema = z.object({
-  code: z.enum(['yellow', 'orange', 'red']),
-  reason: z.enum(['wind', 'air', 'none']),
+  code: z.enum(['yellow', 'orange', 'red']).nullable().describe('null: an input is missing (see missing) and the known one does not already give red'),
+  reason: z.enum(['wind', 'air', 'none', 'missing']),
+  missing: z.array(z.enum(['wind', 'pm2_5'])).describe('inputs that were not known: wind (no KNMI wind speed in (at − 3 h, at]), pm2_5 (no PM2.5 from the neighbourhood this hour)'),
   windMs: z.number().nullable().describe('newest KNMI wind speed, m/s, or null'),
   windStation: z.string().nullable(),
 })
