@@ -270,8 +270,8 @@ export function trackBroker(broker: TrackedBroker): () => void {
   return track(brokers, broker)
 }
 
-/** A fleet-health tracker (services/health/tracker.ts): device counts by state, read at scrape time. */
-export type FleetSource = () => DeviceStateCounts
+/** A fleet-health tracker (services/health/tracker.ts): device counts by state, read at scrape time (awaited). */
+export type FleetSource = () => DeviceStateCounts | Promise<DeviceStateCounts>
 const fleets = new Set<FleetSource>()
 
 /** Reports `fleet` in senshagen_devices (online, offline, never_connected, stale) instead of the broker's view, until the returned function is called. */
@@ -308,7 +308,7 @@ new Gauge({
     this.reset()
     if (fleets.size > 0) {
       const sum: DeviceStateCounts = { online: 0, offline: 0, never_connected: 0, stale: 0 }
-      for (const fleet of fleets) for (const [state, n] of Object.entries(fleet())) sum[state as keyof typeof sum] += n
+      for (const counts of await Promise.all([...fleets].map((fleet) => fleet()))) for (const [state, n] of Object.entries(counts)) sum[state as keyof typeof sum] += n
       for (const [state, n] of Object.entries(sum)) this.set({ state }, n)
     }
     if (brokers.size === 0) return

@@ -1,11 +1,15 @@
 import type { Command } from 'commander'
 import { QUANTITY_NAMES, isQuantity, type Quantity } from '../../core/quantities.ts'
 import { DeviceIdSchema } from '../../core/reading.ts'
+import { openRegistryStore } from '../../core/registry/open.ts'
+import { publicRegistry } from '../../core/registry/registry.ts'
 import { openInfluxStore } from '../../core/store/influx.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
 import { formatIsoMs, isValidTimeZone } from '../../core/time.ts'
 import { csvStream } from '../../services/api/csv.ts'
+import { readingsDocument } from '../../services/api/readings-document.ts'
 import { type Cursor, type Row, type Series, keyColumns, queryReadingsPage, queryWindowPage } from '../../services/api/readings-query.ts'
+import { NOT_PUBLIC_DEVICE } from '../../services/api/routes/devices.ts'
 import { parseIncludeFlags, type Window } from '../../services/api/window-quality.ts'
 import { cliContext, fail, timeRange } from '../context.ts'
 
@@ -15,12 +19,19 @@ import { cliContext, fail, timeRange } from '../context.ts'
  * them, from the same code (services/api/readings-query.ts): CSV columns time,[local_time,]device,quantity,unit,
  * value (or raw,calibrated),uncertainty,label,flags — time as ISO-8601 UTC with milliseconds, values in the
  * quantity's canonical unit, `label` and `uncertainty` (expanded, k = 2) those of the calibrated value
- * (`uncalibrated` and empty for raw values), `flags` `;`-separated. JSON: the API's `rows`.
+ * (`uncalibrated` and empty for raw values), `flags` `;`-separated. JSON: the document GET /api/v1/readings
+ * gives for the same parameters (services/api/readings-document.ts: device, quantity, unit, series, window, tz,
+ * include_flags, licence, from, to, columns, rows), every page at once, so `next` is null.
  *
  * With `--window 10m|1h|1d` it prints window aggregates exactly as GET /api/v1/readings?window= does:
  * mean,min,max,count (or raw_…,calibrated_…),uncertainty,label,expected,completeness,partial; flagged readings
  * left out unless `--include-flags` names them (or `all`); windows follow `--tz` (default UTC; local_time only
  * when given).
+ *
+ * Only public devices (registered in SENSHAGEN_DEVICE_REGISTRY, active and consented), as the API: any other id
+ * ends with exit 1 and `--device: no public device with this id: '<id>'` (the API's 404 wording,
+ * services/api/routes/devices.ts NOT_PUBLIC_DEVICE), not an empty answer; a public device without readings in
+ * the range prints none and exits 0.
  */
 export function registerQueryCommand(program: Command): void {
   program
@@ -53,22 +64,23 @@ export function registerQueryCommand(program: Command): void {
       }
       const { from, to } = timeRange(options.from, options.to)
       try {
+        const registryStore = await openRegistryStore(config.registry)
+        const registry = await publicRegistry(registryStore).finally(() => registryStore.close())
+        if (registry.publicDevice(options.device) === undefined) fail(`--device: ${NOT_PUBLIC_DEVICE}: '${options.device}' (registered, active and consented devices only)`)
         const store = await openInfluxStore(config.influx, logger)
         const window = options.window as Window | undefined
         const q = { device: options.device, quantity: options.quantity, from, to, series: options.series as Series, window, tz: options.tz, includeFlags }
         const { header, rows } = await queryRows(store, q)
-        if (options.format === 'json') process.stdout.write(`${JSON.stringify(rows.map(jsonRow))}\n`)
+        if (options.format === 'json') {
+          const document = readingsDocument({ ...q, asked: [q.device], devices: [q.device], neighbourhood: undefined, quantities: [q.quantity], columns: header, rows, aggregate: undefined, next: null })
+          process.stdout.write(`${JSON.stringify(document)}\n`)
+        }
         else for await (const chunk of csvStream(header, rows, (r) => header.map((c) => (c === 'time' ? formatIsoMs(r.time as number) : r[c])))) process.stdout.write(chunk)
         process.stderr.write(`${rows.length} ${window === undefined ? 'reading' : 'window'}(s) of ${options.device} ${options.quantity}\n`)
       } catch (error) {
         fail((error as Error).message)
       }
     })
-}
-
-/** A row as the API's JSON gives it: ISO time, flags as a list. */
-function jsonRow(r: Row): Record<string, unknown> {
-  return { ...r, time: formatIsoMs(r.time as number), ...(typeof r.flags === 'string' ? { flags: r.flags === '' ? [] : r.flags.split(';') } : {}) }
 }
 
 /** Every reading (or window, with `window`) of one device, page by page as the API pages them; header as the API's CSV. */

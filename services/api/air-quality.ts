@@ -28,7 +28,10 @@
  * burning wood always causes some nuisance (code yellow); at wind force 2 Bft or less (≤ 3.3 m/s, KNMI
  * Beaufort table) or when the air is already poor from particulate matter, better not to burn at all (code
  * red). We use: `red` when wind ≤ 3.3 m/s or PM2.5 LKI ≥ 7 (onvoldoende), `orange` when PM2.5 LKI ≥ 4 (matig),
- * else `yellow`. Without a wind value only the PM2.5 part is applied (`wind: null` in the answer).
+ * else `yellow`. A missing input is said, not guessed (issue 11, honest data): without a wind speed only a PM2.5
+ * LKI ≥ 7 can give a code (red whatever the wind), without a PM2.5 mean only wind ≤ 3.3 m/s can (red whatever
+ * the air); anything else could still turn red, so the code is `null`, `reason: 'missing'`, and `missing` names
+ * the inputs (`wind`, `pm2_5`). A yellow or orange code is only given when both inputs are known.
  */
 
 export interface Classification {
@@ -89,17 +92,28 @@ export function classifyTemperature(value: number, at: number): Classification {
 /** Beaufort 2 upper limit, m/s (KNMI Beaufort table: 2 Bft = 1.6–3.3 m/s). */
 export const STOOK_MAX_CALM_WIND_MS = 3.3
 
+/** An input of the wood-burning advice: the KNMI wind speed, or the neighbourhood's PM2.5 hourly mean. */
+export type StookInput = 'wind' | 'pm2_5'
+
 export interface StookAdvice {
-  code: 'yellow' | 'orange' | 'red'
-  /** Why: `wind` (≤ 3.3 m/s), `air` (PM2.5 LKI), or `none` (burning always causes some nuisance). */
-  reason: 'wind' | 'air' | 'none'
+  /** null: an input is missing and what is known does not already give red (see `missing`). */
+  code: 'yellow' | 'orange' | 'red' | null
+  /** Why: `wind` (≤ 3.3 m/s), `air` (PM2.5 LKI), `none` (burning always causes some nuisance), or `missing` (no code). */
+  reason: 'wind' | 'air' | 'none' | 'missing'
+  /** The inputs that were not known, in the order wind, pm2_5; [] when both were. */
+  missing: StookInput[]
 }
 
-/** Wood-burning advice from the PM2.5 hourly mean (µg/m³, null when unknown) and the wind speed (m/s, null when unknown). */
+/**
+ * Wood-burning advice from the PM2.5 hourly mean (µg/m³, null when unknown) and the wind speed (m/s, null when
+ * unknown). Rule and source: the file comment; a missing input gives `code: null` unless the other gives red.
+ */
 export function stookAdvice(pm25: number | null, windMs: number | null): StookAdvice {
   const lki = pm25 === null ? null : lkiIndex('pm2_5', pm25)
-  if (windMs !== null && windMs <= STOOK_MAX_CALM_WIND_MS) return { code: 'red', reason: 'wind' }
-  if (lki !== null && lki >= 7) return { code: 'red', reason: 'air' }
-  if (lki !== null && lki >= 4) return { code: 'orange', reason: 'air' }
-  return { code: 'yellow', reason: 'none' }
+  const missing: StookInput[] = [...(windMs === null ? (['wind'] as const) : []), ...(lki === null ? (['pm2_5'] as const) : [])]
+  if (windMs !== null && windMs <= STOOK_MAX_CALM_WIND_MS) return { code: 'red', reason: 'wind', missing }
+  if (lki !== null && lki >= 7) return { code: 'red', reason: 'air', missing }
+  if (missing.length > 0) return { code: null, reason: 'missing', missing }
+  if (lki! >= 4) return { code: 'orange', reason: 'air', missing }
+  return { code: 'yellow', reason: 'none', missing }
 }

@@ -319,15 +319,21 @@ function neighbourhoodWindows(groups: readonly QualifiedWindow[], q: OneQuantity
     })
 }
 
-/** Each device once: the mean of the device means, min of mins, max of maxes, the readings counted; devices without a value left out. */
-function meanOfMeans(parts: ReadonlyArray<FieldStats | undefined>): FieldStats {
+/**
+ * Each device once (README "Reading the data", rule 2): the mean of the device means, min of mins, max of maxes
+ * (a part without min/max: its mean), the readings counted and the devices averaged; parts without a value
+ * (count 0 or mean null) left out. The one implementation of the rule: neighbourhood windows here and
+ * GET /neighbourhoods/:id/now (routes/neighbourhoods.ts nowValue) both call it. Values in the parts' unit.
+ */
+export function meanOfMeans(parts: ReadonlyArray<FieldStats | undefined>): FieldStats & { devices: number } {
   const some = parts.filter((p): p is FieldStats => p !== undefined && p.count > 0 && p.mean !== null)
-  if (some.length === 0) return { mean: null, min: null, max: null, count: 0 }
+  if (some.length === 0) return { mean: null, min: null, max: null, count: 0, devices: 0 }
   return {
     mean: some.reduce((sum, p) => sum + p.mean!, 0) / some.length,
     min: Math.min(...some.map((p) => p.min ?? p.mean!)),
     max: Math.max(...some.map((p) => p.max ?? p.mean!)),
     count: some.reduce((sum, p) => sum + p.count, 0),
+    devices: some.length,
   }
 }
 

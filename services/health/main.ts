@@ -53,7 +53,7 @@ export function runFleetHealth(config: Config, parentLogger: Logger, broker: Pic
       await tracker.close().catch(() => {})
       throw error
     }
-    const untrack = trackFleet(() => tracker.counts())
+    const untrack = trackFleet(() => tracker.freshCounts())
     stops.push(untrack, unwatch, () => tracker.close(), () => store.close())
     outage.recovered()
     logger.info({ staleAfterMs: config.health.staleAfterMs, stuckAfterMs: config.health.stuckAfterMs, checkMs: config.health.checkMs, webhook: webhook !== undefined }, 'fleet health tracking')

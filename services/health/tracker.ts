@@ -69,6 +69,7 @@ export class FleetHealthTracker {
   /** Store outages, logged at warn once per episode (core/retry.ts). */
   private readonly outage: OutageLog
   private checking: Promise<void> | undefined
+  private refreshing: Promise<void> | undefined
 
   constructor(private readonly options: FleetHealthOptions) {
     this.now = options.now ?? Date.now
@@ -132,6 +133,24 @@ export class FleetHealthTracker {
     return countStates(this.devices().filter((d) => known.has(d.deviceId)))
   }
 
+  /**
+   * counts() after reading the newest availability reports back from the store (senshagen_devices at scrape
+   * time): a status-topic `online` another process stored (the demo's simulator publishes through the importer
+   * account, so the broker sees no device connect) counts at once, as `senshagen devices status` shows it,
+   * not only after the next check (checkMs, 60 s by default). Changes read here are announced as a check would.
+   * Never throws: a store error leaves the counts as this process last knew them (the check logs the outage).
+   */
+  async freshCounts(): Promise<DeviceStateCounts> {
+    this.refreshing ??= queryConnections(this.options.store)
+      .then((connections) => {
+        for (const event of this.mergeConnections(connections)) this.options.onTransition?.(event)
+      })
+      .catch(() => {})
+      .finally(() => (this.refreshing = undefined))
+    await this.refreshing
+    return this.counts()
+  }
+
   async close(): Promise<void> {
     clearInterval(this.timer)
     await this.checking
@@ -152,13 +171,7 @@ export class FleetHealthTracker {
       for (const [id, at] of seen) if (at > (this.lastSeen.get(id) ?? -Infinity)) this.lastSeen.set(id, at)
       this.flatness = flatness
       if (known) this.known = known
-      const announced: DeviceEvent[] = []
-      for (const [id, report] of connections) {
-        const mine = this.connections.get(id)
-        if (mine !== undefined && mine.at >= report.at) continue
-        if (mine?.state !== report.state) announced.push({ deviceId: id, kind: report.state, at: report.at, topic: '', sourceFormat: STORED_REPORT, detail: '{}' })
-        this.connections.set(id, report)
-      }
+      const announced = this.mergeConnections(connections)
       const transitions = healthTransitions(this.recorded, this.devices(), now, settings, this.startedAt)
       if (transitions.length > 0) await store.write({ readings: [], rejections: [], events: transitions })
       for (const event of transitions) {
@@ -170,6 +183,18 @@ export class FleetHealthTracker {
     } catch (error) {
       this.outage.failed({ err: error }, 'fleet-health check failed, tried again at the next check')
     }
+  }
+
+  /** Takes the stored reports newer than this process's; returns the changes of state to announce (STORED_REPORT). */
+  private mergeConnections(connections: ReadonlyMap<string, { state: 'online' | 'offline'; at: number }>): DeviceEvent[] {
+    const announced: DeviceEvent[] = []
+    for (const [id, report] of connections) {
+      const mine = this.connections.get(id)
+      if (mine !== undefined && mine.at >= report.at) continue
+      if (mine?.state !== report.state) announced.push({ deviceId: id, kind: report.state, at: report.at, topic: '', sourceFormat: STORED_REPORT, detail: '{}' })
+      this.connections.set(id, report)
+    }
+    return announced
   }
 
   /** Writes the waiting connection events; on failure they stay queued for the next check. */

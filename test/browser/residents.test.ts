@@ -34,6 +34,8 @@ const logger = createLogger('silent')
 const INVITE = 'mailto:meedoen@senshagen.example'
 /** 1 December 2025, 12:30 in Zwolle (CET, UTC+1). */
 const WINTER_NOW = Date.parse('2025-12-01T11:30:00Z')
+/** A week later, the same hour: PM2.5 from the garden, but no KNMI wind speed in the store. */
+const WINDLESS_NOW = WINTER_NOW + 7 * 86_400_000
 const WINTER = { id: 'winterwijk', name: 'Winterwijk', municipality: 'Zwolle', center: { lat: 52.53, lon: 6.06 }, radiusM: 800 }
 
 /** testRegistry()'s Stadshagen and Assendorp (no devices) plus a winter neighbourhood with one device. */
@@ -89,6 +91,7 @@ describe("residents' page (issue 12 item 5) in Chromium against the real API", (
     for (let t = WINTER_NOW - 3 * 3_600_000; t < WINTER_NOW; t += 600_000) {
       winter.push(reading('win-001', 'air_temperature', 1.3, t), reading('win-001', 'relative_humidity', 92, t), reading('win-001', 'pm2_5', 12, t))
     }
+    for (let t = WINDLESS_NOW - 3_600_000; t < WINDLESS_NOW; t += 600_000) winter.push(reading('win-001', 'pm2_5', 12, t))
     await store.write({ readings: winter, rejections: [] })
     await writeReferenceObservations(store, [
       { station: 'NL10818', source: 'luchtmeetnet', quantity: 'pm2_5', value: 9, time: Date.parse('2025-12-01T11:00:00Z'), periodMs: 3_600_000, flags: [] },
@@ -161,6 +164,23 @@ describe("residents' page (issue 12 item 5) in Chromium against the real API", (
 
     await expectNoAxeViolations(page, 'winter card')
     await page.screenshot({ path: join(SCREENSHOTS, 'winter-nl-desktop.png'), fullPage: true })
+    await page.close()
+  })
+
+  it('wood-burning card without wind: says in plain Dutch that the wind is not known, and shows no colour code', async () => {
+    const page = await newPage()
+    await page.clock.setFixedTime(WINDLESS_NOW)
+    const nowResponse = page.waitForResponse((r) => r.url().includes('/api/v1/neighbourhoods/winterwijk/now'))
+    await page.goto(`${base}/?neighbourhood=winterwijk`)
+    expect((await (await nowResponse).json()).stook).toEqual({ code: null, reason: 'missing', missing: ['wind'], windMs: null, windStation: null })
+    const stook = page.locator('.card[data-quantity="stook"]')
+    await stook.waitFor()
+    expect(await stook.locator('.badge').textContent()).toBe('Geen code: gegevens ontbreken')
+    expect(await stook.locator('.swatch').count()).toBe(0)
+    expect(await stook.textContent()).not.toMatch(/Code (geel|oranje|rood)/)
+    expect(await stook.locator('.advice').textContent()).toBe('We kunnen nu geen stookcode geven. We weten niet hoe hard het waait. Bij weinig wind blijft rook in de wijk hangen.')
+    expect(await stook.locator('.series-note').textContent()).toBe('De wind van het KNMI-meetstation is nu niet bekend. Dit advies volgt de regels van de Stookwijzer van het RIVM.')
+    await expectNoAxeViolations(page, 'wood-burning card without wind')
     await page.close()
   })
 

@@ -10,6 +10,7 @@ import { buildApiServer } from '../../services/api/server.ts'
 import { expectNoAxeViolations, servePage } from '../browser/harness.ts'
 import { INFLUX_URL, isolatedEnv } from '../helpers/env.ts'
 import { throwawayDatabase } from '../helpers/influx-database.ts'
+import { testRegistry, type TestRegistry } from '../helpers/registry.ts'
 
 /**
  * Issue 12 "the page, the API, the CLI and the export agree on every number for the same window", and issue 11
@@ -48,8 +49,17 @@ describe('page, API, CLI and export agree on one window, each number with its la
   let app: FastifyInstance
   let base: string
   let browser: Browser
+  // the CLI's registry: the same two public devices, and one registered without consent
+  let cliRegistry: TestRegistry
   const get = async (url: string) => (await app.inject({ method: 'GET', url })).json()
-  const cli = (args: string[]) => promisify(execFile)('node', ['bin/senshagen.js', 'query', ...args], { env: { ...process.env, ...isolatedEnv(db.database), TZ: 'America/New_York' } })
+  const cli = (args: string[]) =>
+    promisify(execFile)('node', ['bin/senshagen.js', 'query', ...args], { env: { ...process.env, ...isolatedEnv(db.database, cliRegistry.env), TZ: 'America/New_York' } })
+  /** The CLI's exit status and stderr, whether it succeeded or not. */
+  const cliStatus = async (args: string[]) =>
+    cli(args).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
+    )
 
   beforeAll(async () => {
     await db.store.write({
@@ -73,9 +83,15 @@ describe('page, API, CLI and export agree on one window, each number with its la
     const config = { api: { bind: '127.0.0.1', port: 0, livePollMs: 1000, liveHeartbeatMs: 15_000 }, registry: { path: '' }, influx: { url: INFLUX_URL }, calibration: { reportsDir: '/nonexistent' } }
     app = await buildApiServer({ config, store: db.store, registry, logger })
     ;({ base, browser } = await servePage(app))
+    cliRegistry = await testRegistry([
+      { id: 'ag-a', neighbourhood: 'stadshagen', consent: true, location: { lat: 52.5312, lon: 6.0571 } },
+      { id: 'ag-b', neighbourhood: 'stadshagen', consent: true, location: { lat: 52.5288, lon: 6.0633 } },
+      { id: 'ag-private', neighbourhood: 'stadshagen', consent: false },
+    ])
   }, 120_000)
 
   afterAll(async () => {
+    await cliRegistry?.close()
     await browser?.close()
     await app?.close()
   })
@@ -127,8 +143,28 @@ describe('page, API, CLI and export agree on one window, each number with its la
     const windows = await cli([...args, '--window', '1h', '--format', 'csv'])
     expect(windows.stdout).toBe((await app.inject({ url: `/api/v1/readings?device=ag-b&quantity=pm2_5&${RANGE}&series=both&window=1h&format=csv` })).body)
     expect(windows.stdout.split('\n')[1]).toMatch(/^[^,]+,ag-b,pm2_5,µg\/m³,25\.5,20,31,12,23,18,28,6,6,experimental,12,1,false$/)
+    // JSON: the API's whole document (device, unit, series, window, tz, include_flags, licence, columns, rows, next)
     const raw = await cli([...args, '--format', 'json'])
-    expect(JSON.parse(raw.stdout)).toEqual((await get(`/api/v1/readings?device=ag-b&quantity=pm2_5&${RANGE}&series=both`)).rows)
+    const rawApi = await get(`/api/v1/readings?device=ag-b&quantity=pm2_5&${RANGE}&series=both`)
+    expect(JSON.parse(raw.stdout)).toEqual(rawApi)
+    expect(rawApi).toMatchObject({ device: 'ag-b', unit: 'µg/m³', window: null, tz: null, include_flags: 'all', next: null })
+    expect(rawApi.rows[1]).toEqual({ time: iso(START + 5 * MIN), device: 'ag-b', quantity: 'pm2_5', unit: 'µg/m³', raw: 21, calibrated: null, uncertainty: null, label: 'uncalibrated', flags: [] })
+    const zoned = await cli([...args, '--window', '1h', '--tz', 'Europe/Amsterdam', '--format', 'json'])
+    const zonedApi = await get(`/api/v1/readings?device=ag-b&quantity=pm2_5&${RANGE}&series=both&window=1h&tz=Europe/Amsterdam`)
+    expect(JSON.parse(zoned.stdout)).toEqual(zonedApi)
+    expect(zonedApi).toMatchObject({ window: '1h', tz: 'Europe/Amsterdam', include_flags: [] })
+    expect(zonedApi.rows).toMatchObject([{ device: 'ag-b', raw_mean: 25.5, raw_count: 12, calibrated_mean: 23, uncertainty: 6, label: 'experimental', expected: 12, completeness: 1, partial: false }])
+  }, 60_000)
+
+  it('senshagen query refuses a device the API does not know, as its 404 does; a known device with no readings is not an error', async () => {
+    const range = ['--quantity', 'pm2_5', '--from', iso(START), '--to', iso(H)]
+    expect((await app.inject({ url: `/api/v1/readings?device=ag-nobody&quantity=pm2_5&${RANGE}` })).json().detail).toBe('no public device with this id')
+    for (const device of ['ag-nobody', 'ag-private']) {
+      const refused = await cliStatus(['--device', device, ...range])
+      expect(refused).toEqual({ code: 1, stdout: '', stderr: `senshagen: --device: no public device with this id: '${device}' (registered, active and consented devices only)\n` })
+    }
+    const empty = await cliStatus(['--device', 'ag-a', '--quantity', 'air_temperature', '--from', iso(START), '--to', iso(H)])
+    expect(empty).toEqual({ code: 0, stdout: 'time,device,quantity,unit,value,uncertainty,label,flags\n', stderr: '0 reading(s) of ag-a air_temperature\n' })
   }, 60_000)
 
   it('the bulk export holds every reading with its flags; its unflagged means are the API’s', async () => {

@@ -12,8 +12,10 @@ import { INFLUX_URL, uniqueId } from '../helpers/env.ts'
 
 /**
  * GET /api/v1/readings with several devices and quantities against the real InfluxDB. Three series:
- * m-a air_temperature and m-a pm2_5 every minute (the same times: rows tie on time) and m-b air_temperature
- * every minute, offset 30 s for the first half and on the minute after, 120 readings each; m-b has no pm2_5.
+ * m-a air_temperature and m-a pm2_5 every minute (the same times: rows tie on time), 120 readings each, and m-b
+ * air_temperature every minute, offset 30 s for the first hour, then twice a minute (on the minute and 30 s
+ * after), 180 readings; m-b has no pm2_5. In the second hour m-b has twice m-a's readings per window, so the
+ * mean of the device means and the pooled mean of all readings differ (e.g. 8 against 9.98 °C).
  * Expected rows are built here from the input, independently of the API's code.
  */
 const MIN = 60_000
@@ -27,7 +29,9 @@ for (let i = 0; i < N; i++) {
   input.push({ time: START + i * MIN, device: 'm-a', quantity: 'air_temperature', value: (i % 17) * 0.5 - 3 })
   input.push({ time: START + i * MIN, device: 'm-a', quantity: 'pm2_5', value: 4 + (i % 13) })
   input.push({ time: START + i * MIN + (i < N / 2 ? 30_000 : 0), device: 'm-b', quantity: 'air_temperature', value: 12 + (i % 7) * 0.25 })
+  if (i >= N / 2) input.push({ time: START + i * MIN + 30_000, device: 'm-b', quantity: 'air_temperature', value: 14 + (i % 5) * 0.5 })
 }
+const RAW_ROWS = 420
 const keyOf = (r: { time: string | number; device: string; quantity: string; value?: unknown }) => `${new Date(r.time).toISOString()}|${r.device}|${r.quantity}|${String(r.value)}`
 // the API's order: time, then quantity, then device
 const expectedRaw = [...input]
@@ -110,16 +114,16 @@ describe('GET /api/v1/readings with several devices and quantities', () => {
     await store?.influxql(`DROP DATABASE "${database}"`)
   })
 
-  it('pages 360 raw rows of 3 series 7 at a time: every row exactly once, in (time, quantity, device) order', async () => {
+  it('pages 420 raw rows of 3 series 7 at a time: every row exactly once, in (time, quantity, device) order', async () => {
     const seen: string[] = []
     const pages = await everyPage(`device=m-b,m-a&quantity=pm2_5,air_temperature&${range}&limit=7`, (body) => {
       expect(body.rows.length).toBeLessThanOrEqual(7)
       expect(body).toMatchObject({ device: null, devices: ['m-a', 'm-b'], quantity: null, quantities: ['pm2_5', 'air_temperature'], unit: null })
       seen.push(...body.rows.map((r) => keyOf(r as never)))
     })
-    expect(seen).toHaveLength(360)
+    expect(seen).toHaveLength(RAW_ROWS)
     expect(seen).toEqual(expectedRaw)
-    expect(pages).toBeGreaterThanOrEqual(52)
+    expect(pages).toBeGreaterThanOrEqual(RAW_ROWS / 7)
   })
 
   it('pages the same rows as CSV through the Link header, each line naming device, quantity and unit', async () => {
@@ -154,6 +158,18 @@ describe('GET /api/v1/readings with several devices and quantities', () => {
     expect(rows).toHaveLength(36)
     expect(aggregate).toEqual(expectedWindows(true))
     expect(aggregate).toHaveLength(24)
+    // 01:00–01:10 air_temperature: m-a 10 readings, mean 2.05; m-b 20 readings, mean 13.95. Each device once: 8;
+    // pooling all 30 readings would give 9.98
+    expect(aggregate).toContain(`${new Date(START + 60 * MIN).toISOString()}|neighbourhood:noord|air_temperature|30|${(8).toFixed(9)}`)
+  })
+
+  it('/now takes the mean of the device means as the windows do, not the pooled mean', async () => {
+    // [01:00, 02:00): m-a 60 readings, mean 1.2333…; m-b 120 readings, mean 13.88125; pooled would be 9.665…
+    const now = (await get(`/api/v1/neighbourhoods/noord/now?at=${new Date(END).toISOString()}`)).json()
+    expect(now.quantities.air_temperature).toMatchObject({ series: 'raw', devices: 2, count: 180, label: 'uncalibrated', uncertainty: null })
+    expect(now.quantities.air_temperature.value).toBeCloseTo((1.2333333333333334 + 13.88125) / 2, 9)
+    const hour = (await get(`/api/v1/readings?neighbourhood=noord&quantity=air_temperature&from=${new Date(END - 60 * MIN).toISOString()}&to=${new Date(END).toISOString()}&window=1h`)).json()
+    expect(hour.aggregate).toMatchObject([{ count: 180, mean: now.quantities.air_temperature.value }])
   })
 
   it('writes windowed CSV of two quantities with each neighbourhood row before the device rows of its window and quantity', async () => {

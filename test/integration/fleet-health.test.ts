@@ -291,6 +291,26 @@ describe('operator webhook', () => {
     }
   })
 
+  it('senshagen_devices counts a device online as soon as its stored status says so, as `devices status` does, not a check later', async () => {
+    // the demo's simulator: no device connection, an `online` status published through the importer account
+    await registry.store.addDevice({ id: 'fh-relayed', neighbourhood: 'stadshagen', consent: true })
+    const running = runFleetHealth(loadConfig({ SENSHAGEN_INFLUX_URL: INFLUX_URL, SENSHAGEN_INFLUX_DATABASE: db.database, SENSHAGEN_HEALTH_CHECK_MS: '3600000' }), logger, broker, registry.store)
+    try {
+      await running.ready
+      const gauge = async () => Object.fromEntries((await metricsRegistry.getSingleMetric('senshagen_devices')!.get()).values.map((v) => [v.labels.state, v.value]))
+      const before = await gauge()
+      const importer = await broker.service('importer')
+      clients.push(importer)
+      await importer.publishAsync(statusTopic('fh-relayed'), 'online', { qos: 1, retain: true })
+      // what `senshagen devices status` reads: the newest online/offline event in the store
+      await waitFor('online stored', async () => (await events('fh-relayed')).some(([kind]) => kind === 'online'), 10_000, 50)
+      const after = await gauge()
+      expect([after.online, after.never_connected, after.registered]).toEqual([before.online! + 1, before.never_connected! - 1, before.registered])
+    } finally {
+      await running.stop()
+    }
+  })
+
   it('runFleetHealth does not hold up the broker while InfluxDB is away: it retries in the background and stops cleanly', async () => {
     const running = runFleetHealth(loadConfig({ SENSHAGEN_INFLUX_URL: 'http://127.0.0.1:1', SENSHAGEN_INFLUX_DATABASE: db.database }), logger, broker, registry.store)
     let settled = false

@@ -47,11 +47,18 @@ describe('season-aware temperature advice', () => {
 
 describe('wood-burning advice (Stookwijzer criteria)', () => {
   it('is red at wind force 2 or less, or from LKI 7 of PM2.5; orange from LKI 4; else yellow', () => {
-    expect(stookAdvice(5, 3.3)).toEqual({ code: 'red', reason: 'wind' })
-    expect(stookAdvice(55, 8)).toEqual({ code: 'red', reason: 'air' })
-    expect(stookAdvice(25, 8)).toEqual({ code: 'orange', reason: 'air' })
-    expect(stookAdvice(5, 3.4)).toEqual({ code: 'yellow', reason: 'none' })
-    expect(stookAdvice(null, null)).toEqual({ code: 'yellow', reason: 'none' })
+    expect(stookAdvice(5, 3.3)).toEqual({ code: 'red', reason: 'wind', missing: [] })
+    expect(stookAdvice(55, 8)).toEqual({ code: 'red', reason: 'air', missing: [] })
+    expect(stookAdvice(25, 8)).toEqual({ code: 'orange', reason: 'air', missing: [] })
+    expect(stookAdvice(5, 3.4)).toEqual({ code: 'yellow', reason: 'none', missing: [] })
+  })
+  it('gives no code when an input is missing, unless the known one already gives red', () => {
+    expect(stookAdvice(5, null)).toEqual({ code: null, reason: 'missing', missing: ['wind'] })
+    expect(stookAdvice(25, null)).toEqual({ code: null, reason: 'missing', missing: ['wind'] }) // orange could be red at low wind
+    expect(stookAdvice(null, 8)).toEqual({ code: null, reason: 'missing', missing: ['pm2_5'] })
+    expect(stookAdvice(null, null)).toEqual({ code: null, reason: 'missing', missing: ['wind', 'pm2_5'] })
+    expect(stookAdvice(55, null)).toEqual({ code: 'red', reason: 'air', missing: ['wind'] })
+    expect(stookAdvice(null, 2)).toEqual({ code: 'red', reason: 'wind', missing: ['pm2_5'] })
   })
 })
 

@@ -332,17 +332,28 @@ function referenceLine(reference) {
   )
 }
 
-/** The wood-burning card (cold season): Stookwijzer-style code with the reason in words. */
+/**
+ * The wood-burning card (cold season): Stookwijzer-style code with the reason in words. When an input is missing
+ * and no code can be given (`code: null`, services/api/air-quality.ts stookAdvice), the card says which input is
+ * missing and shows no colour.
+ */
 function stookCard(stook) {
   const { t, fmt } = state
+  const missing = stook.missing ?? []
+  const known = stook.code !== null && stook.code !== undefined
   const key = `stook.${stook.code}.${stook.reason}`
+  const level = known
+    ? h('span', { class: `badge badge-stook stook-${stook.code}` }, h('span', { class: 'swatch', 'aria-hidden': 'true' }), t(`stookCode.${stook.code}`))
+    : h('span', { class: 'badge badge-stook stook-unknown' }, t('stookCode.unknown'))
+  const advice = known ? (t.has(key) ? t(key) : t('stook.yellow.none')) : t(`stook.missing.${missing.join('.')}`)
+  const missingNote = known && missing.includes('pm2_5') ? t('stookNoPm') : null
   return h(
     'div',
     { class: 'card', dataset: { quantity: 'stook' } },
     h('h3', {}, t('stookHeading')),
-    h('p', { class: 'level' }, h('span', { class: `badge badge-stook stook-${stook.code}` }, h('span', { class: 'swatch', 'aria-hidden': 'true' }), t(`stookCode.${stook.code}`))),
-    h('p', { class: 'advice' }, t.has(key) ? t(key) : t(`stook.yellow.none`)),
-    h('p', { class: 'series-note' }, [Number.isFinite(stook.windMs) ? t('stookWind', { wind: fmt.number(stook.windMs, 1) }) : null, t('stookSource')].filter(Boolean).join(' ')),
+    h('p', { class: 'level' }, level),
+    h('p', { class: 'advice' }, advice),
+    h('p', { class: 'series-note' }, [Number.isFinite(stook.windMs) ? t('stookWind', { wind: fmt.number(stook.windMs, 1) }) : t('stookNoWind'), missingNote, t('stookSource')].filter(Boolean).join(' ')),
   )
 }
 

@@ -6,6 +6,7 @@ import { queryReferenceObservations } from '../../../core/reference/reference-st
 import type { ReadingStore } from '../../../core/store/store.ts'
 import { classifyLki, classifyTemperature, seasonAt, stookAdvice, type LkiQuantity } from '../air-quality.ts'
 import { deviceWindowStats, type DeviceWindowStats } from '../device-info.ts'
+import { meanOfMeans } from '../readings-query.ts'
 import { UNCALIBRATED, meanCalibration } from '../window-quality.ts'
 import { IsoTime, LatLonOut, NeighbourhoodParam, timeParam } from '../params.ts'
 import { ProblemSchema, notFound } from '../problem.ts'
@@ -74,8 +75,9 @@ export const NowValueSchema = z.object({
     .describe('pm2_5, pm10, no2: the nearest Luchtmeetnet station, its newest hourly value in (at − 3 h, at], or null'),
 })
 export const StookSchema = z.object({
-  code: z.enum(['yellow', 'orange', 'red']),
-  reason: z.enum(['wind', 'air', 'none']),
+  code: z.enum(['yellow', 'orange', 'red']).nullable().describe('null: an input is missing (see missing) and the known one does not already give red'),
+  reason: z.enum(['wind', 'air', 'none', 'missing']),
+  missing: z.array(z.enum(['wind', 'pm2_5'])).describe('inputs that were not known: wind (no KNMI wind speed in (at − 3 h, at]), pm2_5 (no PM2.5 from the neighbourhood this hour)'),
   windMs: z.number().nullable().describe('newest KNMI wind speed, m/s, or null'),
   windStation: z.string().nullable(),
 })
@@ -97,24 +99,29 @@ function classify(quantity: Quantity, value: number, at: number): { class: strin
   return (LKI_QUANTITIES as readonly string[]).includes(quantity) ? classifyLki(quantity as LkiQuantity, value) : undefined
 }
 
-/** The NowValue of one quantity from per-device statistics at `at` (epoch ms, for the season; pure). */
+/**
+ * The NowValue of one quantity from per-device statistics at `at` (epoch ms, for the season; pure): the mean of
+ * the device means by readings-query.ts meanOfMeans, the rule of every surface, over the devices with calibrated
+ * values when there are any, else over the raw means.
+ */
 export function nowValue(quantity: Quantity, stats: readonly DeviceWindowStats[], at: number = Date.now()): z.infer<typeof NowValueSchema> {
   const mine = stats.filter((s) => s.quantity === quantity)
-  const calibrated = mine.filter((s) => s.calibratedCount > 0 && s.calibratedMean !== null)
-  const raw = mine.filter((s) => s.rawCount > 0 && s.rawMean !== null)
-  const series = calibrated.length > 0 ? 'calibrated' : raw.length > 0 ? 'raw' : null
-  const used = series === 'calibrated' ? calibrated.map((s) => [s.calibratedMean!, s.calibratedCount] as const) : raw.map((s) => [s.rawMean!, s.rawCount] as const)
-  const value = used.length > 0 ? used.reduce((sum, [mean]) => sum + mean, 0) / used.length : null
-  const { label, uncertainty } = series === 'calibrated' ? meanCalibration(calibrated.map((s) => s.calibration)) : UNCALIBRATED
-  const classification = value === null ? undefined : classify(quantity, value, at)
+  const part = (mean: number | null, count: number) => ({ mean, min: null, max: null, count })
+  const calibratedParts = mine.filter((s) => s.calibratedCount > 0 && s.calibratedMean !== null)
+  const calibrated = meanOfMeans(calibratedParts.map((s) => part(s.calibratedMean, s.calibratedCount)))
+  const raw = meanOfMeans(mine.map((s) => part(s.rawMean, s.rawCount)))
+  const series = calibrated.devices > 0 ? 'calibrated' : raw.devices > 0 ? 'raw' : null
+  const used = series === 'calibrated' ? calibrated : raw
+  const { label, uncertainty } = series === 'calibrated' ? meanCalibration(calibratedParts.map((s) => s.calibration)) : UNCALIBRATED
+  const classification = used.mean === null ? undefined : classify(quantity, used.mean, at)
   return {
-    value,
+    value: used.mean,
     unit: QUANTITIES[quantity].unit,
     series,
     label,
     uncertainty,
-    devices: used.length,
-    count: used.reduce((sum, [, n]) => sum + n, 0),
+    devices: used.devices,
+    count: used.count,
     class: classification?.class ?? null,
     advice: classification?.advice ?? null,
     ...((LKI_QUANTITIES as readonly string[]).includes(quantity) ? { index: classification?.index ?? null } : {}),

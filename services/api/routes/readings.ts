@@ -1,6 +1,6 @@
 import type { FastifyReply } from 'fastify'
 import { z } from 'zod'
-import { QUANTITIES, QUANTITY_NAMES, type Quantity } from '../../../core/quantities.ts'
+import { QUANTITY_NAMES, type Quantity } from '../../../core/quantities.ts'
 import { isValidTimeZone, formatIsoMs } from '../../../core/time.ts'
 import { RefusedError } from '../../../core/errors.ts'
 import { csvDialect, csvStream } from '../csv.ts'
@@ -20,6 +20,7 @@ import {
   queryReadingsPage,
   queryWindowPage,
 } from '../readings-query.ts'
+import { readingsDocument } from '../readings-document.ts'
 import type { ApiDeps, ApiRequest, ApiRouter } from '../routing.ts'
 import { abortOnError } from '../streamed.ts'
 import { FLAG_NAMES, parseIncludeFlags, reportingIntervals } from '../window-quality.ts'
@@ -223,27 +224,22 @@ async function answerReadings(deps: ApiDeps, request: ReadingsRequest, reply: Fa
     const body = csvStream(header, rows, (r) => header.map((c) => (c === 'time' ? formatIsoMs(r.time as number) : r[c])), csvDialect(q.sep, request.headers['accept-language']))
     return reply.send(abortOnError(body, request, reply, deps.logger))
   }
-  const format = (rows: Row[]) =>
-    rows.map((r) => ({ ...r, time: formatIsoMs(r.time as number), ...(typeof r.flags === 'string' ? { flags: r.flags === '' ? [] : r.flags.split(';') } : {}) }))
-  return {
-    device: q.device?.length === 1 ? q.device[0]! : null,
+  return readingsDocument({
+    asked: q.device,
     devices,
-    neighbourhood: q.neighbourhood ?? null,
-    quantity: quantities.length === 1 ? quantities[0]! : null,
+    neighbourhood: q.neighbourhood,
     quantities,
-    unit: quantities.length === 1 ? QUANTITIES[quantities[0]!].unit : null,
     series: q.series,
-    window: q.window ?? null,
-    tz: q.window === undefined && q.tz === undefined ? null : (q.tz ?? 'UTC'),
-    include_flags: includeFlags ?? ('all' as const),
-    licence,
-    from: formatIsoMs(q.from),
-    to: formatIsoMs(q.to),
+    window: q.window,
+    tz: q.tz,
+    includeFlags,
+    from: q.from,
+    to: q.to,
     columns: header,
-    rows: format(page.rows),
-    ...(aggregate ? { aggregate: format(aggregate) } : {}),
+    rows: page.rows,
+    aggregate,
     next,
-  }
+  })
 }
 
 /** The public device ids the request asks for, in id order; the same 404 for unknown and non-consented devices. */
