@@ -40,6 +40,9 @@ export const STORED_REPORT = 'stored-report'
 /** Connection events waiting for the store, at most; past it new ones are dropped (error log, senshagen_dropped_total). */
 const MAX_PENDING = 10_000
 
+/** How long a /metrics scrape waits for the stored availability reports, ms (Prometheus's default scrape timeout is 10 s). */
+const REFRESH_WAIT_MS = 1_000
+
 /**
  * The fleet-health tracker (core/fleet-health.ts says what it derives). It runs where the embedded broker runs
  * (`senshagen up`, `senshagen broker`; services/health/main.ts) and keeps its state in the store, so a restart
@@ -138,7 +141,8 @@ export class FleetHealthTracker {
    * time): a status-topic `online` another process stored (the demo's simulator publishes through the importer
    * account, so the broker sees no device connect) counts at once, as `senshagen devices status` shows it,
    * not only after the next check (checkMs, 60 s by default). Changes read here are announced as a check would.
-   * Never throws: a store error leaves the counts as this process last knew them (the check logs the outage).
+   * Never throws: a store error, or no answer within REFRESH_WAIT_MS, leaves the counts as this process last knew
+   * them (the check logs the outage).
    */
   async freshCounts(): Promise<DeviceStateCounts> {
     this.refreshing ??= queryConnections(this.options.store)
@@ -147,7 +151,10 @@ export class FleetHealthTracker {
       })
       .catch(() => {})
       .finally(() => (this.refreshing = undefined))
-    await this.refreshing
+    // a scrape waits at most REFRESH_WAIT_MS: with InfluxDB down, /metrics must still answer (with the last counts)
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([this.refreshing, new Promise<void>((resolve) => (timer = setTimeout(resolve, REFRESH_WAIT_MS)))])
+    clearTimeout(timer)
     return this.counts()
   }
 
