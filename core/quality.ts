@@ -44,11 +44,16 @@ const STUCK_QUANTITIES = new Set<Quantity>(['air_temperature', 'relative_humidit
 const PM = new Set<Quantity>(['pm1', 'pm2_5', 'pm4', 'pm10'])
 
 interface SeriesState {
+  deviceId: string
+  quantity: Quantity
   last: number
   lastAt: number
   runValue: number
   runStart: number
   runCount: number
+  /** Neighbours in the recency list (`newer` undefined for the most recent, `older` for the least). */
+  newer?: SeriesState
+  older?: SeriesState
 }
 
 /**
@@ -59,7 +64,12 @@ interface SeriesState {
  * stuck values or spikes.
  */
 export class QualityFlagger {
-  private readonly series = new Map<string, SeriesState>()
+  /** device id → quantity → state: looked up with the reading's own strings, no key string per reading. */
+  private readonly series = new Map<string, Map<Quantity, SeriesState>>()
+  private size = 0
+  /** Most and least recently seen series: moving a series to the front is a few pointer writes, no Map churn. */
+  private newest?: SeriesState
+  private oldest?: SeriesState
 
   constructor(private readonly maxSeries = 50_000) {}
 
@@ -82,16 +92,20 @@ export class QualityFlagger {
   }
 
   private history(r: Reading): void {
-    const key = `${r.deviceId}|${r.quantity}`
-    const state = this.series.get(key)
-    this.series.delete(key)
-    if (!state || r.observedAt <= state.lastAt) {
-      // first reading, or a redelivered/out-of-order one: (re)start the history without judging it
-      if (!state) this.series.set(key, { last: r.value, lastAt: r.observedAt, runValue: r.value, runStart: r.observedAt, runCount: 1 })
-      else this.series.set(key, state)
+    let quantities = this.series.get(r.deviceId)
+    if (quantities === undefined) this.series.set(r.deviceId, (quantities = new Map()))
+    const state = quantities.get(r.quantity)
+    if (state === undefined) {
+      const created: SeriesState = { deviceId: r.deviceId, quantity: r.quantity, last: r.value, lastAt: r.observedAt, runValue: r.value, runStart: r.observedAt, runCount: 1 }
+      quantities.set(r.quantity, created)
+      this.size++
+      this.touch(created)
       this.evict()
       return
     }
+    this.touch(state)
+    // a redelivered/out-of-order reading: the history stays, the reading is not judged
+    if (r.observedAt <= state.lastAt) return
     const step = SPIKE.step[r.quantity]
     if (r.observedAt - state.lastAt <= SPIKE.maxGapMs) {
       if (step !== undefined && Math.abs(r.value - state.last) > step) addFlag(r, FLAGS.spike)
@@ -108,11 +122,35 @@ export class QualityFlagger {
     }
     state.last = r.value
     state.lastAt = r.observedAt
-    this.series.set(key, state)
   }
 
+  /** Makes `state` the most recently seen series. */
+  private touch(state: SeriesState): void {
+    if (this.newest === state) return
+    // unlink (a new state has no neighbours and is not the oldest unless it is the only one)
+    if (state.newer) state.newer.older = state.older
+    if (state.older) state.older.newer = state.newer
+    if (this.oldest === state) this.oldest = state.newer
+    state.newer = undefined
+    state.older = this.newest
+    if (this.newest) this.newest.newer = state
+    this.newest = state
+    this.oldest ??= state
+  }
+
+  /** Forgets the least recently seen series beyond `maxSeries`. */
   private evict(): void {
-    while (this.series.size > this.maxSeries) this.series.delete(this.series.keys().next().value!)
+    while (this.size > this.maxSeries && this.oldest) {
+      const gone = this.oldest
+      this.oldest = gone.newer
+      if (this.oldest) this.oldest.older = undefined
+      else this.newest = undefined
+      gone.newer = undefined
+      const quantities = this.series.get(gone.deviceId)!
+      quantities.delete(gone.quantity)
+      if (quantities.size === 0) this.series.delete(gone.deviceId)
+      this.size--
+    }
   }
 }
 

@@ -18,11 +18,13 @@ export type TimeParseResult = { ok: true; ms: number } | { ok: false; rule: 'sch
  * truncated to milliseconds) into epoch milliseconds.
  * A string without a zone is refused (`time_zone`) unless `assumeZone: 'UTC'` says the source's convention is UTC.
  */
-export function parseIsoTimestamp(text: string, options: { assumeZone?: 'UTC' } = {}): TimeParseResult {
+export function parseIsoTimestamp(text: string, options?: { assumeZone?: 'UTC' }): TimeParseResult {
+  const fast = canonicalUtcMs(text)
+  if (fast !== undefined) return { ok: true, ms: fast }
   const m = ISO_PATTERN.exec(text.trim())
   if (!m) return { ok: false, rule: 'schema', message: 'must be an ISO-8601 date-time such as 2024-01-15T10:28:30Z' }
   const [, y, mo, d, h, mi, s, fraction, zone] = m
-  if (zone === undefined && options.assumeZone !== 'UTC') {
+  if (zone === undefined && options?.assumeZone !== 'UTC') {
     return { ok: false, rule: 'time_zone', message: 'must carry a zone (Z or ±hh:mm)' }
   }
   const ms = Number((fraction ?? '').padEnd(3, '0').slice(0, 3))
@@ -39,6 +41,49 @@ export function parseIsoTimestamp(text: string, options: { assumeZone?: 'UTC' } 
     return { ok: false, rule: 'schema', message: 'is not a valid calendar date-time' }
   }
   return { ok: true, ms: utc - zoneOffsetMs(zone) }
+}
+
+/**
+ * Epoch ms of the form devices send most, `YYYY-MM-DDTHH:MM:SS[.f…]Z` (1–9 fraction digits), read without a
+ * regular expression or a Date; undefined for anything else or any field out of range, which the general parse
+ * then reads or refuses with its message. Per message on the ingest's hot path (docs/benchmarks.md, session 19).
+ */
+function canonicalUtcMs(text: string): number | undefined {
+  const n = text.length
+  if (n < 20 || n > 30 || text.charCodeAt(n - 1) !== 0x5a /* Z */) return undefined
+  if (text[4] !== '-' || text[7] !== '-' || text[10] !== 'T' || text[13] !== ':' || text[16] !== ':') return undefined
+  const y = digitsAt(text, 0, 4)
+  const mo = digitsAt(text, 5, 2)
+  const d = digitsAt(text, 8, 2)
+  const h = digitsAt(text, 11, 2)
+  const mi = digitsAt(text, 14, 2)
+  const s = digitsAt(text, 17, 2)
+  if (y < 100 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59) return undefined
+  let ms = 0
+  if (n > 20) {
+    if (text[19] !== '.' || n === 21) return undefined
+    const fraction = digitsAt(text, 20, n - 21)
+    if (fraction < 0) return undefined
+    ms = Math.floor(fraction / 10 ** Math.max(0, n - 24)) * 10 ** Math.max(0, 24 - n) // first three digits, padded
+  }
+  return Date.UTC(y, mo - 1, d, h, mi, s, ms)
+}
+
+/** The decimal number of `length` ASCII digits of `text` from `start`; −1 when one is not a digit. */
+function digitsAt(text: string, start: number, length: number): number {
+  let value = 0
+  for (let i = start; i < start + length; i++) {
+    const digit = text.charCodeAt(i) - 48
+    if (digit < 0 || digit > 9) return -1
+    value = value * 10 + digit
+  }
+  return value
+}
+
+/** Days in month `mo` (1–12) of Gregorian year `y`. */
+function daysInMonth(y: number, mo: number): number {
+  if (mo === 2) return y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28
+  return mo === 4 || mo === 6 || mo === 9 || mo === 11 ? 30 : 31
 }
 
 function zoneOffsetMs(zone: string | undefined): number {

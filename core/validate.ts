@@ -41,19 +41,20 @@ export interface ValidateResult {
 export function validateCandidates(message: InboundMessage, candidates: Candidate[], options: ValidateOptions): ValidateResult {
   const readings: Reading[] = []
   const rejections: Rejection[] = []
-  // the stored value's path per point key (core/reading.ts pointKey)
-  const stored = new Map<string, string>()
-  // how many candidates came under each path so far (openSenseMap entries of one sensor share it)
-  const perPath = new Map<string, number>()
-  for (const c of candidates) {
+  // a message of a few candidates (a device's one reading per quantity) finds earlier ones by a scan: no key
+  // string per reading and no Maps per message; a larger one (an openSenseMap batch) by Maps
+  const index = candidates.length > SCAN_AT_MOST ? new PointIndex() : undefined
+  // the path of each stored reading, in `readings`' order (for the scan)
+  const storedPaths: string[] = []
+  for (let i = 0; i < candidates.length; i++) {
+    const c = candidates[i]!
     let checked = checkCandidate(c, message.receivedAt, options)
-    const n = perPath.get(c.path) ?? 0
-    perPath.set(c.path, n + 1)
+    // how many candidates came under this path before (openSenseMap entries of one sensor share it)
+    const n = index ? index.countPath(c.path) : earlierOnPath(candidates, i)
     let path = c.path
     if ('reading' in checked) {
-      const key = pointKey(checked.reading)
-      const first = stored.get(key)
-      if (first === undefined) stored.set(key, c.path)
+      const first = index ? index.firstPath(checked.reading, c.path) : storedPath(readings, storedPaths, checked.reading)
+      if (first === undefined) storedPaths.push(c.path)
       else {
         if (n > 0) path = `${c.path}[${n}]`
         checked = { rule: RULES.duplicateTime, message: `${c.deviceId} already has a ${checked.reading.quantity} value at ${new Date(c.observedAt).toISOString()} in this message (${first}); only the first is stored` }
@@ -80,6 +81,46 @@ export function validateCandidates(message: InboundMessage, candidates: Candidat
 }
 
 type Checked = { reading: Reading } | { rule: string; message: string }
+
+/** Candidates of one message up to which earlier ones are found by a scan rather than by Maps. */
+const SCAN_AT_MOST = 16
+
+/** The path of the stored reading with `reading`'s point (device, quantity, observed time), if any. */
+function storedPath(readings: readonly Reading[], paths: readonly string[], reading: Reading): string | undefined {
+  for (let i = 0; i < readings.length; i++) {
+    const r = readings[i]!
+    if (r.observedAt === reading.observedAt && r.quantity === reading.quantity && r.deviceId === reading.deviceId) return paths[i]
+  }
+  return undefined
+}
+
+/** How many of `candidates` before `i` have its path. */
+function earlierOnPath(candidates: readonly Candidate[], i: number): number {
+  let n = 0
+  for (let j = 0; j < i; j++) if (candidates[j]!.path === candidates[i]!.path) n++
+  return n
+}
+
+/** The same two questions for a large message, by point key (core/reading.ts pointKey) and by path. */
+class PointIndex {
+  private readonly stored = new Map<string, string>()
+  private readonly perPath = new Map<string, number>()
+
+  /** Candidates under `path` so far, then counts this one. */
+  countPath(path: string): number {
+    const n = this.perPath.get(path) ?? 0
+    this.perPath.set(path, n + 1)
+    return n
+  }
+
+  /** The path stored first at `reading`'s point; undefined (and `path` remembered) when it is the first. */
+  firstPath(reading: Reading, path: string): string | undefined {
+    const key = pointKey(reading)
+    const first = this.stored.get(key)
+    if (first === undefined) this.stored.set(key, path)
+    return first
+  }
+}
 
 function checkCandidate(c: Candidate, receivedAt: number, options: ValidateOptions): Checked {
   if (!isQuantity(c.quantity)) return { rule: RULES.unknownQuantity, message: `'${c.quantity}' is not a known quantity` }

@@ -161,7 +161,7 @@ export class BrokerGuard {
     // again when delivered (authorizePublish), when the device may have been revoked meanwhile.
     const will = (client as unknown as { _will?: PublishPacket | null })._will
     if (will) {
-      const reason = await this.publishRefusal(session, will, false).catch(() => 'publish-refused' as const)
+      const reason = await Promise.resolve(this.publishRefusal(session, will, false)).catch(() => 'publish-refused' as const)
       if (reason) return refuse('will-refused', `will not allowed (${reason})`, NOT_AUTHORIZED, { topic: will.topic, retain: will.retain })
     }
     const owner = this.sessions.ownerOf(client.id)
@@ -207,58 +207,78 @@ export class BrokerGuard {
     // with the in-broker ingest, the publish takes its client's turn now, as it arrives: it is stored and
     // acknowledged in arrival order whatever the checks below take [MQTT-4.6.0-2]
     const turn = this.ingest && client && !isWill ? this.ingest.arrive(client, packet, callback) : undefined
-    const fail = (error: Error) => (turn ? turn({ error }) : callback(error))
-    const context: RefusalContext = { clientId: session?.clientId ?? client?.id, username: session?.principal.username, remote: session?.remote, topic: packet.topic }
     if (!session || !client) {
       // a will of a client of another broker instance (aedes `_clearWills`): we cannot tell whose it is
-      this.stats.refuse(isWill ? 'will-refused' : 'publish-refused', context, 'publish without an authenticated session')
-      return fail(new Error('not authorized'))
+      this.stats.refuse(isWill ? 'will-refused' : 'publish-refused', refusalContext(client, session, packet), 'publish without an authenticated session')
+      return turn ? turn({ error: new Error('not authorized') }) : callback(new Error('not authorized'))
     }
+    // one object carries the publish through the checks below, instead of closures made per publish
+    const publish: PublishCheck = { client, session, packet, isWill, turn, callback }
     // a refusal earlier in the same socket read already closed the connection: refuse the rest unlogged
-    if (client.closed && !isWill) return fail(new Error('connection closed'))
+    if (client.closed && !isWill) return this.fail(publish, new Error('connection closed'))
     if (isWill && session.closedBy) {
-      this.stats.refuse('will-refused', context, `will of a connection closed because the device was ${session.closedBy === 'revoked' ? 'revoked' : 'changed'}`)
-      return fail(new Error('not authorized'))
+      this.stats.refuse('will-refused', refusalContext(client, session, packet), `will of a connection closed because the device was ${session.closedBy === 'revoked' ? 'revoked' : 'changed'}`)
+      return this.fail(publish, new Error('not authorized'))
     }
-    const pass = () => {
-      const ingest = this.ingest
-      if (!ingest || !ingestsFrom(session.principal) || !ingest.wants(packet.topic) || ingest.isRetainedClear(packet)) return turn ? turn({ ingest: false }) : callback(null)
-      if (isWill) return ingest.will(client, packet, callback)
-      turn!({ ingest: true })
-    }
-    this.publishRefusal(session, packet).then(
-      (reason) => {
-        if (client.closed && !isWill) return fail(new Error('connection closed')) // closed while we checked
-        if (reason) {
-          this.stats.refuse(isWill ? 'will-refused' : reason, { ...context, retain: packet.retain }, isWill ? `will not delivered (${reason})` : publishMessage(reason))
-          return fail(new Error(`not authorized: ${reason}`))
-        }
-        if (isWill || session.principal.kind !== 'device') return pass()
-        const now = this.rate.take(session.principal.device.id, () => (client.closed ? fail(new Error('connection closed')) : pass()))
-        if (!now) this.stats.rateLimited++
-        if (!now) brokerRateLimited.inc()
-      },
+    const refusal = this.publishRefusal(session, packet)
+    if (!(refusal instanceof Promise)) return this.checked(publish, refusal)
+    refusal.then(
+      (reason) => this.checked(publish, reason),
       (error: unknown) => {
-        this.logger.error({ err: error, ...context }, 'registry unavailable: publish refused')
-        fail(new Error('registry unavailable'))
+        this.logger.error({ err: error, ...refusalContext(client, session, packet) }, 'registry unavailable: publish refused')
+        this.fail(publish, new Error('registry unavailable'))
       },
     )
   }
 
+  /** Goes on with `publish` once its rights were checked (`reason`: why it is refused, or undefined). */
+  private checked(publish: PublishCheck, reason: RefusalReason | undefined): void {
+    const { client, session, packet, isWill } = publish
+    if (client.closed && !isWill) return this.fail(publish, new Error('connection closed')) // closed while we checked
+    if (reason) {
+      this.stats.refuse(isWill ? 'will-refused' : reason, { ...refusalContext(client, session, packet), retain: packet.retain }, isWill ? `will not delivered (${reason})` : publishMessage(reason))
+      return this.fail(publish, new Error(`not authorized: ${reason}`))
+    }
+    if (isWill || session.principal.kind !== 'device') return this.pass(publish)
+    // the token is mostly there: the closure for a later turn is made only when the device has to wait
+    if (this.rate.tryTake(session.principal.device.id)) return this.pass(publish)
+    const now = this.rate.take(session.principal.device.id, () => (client.closed ? this.fail(publish, new Error('connection closed')) : this.pass(publish)))
+    if (now) return
+    this.stats.rateLimited++
+    brokerRateLimited.inc()
+  }
+
+  /** Lets `publish` through: into the in-broker ingest when it takes it, else on to aedes' delivery. */
+  private pass({ client, session, packet, isWill, turn, callback }: PublishCheck): void {
+    const ingest = this.ingest
+    if (!ingest || !ingestsFrom(session.principal) || !ingest.wants(packet.topic) || ingest.isRetainedClear(packet)) return turn ? turn({ ingest: false }) : callback(null)
+    if (isWill) return ingest.will(client, packet, callback)
+    turn!({ ingest: true })
+  }
+
+  private fail({ turn, callback }: PublishCheck, error: Error): void {
+    if (turn) turn({ error })
+    else callback(error)
+  }
+
   /**
    * Why `session` may not publish `packet` (topic, retain flag, retained-topic limit, importer's device check), or
-   * undefined when it may. With `count`, an allowed retained topic counts towards the account's retained topics
-   * (not for a will checked at CONNECT: it is counted when delivered). Errors: the registry's (importer check).
+   * undefined when it may: at once, or (the importer's device check asks the registry) as a promise, whose
+   * errors are the registry's. With `count`, an allowed retained topic counts towards the account's retained
+   * topics (not for a will checked at CONNECT: it is counted when delivered).
    */
-  private async publishRefusal(session: Session, packet: Pick<PublishPacket, 'topic' | 'retain' | 'payload'>, count = true): Promise<RefusalReason | undefined> {
-    const { rights, principal } = session
+  private publishRefusal(session: Session, packet: Pick<PublishPacket, 'topic' | 'retain' | 'payload'>, count = true): RefusalReason | undefined | Promise<RefusalReason | undefined> {
+    const { rights } = session
     if (!mayPublish(rights, packet.topic, false)) return 'publish-refused'
     if (packet.retain && !mayPublish(rights, packet.topic, true)) return 'retain-refused'
-    if (rights.registeredDevicesOnly) {
-      const deviceId = nativeTopicDevice(packet.topic)
-      if (deviceId === undefined || !(await this.watch.isActive(deviceId))) return 'publish-refused'
-    }
-    if (count && packet.retain && principal.kind === 'device') return this.countRetained(principal.username, packet.topic, payloadLength(packet.payload))
+    if (!rights.registeredDevicesOnly) return this.retainedRefusal(session, packet, count)
+    const deviceId = nativeTopicDevice(packet.topic)
+    if (deviceId === undefined) return 'publish-refused'
+    return this.watch.isActive(deviceId).then((active) => (active ? this.retainedRefusal(session, packet, count) : 'publish-refused'))
+  }
+
+  private retainedRefusal(session: Session, packet: Pick<PublishPacket, 'topic' | 'retain' | 'payload'>, count: boolean): RefusalReason | undefined {
+    if (count && packet.retain && session.principal.kind === 'device') return this.countRetained(session.principal.username, packet.topic, payloadLength(packet.payload))
     return undefined
   }
 
@@ -350,4 +370,21 @@ function publishMessage(reason: RefusalReason): string {
 export function remoteAddress(client: Client): string {
   const conn = client.conn as { remoteAddress?: string }
   return conn.remoteAddress ?? client.req?.socket?.remoteAddress ?? 'unknown'
+}
+
+/** A publish on its way through authorizePublish's checks (a will: `isWill`, no turn). */
+interface PublishCheck {
+  client: Client
+  session: Session
+  packet: PublishPacket
+  isWill: boolean
+  /** Its turn in the in-broker ingest (broker-ingest.ts `arrive`); undefined without one. */
+  turn: ((outcome: { error: Error } | { ingest: boolean }) => void) | undefined
+  /** aedes' callback (counting the client's pending publishes down). */
+  callback: (error?: Error | null) => void
+}
+
+/** Who published what, for a refusal's log line and counter; made only when a publish is refused. */
+function refusalContext(client: Client | null, session: Session | undefined, packet: PublishPacket): RefusalContext {
+  return { clientId: session?.clientId ?? client?.id, username: session?.principal.username, remote: session?.remote, topic: packet.topic }
 }

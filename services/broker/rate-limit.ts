@@ -41,16 +41,26 @@ export class RateLimiter {
    * Returns true when `go` ran at once, false when it was queued.
    */
   take(key: string, go: () => void): boolean {
-    const bucket = this.bucket(key)
-    this.refill(bucket)
-    if (bucket.waiting.length === 0 && bucket.tokens >= 1) {
-      bucket.tokens -= 1
+    if (this.tryTake(key)) {
       go()
       return true
     }
+    const bucket = this.buckets.get(key)!
     bucket.waiting.push(go)
     this.schedule(bucket)
     return false
+  }
+
+  /**
+   * Spends one of `key`'s tokens when one is there and nobody waits, returning true; else false and nothing
+   * changes (then `take` queues). The common case without a closure per call.
+   */
+  tryTake(key: string): boolean {
+    const bucket = this.bucket(key)
+    this.refill(bucket)
+    if (bucket.waiting.length > 0 || bucket.tokens < 1) return false
+    bucket.tokens -= 1
+    return true
   }
 
   /** Waiters queued for `key` right now. */

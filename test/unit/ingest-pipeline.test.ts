@@ -159,6 +159,18 @@ describe('ingest pipeline: several values of one device, quantity and time in on
     expect(ctx.rejections[0]!.message).toBe(`osem-${BOX} already has a pm2_5 value at 2026-11-29T18:00:05.000Z in this message (${PM25}); only the first is stored`)
   })
 
+  it('the same in a message of more than 16 values (found by point key instead of by a scan)', () => {
+    const later = Array.from({ length: 17 }, (_, i) => ({ sensor: PM25, value: '5', createdAt: `2026-11-29T17:${String(10 + i)}:00Z` }))
+    const ctx = osem([{ sensor: PM25, value: '8.4' }, { sensor: PM25, value: '9.1' }, { sensor: PM25, value: '7.7' }, ...later, { sensor: PM25, value: '6', createdAt: '2026-11-29T17:10:00Z' }])
+    expect(ctx.readings).toHaveLength(18)
+    expect(ctx.rejections.map((r) => [r.path, r.rule, r.value])).toEqual([
+      [`${PM25}[1]`, 'duplicate_time', '9.1'],
+      [`${PM25}[2]`, 'duplicate_time', '7.7'],
+      [`${PM25}[20]`, 'duplicate_time', '6'],
+    ])
+    expect(ctx.rejections[2]!.message).toBe(`osem-${BOX} already has a pm2_5 value at 2026-11-29T17:10:00.000Z in this message (${PM25}); only the first is stored`)
+  })
+
   it('openSenseMap values with distinct createdAt are all stored', () => {
     const ctx = osem([
       { sensor: PM25, value: '8.4', createdAt: '2026-11-29T17:58:00Z' },

@@ -136,4 +136,24 @@ describe('quality flags', () => {
     flagger.flag([jump])
     expect(jump.flags).toEqual(['spike'])
   })
+  it('keeps the history of at most maxSeries series, forgetting the least recently seen first', () => {
+    const flagger = new QualityFlagger(2)
+    const at = (deviceId: string, value: number, minute: number) => ({ ...reading('air_temperature', value, minute), deviceId, flags: [] })
+    flagger.flag([at('a', 10, 0)])
+    flagger.flag([at('b', 10, 0)])
+    flagger.flag([at('a', 10, 1)]) // a seen again: b is now the least recently seen
+    flagger.flag([at('c', 10, 0)]) // a third series: b is forgotten
+    const aJump = at('a', 30, 2)
+    flagger.flag([aJump])
+    expect(aJump.flags).toEqual(['spike'])
+    const bJump = at('b', 30, 2) // b's history starts again: nothing to compare with; c, now the least recent, goes
+    flagger.flag([bJump])
+    expect(bJump.flags).toEqual([])
+    const aAgain = at('a', 10, 3) // a was kept
+    flagger.flag([aAgain])
+    expect(aAgain.flags).toEqual(['spike'])
+    const cJump = at('c', 30, 3) // c was forgotten
+    flagger.flag([cJump])
+    expect(cJump.flags).toEqual([])
+  })
 })

@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { formatIsoMs, parseCliTime, parseIsoTimestamp } from '../../core/time.ts'
 
@@ -19,6 +20,22 @@ describe('parseIsoTimestamp', () => {
     for (const text of ['', 'yesterday', '2017-10-07', '2017-13-01T00:00:00Z', '2017-02-30T00:00:00Z', '2017-10-07T24:00:00Z', '2017-10-07T12:60:00Z']) {
       expect(parseIsoTimestamp(text).ok, text).toBe(false)
     }
+  })
+
+  it('reads the canonical UTC form (its fast path) exactly as the general form, valid or not', () => {
+    expect(parseIsoTimestamp('2024-02-29T23:59:59.9Z')).toEqual({ ok: true, ms: Date.UTC(2024, 1, 29, 23, 59, 59, 900) })
+    expect(parseIsoTimestamp('2000-02-29T00:00:00.123456789Z')).toEqual({ ok: true, ms: Date.UTC(2000, 1, 29, 0, 0, 0, 123) })
+    for (const text of ['2023-02-29T00:00:00Z', '1900-02-29T00:00:00Z', '2024-04-31T00:00:00Z', '2024-01-01T00:00:00.Z', '2024-01-01T00:00:00.1234567890Z']) {
+      expect(parseIsoTimestamp(text).ok, text).toBe(false)
+    }
+    // a leading space skips the fast path (the general parse trims it), so each string is read both ways
+    const two = (n: number) => fc.integer({ min: 0, max: n }).map((v) => String(v).padStart(2, '0'))
+    const text = fc
+      .tuple(fc.integer({ min: 0, max: 9999 }), two(19), two(39), two(29), two(69), two(69), fc.option(fc.stringMatching(/^[0-9]{0,10}$/)), fc.constantFrom('Z', 'z', '+00:00', ''))
+      .map(([y, mo, d, h, mi, s, fraction, zone]) => `${String(y).padStart(4, '0')}-${mo}-${d}T${h}:${mi}:${s}${fraction === null ? '' : `.${fraction}`}${zone}`)
+    fc.assert(fc.property(text, (t) => {
+      expect(parseIsoTimestamp(t), t).toEqual(parseIsoTimestamp(` ${t}`))
+    }), { numRuns: 5_000 })
   })
 
   it('does not depend on the machine time zone', () => {
