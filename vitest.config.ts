@@ -37,6 +37,12 @@ const ALONE = [
 
 /** Files of the parallel project at once: 3 on CI's 2 cores, as most of them wait rather than compute. */
 const PARALLEL_FILES = 3
+/**
+ * A test's (and hook's) time limit in the parallel project: a hang guard, no timing target. Tests that start several
+ * `senshagen` processes (each ~4 s of CPU for tsx start-up) share the CPU with two other files there; on a busy
+ * machine (load 11-13 on 2 cores) three of them took just over 60 s.
+ */
+const PARALLEL_TIMEOUT_MS = 180_000
 
 // the full fault matrix runs on its own (npm run test:faults, vitest.faults.config.ts)
 const EXCLUDE = [...configDefaults.exclude, 'test/faults/**/*.fault.test.ts']
@@ -49,7 +55,15 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'parallel', include: ['test/**/*.test.ts'], exclude: [...EXCLUDE, ...ALONE], fileParallelism: true, maxWorkers: PARALLEL_FILES },
+        test: {
+          name: 'parallel',
+          include: ['test/**/*.test.ts'],
+          exclude: [...EXCLUDE, ...ALONE],
+          fileParallelism: true,
+          maxWorkers: PARALLEL_FILES,
+          testTimeout: PARALLEL_TIMEOUT_MS,
+          hookTimeout: PARALLEL_TIMEOUT_MS,
+        },
       },
       {
         extends: true,

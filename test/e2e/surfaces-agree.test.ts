@@ -129,7 +129,7 @@ describe('page, API, CLI and export agree on one window, each number with its la
     expect(windows.stdout.split('\n')[1]).toMatch(/^[^,]+,ag-b,pm2_5,µg\/m³,25\.5,20,31,12,23,18,28,6,6,experimental,12,1,false$/)
     const raw = await cli([...args, '--format', 'json'])
     expect(JSON.parse(raw.stdout)).toEqual((await get(`/api/v1/readings?device=ag-b&quantity=pm2_5&${RANGE}&series=both`)).rows)
-  }, 60_000)
+  })
 
   it('the bulk export holds every reading with its flags; its unflagged means are the API’s', async () => {
     const csv = (await app.inject({ url: `/api/v1/bulk/${iso(START).slice(0, 10)}/senshagen.csv` })).body.trim().split('\r\n')
@@ -178,5 +178,5 @@ describe('page, API, CLI and export agree on one window, each number with its la
     await expectNoAxeViolations(page, 'agreeing neighbourhood')
     expect(errors).toEqual([])
     await context.close()
-  }, 60_000)
+  })
 })
