@@ -154,7 +154,7 @@ describe('page, API, CLI and export agree on one window, each number with its la
     expect(JSON.parse(zoned.stdout)).toEqual(zonedApi)
     expect(zonedApi).toMatchObject({ window: '1h', tz: 'Europe/Amsterdam', include_flags: [] })
     expect(zonedApi.rows).toMatchObject([{ device: 'ag-b', raw_mean: 25.5, raw_count: 12, calibrated_mean: 23, uncertainty: 6, label: 'experimental', expected: 12, completeness: 1, partial: false }])
-  }, 60_000)
+  })
 
   it('senshagen query refuses a device the API does not know, as its 404 does; a known device with no readings is not an error', async () => {
     const range = ['--quantity', 'pm2_5', '--from', iso(START), '--to', iso(H)]
@@ -165,7 +165,7 @@ describe('page, API, CLI and export agree on one window, each number with its la
     }
     const empty = await cliStatus(['--device', 'ag-a', '--quantity', 'air_temperature', '--from', iso(START), '--to', iso(H)])
     expect(empty).toEqual({ code: 0, stdout: 'time,device,quantity,unit,value,uncertainty,label,flags\n', stderr: '0 reading(s) of ag-a air_temperature\n' })
-  }, 60_000)
+  })
 
   it('the bulk export holds every reading with its flags; its unflagged means are the API’s', async () => {
     const csv = (await app.inject({ url: `/api/v1/bulk/${iso(START).slice(0, 10)}/senshagen.csv` })).body.trim().split('\r\n')
@@ -214,5 +214,5 @@ describe('page, API, CLI and export agree on one window, each number with its la
     await expectNoAxeViolations(page, 'agreeing neighbourhood')
     expect(errors).toEqual([])
     await context.close()
-  }, 60_000)
+  })
 })

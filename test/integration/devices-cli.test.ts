@@ -51,7 +51,11 @@ describe('senshagen devices: the registry from the command line', () => {
 
   it('add prints id, username, secret and a firmware hint once; the secret authenticates and is not stored', async () => {
     const reg = await fresh()
-    const add = await senshagen(['devices', 'add', 'garden-001', '--neighbourhood', 'stadshagen', '--consent', 'yes', '--lat', '52.5312', '--lon', '6.0571', '--sensor', 'SDS011', 'BME280', '--note', 'form 7, blue folder'], reg.env)
+    // independent ids: both processes run at once (each CLI start costs seconds of tsx start-up)
+    const [add, json] = await Promise.all([
+      senshagen(['devices', 'add', 'garden-001', '--neighbourhood', 'stadshagen', '--consent', 'yes', '--lat', '52.5312', '--lon', '6.0571', '--sensor', 'SDS011', 'BME280', '--note', 'form 7, blue folder'], reg.env),
+      senshagen(['devices', 'add', 'tasmota-shed', '--neighbourhood', 'stadshagen', '--consent', 'no', '--json'], reg.env),
+    ])
     expect(add.stderr).toBe(ONCE)
     expect(add.code).toBe(0)
     const text = new RegExp(`^id:       garden-001\nusername: garden-001\nsecret:   (${SECRET})\nfirmware: MQTT port 1883, user garden-001, password <secret>; publish to senshagen/v1/devices/garden-001/readings\n$`)
@@ -65,7 +69,6 @@ describe('senshagen devices: the registry from the command line', () => {
     })
     expect(await registryBytes(reg.url)).not.toContain(secret)
 
-    const json = await senshagen(['devices', 'add', 'tasmota-shed', '--neighbourhood', 'stadshagen', '--consent', 'no', '--json'], reg.env)
     expect(json.code).toBe(0)
     expect(json.stdout).toMatch(new RegExp(`^\\{"id":"tasmota-shed","username":"tasmota-shed","secret":"${SECRET}"\\}\n$`))
     const issued = JSON.parse(json.stdout) as { secret: string }
@@ -102,7 +105,9 @@ describe('senshagen devices: the registry from the command line', () => {
       add('garden-002', '--neighbourhood', 'stadshagen', '--consent', 'yes', '--lat', '52.5'),
       add('garden-002', '--neighbourhood', 'stadshagen', '--consent', 'yes', '--format', 'lorawan'),
       add('garden-002', '--neighbourhood', 'stadshagen', '--consent', 'yes', '--coarsen', 'grid'),
+      add('--neighbourhood', 'stadshagen', '--consent', 'yes', '--', 'garden 2'),
     ])
+    const badId = results.pop()!
     expect(results.map((r) => [r.code, r.stdout, r.stderr.split('\n')[0]])).toEqual([
       [1, '', "senshagen: device 'garden-001' already exists (ids are never reused, also after revoke)"],
       [1, '', `senshagen: --neighbourhood: no neighbourhood 'nowhere' in the registry (known: archief, stadshagen; add it to ${reg.neighbourhoodsFile})`],
@@ -113,7 +118,6 @@ describe('senshagen devices: the registry from the command line', () => {
       [1, '', "senshagen: invalid device 'garden-002': coarsen: 'grid' needs a location (without one the device is published at its neighbourhood's centre: coarsen 'neighbourhood')"],
     ])
     expect((await reg.store.devices()).map((d) => d.id)).toEqual(['garden-001'])
-    const badId = await senshagen(['devices', 'add', '--neighbourhood', 'stadshagen', '--consent', 'yes', '--', 'garden 2'], reg.env)
     expect([badId.code, badId.stderr]).toEqual([2, "senshagen: <id>: 'garden 2': device id must be 1-100 chars of [A-Za-z0-9_.:-], starting alphanumeric\n"])
   })
 
@@ -141,29 +145,32 @@ describe('senshagen devices: the registry from the command line', () => {
     })
     for (const id of ['sim-000', 'sc-92']) expect(await reg.store.authenticate(id, secrets.get(id)!)).toMatchObject({ kind: 'device', username: id })
 
-    // CSV: one new device (text output), one already registered
+    // CSV: one new device (text output), one already registered; and three files refused as a whole (each its own
+    // file, all four imports at once: a refused import registers nothing, checked below)
     const csv = join(dirname(reg.url), 'more.csv')
+    const badCsv = join(dirname(reg.url), 'bad.csv')
+    const unknownCsv = join(dirname(reg.url), 'unknown.csv')
+    const none = join(dirname(reg.url), 'none.csv')
     await writeFile(csv, 'id,neighbourhood,consent,lat,lon,format,native_id,coarsen,sensor_models,note\ntasmota-shed,stadshagen,yes,,,,,neighbourhood,SI7021;BME280,"shed, back garden"\nsim-001,stadshagen,no,,,,,,,\n')
-    const third = await senshagen(['devices', 'import', csv], reg.env)
+    await writeFile(badCsv, 'id,neighbourhood,consent\ngarden-9,stadshagen,maybe\ngarden-10,elders,yes\n')
+    await writeFile(unknownCsv, 'id,neighbourhood,consent\ngarden-9,stadshagen,yes\ngarden-10,elders,yes\n')
+    const importing = (file: string) => senshagen(['devices', 'import', file], reg.env)
+    const [third, bad, unknown, missing] = await Promise.all([importing(csv), importing(badCsv), importing(unknownCsv), importing(none)])
     expect(third.code).toBe(0)
     expect(third.stdout).toMatch(new RegExp(`^tasmota-shed: username tasmota-shed, secret ${SECRET}\n$`))
     expect(third.stderr).toBe('already registered (left as they are, secrets unchanged): sim-001\nthe new secrets are shown only this once (the registry keeps only their hashes)\n1 registered, 1 already registered\n')
     expect(await reg.store.device('tasmota-shed')).toMatchObject({ format: 'tasmota', nativeId: 'shed', coarsen: 'neighbourhood', sensorModels: ['SI7021', 'BME280'], note: 'shed, back garden' })
     expect((await reg.store.device('sim-001'))?.consent).toBe(true) // left as it was
 
-    await writeFile(csv, 'id,neighbourhood,consent\ngarden-9,stadshagen,maybe\ngarden-10,elders,yes\n')
-    const bad = await senshagen(['devices', 'import', csv], reg.env)
-    expect(bad).toEqual({ code: 1, stdout: '', stderr: `senshagen: cannot import ${csv} (1 problem; nothing registered):\n  line 2, column 3 (consent): must be yes, no, true or false, got 'maybe'\n` })
-    await writeFile(csv, 'id,neighbourhood,consent\ngarden-9,stadshagen,yes\ngarden-10,elders,yes\n')
-    const unknown = await senshagen(['devices', 'import', csv], reg.env)
+    expect(bad).toEqual({ code: 1, stdout: '', stderr: `senshagen: cannot import ${badCsv} (1 problem; nothing registered):\n  line 2, column 3 (consent): must be yes, no, true or false, got 'maybe'\n` })
     expect(unknown).toEqual({
       code: 1,
       stdout: '',
-      stderr: `senshagen: cannot import ${csv} (1 problem; nothing registered):\n  line 3: invalid device 'garden-10': neighbourhood: no neighbourhood 'elders' in the registry (known: archief, stadshagen)\n`,
+      stderr: `senshagen: cannot import ${unknownCsv} (1 problem; nothing registered):\n  line 3: invalid device 'garden-10': neighbourhood: no neighbourhood 'elders' in the registry (known: archief, stadshagen)\n`,
     })
     expect(await reg.store.device('garden-9')).toBeUndefined()
-    const missing = await senshagen(['devices', 'import', join(dirname(reg.url), 'none.csv')], reg.env)
-    expect([missing.code, missing.stderr]).toEqual([1, `senshagen: cannot read ${join(dirname(reg.url), 'none.csv')}: ENOENT: no such file or directory, open '${join(dirname(reg.url), 'none.csv')}'\n`])
+    expect((await reg.store.devices()).map((d) => d.id).sort()).toEqual([...ids, 'tasmota-shed'].sort())
+    expect([missing.code, missing.stderr]).toEqual([1, `senshagen: cannot read ${none}: ENOENT: no such file or directory, open '${none}'\n`])
   })
 
   it('list shows no location or hash; show shows every field; revoke and rotate-secret change the credentials', async () => {
@@ -227,19 +234,22 @@ describe('senshagen devices: the registry from the command line', () => {
     })
     expect([unknown.code, unknown.stdout, unknown.stderr]).toEqual([1, '', "senshagen: no device 'nope' in the registry\n"])
 
+    // rotate-secret of two devices and revoke of a third, at once (they touch different devices)
+    const [rotated, rotatedText, revoked] = await Promise.all([
+      senshagen(['devices', 'rotate-secret', 'garden-001', '--json'], reg.env),
+      senshagen(['devices', 'rotate-secret', 'tasmota-shed'], reg.env),
+      senshagen(['devices', 'revoke', 'garden-002'], reg.env),
+    ])
     // rotate-secret: the new secret works, the old one no longer
-    const rotated = await senshagen(['devices', 'rotate-secret', 'garden-001', '--json'], reg.env)
     expect([rotated.code, rotated.stderr]).toEqual([0, ONCE])
     const fresh1 = JSON.parse(rotated.stdout) as { id: string; username: string; secret: string }
     expect(fresh1).toEqual({ id: 'garden-001', username: 'garden-001', secret: expect.stringMatching(new RegExp(`^${SECRET}$`)) })
     expect(fresh1.secret).not.toBe(g1.secret)
     expect(await reg.store.authenticate('garden-001', g1.secret)).toBeUndefined()
     expect(await reg.store.authenticate('garden-001', fresh1.secret)).toMatchObject({ kind: 'device' })
-    const rotatedText = await senshagen(['devices', 'rotate-secret', 'tasmota-shed'], reg.env)
     expect(rotatedText.stdout).toMatch(new RegExp(`^id:       tasmota-shed\nusername: tasmota-shed\nsecret:   ${SECRET}\nfirmware: Tasmota Configuration > MQTT: port 1883, user tasmota-shed, password <secret>, Topic shed\n$`))
 
     // revoke: the secret stops working, list says revoked, a second revoke changes nothing
-    const revoked = await senshagen(['devices', 'revoke', 'garden-002'], reg.env)
     const revokedAt = (await reg.store.device('garden-002'))!.revokedAt!
     expect(revoked).toEqual({
       code: 0,
@@ -269,29 +279,33 @@ describe('senshagen devices: the registry from the command line', () => {
     const earlier = await senshagen(['devices', 'move', 'garden-9', '--lat', '52.52', '--lon', '6.07', '--from', '2017-10-07T12:00:00+02:00'], reg.env)
     expect(earlier.stdout).toBe('garden-9 stands at the new position from 2017-10-07T10:00:00.000Z on (a later entry stays its current position)\n')
     expect((await reg.store.device('garden-9'))?.location).toEqual({ lat: 52.5105, lon: 6.0921 })
-    const history = await senshagen(['devices', 'positions', 'garden-9', '--format', 'json'], reg.env)
-    expect(JSON.parse(history.stdout)).toEqual([
-      { validFrom: '1970-01-01T00:00:00.000Z', lat: 52.5312, lon: 6.0571 },
-      { validFrom: '2017-10-07T10:00:00.000Z', lat: 52.52, lon: 6.07 },
-      { validFrom: '2019-01-17T00:00:00.000Z', lat: 52.5105, lon: 6.0921 },
-    ])
-    expect((await senshagen(['devices', 'positions', 'garden-9'], reg.env)).stdout).toBe(
-      'VALID FROM                LAT      LON\n1970-01-01T00:00:00.000Z  52.5312  6.0571\n2017-10-07T10:00:00.000Z  52.52    6.07\n2019-01-17T00:00:00.000Z  52.5105  6.0921\n',
-    )
+    // the two history reads and the refused moves at once: a refused move writes nothing (the count at the end)
     const cases: Array<[string[], number, string]> = [
       [['--lat', '95', '--lon', '6'], 2, "--lat: must be decimal degrees from -90 to 90, got '95'\n"],
       [['--lat', '52.5', '--lon', '6', '--from', 'yesterday'], 2, '--from: '],
       [['--lat', '52.5'], 2, "error: required option '--lon <degrees>' not specified\n"],
     ]
-    for (const [args, code, message] of cases) {
-      const refused = await senshagen(['devices', 'move', 'garden-9', ...args], reg.env)
-      expect(refused.code, args.join(' ')).toBe(code)
-      expect(refused.stderr, args.join(' ')).toContain(message)
+    const [history, historyText, unknown, ...refusals] = await Promise.all([
+      senshagen(['devices', 'positions', 'garden-9', '--format', 'json'], reg.env),
+      senshagen(['devices', 'positions', 'garden-9'], reg.env),
+      senshagen(['devices', 'move', 'nope', '--lat', '52.5', '--lon', '6'], reg.env),
+      ...cases.map(([args]) => senshagen(['devices', 'move', 'garden-9', ...args], reg.env)),
+    ])
+    expect(JSON.parse(history.stdout)).toEqual([
+      { validFrom: '1970-01-01T00:00:00.000Z', lat: 52.5312, lon: 6.0571 },
+      { validFrom: '2017-10-07T10:00:00.000Z', lat: 52.52, lon: 6.07 },
+      { validFrom: '2019-01-17T00:00:00.000Z', lat: 52.5105, lon: 6.0921 },
+    ])
+    expect(historyText.stdout).toBe(
+      'VALID FROM                LAT      LON\n1970-01-01T00:00:00.000Z  52.5312  6.0571\n2017-10-07T10:00:00.000Z  52.52    6.07\n2019-01-17T00:00:00.000Z  52.5105  6.0921\n',
+    )
+    for (const [i, [args, code, message]] of cases.entries()) {
+      expect(refusals[i]!.code, args.join(' ')).toBe(code)
+      expect(refusals[i]!.stderr, args.join(' ')).toContain(message)
     }
-    const unknown = await senshagen(['devices', 'move', 'nope', '--lat', '52.5', '--lon', '6'], reg.env)
     expect([unknown.code, unknown.stderr]).toEqual([1, "senshagen: no device 'nope' in the registry\n"])
     expect((await reg.store.positions('garden-9')).length).toBe(3)
-  }, 240_000) // ten CLI processes
+  }, 240_000) // ten CLI processes, in three rounds
 
   it('says which registry location is unusable (exit 1)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'senshagen-bad-'))

@@ -46,9 +46,9 @@ describe('bin/senshagen.js relaunch', () => {
     const usage = await senshagen(['no-such-command'], {})
     expect(usage.code).toBe(2)
     expect(usage.stderr).toContain("unknown command 'no-such-command'")
-  }, 30_000)
+  })
 
   it('refuses a bad setting before starting anything, with exit status 2', async () => {
     expect(await senshagen(['--version'], { SENSHAGEN_MAX_HEAP_MB: 'lots' })).toEqual({ code: 2, stdout: '', stderr: "senshagen: SENSHAGEN_MAX_HEAP_MB: must be a whole number ≥ 1, got 'lots'\n" })
-  }, 30_000)
+  })
 })
