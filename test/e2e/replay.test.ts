@@ -206,7 +206,8 @@ describe.each(['kafka', 'direct'] as const)('replay of every archive fixture (%s
     )
     const json = await run('node', [...args, '--format', 'json'], { env })
     const row = { device: 'sc-5331', quantity: 'pm10', unit: 'µg/m³', uncertainty: null, label: 'uncalibrated', flags: [] }
-    expect(JSON.parse(json.stdout)).toEqual([
+    // the API's whole document (services/api/readings-document.ts); its rows are the CSV's
+    expect((JSON.parse(json.stdout) as { rows: unknown[] }).rows).toEqual([
       { time: '2017-10-07T12:29:51.000Z', ...row, value: 7.97 },
       { time: '2017-10-07T12:32:19.000Z', ...row, value: 6.8 },
       { time: '2017-10-07T12:34:47.000Z', ...row, value: 6.87 },

@@ -15,6 +15,7 @@ import { createPipeline, runPipeline } from '../../services/ingest/pipeline.ts'
 import { ARCHIVE_DIR } from '../helpers/archive-expectations.ts'
 import { INFLUX_URL, isolatedEnv } from '../helpers/env.ts'
 import { throwawayDatabase } from '../helpers/influx-database.ts'
+import { testRegistry } from '../helpers/registry.ts'
 
 /**
  * Flags and completeness on the real InfluxDB, with sensor.community's archive day of sensor 8733
@@ -135,13 +136,19 @@ describe('flags and completeness: sc-8733 PM10 on 2018-12-17', () => {
   })
 
   it('senshagen query --window prints the same windows as the API, byte for byte', async () => {
-    const env = { ...process.env, ...isolatedEnv(db.database), TZ: 'America/New_York' }
-    const args = ['bin/senshagen.js', 'query', '--device', 'sc-8733', '--quantity', 'pm10', '--from', '2018-12-17T00:00:00Z', '--to', '2018-12-18T00:00:00Z', '--window', '1d']
-    const cli = await promisify(execFile)('node', [...args, '--format', 'csv'], { env })
-    const api = (await get(`${DAY}&window=1d&format=csv`)).body
-    expect(cli.stdout).toBe(api)
-    expect(cli.stdout).toMatch(/^time,device,quantity,unit,mean,min,max,count,uncertainty,label,expected,completeness,partial\n2018-12-17T00:00:00.000Z,sc-8733,pm10,µg\/m³,18\.86\d*,2\.57,623\.2,566,,uncalibrated,/)
-    const all = await promisify(execFile)('node', [...args, '--include-flags', 'all', '--tz', 'Europe/Amsterdam', '--format', 'json'], { env })
-    expect(JSON.parse(all.stdout)).toEqual((await get(`${DAY}&window=1d&include_flags=all&tz=Europe/Amsterdam`)).json().rows)
+    // the CLI answers only for a public device of its registry, as the API does
+    const registry = await testRegistry([{ id: 'sc-8733', neighbourhood: 'stadshagen', consent: true }])
+    try {
+      const env = { ...process.env, ...isolatedEnv(db.database), ...registry.env, TZ: 'America/New_York' }
+      const args = ['bin/senshagen.js', 'query', '--device', 'sc-8733', '--quantity', 'pm10', '--from', '2018-12-17T00:00:00Z', '--to', '2018-12-18T00:00:00Z', '--window', '1d']
+      const cli = await promisify(execFile)('node', [...args, '--format', 'csv'], { env })
+      const api = (await get(`${DAY}&window=1d&format=csv`)).body
+      expect(cli.stdout).toBe(api)
+      expect(cli.stdout).toMatch(/^time,device,quantity,unit,mean,min,max,count,uncertainty,label,expected,completeness,partial\n2018-12-17T00:00:00.000Z,sc-8733,pm10,µg\/m³,18\.86\d*,2\.57,623\.2,566,,uncalibrated,/)
+      const all = await promisify(execFile)('node', [...args, '--include-flags', 'all', '--tz', 'Europe/Amsterdam', '--format', 'json'], { env })
+      expect(JSON.parse(all.stdout)).toEqual((await get(`${DAY}&window=1d&include_flags=all&tz=Europe/Amsterdam`)).json())
+    } finally {
+      await registry.close()
+    }
   }, 60_000)
 })
