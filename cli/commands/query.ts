@@ -74,8 +74,7 @@ export function registerQueryCommand(program: Command): void {
         if (options.format === 'json') {
           const document = readingsDocument({ ...q, asked: [q.device], devices: [q.device], neighbourhood: undefined, quantities: [q.quantity], columns: header, rows, aggregate: undefined, next: null })
           process.stdout.write(`${JSON.stringify(document)}\n`)
-        }
-        else for await (const chunk of csvStream(header, rows, (r) => header.map((c) => (c === 'time' ? formatIsoMs(r.time as number) : r[c])))) process.stdout.write(chunk)
+        } else for await (const chunk of csvStream(header, rows, (r) => header.map((c) => (c === 'time' ? formatIsoMs(r.time as number) : r[c])))) process.stdout.write(chunk)
         process.stderr.write(`${rows.length} ${window === undefined ? 'reading' : 'window'}(s) of ${options.device} ${options.quantity}\n`)
       } catch (error) {
         fail((error as Error).message)
