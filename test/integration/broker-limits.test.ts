@@ -223,7 +223,7 @@ describe('registry changes while connected', () => {
 })
 
 describe('TLS listeners', () => {
-  it.skipIf(!OPENSSL)('accepts MQTTS and WSS with a self-signed certificate (skipped without openssl)', async () => {
+  it.skipIf(!OPENSSL)('accepts MQTTS and WSS with a self-signed certificate (skipped when openssl is missing)', async () => {
     const { certFile, keyFile, ca, remove } = selfSignedCertificate()
     const tlsBroker = await testBroker(registry, logger, { tls: { certFile, keyFile, port: 0, wsPort: 0 } })
     try {

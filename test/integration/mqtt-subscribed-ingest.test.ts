@@ -98,7 +98,7 @@ describe('subscribed ingest on the embedded aedes broker', () => {
     await expect(source.start()).rejects.toThrow("refused the subscription to '$share/ingesters/senshagen/v1/devices/window-dev/readings' (SUBACK 0x80)")
   })
 
-  it.skipIf(!OPENSSL)('subscribes over mqtts:// (TTN uses TLS) and acknowledges over it (skipped without openssl)', async () => {
+  it.skipIf(!OPENSSL)('subscribes over mqtts:// (TTN uses TLS) and acknowledges over it (skipped when openssl is missing)', async () => {
     const { certFile, keyFile, ca, remove } = selfSignedCertificate()
     const tlsBroker = await testBroker(registry, logger, { tls: { certFile, keyFile, port: 0, wsPort: 0 } })
     try {
