@@ -7,6 +7,7 @@ import { openInfluxStore } from '../../core/store/influx.ts'
 import type { ReadingStore } from '../../core/store/store.ts'
 import { formatIsoMs, isValidTimeZone } from '../../core/time.ts'
 import { csvStream } from '../../services/api/csv.ts'
+import { licencesOf } from '../../services/api/licence.ts'
 import { readingsDocument } from '../../services/api/readings-document.ts'
 import { type Cursor, type Row, type Series, keyColumns, queryReadingsPage, queryWindowPage } from '../../services/api/readings-query.ts'
 import { NOT_PUBLIC_DEVICE } from '../../services/api/routes/devices.ts'
@@ -72,7 +73,7 @@ export function registerQueryCommand(program: Command): void {
         const q = { device: options.device, quantity: options.quantity, from, to, series: options.series as Series, window, tz: options.tz, includeFlags }
         const { header, rows } = await queryRows(store, q)
         if (options.format === 'json') {
-          const document = readingsDocument({ ...q, asked: [q.device], devices: [q.device], neighbourhood: undefined, quantities: [q.quantity], columns: header, rows, aggregate: undefined, next: null })
+          const document = readingsDocument({ ...q, asked: [q.device], devices: [q.device], licence: licencesOf([q.device]), neighbourhood: undefined, quantities: [q.quantity], columns: header, rows, aggregate: undefined, next: null })
           process.stdout.write(`${JSON.stringify(document)}\n`)
         } else for await (const chunk of csvStream(header, rows, (r) => header.map((c) => (c === 'time' ? formatIsoMs(r.time as number) : r[c])))) process.stdout.write(chunk)
         process.stderr.write(`${rows.length} ${window === undefined ? 'reading' : 'window'}(s) of ${options.device} ${options.quantity}\n`)

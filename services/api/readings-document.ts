@@ -1,6 +1,6 @@
 import { QUANTITIES, type Quantity } from '../../core/quantities.ts'
 import { formatIsoMs } from '../../core/time.ts'
-import { type DataLicence, licencesOf } from './licence.ts'
+import type { DataLicence } from './licence.ts'
 import type { Row, Series } from './readings-query.ts'
 import type { Window } from './window-quality.ts'
 
@@ -15,6 +15,8 @@ export interface ReadingsDocumentInput {
   asked: readonly string[] | undefined
   /** The public devices answered for, in id order. */
   devices: readonly string[]
+  /** The data licence of each source (licence.ts licencesOf(devices)); the API also sends it as Link headers. */
+  licence: DataLicence[]
   neighbourhood: string | undefined
   quantities: readonly Quantity[]
   series: Series
@@ -72,7 +74,7 @@ export function readingsDocument(d: ReadingsDocumentInput): ReadingsDocument {
     window: d.window ?? null,
     tz: d.window === undefined && d.tz === undefined ? null : (d.tz ?? 'UTC'),
     include_flags: d.includeFlags ?? 'all',
-    licence: licencesOf(d.devices),
+    licence: d.licence,
     from: formatIsoMs(d.from),
     to: formatIsoMs(d.to),
     columns: d.columns,

@@ -227,6 +227,7 @@ async function answerReadings(deps: ApiDeps, request: ReadingsRequest, reply: Fa
   return readingsDocument({
     asked: q.device,
     devices,
+    licence,
     neighbourhood: q.neighbourhood,
     quantities,
     series: q.series,
