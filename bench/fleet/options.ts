@@ -46,7 +46,8 @@ export const USAGE = `npm run bench -- [options]     (needs npm run infra:up: In
   --max-drain S      give up waiting for a step's readings S s after its publishing ended (default 60)
   --cpu-prof         run SensHagen's server processes with node --cpu-prof; profiles and their top functions
                      go to the run's log folder
-  --keep-data        keep the InfluxDB databases (bench_<run>_<stack>) instead of dropping them
+  --keep-data        keep the InfluxDB databases (bench_<run>_<stack>, _r<round> with --repeat) instead of
+                     dropping them
   --note TEXT        stored with the results (e.g. "machine busy")
   --out FILE         results JSON (default reports/bench-<date-time>.json)
   --influx URL       InfluxDB 1.x (default SENSHAGEN_INFLUX_URL or http://127.0.0.1:8086)

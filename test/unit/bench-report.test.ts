@@ -185,6 +185,13 @@ describe('bench: ratios over rounds', () => {
   })
 })
 
+describe('bench: targets', () => {
+  it('gives a ratio just under its target a third digit', () => {
+    const results = [stack('ceiling', [step(5000, { storedPerS: 20_310 })]), stack('direct', [step(5000, { storedPerS: 16_206 })])]
+    expect(evaluateTargets(results)[0]).toEqual({ name: 'direct mode ≥ 0.8× the ceiling', status: 'FAIL', detail: '0.798× (16,206 vs 20,310 readings/s at saturation)' })
+  })
+})
+
 describe('bench: markdown report over rounds', () => {
   it('shows the median table, the ranges and one compact table per round', () => {
     const rounds = threeRounds()
