@@ -125,12 +125,13 @@ export function roundRatios(rounds: Round[]): RoundRatios[] {
 /** Text lines: per ratio at saturation, its range over the rounds (min–max) and each round's ratio ('-': not both in that round). */
 export function rangeLines(rounds: Round[]): string[] {
   const lines = [`${'ratio at saturation'.padEnd(28)}${'range over rounds'.padStart(18)}   per round (${rounds.map((_, i) => i + 1).join(' / ')})`]
+  const ranOnce = (id: string) => !rounds.slice(1).some((round) => round.some((s) => s.id === id))
   for (const { stack, base, perRound } of roundRatios(rounds)) {
     if (perRound.length === 0) continue
     const ratios = perRound.map((r) => r.ratio)
     const range = `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×`
     const each = rounds.map((_, i) => perRound.find((r) => r.round === i + 1)?.ratio.toFixed(2) ?? '-').join(' / ')
-    lines.push(`${`${stack} / ${base}`.padEnd(28)}${range.padStart(18)}   ${each}${base === 'node-red' && perRound.length > 1 && !rounds.slice(1).some((r) => r.some((s) => s.id === base)) ? '  (Node-RED: round 1)' : ''}`)
+    lines.push(`${`${stack} / ${base}`.padEnd(28)}${range.padStart(18)}   ${each}${base === 'node-red' && perRound.length > 1 && ranOnce(base) ? '  (Node-RED: round 1)' : ''}`)
   }
   return lines
 }
