@@ -2,7 +2,8 @@
  * `npm run bench`: the same fleet load offered to five stacks in one run (issue 9 item 5; docs/benchmarks.md
  * says what is measured and how). Per stack: its server side in child processes (bench/fleet/stacks/), the load
  * generator in another (bench/fleet/load/), each offered rate in turn (bench/fleet/step.ts); then the table, the
- * ratios to the ceiling and to Node-RED, the issue's targets, and the results as JSON in reports/.
+ * ratios to the ceiling and to Node-RED, the issue's targets, and the results as JSON in reports/. With
+ * `--repeat N` all that in N rounds, reported as the median over them (bench/fleet/rounds.ts).
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
@@ -12,8 +13,9 @@ import { prepareFleet } from './fleet-setup.ts'
 import type { FromGenerator, ToGenerator } from './load/messages.ts'
 import { InfluxBench } from './measure/influx.ts'
 import { findProcess, loadAverage } from './measure/procs.ts'
-import { parseOptions, USAGE, type BenchOptions } from './options.ts'
+import { estimateS, parseOptions, runsInRound, USAGE, type BenchOptions } from './options.ts'
 import { evaluateTargets, formatRow, markdownReport, ratioLines, TABLE_HEADER, type StackResult } from './report.ts'
+import { aggregateRounds, rangeLines, type Round } from './rounds.ts'
 import { stopAllChildren, TsChild } from './stacks/child.ts'
 import { startStack, STACK_LABELS, type StackContext, type StackId } from './stacks/index.ts'
 import { MOSQUITTO_LIMITS } from './stacks/mosquitto.ts'
@@ -21,6 +23,8 @@ import { coolDown, recount, runStep, type StepSettings } from './step.ts'
 
 const say = (text: string) => console.log(`[bench] ${text}`)
 const WARMUP = { rate: 200, durationMs: 1_000 }
+/** What an interrupted run (Ctrl-C) must still clean up besides the child processes. */
+const pending = { databases: new Set<InfluxBench>(), keepData: false, secretsDir: undefined as string | undefined }
 
 async function main(): Promise<void> {
   const parsed = parseOptions(process.argv.slice(2))
@@ -32,6 +36,8 @@ async function main(): Promise<void> {
   const logDir = join('reports', `bench-${stamp}`)
   mkdirSync(logDir, { recursive: true })
   const secretsDir = mkdtempSync(join(tmpdir(), 'senshagen-bench-'))
+  pending.secretsDir = secretsDir
+  pending.keepData = o.keepData
   const maxRate = Math.max(...o.rates)
   // SensHagen limits each device (default 5 msg/s, burst 60); the benchmark's devices publish rate/devices each
   const deviceRate = process.env.SENSHAGEN_MQTT_DEVICE_RATE ?? String(Math.ceil((2 * maxRate) / o.devices))
@@ -61,18 +67,34 @@ async function main(): Promise<void> {
   say(`${started.toISOString()}  ${cpus().length} cores, load average ${loadAverage().join(' ')}${o.note ? `  (${o.note})` : ''}`)
   say(`load: ${o.devices} device connections (own logins), QoS 1, 5 readings/message, ${o.rates.join(', ')} msg/s for ${o.durationS} s each, ≤ ${o.window} in flight per connection`)
   say(`SensHagen's per-device rate limit raised to ${header.load.senshagenDeviceRateLimit}`)
+  const nodeRedOnce = o.repeat > 1 && o.stacks.includes('node-red') && !o.repeatNodeRed
+  const rounds = o.repeat > 1 ? ` in ${o.repeat} rounds${nodeRedOnce ? ' (Node-RED in round 1 only)' : ''}` : ''
+  say(`estimated time${rounds}: about ${Math.max(1, Math.round(estimateS(o) / 60))} minutes on a quiet machine`)
   say(`logs: ${logDir}/`)
 
   say(`registering ${o.devices} devices in a throwaway registry ...`)
   const fleet = await prepareFleet(secretsDir, o.devices, (n) => n % 100 === 0 && say(`  ${n} devices`))
   const influxdPid = findProcess(/^influxd\b/)
-  const results: StackResult[] = []
+  const measured: Round[] = []
   try {
-    for (const id of o.stacks) results.push(await runStack(id, o, { fleet, dir: logDir, influxUrl: o.influxUrl, runId: `${runId}_${id.replace('-', '_')}`, kafkaBrokers: o.kafkaBrokers, senshagenEnv, cpuProfDir: o.cpuProf ? join(logDir, 'profiles') : undefined, say }, influxdPid))
+    for (let round = 1; round <= o.repeat; round++) {
+      const results: StackResult[] = []
+      measured.push(results)
+      const suffix = o.repeat > 1 ? `_r${round}` : ''
+      const inRound = o.repeat > 1 ? ` (round ${round}/${o.repeat})` : ''
+      for (const id of o.stacks.filter((s) => runsInRound(o, s, round))) {
+        if (interrupted) throw new Error('interrupted')
+        // with --cpu-prof, every round's profiles go to the stack's one folder (named by pid); the busiest is summarised
+        results.push(await runStack(id, o, { fleet, dir: logDir, influxUrl: o.influxUrl, runId: `${runId}_${id.replace('-', '_')}${suffix}`, kafkaBrokers: o.kafkaBrokers, senshagenEnv, cpuProfDir: o.cpuProf ? join(logDir, 'profiles') : undefined, say }, influxdPid, inRound))
+      }
+    }
   } finally {
     rmSync(secretsDir, { recursive: true, force: true })
   }
+  const results = aggregateRounds(measured)
 
+  const median = o.repeat > 1 ? `median of ${o.repeat} rounds${nodeRedOnce ? ' (Node-RED: round 1 only)' : ''}; peak RSS and loss: the worst round` : ''
+  if (median) console.log(`\n${median}; every round's figures in the .json and .md`)
   console.log(`\n${TABLE_HEADER}`)
   for (const stack of results) {
     if (stack.error) console.log(`${stack.id.padEnd(11)} FAILED: ${stack.error}`)
@@ -80,26 +102,30 @@ async function main(): Promise<void> {
   }
   console.log('')
   for (const line of ratioLines(results, o.rates)) console.log(line)
+  if (o.repeat > 1) for (const line of ['', ...rangeLines(measured)]) console.log(line)
   const targets = evaluateTargets(results)
-  console.log('\ntargets (issue 9, on a quiet 2-core machine):')
+  console.log(`\ntargets (issue 9, on a quiet 2-core machine${median ? `; ${median}` : ''}):`)
   for (const t of targets) console.log(`  ${t.status.padEnd(5)} ${t.name}: ${t.detail}`)
   console.log('\nreadings/s: stored readings ÷ seconds from the first publish until the last was queryable. CPU s/1k and RSS: the stack\'s')
   console.log('own processes (Kafka mode: the JVM apart, in the JSON). Latency: publish → queryable, polled every ' + `${o.pollMs} ms (docs/benchmarks.md).`)
 
   const out = o.out ?? join('reports', `bench-${stamp}.json`)
-  writeFileSync(out, JSON.stringify({ ...header, stacks: results, targets, logDir }, null, 2))
+  const perRound = o.repeat > 1 ? { rounds: measured.map((stacks, i) => ({ round: i + 1, stacks })) } : {}
+  writeFileSync(out, JSON.stringify({ ...header, stacks: results, ...perRound, targets, logDir }, null, 2))
   const markdown = out.replace(/\.json$/, '') + '.md'
-  writeFileSync(markdown, markdownReport(results, o.rates, targets, `Run of ${header.date} (${header.load.devices} devices, ${o.durationS} s per rate, load average at start ${header.machine.loadAverageAtStart.join(' ')})${o.note ? `: ${o.note}` : ''}`))
+  writeFileSync(markdown, markdownReport(results, o.rates, targets, `Run of ${header.date} (${header.load.devices} devices, ${o.durationS} s per rate, load average at start ${header.machine.loadAverageAtStart.join(' ')})${median ? `; ${median}` : ''}${o.note ? `: ${o.note}` : ''}`, measured))
   say(`results: ${out} and ${markdown}`)
   if (o.cpuProf) printProfiles(join(logDir, 'profiles'))
 }
 
-async function runStack(id: StackId, o: BenchOptions, base: Omit<StackContext, 'database'>, influxdPid: number | undefined): Promise<StackResult> {
+/** One stack in one round: start it, warm up, each rate in turn, recount, stop; `inRound` tags its progress lines. */
+async function runStack(id: StackId, o: BenchOptions, base: Omit<StackContext, 'database'>, influxdPid: number | undefined, inRound: string): Promise<StackResult> {
   const result: StackResult = { id, label: STACK_LABELS[id], steps: [] }
   const ctx: StackContext = { ...base, database: `bench_${base.runId}` }
   const influx = new InfluxBench(o.influxUrl, ctx.database)
-  say(`── ${STACK_LABELS[id]}`)
+  say(`── ${STACK_LABELS[id]}${inRound}`)
   await influx.createDatabase()
+  pending.databases.add(influx)
   let stack: Awaited<ReturnType<typeof startStack>> | undefined
   let generator: TsChild<ToGenerator, FromGenerator> | undefined
   try {
@@ -119,7 +145,7 @@ async function runStack(id: StackId, o: BenchOptions, base: Omit<StackContext, '
     say(`${id}: warm-up ${WARMUP.rate} msg/s for ${WARMUP.durationMs / 1000} s: ${warm.storedReadings}/${warm.expectedReadings} readings stored`)
     let cool = { waitedS: 0, idle: true }
     for (const [i, rate] of o.rates.entries()) {
-      say(`${id}: ${rate.toLocaleString('en-US')} msg/s for ${o.durationS} s ...`)
+      say(`${id}: ${rate.toLocaleString('en-US')} msg/s for ${o.durationS} s${inRound} ...`)
       const step = await runStep(deps, settings(i + 1, rate, o.durationS * 1000))
       result.steps.push(step)
       console.log(formatRow(id, step))
@@ -134,6 +160,7 @@ async function runStack(id: StackId, o: BenchOptions, base: Omit<StackContext, '
     await generator?.stop({ type: 'close' })
     await stack?.stop().catch((error: Error) => say(`${id}: stopping failed: ${error.message}`))
     if (!o.keepData) await influx.dropDatabase().catch(() => {})
+    pending.databases.delete(influx)
   }
   return result
 }
@@ -152,13 +179,21 @@ function printProfiles(dir: string): void {
   }
 }
 
+/** Ctrl-C: kill the children (stacks, Mosquittos, generator), drop the open databases (10 s at most), exit; a second Ctrl-C exits at once. */
+let interrupted = false
 process.on('SIGINT', () => {
+  if (interrupted) process.exit(130)
+  interrupted = true
+  say('interrupted: stopping the stacks and dropping the run\'s databases ...')
   stopAllChildren()
-  process.exit(130)
+  if (pending.secretsDir) rmSync(pending.secretsDir, { recursive: true, force: true })
+  const drops = pending.keepData ? [] : [...pending.databases].map((db) => db.dropDatabase().catch(() => {}))
+  void Promise.race([Promise.all(drops), new Promise((resolve) => setTimeout(resolve, 10_000))]).finally(() => process.exit(130))
 })
 main().then(
   () => process.exit(0),
   (error: Error) => {
+    if (interrupted) return // the SIGINT handler exits once the databases are dropped
     console.error(`[bench] ${error.message}`)
     stopAllChildren()
     process.exit(1)

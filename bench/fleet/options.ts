@@ -7,6 +7,10 @@ export interface BenchOptions {
   /** Offered rates, messages per second (five readings each). */
   rates: number[]
   durationS: number
+  /** Rounds: each runs every selected stack again, in the same order; the tables report the median over them. */
+  repeat: number
+  /** Node-RED in every round, not only in round 1. */
+  repeatNodeRed: boolean
   devices: number
   /** Unacknowledged publishes one device connection may have; a device at its window skips its turn. */
   window: number
@@ -28,7 +32,12 @@ export const USAGE = `npm run bench -- [options]     (needs npm run infra:up: In
   --stacks LIST      comma-separated, of ${STACK_IDS.join(', ')} (default: all, in that order)
   --rates LIST       offered msg/s, five readings each (default 1000,5000,10000,20000)
   --duration S       seconds of publishing per rate (default 8)
-  --quick            --duration 3 --settle 2 --max-drain 30: a short but complete run
+  --quick            --duration 3 --settle 2 --max-drain 30: a short but complete run (per round)
+  --repeat N         run in N rounds, each stack again in the same order (default 1); the table then reports
+                     per stack and rate the median over the rounds (peak RSS and loss: the worst round), the
+                     ratios on those medians with their range over the rounds, and the targets on the medians
+  --repeat-node-red  Node-RED in every round too; without it Node-RED runs in round 1 only: its backlogs make
+                     each of its rounds take about 5 minutes, and its ratio's margin is large
   --devices N        device connections, each its own login (default 100, at least 100 for a recorded run)
   --window N         unacknowledged QoS 1 publishes per connection (default 100)
   --poll-ms MS       InfluxDB poll interval for the latency (default 100)
@@ -37,7 +46,8 @@ export const USAGE = `npm run bench -- [options]     (needs npm run infra:up: In
   --max-drain S      give up waiting for a step's readings S s after its publishing ended (default 60)
   --cpu-prof         run SensHagen's server processes with node --cpu-prof; profiles and their top functions
                      go to the run's log folder
-  --keep-data        keep the InfluxDB databases (bench_<run>_<stack>) instead of dropping them
+  --keep-data        keep the InfluxDB databases (bench_<run>_<stack>, _r<round> with --repeat) instead of
+                     dropping them
   --note TEXT        stored with the results (e.g. "machine busy")
   --out FILE         results JSON (default reports/bench-<date-time>.json)
   --influx URL       InfluxDB 1.x (default SENSHAGEN_INFLUX_URL or http://127.0.0.1:8086)
@@ -53,6 +63,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       rates: { type: 'string' },
       duration: { type: 'string' },
       quick: { type: 'boolean' },
+      repeat: { type: 'string' },
+      'repeat-node-red': { type: 'boolean' },
       devices: { type: 'string' },
       window: { type: 'string' },
       'poll-ms': { type: 'string' },
@@ -75,6 +87,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     stacks: STACK_IDS.filter((id) => stacks.includes(id)),
     rates: (values.rates ?? '1000,5000,10000,20000').split(',').map((r) => positive('--rates', r)),
     durationS: positive('--duration', values.duration ?? (quick ? '3' : '8')),
+    repeat: positive('--repeat', values.repeat ?? '1'),
+    repeatNodeRed: values['repeat-node-red'] === true,
     devices: Math.round(positive('--devices', values.devices ?? '100')),
     window: Math.round(positive('--window', values.window ?? '100')),
     pollMs: positive('--poll-ms', values['poll-ms'] ?? '100'),
@@ -87,6 +101,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     influxUrl: values.influx ?? process.env.SENSHAGEN_INFLUX_URL ?? 'http://127.0.0.1:8086',
     kafkaBrokers: values.kafka ?? process.env.SENSHAGEN_KAFKA_BROKERS ?? '127.0.0.1:9092',
   }
+  if (!Number.isInteger(options.repeat)) throw new Error(`--repeat: expected a whole number of rounds, got '${values.repeat}'`)
   if (options.window > 60_000) throw new Error('--window: at most 60000 (MQTT packet ids are 16 bits)')
   return options
 }
@@ -95,4 +110,26 @@ function positive(name: string, text: string): number {
   const n = Number(text)
   if (!(n > 0) || !Number.isFinite(n)) throw new Error(`${name}: expected a positive number, got '${text}'`)
   return n
+}
+
+/** Whether `stack` runs in `round` (1-based): every stack in round 1, Node-RED later only with --repeat-node-red. */
+export function runsInRound(o: Pick<BenchOptions, 'repeatNodeRed'>, stack: StackId, round: number): boolean {
+  return round === 1 || stack !== 'node-red' || o.repeatNodeRed
+}
+
+/**
+ * A rough run time in seconds for a quiet machine, printed at the start. Per stack and round ~15 s to start it,
+ * log in the devices and warm up; per rate its publishing plus ~4 s to drain and idle; Node-RED from 5k msg/s on
+ * a backlog it works through for up to 1.2 × --max-drain (at most 10 × --duration). Calibrated on the quiet runs
+ * of docs/benchmarks.md: the default run ~10 minutes, half of it Node-RED's; --quick 4.5 minutes.
+ */
+export function estimateS(o: BenchOptions): number {
+  let total = 0
+  for (let round = 1; round <= o.repeat; round++) {
+    for (const stack of o.stacks.filter((id) => runsInRound(o, id, round))) {
+      total += 15
+      for (const rate of o.rates) total += o.durationS + 4 + (stack === 'node-red' && rate >= 5000 ? Math.min(1.2 * o.maxDrainS, 10 * o.durationS) : 0)
+    }
+  }
+  return total
 }
