@@ -30,7 +30,7 @@ import { lazyAction } from '../lazy-action.ts'
 export function registerQueryCommand(program: Command): void {
   program
     .command('query')
-    .description('print stored readings of one or more devices and quantities')
+    .description('print stored readings of devices and quantities')
     .requiredOption('--device <ids>', 'device id, or several comma-separated as the API\'s device=, e.g. sc-5331,sc-8733 (required)')
     .requiredOption('--quantity <names>', `one or more of ${QUANTITY_NAMES.join(', ')}, comma-separated as the API\'s quantity= (required)`)
     .requiredOption('--from <time>', 'start, inclusive: ISO-8601 with zone, YYYY-MM-DD (UTC), now, or -6h (required)')
