@@ -6,7 +6,7 @@ import type { Reading } from '../../core/reading.ts'
 import { parseRegistry } from '../../core/registry/registry.ts'
 import { buildApiServer } from '../../services/api/server.ts'
 import { expectNoAxeViolations, servePage } from './harness.ts'
-import { INFLUX_URL } from '../helpers/env.ts'
+import { testApiConfig } from '../helpers/api.ts'
 import { throwawayDatabase } from '../helpers/influx-database.ts'
 
 /**
@@ -67,8 +67,8 @@ describe('residents\' page: flagged sensors counted, no basemap request, one min
       },
       'test/browser/residents-counts.test.ts',
     )
-    const config = { api: { bind: '127.0.0.1', port: 0, livePollMs: 1000, liveHeartbeatMs: 15_000 }, registry: { path: '' }, influx: { url: INFLUX_URL }, calibration: { reportsDir: '/nonexistent' } }
-    app = await buildApiServer({ config, store: db.store, registry, logger })
+    // no SENSHAGEN_BASEMAP_FILE: no street map
+    app = await buildApiServer({ config: testApiConfig(), store: db.store, registry, logger })
     ;({ base, browser } = await servePage(app))
   }, 120_000)
 
