@@ -60,18 +60,22 @@ export async function deviceInfos(store: Pick<ReadingStore, 'lastReadings' | 're
 export interface DeviceWindowStats {
   device: string
   quantity: Quantity
+  /** Of the unflagged readings only. */
   rawMean: number | null
   rawCount: number
   calibratedMean: number | null
   calibratedCount: number
   /** Label and uncertainty of calibratedMean (services/api/window-quality.ts windowCalibration). */
   calibration: LabelledUncertainty
+  /** Readings in the window that carry a quality flag (core/quality.ts), left out of the means above. */
+  flaggedCount: number
 }
 
 /**
  * Per device and quantity: mean and count of `value` and of `calibrated` in [from, to), with the label and
- * uncertainty of the calibrated mean, quality-flagged readings left out (`flags = ''`). Errors: those of
- * store.aggregateReadings.
+ * uncertainty of the calibrated mean, quality-flagged readings left out (`flags = ''`) but counted in
+ * `flaggedCount`; a device whose every reading was flagged has a row with counts 0 and its flaggedCount. Two
+ * queries (unflagged readings, all readings). Errors: those of store.aggregateReadings.
  */
 export async function deviceWindowStats(
   store: Pick<ReadingStore, 'aggregateReadings'>,
@@ -81,14 +85,24 @@ export async function deviceWindowStats(
   to: number,
 ): Promise<DeviceWindowStats[]> {
   if (devices.length === 0) return []
-  const groups = await store.aggregateReadings({ devices, quantities, from, to, unflaggedOnly: true, fields: ['value', 'calibrated', ...CALIBRATION_FIELDS], perDevice: true })
-  return groups.map(({ deviceId, quantity, stats }) => ({
-    device: deviceId ?? '',
-    quantity,
-    rawMean: stats.value?.mean ?? null,
-    rawCount: stats.value?.count ?? 0,
-    calibratedMean: stats.calibrated?.mean ?? null,
-    calibratedCount: stats.calibrated?.count ?? 0,
-    calibration: windowCalibration(stats),
-  }))
+  const [unflagged, all] = await Promise.all([
+    store.aggregateReadings({ devices, quantities, from, to, unflaggedOnly: true, fields: ['value', 'calibrated', ...CALIBRATION_FIELDS], perDevice: true }),
+    store.aggregateReadings({ devices, quantities, from, to, fields: ['value'], perDevice: true }),
+  ])
+  const key = (deviceId: string | undefined, quantity: Quantity) => `${deviceId ?? ''} ${quantity}`
+  const stats = new Map(unflagged.map((g) => [key(g.deviceId, g.quantity), g]))
+  return all.map(({ deviceId, quantity, stats: every }) => {
+    const s = stats.get(key(deviceId, quantity))?.stats ?? {}
+    const rawCount = s.value?.count ?? 0
+    return {
+      device: deviceId ?? '',
+      quantity,
+      rawMean: s.value?.mean ?? null,
+      rawCount,
+      calibratedMean: s.calibrated?.mean ?? null,
+      calibratedCount: s.calibrated?.count ?? 0,
+      calibration: windowCalibration(s),
+      flaggedCount: (every.value?.count ?? 0) - rawCount,
+    }
+  })
 }

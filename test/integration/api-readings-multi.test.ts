@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../../core/logger.ts'
@@ -8,7 +10,8 @@ import { openInfluxStore, type InfluxReadingStore } from '../../core/store/influ
 import { MAX_SERIES, ReadingsResponseSchema } from '../../services/api/routes/readings.ts'
 import { buildApiServer } from '../../services/api/server.ts'
 import { testApiConfig } from '../helpers/api.ts'
-import { INFLUX_URL, uniqueId } from '../helpers/env.ts'
+import { INFLUX_URL, isolatedEnv, uniqueId } from '../helpers/env.ts'
+import { testRegistry, type TestRegistry } from '../helpers/registry.ts'
 
 /**
  * GET /api/v1/readings with several devices and quantities against the real InfluxDB. Three series:
@@ -71,6 +74,8 @@ describe('GET /api/v1/readings with several devices and quantities', () => {
   const database = uniqueId('api_multi')
   let store: InfluxReadingStore
   let app: FastifyInstance
+  // senshagen query's registry: the same devices, m-private without consent
+  let cliRegistry: TestRegistry
   const range = `from=${new Date(START).toISOString()}&to=${new Date(END).toISOString()}`
   const get = async (url: string) => {
     const response = await app.inject({ method: 'GET', url })
@@ -108,8 +113,14 @@ describe('GET /api/v1/readings with several devices and quantities', () => {
       'test',
     )
     app = await buildApiServer({ config: testApiConfig(), store, registry, logger, publicDir: '/nonexistent' })
-  })
+    cliRegistry = await testRegistry([
+      { id: 'm-a', neighbourhood: 'stadshagen', consent: true, location: { lat: 52.5312, lon: 6.0571 } },
+      { id: 'm-b', neighbourhood: 'stadshagen', consent: true, location: { lat: 52.5288, lon: 6.0633 } },
+      { id: 'm-private', neighbourhood: 'stadshagen', consent: false },
+    ])
+  }, 60_000)
   afterAll(async () => {
+    await cliRegistry?.close()
     await app?.close()
     await store?.influxql(`DROP DATABASE "${database}"`)
   })
@@ -232,4 +243,50 @@ describe('GET /api/v1/readings with several devices and quantities', () => {
       expect(response.json()['invalid-params'], url).toContainEqual({ name, reason: `${name} is required` })
     }
   })
+
+  /** `senshagen query` with `args`: exit status, stdout and stderr, whether it succeeded or not. */
+  const query = (args: string[]) =>
+    promisify(execFile)('node', ['bin/senshagen.js', 'query', '--from', new Date(START).toISOString(), '--to', new Date(END).toISOString(), ...args], {
+      env: { ...process.env, ...isolatedEnv(database, cliRegistry.env) },
+      maxBuffer: 16 * 1024 * 1024,
+    }).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
+    )
+
+  it('senshagen query takes the same device and quantity lists and prints what the API gives, byte for byte', async () => {
+    const lists = ['--device', 'm-b,m-a', '--quantity', 'pm2_5,air_temperature']
+    const [csv, json, windows] = await Promise.all([query(lists), query([...lists, '--format', 'json']), query([...lists, '--window', '10m'])])
+    const apiQuery = `device=m-b,m-a&quantity=pm2_5,air_temperature&${range}&limit=100000`
+    // CSV: one row per reading with its device and quantity, in (time, quantity, device) order, as the API's CSV
+    expect(csv).toMatchObject({ code: 0, stderr: `${RAW_ROWS} reading(s) of m-a,m-b pm2_5,air_temperature\n` })
+    expect(csv.stdout).toBe((await get(`/api/v1/readings?${apiQuery}&format=csv`)).body)
+    expect(csv.stdout.trim().split('\n').slice(1).map((l) => l.split(',')).map(([time, device, quantity, , value]) => `${time}|${device}|${quantity}|${value}`)).toEqual(expectedRaw)
+    // JSON: the API's document, lists included (device and quantity null, devices and quantities named)
+    const document = JSON.parse(json.stdout)
+    expect(document).toEqual((await get(`/api/v1/readings?${apiQuery}`)).json())
+    expect(document).toMatchObject({ device: null, devices: ['m-a', 'm-b'], quantity: null, quantities: ['pm2_5', 'air_temperature'], unit: null, next: null })
+    expect(document.rows).toHaveLength(RAW_ROWS)
+    expect(windows.stdout).toBe((await get(`/api/v1/readings?${apiQuery}&window=10m&format=csv`)).body)
+    expect(windows.stdout.trim().split('\n')).toHaveLength(1 + 36)
+  }, 180_000)
+
+  it('senshagen query refuses a bad list with the API\'s reason, and a list with a non-public device as the API does', async () => {
+    const many = Array.from({ length: 26 }, (_, i) => `m-${String(i).padStart(2, '0')}`).join(',')
+    const cases = [
+      { args: ['--device', 'm-a', '--quantity', 'pm2_5,pm25'], api: `device=m-a&quantity=pm2_5,pm25`, option: '--quantity' },
+      { args: ['--device', 'm-a,,m-b', '--quantity', 'pm2_5'], api: `device=m-a,,m-b&quantity=pm2_5`, option: '--device' },
+      { args: ['--device', many, '--quantity', 'pm2_5,pm10'], api: `device=${many}&quantity=pm2_5,pm10`, option: '--device' },
+    ]
+    const results = await Promise.all(cases.map((c) => query(c.args)))
+    for (const [i, c] of cases.entries()) {
+      const reasons = (await get(`/api/v1/readings?${c.api}&${range}`)).json()['invalid-params'] as Array<{ name: string; reason: string }>
+      expect(reasons).toHaveLength(1)
+      expect(results[i]).toEqual({ code: 2, stdout: '', stderr: `senshagen: ${c.option}: ${reasons[0]!.reason}\n` })
+    }
+    expect(results[0]!.stderr).toMatch(/^senshagen: --quantity: item 2 'pm25': unknown quantity 'pm25'; one of /)
+    expect(results[2]!.stderr).toBe(`senshagen: --device: 26 devices × 2 quantities = 52 series, more than the limit of ${MAX_SERIES} series per request\n`)
+    const hidden = await query(['--device', 'm-a,m-private', '--quantity', 'pm2_5'])
+    expect(hidden).toEqual({ code: 1, stdout: '', stderr: "senshagen: --device: no public device with this id: 'm-private' (registered, active and consented devices only)\n" })
+  }, 180_000)
 })

@@ -103,7 +103,7 @@ describe('public HTTP API', () => {
 
   it('lists neighbourhoods with their grid-snapped centre and public device count', async () => {
     const body = NeighbourhoodsResponseSchema.parse((await get('/api/v1/neighbourhoods')).json())
-    expect(body).toEqual({ neighbourhoods: [{ id: 'wijk', name: 'Wijk', municipality: 'Zwolle', center: { lat: 52.531, lon: 6.0615 }, devices: 3 }] })
+    expect(body).toEqual({ neighbourhoods: [{ id: 'wijk', name: 'Wijk', municipality: 'Zwolle', center: { lat: 52.531, lon: 6.0615 }, devices: 3 }], basemap: false })
   })
 
   it('lists devices with coarsened location, sensor models, quantities, last reading and calibration', async () => {
@@ -129,14 +129,14 @@ describe('public HTTP API', () => {
   it('summarises the last hour of a neighbourhood with plain-language classes', async () => {
     const body = NowResponseSchema.parse((await get(`/api/v1/neighbourhoods/wijk/now?at=${new Date(NOW + 1).toISOString()}`)).json())
     expect(body).toMatchObject({ neighbourhood: 'wijk', from: new Date(NOW + 1 - 3_600_000).toISOString(), to: new Date(NOW + 1).toISOString(), devices: 3 })
-    expect(body.quantities.air_temperature).toEqual({ value: 27, unit: '°C', series: 'raw', label: 'uncalibrated', uncertainty: null, devices: 2, count: 6, class: 'warm', advice: 'heat_warm' })
-    expect(body.quantities.relative_humidity).toEqual({ value: (80 + 71) / 2, unit: '%', series: 'raw', label: 'uncalibrated', uncertainty: null, devices: 2, count: 3, class: null, advice: null })
+    expect(body.quantities.air_temperature).toEqual({ value: 27, unit: '°C', series: 'raw', label: 'uncalibrated', uncertainty: null, devices: 2, count: 6, flaggedDevices: 0, class: 'warm', advice: 'heat_warm' }) // g-a's flagged 60 °C is left out, but g-a still counts
+    expect(body.quantities.relative_humidity).toEqual({ value: (80 + 71) / 2, unit: '%', series: 'raw', label: 'uncalibrated', uncertainty: null, devices: 2, count: 3, flaggedDevices: 0, class: null, advice: null })
     // g-a has a calibrated value in the hour: calibrated values only (30), LKI 5 (30–40 µg/m³) = moderate; no reference hour near now
     // stored without a label or uncertainty (as before calibrated_u): experimental, not assessed — never indicative unproven
-    expect(body.quantities.pm2_5).toEqual({ value: 30, unit: 'µg/m³', series: 'calibrated', label: 'experimental', uncertainty: null, devices: 1, count: 1, class: 'moderate', advice: 'lki_moderate', index: 5, reference: null })
+    expect(body.quantities.pm2_5).toEqual({ value: 30, unit: 'µg/m³', series: 'calibrated', label: 'experimental', uncertainty: null, devices: 1, count: 1, flaggedDevices: 0, class: 'moderate', advice: 'lki_moderate', index: 5, reference: null })
     expect(body.sources.lki).toContain('https://www.rivm.nl/bibliotheek/rapporten/2014-0050.pdf')
     const empty = (await get('/api/v1/neighbourhoods/wijk/now?at=2020-01-01')).json()
-    expect(empty.quantities.pm2_5).toEqual({ value: null, unit: 'µg/m³', series: null, label: 'uncalibrated', uncertainty: null, devices: 0, count: 0, class: null, advice: null, index: null, reference: null })
+    expect(empty.quantities.pm2_5).toEqual({ value: null, unit: 'µg/m³', series: null, label: 'uncalibrated', uncertainty: null, devices: 0, count: 0, flaggedDevices: 0, class: null, advice: null, index: null, reference: null })
     expect((await get('/api/v1/neighbourhoods/nowhere/now')).statusCode).toBe(404)
     expect((await get('/api/v1/neighbourhoods/wijk/now?at=soon')).json()['invalid-params']).toEqual([{ name: 'at', reason: expect.stringContaining("'soon' must be") }])
   })

@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { NativePayloadV1Schema, type NativePayloadV1 } from '../../core/native-payload.ts'
 import { QUANTITIES, isQuantity } from '../../core/quantities.ts'
-import { parseSimOptions, type RawSimOptions } from '../../cli/commands/sim.ts'
+import { parseSimOptions, type RawSimOptions } from '../../cli/commands/impl/sim.ts'
 import { deviceIdFor, modelOptions, relativeHumidity, simPayload } from '../../firmware-sim/model.ts'
 import { hashKey, mulberry32 } from '../../firmware-sim/random.ts'
 

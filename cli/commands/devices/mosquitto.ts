@@ -1,4 +1,3 @@
-import type { Command } from 'commander'
 import { writeMosquittoFiles } from '../../../core/registry/mosquitto.ts'
 import { ensureServiceCredentials } from '../../../core/registry/service-credentials.ts'
 import { withRegistry } from './output.ts'
@@ -9,21 +8,17 @@ import { withRegistry } from './output.ts'
  * (as the broker does at start-up: SENSHAGEN_SERVICE_CREDENTIALS, 0600), so the ingest, `replay` and `sim` on this
  * machine can log in to that Mosquitto. Prints one line per file to stderr, and a warning naming every account
  * left out (TTN ids contain ':', which a Mosquitto password file cannot hold).
+ * Registered in cli/commands/devices.ts; the subcommands are imported only when they run.
  */
-export function registerMosquittoCommand(devices: Command): void {
-  devices
-    .command('mosquitto-config')
-    .description('write DIR/passwd (0600), DIR/acl and DIR/mosquitto.conf.example from the registry, for running Mosquitto instead of our broker')
-    .requiredOption('--out <dir>', 'output folder (created when missing)')
-    .addHelpText('after', '\nRegenerate after every add, import, revoke or rotate-secret and reload Mosquitto (kill -HUP <pid>).')
-    .action(async (options: { out: string }) => {
-      await withRegistry(async (store, config) => {
-        await ensureServiceCredentials(store, config.registry.serviceCredentialsFile)
-        const report = await writeMosquittoFiles(store, options.out)
-        for (const s of report.skipped) process.stderr.write(`warning: ${s.username} left out of the Mosquitto files: its username ${s.reason}; it can only use our broker\n`)
-        process.stderr.write(`${report.passwordFile}: ${report.accounts} account(s) (${report.activeDevices - report.skipped.length} device(s), ${report.services.length} service account(s)), mode 0600\n`)
-        process.stderr.write(`${report.aclFile}: topic rights of those accounts (service secrets for this machine's clients: ${config.registry.serviceCredentialsFile})\n`)
-        process.stderr.write(`${report.confFile}: example configuration using them; Mosquitto reads passwd and acl as its own user (chown mosquitto: passwd acl)\n`)
-      })
-    })
+
+/** `senshagen devices mosquitto-config` (cli/commands/devices.ts). */
+export async function runMosquittoConfig(options: { out: string }): Promise<void> {
+  await withRegistry(async (store, config) => {
+    await ensureServiceCredentials(store, config.registry.serviceCredentialsFile)
+    const report = await writeMosquittoFiles(store, options.out)
+    for (const s of report.skipped) process.stderr.write(`warning: ${s.username} left out of the Mosquitto files: its username ${s.reason}; it can only use our broker\n`)
+    process.stderr.write(`${report.passwordFile}: ${report.accounts} account(s) (${report.activeDevices - report.skipped.length} device(s), ${report.services.length} service account(s)), mode 0600\n`)
+    process.stderr.write(`${report.aclFile}: topic rights of those accounts (service secrets for this machine's clients: ${config.registry.serviceCredentialsFile})\n`)
+    process.stderr.write(`${report.confFile}: example configuration using them; Mosquitto reads passwd and acl as its own user (chown mosquitto: passwd acl)\n`)
+  })
 }

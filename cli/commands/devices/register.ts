@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises'
-import type { Command } from 'commander'
 import { importDevices, parseDeviceImport } from '../../../core/registry/import.ts'
 import { DeviceEntrySchema } from '../../../core/registry/registry.ts'
 import { DEVICE_FORMATS, type DeviceFormat, type NewDevice } from '../../../core/registry/store.ts'
@@ -9,84 +8,58 @@ import { credentialsJson, iso, printCredentials, withRegistry, writeSecret } fro
 /**
  * The subcommands that change the registry: `add`, `import`, `revoke`, `rotate-secret`. Secrets go to stdout
  * exactly once (text or `--json`), everything else to stderr.
+ * Registered in cli/commands/devices.ts; the subcommands are imported only when they run.
  */
-export function registerRegistryChangeCommands(devices: Command): void {
-  devices
-    .command('add <id>')
-    .description('register a device and print its new secret (shown only this once)')
-    .requiredOption('--neighbourhood <id>', 'its neighbourhood (one the registry knows; config/neighbourhoods.json)')
-    .requiredOption('--consent <yes|no>', 'did the owner accept the terms? yes or no (required: a forgotten answer never publishes a garden)')
-    .option('--lat <degrees>', 'exact latitude, WGS84 (private: never published; give --lon too)')
-    .option('--lon <degrees>', 'exact longitude, WGS84')
-    .option('--format <format>', `payload format: ${DEVICE_FORMATS.join(', ')} (default: from the id's prefix, e.g. tasmota-shed → tasmota; else native)`)
-    .option('--native-id <id>', "the device's identity in its firmware (Tasmota topic, ESPHome node, TTN app/device, …; default: from the id)")
-    .option('--coarsen <grid|neighbourhood>', 'public position: grid cell (default with a location) or neighbourhood centre')
-    .option('--sensor <model...>', 'sensor models (SDS011 BME280 …)')
-    .option('--note <text>', 'free text for the operator, e.g. where the consent form is kept (never published)')
-    .option('--json', 'print {"id","username","secret"} as one JSON line')
-    .action(async (id: string, options: AddOptions) => {
-      const device = newDevice(id, options)
-      await withRegistry(async (store, config) => {
-        const known = (await store.neighbourhoods()).map((n) => n.id)
-        if (!known.includes(device.neighbourhood)) fail(`--neighbourhood: no neighbourhood '${device.neighbourhood}' in the registry (known: ${known.join(', ') || 'none'}; add it to ${config.registry.neighbourhoodsFile})`)
-        await printCredentials(store, config, await store.addDevice(device), options.json === true)
-      })
-    })
 
-  devices
-    .command('import <file>')
-    .description('register the devices of a JSON file (the old config/devices.json layout) or a CSV file; already registered ones are skipped')
-    .option('--json', 'print each new secret as a JSON line {"id","username","secret"}')
-    .addHelpText(
-      'after',
-      '\nCSV header: id,neighbourhood,consent,lat,lon,format,native_id,coarsen,sensor_models,note (consent yes/no/true/false;\n' +
-        'sensor_models separated by ;). New devices\' secrets go to stdout, once; a summary "N registered, M already registered"\n' +
-        'to stderr. Devices already registered keep their secrets, so the same import can run again. Layouts: config/README.md.',
+/** `senshagen devices add <id>` (cli/commands/devices.ts). */
+export async function runAdd(id: string, options: AddOptions): Promise<void> {
+  const device = newDevice(id, options)
+  await withRegistry(async (store, config) => {
+    const known = (await store.neighbourhoods()).map((n) => n.id)
+    if (!known.includes(device.neighbourhood)) fail(`--neighbourhood: no neighbourhood '${device.neighbourhood}' in the registry (known: ${known.join(', ') || 'none'}; add it to ${config.registry.neighbourhoodsFile})`)
+    await printCredentials(store, config, await store.addDevice(device), options.json === true)
+  })
+}
+
+/** `senshagen devices import <file>` (cli/commands/devices.ts). */
+export async function runImport(file: string, options: { json?: boolean }): Promise<void> {
+  let text = ''
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    fail(`cannot read ${file}: ${(error as Error).message}`)
+  }
+  await withRegistry(async (store) => {
+    const plan = parseDeviceImport(text, file)
+    const result = await importDevices(store, plan, (issued) =>
+      writeSecret(options.json ? credentialsJson(issued) : `${issued.id}: username ${issued.username}, secret ${issued.secret}\n`, [issued.id]),
     )
-    .action(async (file: string, options: { json?: boolean }) => {
-      let text = ''
-      try {
-        text = await readFile(file, 'utf8')
-      } catch (error) {
-        fail(`cannot read ${file}: ${(error as Error).message}`)
-      }
-      await withRegistry(async (store) => {
-        const plan = parseDeviceImport(text, file)
-        const result = await importDevices(store, plan, (issued) =>
-          writeSecret(options.json ? credentialsJson(issued) : `${issued.id}: username ${issued.username}, secret ${issued.secret}\n`, [issued.id]),
-        )
-        if (result.neighbourhoods.length > 0) process.stderr.write(`neighbourhoods added or updated: ${result.neighbourhoods.join(', ')}\n`)
-        if (result.skipped.length > 0) process.stderr.write(`already registered (left as they are, secrets unchanged): ${result.skipped.join(', ')}\n`)
-        if (result.registered.length > 0) process.stderr.write(`the new secrets are shown only this once (the registry keeps only their hashes)\n`)
-        process.stderr.write(`${result.registered.length} registered, ${result.skipped.length} already registered\n`)
-      })
-    })
+    if (result.neighbourhoods.length > 0) process.stderr.write(`neighbourhoods added or updated: ${result.neighbourhoods.join(', ')}\n`)
+    if (result.skipped.length > 0) process.stderr.write(`already registered (left as they are, secrets unchanged): ${result.skipped.join(', ')}\n`)
+    if (result.registered.length > 0) process.stderr.write(`the new secrets are shown only this once (the registry keeps only their hashes)\n`)
+    process.stderr.write(`${result.registered.length} registered, ${result.skipped.length} already registered\n`)
+  })
+}
 
-  devices
-    .command('revoke <id>')
-    .description('revoke a device for good: its secret stops working, its connection is closed, it is public nowhere')
-    .action(async (id: string) => {
-      await withRegistry(async (store) => {
-        const before = await store.device(id)
-        const device = await store.revoke(id)
-        if (before?.revokedAt !== undefined) {
-          process.stderr.write(`device '${id}' was already revoked at ${iso(before.revokedAt)}; nothing changed\n`)
-          return
-        }
-        process.stdout.write(`${id} revoked at ${iso(device.revokedAt)}\n`)
-        process.stderr.write('its credentials no longer work; a running broker closes its connection at its next registry check (SENSHAGEN_MQTT_REGISTRY_POLL_MS)\n')
-      })
-    })
+/** `senshagen devices revoke <id>` (cli/commands/devices.ts). */
+export async function runRevoke(id: string): Promise<void> {
+  await withRegistry(async (store) => {
+    const before = await store.device(id)
+    const device = await store.revoke(id)
+    if (before?.revokedAt !== undefined) {
+      process.stderr.write(`device '${id}' was already revoked at ${iso(before.revokedAt)}; nothing changed\n`)
+      return
+    }
+    process.stdout.write(`${id} revoked at ${iso(device.revokedAt)}\n`)
+    process.stderr.write('its credentials no longer work; a running broker closes its connection at its next registry check (SENSHAGEN_MQTT_REGISTRY_POLL_MS)\n')
+  })
+}
 
-  devices
-    .command('rotate-secret <id>')
-    .description('give a device a new secret (printed once); the old one stops working')
-    .option('--json', 'print {"id","username","secret"} as one JSON line')
-    .action(async (id: string, options: { json?: boolean }) => {
-      await withRegistry(async (store, config) => {
-        await printCredentials(store, config, await store.rotateSecret(id), options.json === true)
-      })
-    })
+/** `senshagen devices rotate-secret <id>` (cli/commands/devices.ts). */
+export async function runRotateSecret(id: string, options: { json?: boolean }): Promise<void> {
+  await withRegistry(async (store, config) => {
+    await printCredentials(store, config, await store.rotateSecret(id), options.json === true)
+  })
 }
 
 interface AddOptions {

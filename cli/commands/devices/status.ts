@@ -1,4 +1,3 @@
-import type { Command } from 'commander'
 import { openInfluxStore } from '../../../core/store/influx.ts'
 import { formatIsoMs } from '../../../core/time.ts'
 import { cliContext, fail } from '../../context.ts'
@@ -25,75 +24,70 @@ export interface DeviceSummary {
  * changes: <n>[, online|offline since <ISO>]`, then `  latest schema change <ISO>: …` in words (schemaChangeText);
  * JSON: an array of DeviceSummary.
  * `--offline`: only the devices offline or stale, with last seen (cli/commands/devices/offline.ts; README "Fleet health").
+ * Registered in cli/commands/devices.ts; the subcommands are imported only when they run.
  */
-export function registerStatusCommand(devices: Command): void {
-  devices
-    .command('status')
-    .description('per device: readings, rejections by rule, schema changes and availability (from InfluxDB)')
-    .option('--device <id>', 'only this device and its sub-devices (<id>.<sensor>)')
-    .option('--format <format>', 'text or json', 'text')
-    .option('--offline', 'only devices offline or stale (no reading for SENSHAGEN_STALE_AFTER_MS), with last seen: fleet health')
-    .action(async (options: { device?: string; format: string; offline?: boolean }) => {
-      const { config, logger } = cliContext()
-      if (options.format !== 'text' && options.format !== 'json') fail(`--format: must be text or json, got '${options.format}'`, 2)
-      try {
-        const store = await openInfluxStore(config.influx, logger)
-        if (options.offline) {
-          const rows = await offlineDevices(store, config.health, Date.now(), options.device)
-          process.stdout.write(options.format === 'json' ? `${JSON.stringify(rows)}\n` : offlineText(rows))
-          process.stderr.write(`${rows.length} device(s) offline or stale\n`)
-          return
-        }
-        const family = options.device === undefined ? {} : { deviceFamily: options.device }
-        const summaries = new Map<string, DeviceSummary>()
-        const get = (device: string) => {
-          let s = summaries.get(device)
-          if (!s) summaries.set(device, (s = { device, readings: 0, rejections: {}, schemaChanges: 0 }))
-          return s
-        }
-        for (const count of await store.countReadings(family)) {
-          get(count.deviceId).readings += count.count
-        }
-        const lastAt = new Map<string, number>()
-        for (const last of await store.lastReadings(family)) {
-          if (last.time < (lastAt.get(last.deviceId) ?? -Infinity)) continue
-          lastAt.set(last.deviceId, last.time)
-          get(last.deviceId).lastReading = formatIsoMs(last.time)
-        }
-        for (const count of await store.countRejections(family)) {
-          const s = get(count.deviceId)
-          s.rejections[count.rule] = (s.rejections[count.rule] ?? 0) + count.count
-        }
-        for (const summary of await store.eventSummaries({ kinds: ['schema_change'], ...family })) {
-          const s = get(summary.deviceId)
-          s.schemaChanges = summary.count
-          s.lastSchemaChange = JSON.parse(summary.lastDetail)
-          s.lastSchemaChangeAt = formatIsoMs(summary.lastAt)
-        }
-        const availabilityAt = new Map<string, number>()
-        for (const summary of await store.eventSummaries({ kinds: ['online', 'offline'], ...family })) {
-          const device = summary.deviceId
-          const at = summary.lastAt
-          if (at >= (availabilityAt.get(device) ?? -Infinity)) {
-            availabilityAt.set(device, at)
-            get(device).availability = `${summary.kind} since ${formatIsoMs(at)}`
-          }
-        }
-        const rows = [...summaries.values()].sort((a, b) => a.device.localeCompare(b.device))
-        if (options.format === 'json') {
-          process.stdout.write(JSON.stringify(rows) + '\n')
-          return
-        }
-        for (const r of rows) {
-          const rejections = Object.entries(r.rejections).map(([rule, n]) => `${rule}=${n}`).join(' ') || 'none'
-          process.stdout.write(`${r.device}: ${r.readings} readings (last ${r.lastReading ?? '-'}), rejections: ${rejections}, schema changes: ${r.schemaChanges}${r.availability ? `, ${r.availability}` : ''}\n`)
-          if (r.lastSchemaChange) process.stdout.write(`  latest schema change ${r.lastSchemaChangeAt ?? ''}: ${schemaChangeText(r.lastSchemaChange)}\n`)
-        }
-        process.stderr.write(`${rows.length} device(s)\n`)
-      } catch (error) {
-        fail((error as Error).message)
+
+/** `senshagen devices status` (cli/commands/devices.ts). */
+export async function runStatus(options: { device?: string; format: string; offline?: boolean }): Promise<void> {
+  const { config, logger } = cliContext()
+  if (options.format !== 'text' && options.format !== 'json') fail(`--format: must be text or json, got '${options.format}'`, 2)
+  try {
+    const store = await openInfluxStore(config.influx, logger)
+    if (options.offline) {
+      const rows = await offlineDevices(store, config.health, Date.now(), options.device)
+      process.stdout.write(options.format === 'json' ? `${JSON.stringify(rows)}\n` : offlineText(rows))
+      process.stderr.write(`${rows.length} device(s) offline or stale\n`)
+      return
+    }
+    const family = options.device === undefined ? {} : { deviceFamily: options.device }
+    const summaries = new Map<string, DeviceSummary>()
+    const get = (device: string) => {
+      let s = summaries.get(device)
+      if (!s) summaries.set(device, (s = { device, readings: 0, rejections: {}, schemaChanges: 0 }))
+      return s
+    }
+    for (const count of await store.countReadings(family)) {
+      get(count.deviceId).readings += count.count
+    }
+    const lastAt = new Map<string, number>()
+    for (const last of await store.lastReadings(family)) {
+      if (last.time < (lastAt.get(last.deviceId) ?? -Infinity)) continue
+      lastAt.set(last.deviceId, last.time)
+      get(last.deviceId).lastReading = formatIsoMs(last.time)
+    }
+    for (const count of await store.countRejections(family)) {
+      const s = get(count.deviceId)
+      s.rejections[count.rule] = (s.rejections[count.rule] ?? 0) + count.count
+    }
+    for (const summary of await store.eventSummaries({ kinds: ['schema_change'], ...family })) {
+      const s = get(summary.deviceId)
+      s.schemaChanges = summary.count
+      s.lastSchemaChange = JSON.parse(summary.lastDetail)
+      s.lastSchemaChangeAt = formatIsoMs(summary.lastAt)
+    }
+    const availabilityAt = new Map<string, number>()
+    for (const summary of await store.eventSummaries({ kinds: ['online', 'offline'], ...family })) {
+      const device = summary.deviceId
+      const at = summary.lastAt
+      if (at >= (availabilityAt.get(device) ?? -Infinity)) {
+        availabilityAt.set(device, at)
+        get(device).availability = `${summary.kind} since ${formatIsoMs(at)}`
       }
-    })
+    }
+    const rows = [...summaries.values()].sort((a, b) => a.device.localeCompare(b.device))
+    if (options.format === 'json') {
+      process.stdout.write(JSON.stringify(rows) + '\n')
+      return
+    }
+    for (const r of rows) {
+      const rejections = Object.entries(r.rejections).map(([rule, n]) => `${rule}=${n}`).join(' ') || 'none'
+      process.stdout.write(`${r.device}: ${r.readings} readings (last ${r.lastReading ?? '-'}), rejections: ${rejections}, schema changes: ${r.schemaChanges}${r.availability ? `, ${r.availability}` : ''}\n`)
+      if (r.lastSchemaChange) process.stdout.write(`  latest schema change ${r.lastSchemaChangeAt ?? ''}: ${schemaChangeText(r.lastSchemaChange)}\n`)
+    }
+    process.stderr.write(`${rows.length} device(s)\n`)
+  } catch (error) {
+    fail((error as Error).message)
+  }
 }
 
 /**

@@ -27,10 +27,17 @@ function query(path, params) {
 const toMs = (time) => (typeof time === 'number' ? time : Date.parse(time))
 const num = (value) => (typeof value === 'number' && Number.isFinite(value) ? value : null)
 
-/** `{neighbourhoods: [{id, name, municipality, center:{lat,lon}, devices}], hostInvite: URL | null}` */
+/**
+ * `{neighbourhoods: [{id, name, municipality, center:{lat,lon}, devices}], hostInvite: URL | null, basemap: boolean}`;
+ * `basemap` says whether GET /api/v1/basemap has a street map (without one the page does not ask: no 404).
+ */
 export async function neighbourhoods(signal) {
   const body = await getJson('/api/v1/neighbourhoods', signal)
-  return { neighbourhoods: Array.isArray(body?.neighbourhoods) ? body.neighbourhoods : [], hostInvite: typeof body?.hostInvite === 'string' ? body.hostInvite : null }
+  return {
+    neighbourhoods: Array.isArray(body?.neighbourhoods) ? body.neighbourhoods : [],
+    hostInvite: typeof body?.hostInvite === 'string' ? body.hostInvite : null,
+    basemap: body?.basemap === true,
+  }
 }
 
 /** Devices of a neighbourhood, with `lastSeen` as epoch ms (or null). */
@@ -47,7 +54,9 @@ export async function devices(neighbourhood, signal) {
 
 /**
  * `{time, season, stook, values: {<quantity>: {value, unit, class, advice, series, index, reference, label,
- * uncertainty}}, references: {<quantity>: reference}}`; time in ms or null. Accepts the values under `values` or `quantities`, the time as `time` or
+ * uncertainty}}, references: {<quantity>: reference}, flagged: {<quantity>: number}}`; time in ms or null;
+ * `flagged`: sensors left out of the quantity's value because all their readings were flagged (also where no
+ * value is left). Accepts the values under `values` or `quantities`, the time as `time` or
  * `to` (end of the hour); a null value is left out. `at` (epoch ms) asks for the hour before that time.
  */
 export async function now(neighbourhood, signal, at = null) {
@@ -56,8 +65,10 @@ export async function now(neighbourhood, signal, at = null) {
   const values = {}
   /** the nearest official station's value per quantity, also where the sensors have none */
   const references = {}
+  const flagged = {}
   for (const [quantity, entry] of Object.entries(body?.values ?? body?.quantities ?? {})) {
     if (!entry) continue
+    if (num(entry.flaggedDevices) > 0) flagged[quantity] = entry.flaggedDevices
     if (entry.reference && num(entry.reference.value) !== null) references[quantity] = { ...entry.reference, time: toMs(entry.reference.time) }
     const value = num(typeof entry === 'number' ? entry : entry.value)
     if (value === null) continue
@@ -75,7 +86,7 @@ export async function now(neighbourhood, signal, at = null) {
     }
   }
   const time = body?.time ?? body?.to
-  return { time: time ? toMs(time) : null, season: body?.season ?? null, stook: body?.stook ?? null, values, references }
+  return { time: time ? toMs(time) : null, season: body?.season ?? null, stook: body?.stook ?? null, values, references, flagged }
 }
 
 /**
@@ -95,7 +106,7 @@ export async function latest(neighbourhood, signal) {
   return byDevice
 }
 
-/** The street map (`GET /api/v1/basemap`): `{tiles, minZoom, maxZoom, bounds, attribution, search}`, or null without one. */
+/** The street map (`GET /api/v1/basemap`): `{tiles, minZoom, maxZoom, bounds, attribution, search}`, or null without one (ask only when neighbourhoods() says `basemap`). */
 export async function basemap(signal) {
   try {
     return await getJson('/api/v1/basemap', signal)

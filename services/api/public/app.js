@@ -295,13 +295,15 @@ function withFallbackClass(quantity, entry) {
   return { ...entry, class: cls, advice: `rh_${cls}` }
 }
 
-function nowCard(quantity, entry, stationValue = null) {
+function nowCard(quantity, entry, stationValue = null, flagged = 0) {
   const { t, fmt } = state
   const heading = h('h3', {}, t(`q.${quantity}`))
   const isLki = LKI_QUANTITIES.includes(quantity)
   const reference = isLki ? referenceLine(entry?.reference ?? stationValue) : null
+  // how many sensors the value leaves out for suspect readings; never which ones (a sensor's place is personal)
+  const flaggedNote = flagged > 0 ? h('p', { class: 'flagged-note' }, t(flagged === 1 ? 'flaggedOne' : 'flaggedMany', { n: flagged })) : null
   if (!entry) {
-    return h('div', { class: 'card', dataset: { quantity } }, heading, h('p', { class: 'value value-missing' }, t('noValue')), h('p', { class: 'advice' }, t('noValueAdvice')), reference)
+    return h('div', { class: 'card', dataset: { quantity } }, heading, h('p', { class: 'value value-missing' }, t('noValue')), h('p', { class: 'advice' }, t('noValueAdvice')), flaggedNote, reference)
   }
   const advice = adviceText(quantity, entry)
   // a concentration or humidity is never below 0, whatever the uncertainty says
@@ -316,6 +318,7 @@ function nowCard(quantity, entry, stationValue = null) {
     h('p', { class: 'quality' }, h('span', { class: 'visually-hidden' }, `${t('qualityLabel')} `), qualityText(quantity, entry, entry.unit)),
     isLki ? lkiBadge(entry.index, entry.class) : badge(quantity, entry.class),
     advice ? h('p', { class: 'advice' }, advice) : null,
+    flaggedNote,
     reference,
     note || spread ? h('p', { class: 'series-note' }, [note, spread].filter(Boolean).join(' ')) : null,
   )
@@ -368,11 +371,14 @@ function renderCards(container) {
   const before = new Map([...container.querySelectorAll('.card[data-quantity] .value')].map((el) => [el.closest('.card').dataset.quantity, el.textContent]))
   const cards = CARD_QUANTITIES.filter((q) => QUANTITIES.includes(q) || now?.values[q] || now?.references?.[q]).map((quantity) => {
     const entry = now?.values[quantity] ? withFallbackClass(quantity, now.values[quantity]) : null
-    return nowCard(quantity, entry, now?.references?.[quantity] ?? null)
+    return nowCard(quantity, entry, now?.references?.[quantity] ?? null, now?.flagged?.[quantity] ?? 0)
   })
   if (now?.stook) cards.push(stookCard(now.stook))
   const time = now && Object.keys(now.values).length > 0 ? now.time : null
-  const measured = time ? h('p', { class: 'measured' }, t(Date.now() - time < 86_400_000 ? 'measuredAt' : 'measuredOn', { time: fmt.when(time), date: fmt.dateTime(time) })) : null
+  // the hour is [time − 1 h, time), time the end of the current minute (fetchNow): its last minute is the one
+  // before time, which "Bijgewerkt om" (shown when /now was read) never precedes
+  const last = time - 60_000
+  const measured = time ? h('p', { class: 'measured' }, t(Date.now() - time < 86_400_000 ? 'measuredAt' : 'measuredOn', { time: fmt.when(last), date: fmt.dateTime(last) })) : null
   const newest = newestSeen(state.devices)
   const newestNote = !measured && newest ? h('p', { class: 'measured' }, t('newestReading', { date: fmt.longDate(newest) })) : null
   const stale = time && Date.now() - time > STALE_MS ? h('p', { class: 'notice' }, t('stale')) : null
@@ -817,6 +823,7 @@ function scheduleNowRefresh() {
       state.now = now
       state.nowError = false
       if (state.current.cards?.isConnected) announceChanges(renderCards(state.current.cards))
+      showUpdatedAt(Date.now()) // never before the last minute the cards now say they cover
     } catch {
       // keep the values shown; the next reading tries again
     }
@@ -871,10 +878,11 @@ function startLive() {
 async function start() {
   try {
     showLoading()
-    const [listing, basemap] = await Promise.all([api.neighbourhoods(), api.basemap().catch(() => null)])
+    const listing = await api.neighbourhoods()
     state.neighbourhoods = listing.neighbourhoods
     state.hostInvite = listing.hostInvite
-    state.basemap = basemap
+    // only when there is one: a 404 would be a console error in every browser
+    state.basemap = listing.basemap ? await api.basemap().catch(() => null) : null
     await selectNeighbourhood(neighbourhoodFromLocation())
     state.route = routeFromLocation()
     state.lastHref = location.href

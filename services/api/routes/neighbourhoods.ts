@@ -22,7 +22,9 @@ import { UNKNOWN_NEIGHBOURHOOD } from './devices.ts'
  * those are averaged), else `raw`. This is the rule of every surface (README "Reading the data"): for an `at` on
  * the hour it is GET /api/v1/readings?neighbourhood=…&window=1h&series=both's aggregate of that hour
  * (calibrated_mean, else raw_mean). `label` and `uncertainty` are those of the value: the weakest device label and
- * the mean of the device uncertainties (services/api/window-quality.ts meanCalibration); raw: `uncalibrated`, null. Classes: services/api/air-quality.ts (LKI for PM2.5, PM10 and NO2;
+ * the mean of the device uncertainties (services/api/window-quality.ts meanCalibration); raw: `uncalibrated`, null.
+ * `flaggedDevices` counts the public devices left out because all their readings of the hour are flagged, so the
+ * page can say so without naming them (a sensor's location is personal). Classes: services/api/air-quality.ts (LKI for PM2.5, PM10 and NO2;
  * season-aware temperature; wood-burning advice in the cold season).
  *
  * Beside each LKI quantity: the nearest Luchtmeetnet station's newest hourly value in (at − 3 h, at] from the
@@ -44,6 +46,7 @@ export const NeighbourhoodSchema = z.object({
 export const NeighbourhoodsResponseSchema = z.object({
   neighbourhoods: z.array(NeighbourhoodSchema),
   hostInvite: z.string().optional().describe('where residents can offer to host a sensor (https: or mailto: link, SENSHAGEN_HOST_INVITE_URL); absent when not configured'),
+  basemap: z.boolean().describe('whether a street map is configured (SENSHAGEN_BASEMAP_FILE): GET /api/v1/basemap answers it, else 404. The page asks only when true'),
 })
 
 export const NowValueSchema = z.object({
@@ -54,6 +57,13 @@ export const NowValueSchema = z.object({
   uncertainty: z.number().nullable().describe('expanded uncertainty (k = 2) of the value, same unit: the mean of the device uncertainties (full correlation, GUM 5.2.2); null when raw or not assessed'),
   devices: z.number().int().describe('devices that contributed'),
   count: z.number().int().describe('readings that contributed'),
+  flaggedDevices: z
+    .number()
+    .int()
+    .describe(
+      'public devices left out of value because every reading of theirs in the hour carries a quality flag (core/quality.ts); ' +
+        'devices without consent are in no count (only data of participants who accepted the terms is published)',
+    ),
   class: z
     .string()
     .nullable()
@@ -122,6 +132,8 @@ export function nowValue(quantity: Quantity, stats: readonly DeviceWindowStats[]
     uncertainty,
     devices: used.devices,
     count: used.count,
+    // left out by the flags alone: no unflagged reading, some flagged ones
+    flaggedDevices: mine.filter((s) => s.rawCount === 0 && s.flaggedCount > 0).length,
     class: classification?.class ?? null,
     advice: classification?.advice ?? null,
     ...((LKI_QUANTITIES as readonly string[]).includes(quantity) ? { index: classification?.index ?? null } : {}),
@@ -179,6 +191,7 @@ export function registerNeighbourhoodRoutes(router: ApiRouter, deps: ApiDeps): v
         devices: deps.registry.publicDevices(n.id).length,
       })),
       ...(deps.config.api.hostInviteUrl === undefined ? {} : { hostInvite: deps.config.api.hostInviteUrl }),
+      basemap: deps.config.api.basemapFile !== undefined,
     }),
   )
   router.get(

@@ -45,11 +45,25 @@ export const MAX_LIMIT = 100_000
  */
 export const MAX_SERIES = 50
 
+/**
+ * `device=` and `quantity=`: comma-separated lists (services/api/list-param.ts), each item a device id or a
+ * quantity name. `senshagen query --device/--quantity` parses its options with these same schemas and
+ * tooManySeries, so the command line and the API accept the same lists with the same messages.
+ */
+export const DevicesParam = listParam(DeviceParam, MAX_SERIES, 'device ids', `one or more public device ids, comma-separated (sim-000,sim-001); at most ${MAX_SERIES} series (devices × quantities) per request`)
+export const QuantitiesParam = listParam(QuantityParam, QUANTITY_NAMES.length, 'quantities', `one or more quantities, comma-separated, each ${QuantityParam.description}`)
+
+/** The reason a request naming `devices` × `quantities` series is refused (more than MAX_SERIES), or undefined. */
+export function tooManySeries(devices: number, quantities: number): string | undefined {
+  const series = devices * quantities
+  return series > MAX_SERIES ? `${devices} devices × ${quantities} quantities = ${series} series, more than the limit of ${MAX_SERIES} series per request` : undefined
+}
+
 export const ReadingsQuerySchema = z
   .object({
-    device: listParam(DeviceParam, MAX_SERIES, 'device ids', `one or more public device ids, comma-separated (sim-000,sim-001); at most ${MAX_SERIES} series (devices × quantities) per request`).optional(),
+    device: DevicesParam.optional(),
     neighbourhood: NeighbourhoodParam.optional(),
-    quantity: listParam(QuantityParam, QUANTITY_NAMES.length, 'quantities', `one or more quantities, comma-separated, each ${QuantityParam.description}`),
+    quantity: QuantitiesParam,
     from: timeParam('from', '-24h'),
     to: timeParam('to', 'now'),
     series: z.enum(['raw', 'calibrated', 'both']).default('raw').describe('raw values, calibrated values (only readings that have one), or both'),
@@ -77,10 +91,8 @@ export const ReadingsQuerySchema = z
     if ((q.device === undefined) === (q.neighbourhood === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['device'], message: 'give exactly one of device and neighbourhood' })
     }
-    const series = (q.device?.length ?? 0) * (q.quantity?.length ?? 0)
-    if (series > MAX_SERIES) {
-      ctx.addIssue({ code: 'custom', path: ['device'], message: `${q.device!.length} devices × ${q.quantity.length} quantities = ${series} series, more than the limit of ${MAX_SERIES} series per request` })
-    }
+    const tooMany = tooManySeries(q.device?.length ?? 0, q.quantity?.length ?? 0)
+    if (tooMany !== undefined) ctx.addIssue({ code: 'custom', path: ['device'], message: tooMany })
     if (typeof q.from === 'number' && typeof q.to === 'number' && q.to <= q.from) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must be after from' })
     try {
       parseIncludeFlags(q.include_flags)

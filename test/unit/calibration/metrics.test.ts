@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { rSquared } from 'simple-statistics'
 import { afterAll, describe, expect, it } from 'vitest'
-import { MetricsUsageError, runMetrics, splitCsvLine } from '../../../cli/commands/metrics.ts'
+import { MetricsUsageError, runMetrics, splitCsvLine } from '../../../cli/commands/impl/metrics.ts'
 import { computeMetrics, demingFit } from '../../../core/calibration/metrics.ts'
 
 // Fixtures and known answers: test/fixtures/reference/collocation/SOURCES.md. The regression and error values
