@@ -53,12 +53,6 @@ export interface ConsumerOptions {
   concurrency?: number
   /** Most bytes one fetch takes from one partition: the upper bound of a handled batch (default 1 MiB). */
   maxBytesPerPartition?: number
-  /**
-   * Most bytes of one fetch response, every partition together (default 4 × maxBytesPerPartition, at least
-   * 4 MiB). The consumer holds what it fetched until it is handled, and fetches on while it is: about two
-   * responses at once. A record batch larger than either limit still comes, alone (Kafka's KIP-74).
-   */
-  maxBytes?: number
 }
 
 export interface Bus {

@@ -67,21 +67,19 @@ export function createKafkaBus(options: { brokers: string[]; clientId: string },
       }
     },
 
-    async consumer({ groupId, topics, concurrency = 1, maxBytesPerPartition = 1024 * 1024, maxBytes = Math.max(4 * maxBytesPerPartition, 4 * 1024 * 1024) }): Promise<BusConsumer> {
+    async consumer({ groupId, topics, concurrency = 1, maxBytesPerPartition = 1024 * 1024 }): Promise<BusConsumer> {
       // A 10 s session (kafkajs default 30 s) lets the group notice a crashed writer sooner; heartbeats go out
       // every second and during long writes (services/writer/kafka-writer.ts). kafkajs 2.x fetches from a broker,
       // hands the partitions' batches to `concurrency` workers and fetches again only when every worker returned
       // (src/consumer/fetcher.js); a worker returns once the batch *before* the one it handed over is stored and
       // committed (handleBatch below), so the next fetch overlaps the store's write instead of waiting for it.
-      // One fetch takes up to maxBytesPerPartition from each partition and maxBytes in all (ConsumerOptions).
-      // kafkajs keeps a response in one Buffer that every record's key and value slice, so it stays resident
-      // until the last of its batches is handled, and (promoted to V8's old generation by then) until the next
-      // full collection.
+      // One fetch takes up to maxBytesPerPartition from each partition; the whole response (what is held in
+      // memory at once) is bounded to four partitions' worth, at least 4 MiB.
       const consumer = kafka.consumer({
         groupId,
         allowAutoTopicCreation: false,
         maxBytesPerPartition,
-        maxBytes,
+        maxBytes: Math.max(4 * maxBytesPerPartition, 4 * 1024 * 1024),
         sessionTimeout: 10_000,
         heartbeatInterval: 1_000,
       })

@@ -16,27 +16,6 @@ export interface KafkaWriterFetch {
   concurrency: number
   /** Most bytes one fetch takes from a partition. */
   maxBytesPerPartition: number
-  /** Most bytes of one fetch response, all partitions together. */
-  maxBytes: number
-}
-
-/** Bytes of a reading in a readings record, rounded up: its JSON (~230–250 B, services/ingest/kafka-sink.ts) and its share of the record. */
-export const RECORD_BYTES_PER_READING = 300
-
-/**
- * The writer's fetch, from its configuration: every partition of the three topics handled at once
- * (`concurrency` 3 × `partitions`), and one fetch response about one full InfluxDB request of readings
- * (`maxBytes` = max(1 MiB, `batchSize` × RECORD_BYTES_PER_READING)), split evenly between the readings topic's
- * `partitions` (`maxBytesPerPartition`, rounded up; the rejections and events topics carry little). A partition's
- * next batch is fetched while the one before is written (core/bus/kafka.ts), so about two requests' worth is
- * fetched and not yet stored, enough for two of the writer's requests in flight while the next fetch is under
- * way. Before: 1.25 MiB a partition and 5 MiB a response, which at the fleet benchmark's 10k msg/s left 25–43 MB
- * of fetch buffers awaiting V8's next full collection (14.7 MB with this, readings/s unchanged; docs/benchmarks.md
- * "2026-12-02 (session 20, Kafka-mode memory)").
- */
-export function writerFetch(partitions: number, batchSize: number): KafkaWriterFetch {
-  const maxBytes = Math.max(1 << 20, batchSize * RECORD_BYTES_PER_READING)
-  return { concurrency: 3 * partitions, maxBytesPerPartition: Math.ceil(maxBytes / partitions), maxBytes }
 }
 
 /**

@@ -8,7 +8,7 @@ import { trackConsumerLag } from '../../core/metrics.ts'
 import { openWriter } from '../../core/store/open.ts'
 import type { ReadingWriter } from '../../core/store/reading-writer.ts'
 import type { InfluxReadingStore } from '../../core/store/influx.ts'
-import { startKafkaWriter, writerFetch } from './kafka-writer.ts'
+import { startKafkaWriter } from './kafka-writer.ts'
 
 export interface RunningWriter {
   writer: ReadingWriter
@@ -35,7 +35,11 @@ export async function runWriter(config: Config, parentLogger: Logger): Promise<R
   const { writer, store } = await openWriter(config, logger)
   const bus = createKafkaBus(config.kafka, logger)
   await bus.ensureTopics([config.kafka.readingsTopic, config.kafka.rejectionsTopic, config.kafka.eventsTopic], config.kafka.partitions)
-  const fetch = writerFetch(config.kafka.partitions, config.writer.batchSize)
+  // Every partition of the three topics handled at once; one fetch takes about one full InfluxDB request of a
+  // partition (a reading is ~250 bytes of JSON). The partition's next fetch overlaps that write (core/bus/kafka.ts),
+  // so the requests in flight fill from several fetches; a larger fetch only held more in memory (5 MiB a
+  // partition before).
+  const fetch = { concurrency: 3 * config.kafka.partitions, maxBytesPerPartition: Math.max(1 << 20, config.writer.batchSize * 256) }
   const consumer = await startKafkaWriter(bus, writer, config.kafka, fetch, logger)
   const lag = kafkaConsumerLag(config.kafka, config.kafka.groupId, [config.kafka.readingsTopic, config.kafka.rejectionsTopic, config.kafka.eventsTopic], logger)
   const untrackLag = trackConsumerLag(lag.sample)
