@@ -19,6 +19,11 @@ export const RUNTIME_MARKER = 'SENSHAGEN_RUNTIME_SETTINGS'
  *   is a growth factor, not a limit: a larger live set (a backlog) grows the heap and does not crash it. 50, not
  *   25: in paired runs 25 % used 20–36 % more CPU per reading in-process (7–12 % in the fleet benchmark) for
  *   ~15 MB less; direct mode peaked at 250–260 MB at 10k msg/s with 50 (docs/benchmarks.md, 2 December 2026).
+ * - `SENSHAGEN_SEMI_SPACE_MB` (default 8; 0 = V8's own, 16 on 64-bit) → `--max-semi-space-size`: the young
+ *   generation is two semi-spaces of up to this many MB each (V8 grows them while much of the young survives, as
+ *   the ~10k messages in flight at 10k msg/s do). 8 saved ~30 MB peak RSS for no measurable CPU in
+ *   bench/hot-path.ts (CPU s / 1k readings 0.0193 → 0.0195, three pairs); 4 saved 10 MB more at +44 % CPU
+ *   (docs/benchmarks.md, "2026-12-02 (session 20, Kafka-mode memory)").
  * - `SENSHAGEN_MAX_HEAP_MB` (default: none, V8's limit) → `--max-old-space-size`: a hard cap; past it the
  *   process dies of "heap out of memory", so set it only with room above the largest backlog.
  * Returns `env` (to add to the process's environment) and `execArgv` (node flags, before the script).
@@ -28,6 +33,8 @@ export function runtimeSettings(env) {
   const execArgv = []
   const growth = wholeNumber(env, 'SENSHAGEN_HEAP_GROWTH_PERCENT', 50, 0)
   if (growth > 0) execArgv.push(`--heap-growing-percent=${growth}`)
+  const semiSpace = wholeNumber(env, 'SENSHAGEN_SEMI_SPACE_MB', 8, 0)
+  if (semiSpace > 0) execArgv.push(`--max-semi-space-size=${semiSpace}`)
   if (env.SENSHAGEN_MAX_HEAP_MB !== undefined && env.SENSHAGEN_MAX_HEAP_MB !== '') {
     execArgv.push(`--max-old-space-size=${wholeNumber(env, 'SENSHAGEN_MAX_HEAP_MB', 0, 1)}`)
   }

@@ -5,6 +5,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { createServer as createTlsServer } from 'node:tls'
 import type { IncomingMessage } from 'node:http'
 import { Aedes, type Client, type Connection } from 'aedes'
+import * as mqttPacket from 'mqtt-packet'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { Config } from '../../core/config.ts'
 import type { Deadline } from '../../core/drain.ts'
@@ -72,6 +73,10 @@ export async function startBroker(options: BrokerOptions, logger: Logger): Promi
   const tls = options.tls ? readTls(options.tls) : undefined
   const guard = new BrokerGuard(options, logger)
   const shutdown = new BrokerShutdown(logger)
+  // aedes writes packets with mqtt-packet, which by default builds a 2-byte Buffer for each of the 65,536 packet
+  // ids on first use: ~6.6 MB of live heap, kept for good, to save writing two bytes per PUBACK (no difference
+  // in CPU measured; docs/benchmarks.md "2026-12-02 (session 20, Kafka-mode memory)")
+  mqttPacket.writeToStream.cacheNumbers = false
   const aedes = await Aedes.createBroker(shutdown.wrap(guard.hooks()))
   guard.attach(aedes)
   markRedeliveriesDup(aedes)

@@ -40,7 +40,17 @@ export interface KafkaSinkStats {
   backpressureWaits: number
 }
 
-type Message = Array<{ topic: string; record: BusRecord }>
+/**
+ * One accepted message as queued: its readings as the objects the pipeline made (the ingest holds them until the
+ * PUBACK anyway), serialized only when their batch is sent; its rejections and events already as records.
+ */
+interface Message {
+  readings: readonly Reading[]
+  /** Distinct devices among `readings`: the records they become. */
+  devices: number
+  /** Rejections (dead-letter topic) and device events, serialized at accept. */
+  records: Array<{ topic: string; record: BusRecord }>
+}
 
 /**
  * Kafka mode's group commit on the shared engine (core/store/group-commit.ts): concurrent `accept` calls gather
@@ -62,7 +72,11 @@ type Message = Array<{ topic: string; record: BusRecord }>
  * So batches are sent and acknowledged in accept order and every accept resolves in the order it was called.
  * A failed request is retried with backoff (retriable errors) until it succeeds or the sink is closed; nothing is
  * dropped. Memory: at most `maxBufferedRecords` records wait (a single message larger than that is let through
- * alone); further accepts wait in order for room (backpressure, counted in `stats.backpressureWaits`).
+ * alone); further accepts wait in order for room (backpressure, counted in `stats.backpressureWaits`). A waiting
+ * message's readings stay the pipeline's objects, which its caller holds until the acknowledgement anyway; they
+ * become JSON only in the batch being sent (serialized at accept, the queue held a second copy of every waiting
+ * reading: ~1.2 KB a five-reading message, ~10 MB of live heap at the fleet benchmark's 10k msg/s,
+ * docs/benchmarks.md "2026-12-02 (session 20, Kafka-mode memory)").
  * Errors: `accept` rejects when the sink is closed before its batch was acknowledged, or when Kafka refused the
  * batch for good (logged at error level; the message is not acknowledged and its source resends it).
  * Events: `retry` (error, attempt, delayMs), `batch` ({ messages, records, ms }).
@@ -79,7 +93,7 @@ export class KafkaBatchSink extends EventEmitter<{ retry: [error: unknown, attem
     super()
     this.engine = new GroupCommit<Message>({
       send: (messages) => this.send(messages),
-      sizeOf: (message) => message.length,
+      sizeOf: (message) => message.devices + message.records.length,
       maxBatchSize: Infinity,
       maxBatchItems: options.batchMessages,
       lingerMs: options.batchMs,
@@ -109,12 +123,16 @@ export class KafkaBatchSink extends EventEmitter<{ retry: [error: unknown, attem
   accept({ readings, rejections, events = [] }: WriteBatch): Promise<void> {
     if (this.engine.closed) return Promise.reject(new Error('Kafka sink is closed'))
     const { readingsTopic, rejectionsTopic, eventsTopic } = this.options
-    // an empty message still queues, so it resolves after the messages accepted before it (ordering)
-    return this.engine.submit([
-      ...readingsByDevice(readings).map(([deviceId, ofDevice]) => ({ topic: readingsTopic, record: { key: deviceId, value: JSON.stringify(ofDevice) } })),
-      ...rejections.map((r) => ({ topic: rejectionsTopic, record: { key: r.deviceId, value: JSON.stringify(r) } })),
-      ...events.map((e) => ({ topic: eventsTopic, record: { key: e.deviceId, value: JSON.stringify(e) } })),
-    ])
+    // an empty message still queues, so it resolves after the messages accepted before it (ordering). Rejections
+    // and events are serialized now, so that a value JSON cannot hold fails this message alone, not its batch.
+    return this.engine.submit({
+      readings,
+      devices: deviceCount(readings),
+      records: [
+        ...rejections.map((r) => ({ topic: rejectionsTopic, record: { key: r.deviceId, value: JSON.stringify(r) } })),
+        ...events.map((e) => ({ topic: eventsTopic, record: { key: e.deviceId, value: JSON.stringify(e) } })),
+      ],
+    })
   }
 
   /** Records accepted and not yet acknowledged (queued and in flight; not those still waiting for room). */
@@ -139,27 +157,26 @@ export class KafkaBatchSink extends EventEmitter<{ retry: [error: unknown, attem
 
   private async send(messages: Message[]): Promise<void> {
     const byTopic = new Map<string, BusRecord[]>()
-    // one device's reading arrays of the whole batch, in accept order, become one record (see the class comment)
-    const readingsByKey = new Map<string, string[]>()
+    // one device's readings of the whole batch, in accept order, become one record (see the class comment)
+    const readingsByKey = new Map<string, Reading[]>()
     for (const message of messages) {
-      for (const { topic, record } of message) {
-        if (topic === this.options.readingsTopic) {
-          const arrays = readingsByKey.get(record.key)
-          if (arrays) arrays.push(record.value)
-          else readingsByKey.set(record.key, [record.value])
-          continue
-        }
+      for (const reading of message.readings) {
+        const ofDevice = readingsByKey.get(reading.deviceId)
+        if (ofDevice) ofDevice.push(reading)
+        else readingsByKey.set(reading.deviceId, [reading])
+      }
+      for (const { topic, record } of message.records) {
         const records = byTopic.get(topic)
         if (records) records.push(record)
         else byTopic.set(topic, [record])
       }
     }
-    if (readingsByKey.size > 0) byTopic.set(this.options.readingsTopic, [...readingsByKey].map(([key, arrays]) => ({ key, value: concatArrays(arrays) })))
+    if (readingsByKey.size > 0) byTopic.set(this.options.readingsTopic, [...readingsByKey].map(([key, ofDevice]) => ({ key, value: JSON.stringify(ofDevice) })))
     try {
       await this.producer.send([...byTopic].map(([topic, records]) => ({ topic, records })))
     } catch (error) {
       if (!this.engine.closed && !isRetriable(error)) {
-        const records = messages.reduce((n, m) => n + m.length, 0)
+        const records = messages.reduce((n, m) => n + m.devices + m.records.length, 0)
         this.logger.error({ err: error, messages: messages.length, records }, 'Kafka refused a batch: its messages are not acknowledged')
       }
       throw error
@@ -167,18 +184,10 @@ export class KafkaBatchSink extends EventEmitter<{ retry: [error: unknown, attem
   }
 }
 
-/** A message's readings per device id, in message order (a Tasmota message may hold sub-devices). */
-function readingsByDevice(readings: readonly Reading[]): Array<[string, Reading[]]> {
-  const byDevice = new Map<string, Reading[]>()
-  for (const reading of readings) {
-    const ofDevice = byDevice.get(reading.deviceId)
-    if (ofDevice) ofDevice.push(reading)
-    else byDevice.set(reading.deviceId, [reading])
-  }
-  return [...byDevice]
-}
-
-/** JSON arrays (non-empty, as JSON.stringify writes them) as one array holding their elements in order. */
-function concatArrays(arrays: string[]): string {
-  return arrays.length === 1 ? arrays[0]! : `[${arrays.map((array) => array.slice(1, -1)).join(',')}]`
+/** Distinct device ids among `readings` (one, as a rule; a Tasmota message may hold sub-devices). */
+function deviceCount(readings: readonly Reading[]): number {
+  if (readings.length === 0) return 0
+  const first = readings[0]!.deviceId
+  if (readings.every((r) => r.deviceId === first)) return 1
+  return new Set(readings.map((r) => r.deviceId)).size
 }

@@ -5,23 +5,24 @@ import { RUNTIME_MARKER, runtimeSettings } from '../../bin/runtime.js'
 const REPO = new URL('../..', import.meta.url).pathname
 
 describe('runtimeSettings (bin/runtime.js)', () => {
-  it('defaults: fixed mmap threshold, two malloc arenas, old generation growth 1.5×, no heap cap', () => {
+  it('defaults: fixed mmap threshold, two malloc arenas, old generation growth 1.5×, 8 MB semi-spaces, no heap cap', () => {
     expect(runtimeSettings({})).toEqual({
       env: { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_ARENA_MAX: '2', SENSHAGEN_RUNTIME_SETTINGS: '1' },
-      execArgv: ['--heap-growing-percent=50'],
+      execArgv: ['--heap-growing-percent=50', '--max-semi-space-size=8'],
     })
   })
 
   it("keeps the operator's own values and turns their flags on or off", () => {
-    const settings = runtimeSettings({ MALLOC_ARENA_MAX: '4', MALLOC_MMAP_THRESHOLD_: '65536', SENSHAGEN_HEAP_GROWTH_PERCENT: '0', SENSHAGEN_MAX_HEAP_MB: '512' })
+    const settings = runtimeSettings({ MALLOC_ARENA_MAX: '4', MALLOC_MMAP_THRESHOLD_: '65536', SENSHAGEN_HEAP_GROWTH_PERCENT: '0', SENSHAGEN_SEMI_SPACE_MB: '0', SENSHAGEN_MAX_HEAP_MB: '512' })
     expect(settings.env).toEqual({ MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_ARENA_MAX: '4', SENSHAGEN_RUNTIME_SETTINGS: '1' })
     expect(settings.execArgv).toEqual(['--max-old-space-size=512'])
-    expect(runtimeSettings({ SENSHAGEN_HEAP_GROWTH_PERCENT: '60' }).execArgv).toEqual(['--heap-growing-percent=60'])
+    expect(runtimeSettings({ SENSHAGEN_HEAP_GROWTH_PERCENT: '60', SENSHAGEN_SEMI_SPACE_MB: '16' }).execArgv).toEqual(['--heap-growing-percent=60', '--max-semi-space-size=16'])
   })
 
   it('refuses a value that is not a whole number, naming the variable', () => {
     expect(() => runtimeSettings({ SENSHAGEN_MAX_HEAP_MB: '0' })).toThrow("SENSHAGEN_MAX_HEAP_MB: must be a whole number ≥ 1, got '0'")
     expect(() => runtimeSettings({ SENSHAGEN_HEAP_GROWTH_PERCENT: '1.5' })).toThrow("SENSHAGEN_HEAP_GROWTH_PERCENT: must be a whole number ≥ 0, got '1.5'")
+    expect(() => runtimeSettings({ SENSHAGEN_SEMI_SPACE_MB: '-1' })).toThrow("SENSHAGEN_SEMI_SPACE_MB: must be a whole number ≥ 0, got '-1'")
   })
 })
 
