@@ -47,8 +47,10 @@ export interface ConsumerOptions {
   topics: string[]
   /**
    * Partitions whose fetched batches are handled at the same time (default 1): with more, several handlers
-   * run at once, one per partition, so a slow handler (an InfluxDB write) overlaps with others. One
-   * partition's batches are still handled one after the other, in offset order.
+   * run at once, one per partition, so a slow handler (an InfluxDB write) overlaps with others. A partition's
+   * next batch may be handed to the handler while the one before is still being stored (two at most, in offset
+   * order); a batch's offset is committed only once it and every earlier batch of its partition were stored
+   * (core/bus/kafka.ts).
    */
   concurrency?: number
   /** Most bytes one fetch takes from one partition: the upper bound of a handled batch (default 1 MiB). */
