@@ -57,9 +57,37 @@ export class InvalidParamsError extends Error {
   }
 }
 
-/** invalid-params from zod issues: the parameter is the first path element (query and path parameters are flat). */
-export function invalidParamsFromIssues(issues: ReadonlyArray<{ path: readonly PropertyKey[]; message: string }>): InvalidParam[] {
-  return issues.map((issue) => ({ name: formatPath(issue.path), reason: issue.message }))
+/** What a zod issue carries that invalid-params needs: bounds only on `too_big`/`too_small`. */
+interface ParamIssue {
+  path: readonly PropertyKey[]
+  message: string
+  code?: string
+  maximum?: number | bigint
+  minimum?: number | bigint
+}
+
+/**
+ * invalid-params from zod issues: the parameter is the first path element (query and path parameters are flat).
+ * A value past several bounds of one parameter gets one reason, the tightest bound's: zod reports an integer
+ * beyond 2^53 as too big for `.int()` (the safe-integer range) and again for `.max()`, and only the second says
+ * what the parameter takes (`limit=99999999999999999999` → "Too big: expected number to be <=100000").
+ */
+export function invalidParamsFromIssues(issues: readonly ParamIssue[]): InvalidParam[] {
+  const kept: ParamIssue[] = []
+  for (const issue of issues) {
+    const bound = boundOf(issue)
+    const name = formatPath(issue.path)
+    const same = bound === undefined ? -1 : kept.findIndex((k) => k.code === issue.code && formatPath(k.path) === name)
+    if (same === -1) kept.push(issue)
+    else if (issue.code === 'too_big' ? bound! < boundOf(kept[same]!)! : bound! > boundOf(kept[same]!)!) kept[same] = issue
+  }
+  return kept.map((issue) => ({ name: formatPath(issue.path), reason: issue.message }))
+}
+
+function boundOf(issue: ParamIssue): number | bigint | undefined {
+  if (issue.code === 'too_big') return issue.maximum
+  if (issue.code === 'too_small') return issue.minimum
+  return undefined
 }
 
 /** Builds a problem document. */

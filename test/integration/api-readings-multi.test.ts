@@ -230,6 +230,12 @@ describe('GET /api/v1/readings with several devices and quantities', () => {
     expect(twice.json()['invalid-params']).toEqual([{ name: 'device', reason: 'device is given 2 times; give it once (a parameter that takes several values takes them comma-separated: device=a,b)' }])
   })
 
+  it('gives a value past two bounds one reason, the tighter bound\'s (not also the safe-integer range)', async () => {
+    const huge = await get(`/api/v1/readings?device=m-a&quantity=pm2_5&${range}&limit=99999999999999999999`)
+    expect(huge.status).toBe(400)
+    expect(huge.json()['invalid-params']).toEqual([{ name: 'limit', reason: 'Too big: expected number to be <=100000' }])
+  })
+
   it('answers "<name> is required" for every required query parameter of every route (from the OpenAPI document)', async () => {
     const doc = (await get('/openapi.json')).json() as { paths: Record<string, { get: { parameters?: Array<{ name: string; in: string; required?: boolean }> } }> }
     const required = Object.entries(doc.paths).flatMap(([path, item]) =>
