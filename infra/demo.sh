@@ -78,6 +78,7 @@ cat <<'TXT'
   the researchers' API: http://127.0.0.1:8080/openapi.json, e.g.
     curl -s 'http://127.0.0.1:8080/api/v1/readings?neighbourhood=stadshagen&quantity=pm2_5&from=-6h&to=now&window=1h&format=csv'
     curl -s 'http://127.0.0.1:8080/api/v1/readings?device=sim-000,sim-001&quantity=pm2_5,pm10&from=-1h&to=now'
+    curl -s 'http://127.0.0.1:8080/api/v1/neighbourhoods/stadshagen/now'    # the hour the residents' page shows
   Prometheus metrics, on their own port (not the API's: :8080/metrics is a 404):
     curl -s http://127.0.0.1:9464/metrics
   simulated gardens (sim-000 … sim-009, a reading every 10 s; air_temperature, relative_humidity,
