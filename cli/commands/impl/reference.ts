@@ -1,6 +1,4 @@
 import { existsSync } from 'node:fs'
-import { basename } from 'node:path'
-import { Presets, SingleBar } from 'cli-progress'
 import { QUANTITY_NAMES, isQuantity, type Quantity } from '../../../core/quantities.ts'
 import { importReferenceFiles, type ReferenceImportSummary } from '../../../core/reference/import.ts'
 import { writeReferenceObservations } from '../../../core/reference/reference-store.ts'
@@ -8,6 +6,7 @@ import { REFERENCE_QUANTITIES, REFERENCE_SOURCE_NAMES, createReferenceSource, is
 import { openInfluxStore } from '../../../core/store/influx.ts'
 import { formatIsoMs } from '../../../core/time.ts'
 import { cliContext, fail, timeRange } from '../../context.ts'
+import { fileProgress } from '../../file-progress.ts'
 
 /** Problems printed per file; the rest are counted. */
 const SHOWN_PROBLEMS = 10
@@ -19,8 +18,7 @@ export async function runReferenceImport(files: string[], options: { station?: s
   if (options.phenomenonTime !== 'end' && options.phenomenonTime !== 'start') fail(`--phenomenon-time: must be end or start, got '${options.phenomenonTime}'`, 2)
   const missing = files.filter((f) => !existsSync(f))
   if (missing.length) fail(`no such file: ${missing.join(', ')}`, 2)
-  const bar = options.progress && process.stderr.isTTY ? new SingleBar({ format: ' {file} [{bar}] {percentage}% | {value}/{total} observations', stream: process.stderr }, Presets.shades_classic) : undefined
-  let current = ''
+  const progress = fileProgress(options.progress, 'observations')
   let summaries: ReferenceImportSummary[] = []
   try {
     const store = await openInfluxStore(config.influx, logger)
@@ -30,22 +28,14 @@ export async function runReferenceImport(files: string[], options: { station?: s
       {
         store,
         logger,
-        onProgress: (file, written, total) => {
-          if (!bar) return
-          if (file !== current) {
-            if (current) bar.stop()
-            current = file
-            bar.start(total, 0, { file: basename(file) })
-          }
-          bar.update(written)
-        },
+        onProgress: progress.onProgress,
       },
       { station: options.station, quantity, calibrated: options.calibrated, phenomenonTime: options.phenomenonTime as 'end' | 'start' },
     )
-    bar?.stop()
+    progress.stop()
     await store.close()
   } catch (error) {
-    bar?.stop()
+    progress.stop()
     fail((error as Error).message)
   }
   process.stdout.write(formatImportSummary(summaries, config.influx.database))

@@ -1,10 +1,9 @@
 import { existsSync } from 'node:fs'
-import { basename } from 'node:path'
-import { SingleBar, Presets } from 'cli-progress'
 import { openRegistryStore } from '../../../core/registry/open.ts'
 import { clientCredentials } from '../../../core/registry/service-credentials.ts'
 import type { RegistryStore } from '../../../core/registry/store.ts'
 import { cliContext, fail } from '../../context.ts'
+import { fileProgress } from '../../file-progress.ts'
 import type { ArchiveRecord } from '../../../core/decoders/sc-archive.ts'
 import type { LatLon } from '../../../core/registry/coarsen.ts'
 import { replayArchiveFiles, type FileSummary } from '../../replay.ts'
@@ -23,8 +22,7 @@ export async function runReplay(files: string[], options: ReplayOptions): Promis
   const missing = files.filter((f) => !existsSync(f))
   if (missing.length) fail(`no such file: ${missing.join(', ')}`, 2)
 
-  const bar = options.progress && process.stderr.isTTY ? new SingleBar({ format: ' {file} [{bar}] {percentage}% | {value}/{total} bytes', stream: process.stderr }, Presets.shades_classic) : undefined
-  let current = ''
+  const progress = fileProgress(options.progress, 'bytes')
   let registry: RegistryStore | undefined
   try {
     registry = await openRegistryStore(config.registry)
@@ -36,17 +34,9 @@ export async function runReplay(files: string[], options: ReplayOptions): Promis
       allowDevice,
       onAcknowledged: (record) => positions.add(record),
       qos: Number(options.qos) as 0 | 1,
-      onProgress: (file, read, total) => {
-        if (!bar) return
-        if (file !== current) {
-          if (current) bar.stop()
-          current = file
-          bar.start(total, 0, { file: basename(file) })
-        }
-        bar.update(read)
-      },
+      onProgress: progress.onProgress,
     })
-    bar?.stop()
+    progress.stop()
     process.stdout.write(formatSummary(summaries, config.mqtt.url))
     const refused = await recordPositions(registry, positions)
     const unregistered = [...new Set(summaries.flatMap((s) => Object.keys(s.unregistered)))].sort()
@@ -59,7 +49,7 @@ export async function runReplay(files: string[], options: ReplayOptions): Promis
     }
     if (refused.length > 0) fail(`the positions of ${refused.length} device(s) were not recorded (their readings were):\n  ${refused.join('\n  ')}`)
   } catch (error) {
-    bar?.stop()
+    progress.stop()
     fail((error as Error).message)
   } finally {
     await registry?.close()
