@@ -10,7 +10,7 @@ import { licencesOf } from '../../../services/api/licence.ts'
 import { readingsDocument } from '../../../services/api/readings-document.ts'
 import { type Cursor, type Row, type Series, compareIds, keyColumns, queryReadingsPage, queryWindowPage } from '../../../services/api/readings-query.ts'
 import { NOT_PUBLIC_DEVICE } from '../../../services/api/routes/devices.ts'
-import { DevicesParam, QuantitiesParam, tooManySeries } from '../../../services/api/routes/readings.ts'
+import { DevicesParam, MAX_LIMIT, QuantitiesParam, tooManySeries } from '../../../services/api/routes/readings.ts'
 import { parseIncludeFlags, type Window } from '../../../services/api/window-quality.ts'
 import { cliContext, fail, timeRange } from '../../context.ts'
 
@@ -83,7 +83,7 @@ export async function queryRows(
   const rows: Row[] = []
   let cursor: Cursor | undefined
   let columns: string[] = []
-  const base = { devices: q.devices, quantity: q.quantities, from: q.from, to: q.to, series: q.series, limit: 100_000, includeFlags: q.includeFlags, ...(q.tz === undefined ? {} : { labelZone: q.tz }) }
+  const base = { devices: q.devices, quantity: q.quantities, from: q.from, to: q.to, series: q.series, limit: MAX_LIMIT, includeFlags: q.includeFlags, ...(q.tz === undefined ? {} : { labelZone: q.tz }) }
   do {
     const page = q.window === undefined
       ? await queryReadingsPage(store, { ...base, ...(cursor ? { cursor } : {}) })
