@@ -21,7 +21,7 @@ export type AggregateStep = StepResult & { rounds?: number[] }
  */
 export function aggregateRounds(rounds: Round[]): StackResult[] {
   if (rounds.length === 1) return rounds[0]!
-  const ids = [...new Set(rounds.flatMap((round) => round.map((stack) => stack.id)))]
+  const ids = stackIds(rounds)
   return ids.map((id) => {
     const ran = rounds.flatMap((round, i) => round.filter((stack) => stack.id === id).map((stack) => ({ round: i + 1, stack })))
     const errors = ran.filter((r) => r.stack.error !== undefined).map((r) => `round ${r.round}: ${r.stack.error}`)
@@ -95,6 +95,11 @@ export function aggregateSteps(list: Array<{ round: number; step: StepResult }>)
   }
 }
 
+/** The stacks of the rounds, each once, in the order of first appearance. */
+function stackIds(rounds: Round[]): StackResult['id'][] {
+  return [...new Set(rounds.flatMap((round) => round.map((stack) => stack.id)))]
+}
+
 /** One ratio at saturation in every round that had both stacks (`round` 1-based). */
 export interface RoundRatios {
   stack: string
@@ -109,7 +114,7 @@ export interface RoundRatios {
  */
 export function roundRatios(rounds: Round[]): RoundRatios[] {
   const ran = (id: string) => rounds.map((round) => round.find((stack) => stack.id === id))
-  const ids = [...new Set(rounds.flatMap((round) => round.map((stack) => stack.id)))]
+  const ids = stackIds(rounds)
   return ratioPairs(ids).map(([stack, base]) => {
     const bases = ran(base)
     const only = bases.filter((b) => b !== undefined)
